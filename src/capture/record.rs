@@ -1,0 +1,289 @@
+//! Ring buffer records, parsed from the bytes the BPF program emits.
+//!
+//! The header layout comes from the skeleton's generated `snoop_event`
+//! (defined once, in `src/bpf/snoop.h`); this module only interprets it.
+
+use std::fmt;
+
+use super::skel::types::snoop_event;
+
+// SAFETY: `snoop_event` is a `#[repr(C)]` struct of plain integers and byte
+// arrays generated from the C header: every bit pattern is a valid value.
+unsafe impl plain::Plain for snoop_event {}
+
+const KIND_DATA: u16 = 1;
+const KIND_SOCK_INFO: u16 = 2;
+const KIND_CLOSE: u16 = 3;
+const FLAG_SERVER: u16 = 1;
+const FLAG_PEER_BOUND: u16 = 4;
+
+/// A process name as the kernel keeps it (`TASK_COMM_LEN`, NUL padded).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Comm(pub [u8; 16]);
+
+impl Comm {
+    /// The name up to its first NUL, lossily as UTF-8.
+    pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
+        let end = self.0.iter().position(|&b| b == 0).unwrap_or(self.0.len());
+        String::from_utf8_lossy(&self.0[..end])
+    }
+
+    /// A comm from a string, truncated to 15 bytes as the kernel does.
+    pub fn from_name(name: &str) -> Self {
+        let mut c = [0u8; 16];
+        let n = name.len().min(15);
+        c[..n].copy_from_slice(&name.as_bytes()[..n]);
+        Comm(c)
+    }
+}
+
+impl fmt::Display for Comm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.as_str())
+    }
+}
+
+impl fmt::Debug for Comm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
+/// The thread that made a system call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Writer {
+    /// Process id (thread group id) in the initial pid namespace.
+    pub pid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Thread name.
+    pub comm: Comm,
+}
+
+/// The socket a record is about, as the kernel saw it at that moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Socket {
+    /// Inode of the socket.
+    pub ino: u64,
+    /// Inode of its peer, 0 when unknown.
+    pub peer_ino: u64,
+    /// Process id of the peer at connect time (SO_PEERCRED), 0 if unknown.
+    pub peer_pid: u32,
+    /// The socket holds an address (the listening side's, for accepted sockets).
+    pub bound: bool,
+    /// The peer socket holds an address.
+    pub peer_bound: bool,
+}
+
+impl Socket {
+    /// Whether this socket is the server side: the bound one, or when both
+    /// or neither are bound, the one with the higher inode (an accepted
+    /// socket is created after its client).
+    pub fn is_server(&self) -> bool {
+        match (self.bound, self.peer_bound) {
+            (true, false) => true,
+            (false, true) => false,
+            _ => self.ino > self.peer_ino,
+        }
+    }
+}
+
+/// What a record says.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Payload<'a> {
+    /// Bytes of the socket's send stream starting at `offset`.
+    Data {
+        /// Offset of `bytes[0]` in the socket's send stream.
+        offset: u64,
+        /// The bytes written.
+        bytes: &'a [u8],
+    },
+    /// The connection's path (`@name` for abstract ones), if either side is bound.
+    Info {
+        /// The socket path, or None for unnamed pairs.
+        path: Option<String>,
+    },
+    /// The socket's last file reference was closed after `final_offset` bytes.
+    Close {
+        /// Total bytes sent on the socket since the tracer first saw it.
+        final_offset: u64,
+    },
+}
+
+/// One ring buffer record.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Record<'a> {
+    /// Kernel time, CLOCK_MONOTONIC nanoseconds.
+    pub mono_ns: u64,
+    /// Who made the call.
+    pub writer: Writer,
+    /// Which socket.
+    pub socket: Socket,
+    /// What happened.
+    pub payload: Payload<'a>,
+}
+
+/// Why a ring buffer record could not be parsed (a tracer/ABI bug, never user data).
+#[derive(Debug, PartialEq, Eq)]
+pub enum RecordError {
+    /// Shorter than the header.
+    Short(usize),
+    /// The header's length disagrees with the record size.
+    BadLength {
+        /// Length the header claims.
+        claimed: u32,
+        /// Bytes present after the header.
+        present: usize,
+    },
+    /// A kind this build does not know.
+    UnknownKind(u16),
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecordError::Short(n) => write!(f, "ring buffer record of {n} bytes is too short"),
+            RecordError::BadLength { claimed, present } => {
+                write!(f, "ring buffer record claims {claimed} bytes but carries {present}")
+            }
+            RecordError::UnknownKind(k) => write!(f, "ring buffer record of unknown kind {k}"),
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+/// Size of the record header.
+pub const HEADER_LEN: usize = std::mem::size_of::<snoop_event>();
+
+/// Parse one ring buffer record.
+pub fn parse(raw: &[u8]) -> Result<Record<'_>, RecordError> {
+    let mut h = snoop_event::default();
+    plain::copy_from_bytes(&mut h, raw).map_err(|_| RecordError::Short(raw.len()))?;
+    let body = &raw[HEADER_LEN..];
+    let len = h.len as usize;
+    if len > body.len() {
+        return Err(RecordError::BadLength {
+            claimed: h.len,
+            present: body.len(),
+        });
+    }
+    let body = &body[..len];
+    let payload = match h.kind {
+        KIND_DATA => Payload::Data {
+            offset: h.offset,
+            bytes: body,
+        },
+        KIND_SOCK_INFO => Payload::Info {
+            path: (!body.is_empty()).then(|| String::from_utf8_lossy(body).into_owned()),
+        },
+        KIND_CLOSE => Payload::Close {
+            final_offset: h.offset,
+        },
+        k => return Err(RecordError::UnknownKind(k)),
+    };
+    let mut comm = [0u8; 16];
+    for (d, s) in comm.iter_mut().zip(h.comm.iter()) {
+        *d = *s as u8;
+    }
+    Ok(Record {
+        mono_ns: h.ts_ns,
+        writer: Writer {
+            pid: h.pid,
+            tid: h.tid,
+            comm: Comm(comm),
+        },
+        socket: Socket {
+            ino: h.sock_ino,
+            peer_ino: h.peer_ino,
+            peer_pid: h.peer_pid,
+            bound: h.flags & FLAG_SERVER != 0,
+            peer_bound: h.flags & FLAG_PEER_BOUND != 0,
+        },
+        payload,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(kind: u16, flags: u16, offset: u64, body: &[u8]) -> Vec<u8> {
+        let h = snoop_event {
+            ts_ns: 7,
+            sock_ino: 10,
+            peer_ino: 11,
+            offset,
+            pid: 100,
+            tid: 101,
+            peer_pid: 200,
+            len: body.len() as u32,
+            kind,
+            flags,
+            comm: [b'c' as i8, b't' as i8, b'r' as i8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            ..Default::default()
+        };
+        // SAFETY: snoop_event is plain old data (see the Plain impl above).
+        let mut v = unsafe { plain::as_bytes(&h) }.to_vec();
+        v.extend_from_slice(body);
+        v
+    }
+
+    #[test]
+    fn parses_data() {
+        let r = raw(KIND_DATA, FLAG_SERVER, 42, b"hello");
+        let rec = parse(&r).unwrap();
+        assert_eq!(rec.writer.comm.as_str(), "ctr");
+        assert_eq!(rec.writer.pid, 100);
+        assert!(rec.socket.is_server());
+        assert_eq!(rec.socket.peer_pid, 200);
+        assert_eq!(
+            rec.payload,
+            Payload::Data {
+                offset: 42,
+                bytes: b"hello"
+            }
+        );
+    }
+
+    #[test]
+    fn parses_info_and_close() {
+        let rec = parse(&raw(KIND_SOCK_INFO, 0, 0, b"/run/x.sock")).unwrap();
+        assert_eq!(
+            rec.payload,
+            Payload::Info {
+                path: Some("/run/x.sock".into())
+            }
+        );
+        assert!(!rec.socket.is_server());
+        let rec = parse(&raw(KIND_CLOSE, 0, 99, b"")).unwrap();
+        assert_eq!(rec.payload, Payload::Close { final_offset: 99 });
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        assert_eq!(parse(&[0u8; 3]), Err(RecordError::Short(3)));
+        let mut r = raw(KIND_DATA, 0, 0, b"abc");
+        r.truncate(r.len() - 1);
+        assert!(matches!(parse(&r), Err(RecordError::BadLength { .. })));
+        assert_eq!(parse(&raw(9, 0, 0, b"")), Err(RecordError::UnknownKind(9)));
+    }
+
+    #[test]
+    fn roles_without_addresses_follow_inode_order() {
+        let s = Socket {
+            ino: 5,
+            peer_ino: 4,
+            peer_pid: 0,
+            bound: false,
+            peer_bound: false,
+        };
+        assert!(s.is_server());
+        let both = Socket {
+            bound: true,
+            peer_bound: true,
+            ..s
+        };
+        assert!(both.is_server());
+    }
+}

@@ -1,0 +1,103 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// See what kubelet, crictl, ctr and containerd's shims say to containerd.
+///
+/// Captures the bytes written on AF_UNIX stream sockets with eBPF (syscall
+/// tracepoints, CO-RE: no compiler or kernel headers needed at run time) and
+/// writes them as a pcapng file that Wireshark's HTTP/2 and gRPC dissectors
+/// open with no preferences set.
+#[derive(Parser, Debug)]
+#[command(name = "containerdsnoop", version, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Record AF_UNIX stream traffic to a pcapng file (needs root).
+    ///
+    /// Example: containerdsnoop record -o pull.pcapng, then open pull.pcapng
+    /// in Wireshark, or: containerdsnoop record -o - | wireshark -k -i -
+    Record(RecordArgs),
+}
+
+/// Which connections to capture.
+#[derive(Args, Debug, Clone)]
+pub struct FilterArgs {
+    /// Socket path to capture (repeatable); a trailing `*` matches a prefix,
+    /// `@name` an abstract socket. [default: /run/containerd/containerd.sock]
+    #[arg(long = "socket", value_name = "PATH")]
+    pub sockets: Vec<String>,
+    /// Capture every AF_UNIX stream connection, whatever its path.
+    #[arg(long, conflicts_with = "sockets")]
+    pub all: bool,
+    /// Keep only connections where either side is this process (repeatable).
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+    /// Keep only connections where either side has this process name (repeatable).
+    #[arg(long = "comm", value_name = "NAME")]
+    pub comms: Vec<String>,
+    /// Ring buffer size in bytes (K, M, G suffixes; a power of two, at least 64K).
+    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_ringbuf_size)]
+    pub ringbuf_size: u32,
+    /// Stop after this many seconds (fractions allowed).
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+}
+
+/// `record`'s options.
+#[derive(Args, Debug)]
+pub struct RecordArgs {
+    /// Output pcapng file, or `-` for standard output (streamed, flushed as it goes).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Overwrite the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Which connections to capture.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// Parse a ring buffer size such as `32M`.
+pub fn parse_ringbuf_size(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size such as 32M"))?;
+    let bytes = n.saturating_mul(mult);
+    if !bytes.is_power_of_two() || !(64 << 10..=1 << 30).contains(&bytes) {
+        return Err(format!(
+            "{s}: the ring buffer size must be a power of two between 64K and 1G"
+        ));
+    }
+    Ok(bytes as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ringbuf_sizes() {
+        assert_eq!(parse_ringbuf_size("32M"), Ok(32 << 20));
+        assert_eq!(parse_ringbuf_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_ringbuf_size("1G"), Ok(1 << 30));
+        assert!(parse_ringbuf_size("3M").is_err());
+        assert!(parse_ringbuf_size("4K").is_err());
+        assert!(parse_ringbuf_size("lots").is_err());
+    }
+}

@@ -1,0 +1,41 @@
+//! Opening the capture file: private (0600, captures can hold credentials),
+//! never through a symlink, never over an existing file without --force.
+
+use std::fs::OpenOptions;
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use crate::error::Fatal;
+
+/// Open `path` for writing a capture (`-` is standard output).
+pub fn open(path: &Path, force: bool) -> Result<Box<dyn Write>, Fatal> {
+    if path == Path::new("-") {
+        return Ok(Box::new(io::stdout().lock()));
+    }
+    let mut opts = OpenOptions::new();
+    opts.write(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
+    if force {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    let shown = path.display();
+    match opts.open(path) {
+        Ok(f) => {
+            // An overwritten file keeps its old mode: make it private too.
+            if force {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = f.set_permissions(std::fs::Permissions::from_mode(0o600));
+            }
+            Ok(Box::new(f))
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(Fatal::setup(format!(
+            "{shown} already exists: choose another name or add --force to overwrite it"
+        ))),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Err(Fatal::setup(format!(
+            "{shown} is a symbolic link: containerdsnoop does not write captures through links"
+        ))),
+        Err(e) => Err(Fatal::setup(format!("cannot create {shown}: {e}"))),
+    }
+}

@@ -1,0 +1,105 @@
+//! The one-line status on stderr and the final summary.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use crate::capture::tracer::KernelStats;
+use crate::flow::FlowStats;
+
+/// Human-readable byte count.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// Text of the status line.
+pub fn line(flow: &FlowStats, kernel: &KernelStats) -> String {
+    let mut s = format!(
+        "{} connections ({} open), {} writes, {}",
+        flow.connections,
+        flow.open,
+        flow.writes,
+        bytes(flow.bytes)
+    );
+    let lost = kernel.lost_bytes + kernel.fault_bytes;
+    if lost > 0 || kernel.lost_records > 0 || flow.gap_bytes > 0 {
+        s.push_str(&format!(
+            ", DROPPED {} in {} records ({} in gaps)",
+            bytes(lost),
+            kernel.lost_records,
+            bytes(flow.gap_bytes)
+        ));
+    } else {
+        s.push_str(", no drops");
+    }
+    s
+}
+
+/// Refreshes the status line about once a second when stderr is a terminal.
+pub struct Status {
+    tty: bool,
+    last: Instant,
+}
+
+impl Default for Status {
+    fn default() -> Self {
+        Status {
+            tty: std::io::stderr().is_terminal(),
+            last: Instant::now(),
+        }
+    }
+}
+
+impl Status {
+    /// Show the line if a second passed (terminal only).
+    pub fn update(&mut self, flow: &FlowStats, kernel: &KernelStats) {
+        if self.tty && self.last.elapsed() >= Duration::from_secs(1) {
+            self.last = Instant::now();
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[K{}", line(flow, kernel));
+            let _ = err.flush();
+        }
+    }
+
+    /// Clear the line before other output.
+    pub fn clear(&self) {
+        if self.tty {
+            eprint!("\r\x1b[K");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats() {
+        assert_eq!(bytes(10), "10 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        let f = FlowStats {
+            connections: 2,
+            open: 1,
+            writes: 5,
+            bytes: 100,
+            ..Default::default()
+        };
+        assert_eq!(line(&f, &KernelStats::default()), "2 connections (1 open), 5 writes, 100 B, no drops");
+        let k = KernelStats {
+            lost_records: 1,
+            lost_bytes: 2048,
+            ..Default::default()
+        };
+        assert!(line(&f, &k).contains("DROPPED 2.0 KiB in 1 records"));
+    }
+}

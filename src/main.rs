@@ -1,0 +1,17 @@
+use clap::Parser;
+
+use containerdsnoop::cli::{Cli, Command};
+use containerdsnoop::cmd;
+use containerdsnoop::error::Fatal;
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Record(args) => cmd::record::run(args),
+    };
+    if let Err(e) = result {
+        let code = e.downcast_ref::<Fatal>().map_or(1, |f| f.code);
+        eprintln!("containerdsnoop: {e:#}");
+        std::process::exit(code);
+    }
+}

@@ -1,0 +1,382 @@
+//! Flow events as a pcapng file Wireshark's HTTP/2 and gRPC dissectors open
+//! with no preferences set (recipe in shared/DESIGN.md section 3).
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+
+use anyhow::Result;
+
+use super::blocks::{Blocks, INBOUND, OUTBOUND};
+use super::packet::{self, Endpoint, Flags, MAX_SEGMENT, SERVER_PORT};
+use super::sniff::{is_initial_settings, looks_like_frames, PREFACE};
+use crate::capture::record::Writer;
+use crate::flow::{Conn, ConnId, Dir, FlowEvent, Sink};
+
+/// Server bytes held while waiting for the client's first write, at most.
+const HOLD_LIMIT: usize = 64 << 10;
+/// Ticks (about 100 ms) server bytes wait for the client's first write.
+const HOLD_TICKS: u32 = 3;
+
+/// One server write kept until the preface question is settled.
+enum Held {
+    Data {
+        ts: u64,
+        dir: Dir,
+        writer: Writer,
+        offset: u64,
+        bytes: Vec<u8>,
+    },
+}
+
+/// What the connection's first bytes said about the HTTP/2 preface.
+enum Preface {
+    /// Nothing from the client yet; a fresh server's SETTINGS may be held.
+    Undecided { held: Vec<Held>, bytes: usize, age: u32 },
+    /// Settled: real preface, synthetic one written, or not HTTP/2.
+    Decided,
+}
+
+struct TcpConn {
+    iface: u32,
+    ends: [Endpoint; 2],
+    isn: [u32; 2],
+    /// Synthetic bytes inserted before each direction's stream.
+    shift: [u32; 2],
+    /// Next sequence number each direction would send.
+    next: [u32; 2],
+    preface: Preface,
+}
+
+impl TcpConn {
+    fn seq(&self, dir: Dir, offset: u64) -> u32 {
+        let d = dir.index();
+        self.isn[d]
+            .wrapping_add(1)
+            .wrapping_add(self.shift[d])
+            .wrapping_add(offset as u32)
+    }
+}
+
+fn other(dir: Dir) -> Dir {
+    match dir {
+        Dir::ToServer => Dir::ToClient,
+        Dir::ToClient => Dir::ToServer,
+    }
+}
+
+fn dir_flags(dir: Dir) -> u32 {
+    match dir {
+        Dir::ToServer => INBOUND,
+        Dir::ToClient => OUTBOUND,
+    }
+}
+
+fn side_text(side: &crate::flow::Side) -> String {
+    let pid = side.pid.map_or("?".to_string(), |p| p.to_string());
+    let comm = side.comm.map_or("?".to_string(), |c| c.to_string());
+    format!("pid {pid} ({comm}) inode {}", side.ino)
+}
+
+/// Counters for the summary.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WriterStats {
+    /// Packets written.
+    pub packets: u64,
+    /// Connections whose preface was synthesised (capture began mid-connection).
+    pub synthetic_prefaces: u64,
+}
+
+/// The pcapng sink.
+pub struct PcapngWriter<W: Write> {
+    blocks: Blocks<W>,
+    conns: HashMap<ConnId, TcpConn>,
+    server_ips: HashMap<String, [u8; 4]>,
+    named: HashSet<[u8; 4]>,
+    next_port: u16,
+    frame: Vec<u8>,
+    /// Counters.
+    pub stats: WriterStats,
+}
+
+impl<W: Write> PcapngWriter<W> {
+    /// Start a pcapng stream on `out`; `comment` goes in the section header.
+    pub fn new(out: W, comment: &str) -> Result<Self> {
+        Ok(PcapngWriter {
+            blocks: Blocks::new(out, comment)?,
+            conns: HashMap::new(),
+            server_ips: HashMap::new(),
+            named: HashSet::new(),
+            next_port: 1024,
+            frame: Vec::with_capacity(MAX_SEGMENT + 64),
+            stats: WriterStats::default(),
+        })
+    }
+
+    /// The output, to flush it.
+    pub fn get_mut(&mut self) -> &mut W {
+        self.blocks.get_mut()
+    }
+
+    /// Finish: settle held bytes and give back the output.
+    pub fn finish(mut self) -> Result<W> {
+        let ids: Vec<ConnId> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.settle(id, None)?;
+        }
+        Ok(self.blocks.into_inner())
+    }
+
+    /// Periodic work: server bytes held too long are written.
+    pub fn tick(&mut self) -> Result<()> {
+        let mut due = vec![];
+        for (id, c) in self.conns.iter_mut() {
+            if let Preface::Undecided { held, age, .. } = &mut c.preface {
+                if !held.is_empty() {
+                    *age += 1;
+                    if *age >= HOLD_TICKS {
+                        due.push(*id);
+                    }
+                }
+            }
+        }
+        for id in due {
+            self.settle(id, None)?;
+        }
+        Ok(())
+    }
+
+    fn segment(
+        &mut self,
+        id: ConnId,
+        ts: u64,
+        dir: Dir,
+        seq: u32,
+        flags: Flags,
+        payload: &[u8],
+        comment: Option<String>,
+    ) -> Result<()> {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return Ok(());
+        };
+        let d = dir.index();
+        let src = c.ends[d];
+        let dst = c.ends[other(dir).index()];
+        let ack = c.next[other(dir).index()];
+        packet::build(&mut self.frame, src, dst, seq, ack, flags, payload);
+        let consumed = payload.len() as u32 + u32::from(flags.syn) + u32::from(flags.fin);
+        c.next[d] = seq.wrapping_add(consumed);
+        let iface = c.iface;
+        self.stats.packets += 1;
+        self.blocks
+            .packet(iface, ts, &self.frame, dir_flags(dir), comment)
+    }
+
+    fn open(&mut self, conn: &Conn, ts: u64) -> Result<()> {
+        let path = conn.path.clone().unwrap_or_else(|| "(unnamed)".to_string());
+        let iface = self.blocks.interface(&path)?;
+        let n = self.server_ips.len() as u32 + 1;
+        let server_ip = *self
+            .server_ips
+            .entry(path.clone())
+            .or_insert([172, 16 + (n >> 16) as u8 % 16, (n >> 8) as u8, n as u8]);
+        let pid = conn.client.pid.unwrap_or(0xfe_0000 + (conn.id as u32 & 0xffff));
+        let client_ip = [10, (pid >> 16) as u8, (pid >> 8) as u8, pid as u8];
+        let port = self.next_port;
+        self.next_port = if port == u16::MAX { 1024 } else { port + 1 };
+        let mut names = vec![];
+        if self.named.insert(server_ip) {
+            names.push((server_ip, path.clone()));
+        }
+        if self.named.insert(client_ip) {
+            let comm = conn.client.comm.map_or("pid".to_string(), |c| c.to_string());
+            names.push((client_ip, format!("{comm}.{pid}")));
+        }
+        if !names.is_empty() {
+            self.blocks.names(&names)?;
+        }
+        let isn = [
+            (conn.id as u32).wrapping_mul(0x9e37_79b9),
+            (conn.id as u32).wrapping_mul(0x85eb_ca6b) ^ 0x5555_5555,
+        ];
+        let client = Endpoint { ip: client_ip, port };
+        let server = Endpoint {
+            ip: server_ip,
+            port: SERVER_PORT,
+        };
+        self.conns.insert(
+            conn.id,
+            TcpConn {
+                iface,
+                ends: [client, server],
+                isn,
+                shift: [0, 0],
+                next: [isn[0], isn[1]],
+                preface: Preface::Undecided {
+                    held: vec![],
+                    bytes: 0,
+                    age: 0,
+                },
+            },
+        );
+        let comment = format!(
+            "connection {} on {path}: client {}; server {}",
+            conn.id,
+            side_text(&conn.client),
+            side_text(&conn.server)
+        );
+        let syn = Flags {
+            syn: true,
+            ..Default::default()
+        };
+        let syn_ack = Flags { ack: true, ..syn };
+        let ack = Flags {
+            ack: true,
+            ..Default::default()
+        };
+        self.segment(conn.id, ts, Dir::ToServer, isn[0], syn, &[], Some(comment))?;
+        self.segment(conn.id, ts, Dir::ToClient, isn[1], syn_ack, &[], None)?;
+        self.segment(conn.id, ts, Dir::ToServer, isn[0].wrapping_add(1), ack, &[], None)
+    }
+
+    fn data(&mut self, id: ConnId, ts: u64, dir: Dir, w: &Writer, offset: u64, bytes: &[u8]) -> Result<()> {
+        let Some(c) = self.conns.get(&id) else {
+            return Ok(());
+        };
+        let flags = Flags {
+            ack: true,
+            psh: true,
+            ..Default::default()
+        };
+        let mut comment = Some(format!("pid {} tid {} comm {}", w.pid, w.tid, w.comm));
+        let mut seq = c.seq(dir, offset);
+        for piece in bytes.chunks(MAX_SEGMENT) {
+            self.segment(id, ts, dir, seq, flags, piece, comment.take())?;
+            seq = seq.wrapping_add(piece.len() as u32);
+        }
+        Ok(())
+    }
+
+    fn gap(&mut self, id: ConnId, ts: u64, dir: Dir, offset: u64, len: u64) -> Result<()> {
+        let Some(c) = self.conns.get(&id) else {
+            return Ok(());
+        };
+        // A bare ACK past the hole: Wireshark marks the lost segment there.
+        let seq = c.seq(dir, offset + len);
+        let ack = Flags {
+            ack: true,
+            ..Default::default()
+        };
+        self.segment(id, ts, dir, seq, ack, &[], Some(format!("{len} bytes lost")))
+    }
+
+    /// Settle the preface question with `first_client` (the client's first
+    /// write, if that is what arrived) and write everything held.
+    fn settle(&mut self, id: ConnId, first_client: Option<(u64, &Writer, u64, &[u8])>) -> Result<()> {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return Ok(());
+        };
+        let held = match std::mem::replace(&mut c.preface, Preface::Decided) {
+            Preface::Undecided { held, .. } => held,
+            Preface::Decided => vec![],
+        };
+        let real = first_client.filter(|&(_, _, off, b)| off == 0 && b.starts_with(PREFACE));
+        let h2_seen = first_client.is_some_and(|(_, _, _, b)| looks_like_frames(b))
+            || held.iter().any(|h| matches!(h, Held::Data { bytes, .. } if looks_like_frames(bytes)));
+        let mut rest = first_client;
+        if let Some((ts, w, _, b)) = real {
+            // The preface in a segment of its own: Wireshark's HTTP dissector
+            // hands the connection to HTTP/2 when it sees it.
+            self.data(id, ts, Dir::ToServer, w, 0, &b[..PREFACE.len()])?;
+            rest = Some((ts, w, PREFACE.len() as u64, &b[PREFACE.len()..]));
+        } else if h2_seen {
+            let ts = first_client.map(|f| f.0).or_else(|| held_ts(&held)).unwrap_or(0);
+            let c = self.conns.get_mut(&id).expect("connection checked above");
+            let seq = c.seq(Dir::ToServer, 0);
+            c.shift[Dir::ToServer.index()] = PREFACE.len() as u32;
+            self.stats.synthetic_prefaces += 1;
+            let flags = Flags {
+                ack: true,
+                psh: true,
+                ..Default::default()
+            };
+            let note = "synthetic HTTP/2 preface: the capture began mid-connection".to_string();
+            self.segment(id, ts, Dir::ToServer, seq, flags, PREFACE, Some(note))?;
+        }
+        for h in held {
+            match h {
+                Held::Data { ts, dir, writer, offset, bytes } => self.data(id, ts, dir, &writer, offset, &bytes)?,
+            }
+        }
+        if let Some((ts, w, offset, b)) = rest {
+            if !b.is_empty() {
+                self.data(id, ts, Dir::ToServer, w, offset, b)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, id: ConnId, ts: u64) -> Result<()> {
+        self.settle(id, None)?;
+        let fin = Flags {
+            fin: true,
+            ack: true,
+            ..Default::default()
+        };
+        let ack = Flags {
+            ack: true,
+            ..Default::default()
+        };
+        for (dir, flags) in [(Dir::ToServer, fin), (Dir::ToClient, fin), (Dir::ToServer, ack)] {
+            let Some(c) = self.conns.get(&id) else {
+                return Ok(());
+            };
+            let seq = c.next[dir.index()];
+            self.segment(id, ts, dir, seq, flags, &[], None)?;
+        }
+        self.conns.remove(&id);
+        Ok(())
+    }
+}
+
+fn held_ts(held: &[Held]) -> Option<u64> {
+    held.first().map(|Held::Data { ts, .. }| *ts)
+}
+
+impl<W: Write> Sink for PcapngWriter<W> {
+    fn event(&mut self, conn: &Conn, ts: u64, ev: FlowEvent<'_>) -> Result<()> {
+        let id = conn.id;
+        match ev {
+            FlowEvent::Open => self.open(conn, ts),
+            FlowEvent::Close => self.close(id, ts),
+            FlowEvent::Data { dir, writer, offset, bytes } => {
+                let Some(c) = self.conns.get_mut(&id) else {
+                    return Ok(());
+                };
+                let Preface::Undecided { held, bytes: n, .. } = &mut c.preface else {
+                    return self.data(id, ts, dir, writer, offset, bytes);
+                };
+                if dir == Dir::ToServer {
+                    return self.settle(id, Some((ts, writer, offset, bytes)));
+                }
+                let fresh_server = held.is_empty() && offset == 0 && is_initial_settings(bytes);
+                if (fresh_server || !held.is_empty()) && *n + bytes.len() <= HOLD_LIMIT {
+                    *n += bytes.len();
+                    held.push(Held::Data {
+                        ts,
+                        dir,
+                        writer: *writer,
+                        offset,
+                        bytes: bytes.to_vec(),
+                    });
+                    return Ok(());
+                }
+                self.settle(id, None)?;
+                self.data(id, ts, dir, writer, offset, bytes)
+            }
+            FlowEvent::Gap { dir, offset, len } => {
+                self.settle(id, None)?;
+                self.gap(id, ts, dir, offset, len)
+            }
+        }
+    }
+}

@@ -1,0 +1,503 @@
+//! Helpers shared by the integration tests (`mod common;`): real peers from Debian's packages
+//! (containerd, ctr, runc, busybox-static, tshark), started and stopped by the tests themselves.
+//!
+//! Everything here is bounded in time: each wait polls with a deadline and panics with the
+//! evidence (child output, containerd log) instead of hanging the test run.
+//!
+//! Host-global state to keep in mind: even with a private root, state and socket, containerd
+//! 1.6 and its runc shim use fixed paths under `/run/containerd` (`s/` for shim sockets,
+//! `runc/<namespace>` for runc state, `fifo/` for ctr's stdio). Shim sockets are keyed by the
+//! containerd address, but runc state and cgroups (`/<namespace>/<id>`) are not, so concurrent
+//! tests must use distinct namespaces or container ids.
+
+// Each integration test compiles this module and uses only part of it.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How often waits re-check their condition.
+const POLL: Duration = Duration::from_millis(10);
+/// containerd boots in about 0.1 s here; the margin is for loaded CI machines.
+const CONTAINERD_START: Duration = Duration::from_secs(20);
+/// containerd exits within milliseconds of SIGTERM when no task is running.
+const CONTAINERD_STOP: Duration = Duration::from_secs(10);
+/// Any single ctr, tshark or script invocation.
+const COMMAND: Duration = Duration::from_secs(60);
+/// Loading and attaching the BPF programs (verifier included).
+const RECORDER_ATTACH: Duration = Duration::from_secs(30);
+/// Draining the ring buffer and finishing the pcapng file after SIGINT.
+const RECORDER_STOP: Duration = Duration::from_secs(15);
+/// `sun_path` is 108 bytes including the terminating NUL (unix(7)).
+const SUN_PATH_MAX: usize = 107;
+
+/// The containerdsnoop binary built by cargo for this test run.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_containerdsnoop"))
+}
+
+/// True when running as root. Otherwise the test should return early: under `CI=true` this
+/// panics instead, so that a CI job cannot pass by skipping everything.
+pub fn require_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("this test needs root (BPF, containerd, runc) and CI=true forbids skipping it");
+    }
+    eprintln!("skipped: this test needs root (BPF, containerd, runc); run it with sudo");
+    false
+}
+
+/// A temporary directory with a short path, so that socket paths inside it fit in `sun_path`
+/// whatever `TMPDIR` says.
+pub fn short_tempdir(prefix: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .expect("cannot create a temporary directory in /tmp")
+}
+
+/// A private containerd: config, root, state, sockets and log all live in `dir`.
+///
+/// The CRI plugin is disabled: nothing here speaks CRI (crictl is not installed), and with it
+/// enabled containerd logs a CNI error at start, watches `/etc/cni/net.d` and opens a TCP
+/// streaming port on 127.0.0.1. Snapshotters that cannot work here (aufs, btrfs, devmapper, zfs)
+/// are disabled so the log holds no noise; overlayfs (the default) and native remain.
+pub struct Containerd {
+    pub dir: tempfile::TempDir,
+    /// The gRPC socket, for `ctr -a`.
+    pub sock: PathBuf,
+    /// The ttrpc socket that shims send events to.
+    pub ttrpc_sock: PathBuf,
+    child: Child,
+}
+
+impl Containerd {
+    /// Starts containerd and waits until both of its sockets accept connections.
+    pub fn start() -> Containerd {
+        let dir = short_tempdir("ctd");
+        let sock = dir.path().join("containerd.sock");
+        let ttrpc_sock = dir.path().join("containerd.sock.ttrpc");
+        assert!(
+            ttrpc_sock.as_os_str().len() <= SUN_PATH_MAX,
+            "socket path {} is too long for a unix socket",
+            ttrpc_sock.display()
+        );
+        let config = dir.path().join("config.toml");
+        fs::write(&config, config_toml(dir.path(), &sock, &ttrpc_sock))
+            .expect("cannot write containerd config");
+
+        let log_path = dir.path().join("containerd.log");
+        let log = File::create(&log_path).expect("cannot create containerd log");
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("cannot duplicate log file"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run containerd (apt-get install containerd): {e}"));
+        let mut containerd = Containerd {
+            dir,
+            sock,
+            ttrpc_sock,
+            child,
+        };
+        containerd.wait_ready();
+        containerd
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + CONTAINERD_START;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("cannot poll containerd") {
+                panic!(
+                    "containerd exited during start ({status}); log:\n{}",
+                    self.log()
+                );
+            }
+            if UnixStream::connect(&self.sock).is_ok()
+                && UnixStream::connect(&self.ttrpc_sock).is_ok()
+            {
+                return;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "containerd did not listen on {} within {CONTAINERD_START:?}; log:\n{}",
+                    self.sock.display(),
+                    self.log()
+                );
+            }
+            thread::sleep(POLL);
+        }
+    }
+
+    /// The process id of containerd.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Path of containerd's log (level debug: it records every event forwarded by shims).
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.path().join("containerd.log")
+    }
+
+    /// The whole containerd log so far.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_else(|e| format!("(no log: {e})"))
+    }
+
+    /// Runs `ctr -a SOCK ARGS...`; panics with its output and containerd's log unless it
+    /// succeeds.
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        let output = self.try_ctr(args);
+        if !output.status.success() {
+            panic!(
+                "ctr {} failed ({})\n{}\ncontainerd log:\n{}",
+                args.join(" "),
+                output.status,
+                describe_output(&output),
+                self.log()
+            );
+        }
+        output
+    }
+
+    /// Like [`Containerd::ctr`], returning stdout as text.
+    pub fn ctr_ok(&self, args: &[&str]) -> String {
+        String::from_utf8_lossy(&self.ctr(args).stdout).into_owned()
+    }
+
+    /// Runs `ctr -a SOCK ARGS...` and returns its output whatever the exit status (for tests
+    /// that expect an error). Still panics if ctr cannot start or hangs.
+    pub fn try_ctr(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("-a").arg(&self.sock).args(args);
+        run_bounded(&mut cmd, &format!("ctr {}", args.join(" ")), COMMAND)
+    }
+
+    fn stop(&mut self) -> Option<ExitStatus> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return Some(status);
+        }
+        signal(&self.child, libc::SIGTERM);
+        if let Some(status) = wait_deadline(&mut self.child, CONTAINERD_STOP) {
+            return Some(status);
+        }
+        eprintln!("containerd ignored SIGTERM for {CONTAINERD_STOP:?}; killing it");
+        let _ = self.child.kill();
+        self.child.wait().ok()
+    }
+}
+
+impl Drop for Containerd {
+    /// SIGTERM, then SIGKILL after a bounded wait; the temp dir goes after (fields drop last).
+    /// When the test is failing, the containerd log is printed for the post-mortem.
+    fn drop(&mut self) {
+        let status = self.stop();
+        if thread::panicking() {
+            eprintln!(
+                "containerd ({}) exit: {status:?}; log {}:\n{}",
+                self.sock.display(),
+                self.log_path().display(),
+                self.log()
+            );
+        }
+    }
+}
+
+/// containerd 1.6 config: everything under `dir`, plus the disabled plugins documented on
+/// [`Containerd`].
+fn config_toml(dir: &Path, sock: &Path, ttrpc_sock: &Path) -> String {
+    let s = |p: &Path| toml_string(&p.to_string_lossy());
+    format!(
+        r#"version = 2
+root = {root}
+state = {state}
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.snapshotter.v1.zfs",
+]
+
+[grpc]
+  address = {sock}
+
+[ttrpc]
+  address = {ttrpc}
+
+[debug]
+  level = "debug"
+
+# Defaults to /opt/containerd on the host.
+[plugins."io.containerd.internal.v1.opt"]
+  path = {opt}
+"#,
+        root = s(&dir.join("root")),
+        state = s(&dir.join("state")),
+        sock = s(sock),
+        ttrpc = s(ttrpc_sock),
+        opt = s(&dir.join("opt")),
+    )
+}
+
+/// A TOML basic string.
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Builds the busybox OCI image tarball (`docker.io/library/busybox:snoop`) in `dir` with
+/// `scripts/make-busybox-oci.sh` and returns its path.
+pub fn busybox_oci(dir: &Path) -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-busybox-oci.sh");
+    let out = dir.join("busybox-oci.tar");
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script).arg(&out);
+    let output = run_bounded(&mut cmd, "make-busybox-oci.sh", COMMAND);
+    if !output.status.success() {
+        panic!(
+            "{} failed ({})\n{}",
+            script.display(),
+            output.status,
+            describe_output(&output)
+        );
+    }
+    out
+}
+
+/// Runs tshark with a fresh, empty configuration (no user preferences can change what it
+/// shows) and returns its stdout. Panics with stderr on failure; the warning tshark prints
+/// about running as root is expected and ignored.
+pub fn tshark<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let config = tempfile::tempdir().expect("cannot create a temporary directory");
+    let mut cmd = Command::new("tshark");
+    cmd.args(args)
+        .env("WIRESHARK_CONFIG_DIR", config.path())
+        .env("HOME", config.path())
+        .env_remove("XDG_CONFIG_HOME");
+    let output = run_bounded(&mut cmd, "tshark", COMMAND);
+    if !output.status.success() {
+        panic!(
+            "tshark failed ({})\n{}",
+            output.status,
+            describe_output(&output)
+        );
+    }
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A running `containerdsnoop record -o FILE ARGS...`, its stdout and stderr kept in files next
+/// to FILE (`FILE.stdout`, `FILE.stderr`). Dropping it without [`Recorder::stop`] kills it.
+pub struct Recorder {
+    child: Option<Child>,
+    /// The pcapng file being written.
+    pub out: PathBuf,
+    stderr_path: PathBuf,
+}
+
+impl Recorder {
+    /// Starts the recorder and waits until its stderr has a line containing "attached".
+    pub fn start(out: &Path, args: &[&str]) -> Recorder {
+        let sibling = |ext: &str| {
+            let mut name = out
+                .file_name()
+                .expect("output path has no file name")
+                .to_owned();
+            name.push(ext);
+            out.with_file_name(name)
+        };
+        let stderr_path = sibling(".stderr");
+        let stdout = File::create(sibling(".stdout")).expect("cannot create recorder stdout file");
+        let stderr = File::create(&stderr_path).expect("cannot create recorder stderr file");
+        let child = Command::new(bin())
+            .arg("record")
+            .arg("-o")
+            .arg(out)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin().display()));
+        let mut recorder = Recorder {
+            child: Some(child),
+            out: out.to_path_buf(),
+            stderr_path,
+        };
+        recorder.wait_attached();
+        recorder
+    }
+
+    fn wait_attached(&mut self) {
+        let deadline = Instant::now() + RECORDER_ATTACH;
+        loop {
+            let stderr = self.stderr_text();
+            if stderr.lines().any(|l| l.contains("attached")) {
+                return;
+            }
+            let child = self.child.as_mut().expect("recorder already stopped");
+            if let Some(status) = child.try_wait().expect("cannot poll the recorder") {
+                panic!(
+                    "containerdsnoop record exited before attaching ({status}); stderr:\n{stderr}"
+                );
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "containerdsnoop record did not say \"attached\" within {RECORDER_ATTACH:?}; \
+                     stderr:\n{}",
+                    self.stderr_text()
+                );
+            }
+            thread::sleep(POLL);
+        }
+    }
+
+    /// The process id of the recorder.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("recorder already stopped").id()
+    }
+
+    /// Everything the recorder wrote to stderr so far.
+    pub fn stderr_text(&self) -> String {
+        fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// Sends SIGINT and waits (bounded) for the recorder to finish; returns its exit status and
+    /// stderr. Panics with stderr if it does not exit in time.
+    pub fn stop(mut self) -> (ExitStatus, String) {
+        let mut child = self.child.take().expect("recorder already stopped");
+        signal(&child, libc::SIGINT);
+        match wait_deadline(&mut child, RECORDER_STOP) {
+            Some(status) => (status, self.stderr_text()),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "containerdsnoop record did not exit within {RECORDER_STOP:?} of SIGINT; \
+                     stderr:\n{}",
+                    self.stderr_text()
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+            if thread::panicking() {
+                eprintln!("containerdsnoop record stderr:\n{}", self.stderr_text());
+            }
+        }
+    }
+}
+
+/// Sends `sig` to a child that has not been reaped yet (so its pid cannot have been reused).
+fn signal(child: &Child, sig: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid out of range");
+    // SAFETY: kill has no memory-safety preconditions; the pid is our unreaped child.
+    unsafe { libc::kill(pid, sig) };
+}
+
+/// Waits for `child` to exit, at most `timeout`.
+fn wait_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => thread::sleep(POLL),
+            Ok(None) => return None,
+            Err(e) => panic!("cannot wait for child {}: {e}", child.id()),
+        }
+    }
+}
+
+/// Runs a command to completion with stdout and stderr captured, killing it and panicking with
+/// what it printed if it takes longer than `timeout`.
+fn run_bounded(cmd: &mut Command, what: &str, timeout: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let stdout = drain(child.stdout.take().expect("stdout is piped"));
+    let stderr = drain(child.stderr.take().expect("stderr is piped"));
+    let finished = wait_deadline(&mut child, timeout);
+    let status = match finished {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            child
+                .wait()
+                .unwrap_or_else(|e| panic!("cannot reap {what}: {e}"))
+        }
+    };
+    // A grandchild may still hold the pipes open; do not wait for it forever.
+    let collect =
+        |rx: mpsc::Receiver<Vec<u8>>| rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+    let output = Output {
+        status,
+        stdout: collect(stdout),
+        stderr: collect(stderr),
+    };
+    if finished.is_none() {
+        panic!(
+            "{what} did not finish within {timeout:?}\n{}",
+            describe_output(&output)
+        );
+    }
+    output
+}
+
+/// Reads a pipe to its end on a thread, so a chatty child never blocks on a full pipe.
+fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = pipe.read_to_end(&mut buf);
+        let _ = tx.send(buf);
+    });
+    rx
+}
+
+fn describe_output(output: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
