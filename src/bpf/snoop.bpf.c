@@ -97,12 +97,22 @@ struct {
 	__type(value, struct pending_send);
 } pending SEC(".maps");
 
+/* One scratch record per CPU. Not a per-CPU array: those cap values at
+ * 32 KiB (PCPU_MIN_UNIT_SIZE). Userspace sets max_entries to the number of
+ * possible CPUs; tracepoint programs run with migration disabled. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch_buf SEC(".maps");
+
+static __always_inline struct scratch *scratch(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return bpf_map_lookup_elem(&scratch_buf, &cpu);
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -197,7 +207,8 @@ static __always_inline __u32 conn_path(struct sock *sk, char *buf, __u16 *flags)
 	n = len - 2;
 	if (n > SNOOP_PATH_MAX)
 		n = SNOOP_PATH_MAX;
-	if (bpf_probe_read_kernel(buf, n & 0x7f,
+	/* A constant size keeps the verifier simple; bytes past n are ignored. */
+	if (bpf_probe_read_kernel(buf, SNOOP_PATH_MAX,
 				  (void *)addr + bpf_core_field_offset(struct unix_address, name) +
 					  offsetof(struct sockaddr_un, sun_path)))
 		return 0;
@@ -332,14 +343,14 @@ static __always_inline void fill_header(struct snoop_event *h, __u16 kind, __u64
 /* Emit the socket's address; 0 on success. */
 static __always_inline int send_info(struct sock *sk, __u64 ino, struct sock_state *st)
 {
-	__u32 zero = 0;
-	struct scratch *s = bpf_map_lookup_elem(&scratch_buf, &zero);
+	struct scratch *s = scratch();
 	__u16 flags = 0;
 	__u32 n;
 
 	if (!s)
 		return -1;
 	n = conn_path(sk, (char *)s->data, &flags);
+	barrier_var(n);
 	if (n > SNOOP_PATH_MAX)
 		return -1;
 	/* Roles can only be told once connected; refresh them with the path. */
@@ -355,13 +366,12 @@ static __always_inline struct sock_state *state_of(struct sock *sk, __u64 ino)
 {
 	struct sock_state *st = bpf_map_lookup_elem(&socks, &ino);
 	struct sock_state fresh = {};
-	__u32 zero = 0;
 	struct scratch *s;
 	__u32 n;
 
 	if (st)
 		return st;
-	s = bpf_map_lookup_elem(&scratch_buf, &zero);
+	s = scratch();
 	if (!s)
 		return NULL;
 	n = conn_path(sk, (char *)s->data, &fresh.flags);
@@ -407,7 +417,6 @@ static __always_inline int on_send_enter(int fd, __u64 buf, __u64 iovcnt, bool v
 /* One record per call: the next piece of at most SNOOP_CHUNK bytes. */
 static long copy_piece(__u32 i, struct copy_ctx *c)
 {
-	__u32 zero = 0;
 	struct scratch *s;
 	__u64 want;
 	__u32 n;
@@ -429,9 +438,12 @@ static long copy_piece(__u32 i, struct copy_ctx *c)
 	}
 	want = c->cur_left < c->remaining ? c->cur_left : c->remaining;
 	n = want < SNOOP_CHUNK ? want : SNOOP_CHUNK;
-	s = bpf_map_lookup_elem(&scratch_buf, &zero);
+	s = scratch();
 	if (!s)
 		return 1;
+	/* Keep clang from folding this check into the min() above: the
+	 * verifier needs it on the register passed to the helpers. */
+	barrier_var(n);
 	if (n > SNOOP_CHUNK)
 		return 1;
 	fill_header(&s->hdr, SNOOP_DATA, c->sock_ino, &c->st);
@@ -556,7 +568,6 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	struct sock_state *st;
 	struct file *file;
-	__u32 zero = 0;
 	struct scratch *s;
 	__u64 ino;
 
@@ -570,7 +581,7 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	if (!st || !last_reference(file))
 		return 0;
 	if (st->keep) {
-		s = bpf_map_lookup_elem(&scratch_buf, &zero);
+		s = scratch();
 		if (s) {
 			fill_header(&s->hdr, SNOOP_CLOSE, ino, st);
 			s->hdr.offset = st->next_off;

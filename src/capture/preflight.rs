@@ -54,11 +54,49 @@ pub fn check() -> Result<(), Fatal> {
             ));
         }
     }
-    let tracefs = ["/sys/kernel/tracing/events/syscalls", "/sys/kernel/debug/tracing/events/syscalls"];
-    if !tracefs.iter().any(|p| Path::new(p).exists()) {
+    ensure_tracefs()
+}
+
+const TRACEFS: &str = "/sys/kernel/tracing";
+
+fn tracepoints_visible() -> bool {
+    ["/sys/kernel/tracing/events/syscalls", "/sys/kernel/debug/tracing/events/syscalls"]
+        .iter()
+        .any(|p| Path::new(p).exists())
+}
+
+/// libbpf finds tracepoint ids in tracefs. When it is not mounted, mount it
+/// in a private mount namespace of this process only: the host's mounts are
+/// left as they were. Must run before any thread is started (unshare).
+fn ensure_tracefs() -> Result<(), Fatal> {
+    if tracepoints_visible() {
+        return Ok(());
+    }
+    let fail = |what: &str| {
+        Fatal::setup(format!(
+            "the syscall tracepoints are not visible (tracefs is not mounted) and {what} failed \
+             ({}): run `mount -t tracefs nodev {TRACEFS}` and try again",
+            std::io::Error::last_os_error()
+        ))
+    };
+    // SAFETY: plain system calls with valid NUL-terminated strings; the
+    // process is still single-threaded, as unshare(CLONE_NEWNS) requires.
+    unsafe {
+        if libc::unshare(libc::CLONE_NEWNS) != 0 {
+            return Err(fail("unshare(CLONE_NEWNS)"));
+        }
+        let root = c"/";
+        if libc::mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) != 0 {
+            return Err(fail("making the mount namespace private"));
+        }
+        let (src, dst, fstype) = (c"tracefs", c"/sys/kernel/tracing", c"tracefs");
+        if libc::mount(src.as_ptr(), dst.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) != 0 {
+            return Err(fail("mounting tracefs"));
+        }
+    }
+    if !tracepoints_visible() {
         return Err(Fatal::setup(
-            "the syscall tracepoints are not visible (tracefs is not mounted): run \
-             `mount -t tracefs nodev /sys/kernel/tracing` and try again",
+            "this kernel has no syscall tracepoints (CONFIG_FTRACE_SYSCALLS): containerdsnoop needs them",
         ));
     }
     Ok(())

@@ -73,6 +73,15 @@ fn copy_str(dst: &mut [i8], s: &str) {
 /// Why loading failed, as one sentence with the fix.
 fn load_failure(err: &libbpf_rs::Error, stage: &str) -> Fatal {
     let detail = libbpf_log();
+    if detail.contains("BEGIN PROG LOAD LOG") {
+        let tail: Vec<&str> = detail.lines().rev().take(12).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Fatal::setup(format!(
+            "the kernel's verifier rejected the BPF program: this kernel needs a change in \
+             containerdsnoop, please report it with these lines:\n{}",
+            tail.join("\n")
+        ));
+    }
     let hint = if detail.is_empty() {
         String::new()
     } else {
@@ -124,6 +133,11 @@ impl<'obj> Tracer<'obj> {
         for (i, c) in filters.comms.iter().enumerate() {
             copy_str(&mut ro.comm_filters[i], c);
         }
+        let cpus = libbpf_rs::num_possible_cpus().context("counting the possible CPUs")?;
+        open.maps
+            .scratch_buf
+            .set_max_entries(cpus as u32)
+            .map_err(|e| load_failure(&e, "size the scratch buffers of"))?;
         open.maps
             .events
             .set_max_entries(ringbuf_bytes)

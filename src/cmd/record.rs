@@ -59,10 +59,11 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 pub fn run(args: &RecordArgs) -> Result<()> {
     let f = &args.filter;
     let filters = Filters::new(f.all, &f.sockets, &f.pids, &f.comms).map_err(|e| crate::error::Fatal::setup(e.to_string()))?;
-    let out = super::output::open(&args.output, args.force)?;
-    let stop = install_stop_handler()?;
     let mut object = MaybeUninit::uninit();
+    // Before any thread exists: the tracer may need a private mount namespace.
     let tracer = Tracer::start(&mut object, &filters, f.ringbuf_size)?;
+    let stop = install_stop_handler()?;
+    let out = super::output::open(&args.output, args.force)?;
     let comment = format!("containerdsnoop record: {}", filters.describe());
     let writer = PcapngWriter::new(io::BufWriter::with_capacity(1 << 20, out), &comment)?;
     let target = if args.output.as_os_str() == "-" {
