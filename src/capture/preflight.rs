@@ -31,12 +31,10 @@ pub fn privileged(caps: u64) -> bool {
 /// lockdown, tracefs. Returns the first problem as a Fatal (exit code 2).
 pub fn check() -> Result<(), Fatal> {
     match effective_caps() {
-        Some(caps) if !privileged(caps) => {
-            return Err(Fatal::setup(
-                "containerdsnoop needs root (or the CAP_BPF and CAP_PERFMON capabilities) to load its \
+        Some(caps) if !privileged(caps) => return Err(Fatal::setup(
+            "containerdsnoop needs root (or the CAP_BPF and CAP_PERFMON capabilities) to load its \
                  BPF program: run it with sudo",
-            ))
-        }
+        )),
         _ => {}
     }
     if !Path::new("/sys/kernel/btf/vmlinux").exists() {
@@ -60,9 +58,12 @@ pub fn check() -> Result<(), Fatal> {
 const TRACEFS: &str = "/sys/kernel/tracing";
 
 fn tracepoints_visible() -> bool {
-    ["/sys/kernel/tracing/events/syscalls", "/sys/kernel/debug/tracing/events/syscalls"]
-        .iter()
-        .any(|p| Path::new(p).exists())
+    [
+        "/sys/kernel/tracing/events/syscalls",
+        "/sys/kernel/debug/tracing/events/syscalls",
+    ]
+    .iter()
+    .any(|p| Path::new(p).exists())
 }
 
 /// libbpf finds tracepoint ids in tracefs. When it is not mounted, mount it
@@ -86,11 +87,25 @@ fn ensure_tracefs() -> Result<(), Fatal> {
             return Err(fail("unshare(CLONE_NEWNS)"));
         }
         let root = c"/";
-        if libc::mount(std::ptr::null(), root.as_ptr(), std::ptr::null(), libc::MS_REC | libc::MS_PRIVATE, std::ptr::null()) != 0 {
+        if libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        ) != 0
+        {
             return Err(fail("making the mount namespace private"));
         }
         let (src, dst, fstype) = (c"tracefs", c"/sys/kernel/tracing", c"tracefs");
-        if libc::mount(src.as_ptr(), dst.as_ptr(), fstype.as_ptr(), 0, std::ptr::null()) != 0 {
+        if libc::mount(
+            src.as_ptr(),
+            dst.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        ) != 0
+        {
             return Err(fail("mounting tracefs"));
         }
     }

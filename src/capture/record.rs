@@ -144,7 +144,10 @@ impl fmt::Display for RecordError {
         match self {
             RecordError::Short(n) => write!(f, "ring buffer record of {n} bytes is too short"),
             RecordError::BadLength { claimed, present } => {
-                write!(f, "ring buffer record claims {claimed} bytes but carries {present}")
+                write!(
+                    f,
+                    "ring buffer record claims {claimed} bytes but carries {present}"
+                )
             }
             RecordError::UnknownKind(k) => write!(f, "ring buffer record of unknown kind {k}"),
         }
@@ -220,7 +223,9 @@ mod tests {
             len: body.len() as u32,
             kind,
             flags,
-            comm: [b'c' as i8, b't' as i8, b'r' as i8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            comm: [
+                b'c' as i8, b't' as i8, b'r' as i8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ],
             ..Default::default()
         };
         // SAFETY: snoop_event is plain old data (see the Plain impl above).
@@ -248,7 +253,8 @@ mod tests {
 
     #[test]
     fn parses_info_and_close() {
-        let rec = parse(&raw(KIND_SOCK_INFO, 0, 0, b"/run/x.sock")).unwrap();
+        let info = raw(KIND_SOCK_INFO, 0, 0, b"/run/x.sock");
+        let rec = parse(&info).unwrap();
         assert_eq!(
             rec.payload,
             Payload::Info {
@@ -256,7 +262,8 @@ mod tests {
             }
         );
         assert!(!rec.socket.is_server());
-        let rec = parse(&raw(KIND_CLOSE, 0, 99, b"")).unwrap();
+        let close = raw(KIND_CLOSE, 0, 99, b"");
+        let rec = parse(&close).unwrap();
         assert_eq!(rec.payload, Payload::Close { final_offset: 99 });
     }
 

@@ -111,9 +111,7 @@ impl<'obj> Tracer<'obj> {
         super::preflight::check()?;
         libbpf_rs::set_print(Some((PrintLevel::Warn, keep_libbpf_message)));
         let builder = SnoopSkelBuilder::default();
-        let mut open = builder
-            .open(object)
-            .map_err(|e| load_failure(&e, "open"))?;
+        let mut open = builder.open(object).map_err(|e| load_failure(&e, "open"))?;
         let ro = open
             .maps
             .rodata_data

@@ -35,7 +35,10 @@ impl<W: Write> Handler for Recording<W> {
         self.kernel = *stats;
         self.tracker.tick(&mut self.writer)?;
         self.writer.tick()?;
-        self.writer.get_mut().flush().context("writing the capture")?;
+        self.writer
+            .get_mut()
+            .flush()
+            .context("writing the capture")?;
         self.status.update(&self.tracker.stats, stats);
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             self.stop.store(true, Ordering::Relaxed);
@@ -58,7 +61,8 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// Run `record`.
 pub fn run(args: &RecordArgs) -> Result<()> {
     let f = &args.filter;
-    let filters = Filters::new(f.all, &f.sockets, &f.pids, &f.comms).map_err(|e| crate::error::Fatal::setup(e.to_string()))?;
+    let filters = Filters::new(f.all, &f.sockets, &f.pids, &f.comms)
+        .map_err(|e| crate::error::Fatal::setup(e.to_string()))?;
     let mut object = MaybeUninit::uninit();
     // Before any thread exists: the tracer may need a private mount namespace.
     let tracer = Tracer::start(&mut object, &filters, f.ringbuf_size)?;
@@ -80,7 +84,9 @@ pub fn run(args: &RecordArgs) -> Result<()> {
         tracker: Tracker::new(mono_to_wall_offset()),
         writer,
         status: Status::default(),
-        deadline: f.duration.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0))),
+        deadline: f
+            .duration
+            .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0))),
         stop: stop.clone(),
         kernel: KernelStats::default(),
     };
@@ -113,7 +119,10 @@ pub fn run(args: &RecordArgs) -> Result<()> {
             Ok(())
         }
         Err(e) if is_broken_pipe(&e) => {
-            eprintln!("containerdsnoop: the reader of the output went away; {}", status::line(&flow, &kernel));
+            eprintln!(
+                "containerdsnoop: the reader of the output went away; {}",
+                status::line(&flow, &kernel)
+            );
             Ok(())
         }
         Err(e) => Err(e),

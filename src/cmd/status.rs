@@ -94,7 +94,10 @@ mod tests {
             bytes: 100,
             ..Default::default()
         };
-        assert_eq!(line(&f, &KernelStats::default()), "2 connections (1 open), 5 writes, 100 B, no drops");
+        assert_eq!(
+            line(&f, &KernelStats::default()),
+            "2 connections (1 open), 5 writes, 100 B, no drops"
+        );
         let k = KernelStats {
             lost_records: 1,
             lost_bytes: 2048,

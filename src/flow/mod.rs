@@ -151,7 +151,11 @@ impl Tracker {
         let ts = self.wall(rec.mono_ns);
         let id = self.conn_for(rec, ts, sink)?;
         let is_server = rec.socket.is_server();
-        let dir = if is_server { Dir::ToClient } else { Dir::ToServer };
+        let dir = if is_server {
+            Dir::ToClient
+        } else {
+            Dir::ToServer
+        };
         let Some(st) = self.conns.get_mut(&id) else {
             return Ok(());
         };
@@ -215,7 +219,11 @@ impl Tracker {
             pid: (s.peer_pid != 0).then_some(s.peer_pid),
             comm: None,
         };
-        let (client, server) = if s.is_server() { (peer, me) } else { (me, peer) };
+        let (client, server) = if s.is_server() {
+            (peer, me)
+        } else {
+            (me, peer)
+        };
         let path = match &rec.payload {
             Payload::Info { path } => path.clone(),
             _ => None,

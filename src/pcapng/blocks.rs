@@ -67,7 +67,9 @@ impl<W: Write> Blocks<W> {
                 InterfaceDescriptionOption::IfTsResol(9),
             ],
         };
-        self.w.write_pcapng_block(idb).context("writing a pcapng interface block")?;
+        self.w
+            .write_pcapng_block(idb)
+            .context("writing a pcapng interface block")?;
         self.interfaces.insert(path.to_string(), id);
         Ok(id)
     }
@@ -87,12 +89,21 @@ impl<W: Write> Blocks<W> {
             records,
             options: vec![],
         };
-        self.w.write_pcapng_block(nrb).context("writing a pcapng name block")?;
+        self.w
+            .write_pcapng_block(nrb)
+            .context("writing a pcapng name block")?;
         Ok(())
     }
 
     /// One packet.
-    pub fn packet(&mut self, iface: u32, ts_ns: u64, frame: &[u8], flags: u32, comment: Option<String>) -> Result<()> {
+    pub fn packet(
+        &mut self,
+        iface: u32,
+        ts_ns: u64,
+        frame: &[u8],
+        flags: u32,
+        comment: Option<String>,
+    ) -> Result<()> {
         let mut options = vec![EnhancedPacketOption::Flags(flags)];
         if let Some(c) = comment {
             options.push(EnhancedPacketOption::Comment(Cow::Owned(c)));
@@ -104,7 +115,9 @@ impl<W: Write> Blocks<W> {
             data: Cow::Borrowed(frame),
             options,
         };
-        self.w.write_pcapng_block(epb).context("writing a pcapng packet")?;
+        self.w
+            .write_pcapng_block(epb)
+            .context("writing a pcapng packet")?;
         Ok(())
     }
 

@@ -89,7 +89,8 @@ mod tests {
             ..Default::default()
         };
         build(&mut out, a, b, 100, 200, flags, b"hello");
-        let p = SlicedPacket::from_ethernet(&out).unwrap();
+        let first = out.clone();
+        let p = SlicedPacket::from_ethernet(&first).unwrap();
         let Some(etherparse::TransportSlice::Tcp(tcp)) = p.transport else {
             panic!("no tcp")
         };

@@ -31,7 +31,11 @@ enum Held {
 /// What the connection's first bytes said about the HTTP/2 preface.
 enum Preface {
     /// Nothing from the client yet; a fresh server's SETTINGS may be held.
-    Undecided { held: Vec<Held>, bytes: usize, age: u32 },
+    Undecided {
+        held: Vec<Held>,
+        bytes: usize,
+        age: u32,
+    },
     /// Settled: real preface, synthetic one written, or not HTTP/2.
     Decided,
 }
@@ -54,6 +58,23 @@ impl TcpConn {
             .wrapping_add(1)
             .wrapping_add(self.shift[d])
             .wrapping_add(offset as u32)
+    }
+}
+
+/// One segment to write.
+struct Seg<'p> {
+    dir: Dir,
+    seq: u32,
+    flags: Flags,
+    payload: &'p [u8],
+}
+
+fn seg(dir: Dir, seq: u32, flags: Flags, payload: &[u8]) -> Seg<'_> {
+    Seg {
+        dir,
+        seq,
+        flags,
+        payload,
     }
 }
 
@@ -149,12 +170,15 @@ impl<W: Write> PcapngWriter<W> {
         &mut self,
         id: ConnId,
         ts: u64,
-        dir: Dir,
-        seq: u32,
-        flags: Flags,
-        payload: &[u8],
+        seg: Seg<'_>,
         comment: Option<String>,
     ) -> Result<()> {
+        let Seg {
+            dir,
+            seq,
+            flags,
+            payload,
+        } = seg;
         let Some(c) = self.conns.get_mut(&id) else {
             return Ok(());
         };
@@ -175,11 +199,16 @@ impl<W: Write> PcapngWriter<W> {
         let path = conn.path.clone().unwrap_or_else(|| "(unnamed)".to_string());
         let iface = self.blocks.interface(&path)?;
         let n = self.server_ips.len() as u32 + 1;
-        let server_ip = *self
-            .server_ips
-            .entry(path.clone())
-            .or_insert([172, 16 + (n >> 16) as u8 % 16, (n >> 8) as u8, n as u8]);
-        let pid = conn.client.pid.unwrap_or(0xfe_0000 + (conn.id as u32 & 0xffff));
+        let server_ip = *self.server_ips.entry(path.clone()).or_insert([
+            172,
+            16 + (n >> 16) as u8 % 16,
+            (n >> 8) as u8,
+            n as u8,
+        ]);
+        let pid = conn
+            .client
+            .pid
+            .unwrap_or(0xfe_0000 + (conn.id as u32 & 0xffff));
         let client_ip = [10, (pid >> 16) as u8, (pid >> 8) as u8, pid as u8];
         let port = self.next_port;
         self.next_port = if port == u16::MAX { 1024 } else { port + 1 };
@@ -188,7 +217,10 @@ impl<W: Write> PcapngWriter<W> {
             names.push((server_ip, path.clone()));
         }
         if self.named.insert(client_ip) {
-            let comm = conn.client.comm.map_or("pid".to_string(), |c| c.to_string());
+            let comm = conn
+                .client
+                .comm
+                .map_or("pid".to_string(), |c| c.to_string());
             names.push((client_ip, format!("{comm}.{pid}")));
         }
         if !names.is_empty() {
@@ -198,7 +230,10 @@ impl<W: Write> PcapngWriter<W> {
             (conn.id as u32).wrapping_mul(0x9e37_79b9),
             (conn.id as u32).wrapping_mul(0x85eb_ca6b) ^ 0x5555_5555,
         ];
-        let client = Endpoint { ip: client_ip, port };
+        let client = Endpoint {
+            ip: client_ip,
+            port,
+        };
         let server = Endpoint {
             ip: server_ip,
             port: SERVER_PORT,
@@ -233,12 +268,30 @@ impl<W: Write> PcapngWriter<W> {
             ack: true,
             ..Default::default()
         };
-        self.segment(conn.id, ts, Dir::ToServer, isn[0], syn, &[], Some(comment))?;
-        self.segment(conn.id, ts, Dir::ToClient, isn[1], syn_ack, &[], None)?;
-        self.segment(conn.id, ts, Dir::ToServer, isn[0].wrapping_add(1), ack, &[], None)
+        self.segment(
+            conn.id,
+            ts,
+            seg(Dir::ToServer, isn[0], syn, &[]),
+            Some(comment),
+        )?;
+        self.segment(conn.id, ts, seg(Dir::ToClient, isn[1], syn_ack, &[]), None)?;
+        self.segment(
+            conn.id,
+            ts,
+            seg(Dir::ToServer, isn[0].wrapping_add(1), ack, &[]),
+            None,
+        )
     }
 
-    fn data(&mut self, id: ConnId, ts: u64, dir: Dir, w: &Writer, offset: u64, bytes: &[u8]) -> Result<()> {
+    fn data(
+        &mut self,
+        id: ConnId,
+        ts: u64,
+        dir: Dir,
+        w: &Writer,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<()> {
         let Some(c) = self.conns.get(&id) else {
             return Ok(());
         };
@@ -250,7 +303,7 @@ impl<W: Write> PcapngWriter<W> {
         let mut comment = Some(format!("pid {} tid {} comm {}", w.pid, w.tid, w.comm));
         let mut seq = c.seq(dir, offset);
         for piece in bytes.chunks(MAX_SEGMENT) {
-            self.segment(id, ts, dir, seq, flags, piece, comment.take())?;
+            self.segment(id, ts, seg(dir, seq, flags, piece), comment.take())?;
             seq = seq.wrapping_add(piece.len() as u32);
         }
         Ok(())
@@ -266,12 +319,21 @@ impl<W: Write> PcapngWriter<W> {
             ack: true,
             ..Default::default()
         };
-        self.segment(id, ts, dir, seq, ack, &[], Some(format!("{len} bytes lost")))
+        self.segment(
+            id,
+            ts,
+            seg(dir, seq, ack, &[]),
+            Some(format!("{len} bytes lost")),
+        )
     }
 
     /// Settle the preface question with `first_client` (the client's first
     /// write, if that is what arrived) and write everything held.
-    fn settle(&mut self, id: ConnId, first_client: Option<(u64, &Writer, u64, &[u8])>) -> Result<()> {
+    fn settle(
+        &mut self,
+        id: ConnId,
+        first_client: Option<(u64, &Writer, u64, &[u8])>,
+    ) -> Result<()> {
         let Some(c) = self.conns.get_mut(&id) else {
             return Ok(());
         };
@@ -281,7 +343,9 @@ impl<W: Write> PcapngWriter<W> {
         };
         let real = first_client.filter(|&(_, _, off, b)| off == 0 && b.starts_with(PREFACE));
         let h2_seen = first_client.is_some_and(|(_, _, _, b)| looks_like_frames(b))
-            || held.iter().any(|h| matches!(h, Held::Data { bytes, .. } if looks_like_frames(bytes)));
+            || held
+                .iter()
+                .any(|h| matches!(h, Held::Data { bytes, .. } if looks_like_frames(bytes)));
         let mut rest = first_client;
         if let Some((ts, w, _, b)) = real {
             // The preface in a segment of its own: Wireshark's HTTP dissector
@@ -289,7 +353,10 @@ impl<W: Write> PcapngWriter<W> {
             self.data(id, ts, Dir::ToServer, w, 0, &b[..PREFACE.len()])?;
             rest = Some((ts, w, PREFACE.len() as u64, &b[PREFACE.len()..]));
         } else if h2_seen {
-            let ts = first_client.map(|f| f.0).or_else(|| held_ts(&held)).unwrap_or(0);
+            let ts = first_client
+                .map(|f| f.0)
+                .or_else(|| held_ts(&held))
+                .unwrap_or(0);
             let c = self.conns.get_mut(&id).expect("connection checked above");
             let seq = c.seq(Dir::ToServer, 0);
             c.shift[Dir::ToServer.index()] = PREFACE.len() as u32;
@@ -300,11 +367,17 @@ impl<W: Write> PcapngWriter<W> {
                 ..Default::default()
             };
             let note = "synthetic HTTP/2 preface: the capture began mid-connection".to_string();
-            self.segment(id, ts, Dir::ToServer, seq, flags, PREFACE, Some(note))?;
+            self.segment(id, ts, seg(Dir::ToServer, seq, flags, PREFACE), Some(note))?;
         }
         for h in held {
             match h {
-                Held::Data { ts, dir, writer, offset, bytes } => self.data(id, ts, dir, &writer, offset, &bytes)?,
+                Held::Data {
+                    ts,
+                    dir,
+                    writer,
+                    offset,
+                    bytes,
+                } => self.data(id, ts, dir, &writer, offset, &bytes)?,
             }
         }
         if let Some((ts, w, offset, b)) = rest {
@@ -326,12 +399,16 @@ impl<W: Write> PcapngWriter<W> {
             ack: true,
             ..Default::default()
         };
-        for (dir, flags) in [(Dir::ToServer, fin), (Dir::ToClient, fin), (Dir::ToServer, ack)] {
+        for (dir, flags) in [
+            (Dir::ToServer, fin),
+            (Dir::ToClient, fin),
+            (Dir::ToServer, ack),
+        ] {
             let Some(c) = self.conns.get(&id) else {
                 return Ok(());
             };
             let seq = c.next[dir.index()];
-            self.segment(id, ts, dir, seq, flags, &[], None)?;
+            self.segment(id, ts, seg(dir, seq, flags, &[]), None)?;
         }
         self.conns.remove(&id);
         Ok(())
@@ -348,7 +425,12 @@ impl<W: Write> Sink for PcapngWriter<W> {
         match ev {
             FlowEvent::Open => self.open(conn, ts),
             FlowEvent::Close => self.close(id, ts),
-            FlowEvent::Data { dir, writer, offset, bytes } => {
+            FlowEvent::Data {
+                dir,
+                writer,
+                offset,
+                bytes,
+            } => {
                 let Some(c) = self.conns.get_mut(&id) else {
                     return Ok(());
                 };
