@@ -375,8 +375,20 @@ static __always_inline struct sock_state *state_of(struct sock *sk, __u64 ino)
 	if (!s)
 		return NULL;
 	n = conn_path(sk, (char *)s->data, &fresh.flags);
-	fresh.keep = path_matches((char *)s->data, n) && process_matches(sk);
 	fresh.peer_ino = sock_ino(BPF_CORE_READ((struct unix_sock *)sk, peer));
+	fresh.keep = path_matches((char *)s->data, n) && process_matches(sk);
+	/* The verdict is the connection's: a kept peer keeps this side too
+	 * (the comm filter sees only each side's own writer). */
+	if (fresh.peer_ino) {
+		struct sock_state *peer = bpf_map_lookup_elem(&socks, &fresh.peer_ino);
+
+		if (peer) {
+			if (peer->keep)
+				fresh.keep = 1;
+			else if (fresh.keep)
+				peer->keep = 1;
+		}
+	}
 	fresh.peer_pid = peer_tgid(sk);
 	bpf_map_update_elem(&socks, &ino, &fresh, BPF_NOEXIST);
 	return bpf_map_lookup_elem(&socks, &ino);

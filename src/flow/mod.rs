@@ -97,6 +97,8 @@ pub trait Sink {
 struct ConnState {
     conn: Conn,
     dirs: [Direction; 2],
+    /// When one side closed; the connection ends at the next tick.
+    closing: Option<u64>,
 }
 
 /// Counters for the status line.
@@ -149,6 +151,12 @@ impl Tracker {
     /// Handle one ring buffer record.
     pub fn record(&mut self, rec: &Record<'_>, sink: &mut dyn Sink) -> Result<()> {
         let ts = self.wall(rec.mono_ns);
+        let known = self.by_sock.contains_key(&rec.socket.ino)
+            || (rec.socket.peer_ino != 0 && self.by_sock.contains_key(&rec.socket.peer_ino));
+        if !known && matches!(rec.payload, Payload::Close { .. }) {
+            // The other side closed first and the connection is finished.
+            return Ok(());
+        }
         let id = self.conn_for(rec, ts, sink)?;
         let is_server = rec.socket.is_server();
         let dir = if is_server {
@@ -166,6 +174,11 @@ impl Tracker {
         };
         side.pid = Some(rec.writer.pid);
         side.comm = Some(rec.writer.comm);
+        if side.ino == 0 {
+            // A client that wrote before accept() saw no peer inode yet.
+            side.ino = rec.socket.ino;
+            self.by_sock.insert(rec.socket.ino, id);
+        }
         match &rec.payload {
             Payload::Info { path } => {
                 if st.conn.path.is_none() {
@@ -184,7 +197,9 @@ impl Tracker {
                 let d = &mut st.dirs[dir.index()];
                 let out = d.finish(Some(*final_offset), &st.conn, dir, sink)?;
                 self.stats.gap_bytes += out.gap_bytes;
-                self.close(id, ts, sink)?;
+                // The peer's last writes may still be on their way from
+                // another CPU: finish the connection at the next tick.
+                st.closing = Some(ts);
             }
         }
         Ok(())
@@ -253,6 +268,7 @@ impl Tracker {
             ConnState {
                 conn,
                 dirs: [Direction::default(), Direction::default()],
+                closing: None,
             },
         );
     }
@@ -272,8 +288,21 @@ impl Tracker {
         sink.event(&st.conn, ts, FlowEvent::Close)
     }
 
+    fn finish_closing(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        let closing: Vec<(ConnId, u64)> = self
+            .conns
+            .values()
+            .filter_map(|st| st.closing.map(|ts| (st.conn.id, ts)))
+            .collect();
+        for (id, ts) in closing {
+            self.close(id, ts, sink)?;
+        }
+        Ok(())
+    }
+
     /// Periodic work: ranges that waited two ticks for earlier bytes become gaps.
     pub fn tick(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        self.finish_closing(sink)?;
         for st in self.conns.values_mut() {
             for dir in [Dir::ToServer, Dir::ToClient] {
                 let out = st.dirs[dir.index()].tick(&st.conn, dir, sink)?;
@@ -285,6 +314,7 @@ impl Tracker {
 
     /// End of capture: deliver everything still waiting (connections stay open).
     pub fn flush(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        self.finish_closing(sink)?;
         for st in self.conns.values_mut() {
             for dir in [Dir::ToServer, Dir::ToClient] {
                 let out = st.dirs[dir.index()].flush_stash(&st.conn, dir, sink)?;

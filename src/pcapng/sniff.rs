@@ -3,9 +3,11 @@
 /// The HTTP/2 client connection preface (RFC 9113 section 3.4).
 pub const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
-/// Largest frame length accepted by the plausibility check
-/// (SETTINGS_MAX_FRAME_SIZE can be at most 2^24-1, RFC 9113 section 6.5.2).
-const MAX_FRAME: usize = (1 << 24) - 1;
+/// Largest frame length accepted by the plausibility check: the initial
+/// SETTINGS_MAX_FRAME_SIZE (RFC 9113 section 6.5.2), which gRPC's Go
+/// implementation keeps. Larger limits are allowed by the RFC but would let
+/// random bytes pass too easily.
+const MAX_FRAME: usize = 16_384;
 
 /// Whether `bytes`, taken as the start of a write, is a run of plausible
 /// HTTP/2 frame headers: known types, the reserved bit clear, stream 0
@@ -63,5 +65,7 @@ mod tests {
         assert!(!looks_like_frames(b""));
         // A DATA frame that goes on in the next write.
         assert!(looks_like_frames(&[0, 1, 0, 0, 0, 0, 0, 0, 1, 9, 9]));
+        // Longer than the initial maximum frame size: not taken for HTTP/2.
+        assert!(!looks_like_frames(&[0x0f, 0x27, 0, 0, 0, 0, 0, 0, 1, 9, 9]));
     }
 }
