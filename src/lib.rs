@@ -9,6 +9,7 @@
 pub mod capture;
 pub mod cli;
 pub mod cmd;
+pub mod decode;
 pub mod error;
 pub mod flow;
 pub mod pcapng;

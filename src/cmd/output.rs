@@ -13,6 +13,12 @@ pub fn open(path: &Path, force: bool) -> Result<Box<dyn Write>, Fatal> {
     if path == Path::new("-") {
         return Ok(Box::new(io::stdout().lock()));
     }
+    let shown = path.display();
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Fatal::setup(format!(
+            "{shown} is a symbolic link: containerdsnoop does not write captures through links"
+        )));
+    }
     let mut opts = OpenOptions::new();
     opts.write(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
     if force {
@@ -20,7 +26,6 @@ pub fn open(path: &Path, force: bool) -> Result<Box<dyn Write>, Fatal> {
     } else {
         opts.create_new(true);
     }
-    let shown = path.display();
     match opts.open(path) {
         Ok(f) => {
             // An overwritten file keeps its old mode: make it private too.

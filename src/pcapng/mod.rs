@@ -3,6 +3,7 @@
 
 mod blocks;
 pub mod packet;
+pub mod reader;
 pub mod sniff;
 pub mod writer;
 

@@ -1,0 +1,410 @@
+//! Per-stream call state: pairs a gRPC request with its messages and its
+//! end (trailers, RST_STREAM, or connection close), and emits call events.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::grpc::{self, Assembler, Encoding};
+use super::hpack::{HeaderField, Octets};
+use super::{Dir, Error, Event, Meta, PathInfo, Request};
+
+/// Ended streams below the first one we saw, remembered so late frames for
+/// them do not revive them.
+const MAX_PRE_CLOSED: usize = 1 << 16;
+/// Open calls kept per connection (each may buffer a partial message).
+pub const MAX_OPEN_CALLS: usize = 1024;
+
+/// One HTTP/2 stream carrying a gRPC call.
+#[derive(Debug)]
+struct Call {
+    path: PathInfo,
+    request_seen: bool,
+    response_seen: bool,
+    started_ns: Option<u64>,
+    http_status: Option<u16>,
+    status: Option<u32>,
+    message: Option<String>,
+    /// `grpc-encoding` of each direction's messages.
+    encoding: [Encoding; 2],
+    asm: [Assembler; 2],
+}
+
+impl Call {
+    /// A call whose request headers were not seen; message boundaries are
+    /// known from the start only in directions whose headers open the data.
+    fn unknown(c2s_synced: bool, s2c_synced: bool) -> Call {
+        Call {
+            path: PathInfo::Unknown,
+            request_seen: false,
+            response_seen: false,
+            started_ns: None,
+            http_status: None,
+            status: None,
+            message: None,
+            encoding: [Encoding::Unknown, Encoding::Unknown],
+            asm: [Assembler::new(c2s_synced), Assembler::new(s2c_synced)],
+        }
+    }
+}
+
+/// The calls of one connection.
+#[derive(Debug, Default)]
+pub struct Calls {
+    open: BTreeMap<u32, Call>,
+    /// Highest stream id a call was created for.
+    highest: Option<u32>,
+    /// The first stream id a call was created for: lower ids were opened
+    /// before the capture.
+    boundary: Option<u32>,
+    /// Ended streams below `boundary`.
+    pre_closed: BTreeSet<u32>,
+}
+
+impl Calls {
+    /// Highest stream id seen.
+    pub fn highest(&self) -> Option<u32> {
+        self.highest
+    }
+
+    /// The call on `sid`, creating it with `make` if the stream can be a call
+    /// we have not seen yet: client-initiated (odd), and either newer than all
+    /// seen or older than the first seen (open before the capture) and not
+    /// ended since. Streams in between that are not open have ended.
+    ///
+    /// At most [`MAX_OPEN_CALLS`] stay open: calls whose end was lost in a
+    /// gap would otherwise pile up, so the oldest ends as unfinished.
+    fn get_or_admit(
+        &mut self,
+        sid: u32,
+        meta: &Meta,
+        out: &mut Vec<Event>,
+        make: impl FnOnce() -> Call,
+    ) -> Option<&mut Call> {
+        if self.open.contains_key(&sid) {
+            return self.open.get_mut(&sid);
+        }
+        if sid % 2 == 0 {
+            return None;
+        }
+        let admit = match (self.highest, self.boundary) {
+            (Some(h), Some(b)) => sid > h || (sid < b && !self.pre_closed.contains(&sid)),
+            _ => true,
+        };
+        if !admit {
+            return None;
+        }
+        if self.open.len() >= MAX_OPEN_CALLS {
+            if let Some(&oldest) = self.open.keys().next() {
+                self.finish(oldest, meta, None, true, out);
+            }
+        }
+        self.highest = Some(self.highest.map_or(sid, |h| h.max(sid)));
+        self.boundary.get_or_insert(sid);
+        Some(self.open.entry(sid).or_insert_with(make))
+    }
+
+    /// A decoded header block (`None` if it could not be decoded) on a stream.
+    pub fn on_headers(
+        &mut self,
+        dir: Dir,
+        sid: u32,
+        fields: Option<Vec<HeaderField>>,
+        end_stream: bool,
+        meta: &Meta,
+        out: &mut Vec<Event>,
+    ) {
+        // Headers open the data that follows them in their own direction.
+        let make = || match dir {
+            Dir::ClientToServer => Call::unknown(true, true),
+            Dir::ServerToClient => Call::unknown(false, true),
+        };
+        let Some(call) = self.get_or_admit(sid, meta, out, make) else {
+            return;
+        };
+        let fields = fields.as_deref();
+        match dir {
+            Dir::ClientToServer if !call.request_seen => {
+                call.request_seen = true;
+                call.path = path_of(fields);
+                call.started_ns = Some(meta.ts_ns);
+                call.encoding[0] = encoding_of(fields);
+                call.asm[0] = Assembler::new(true);
+                out.push(Event::CallStart {
+                    stream_id: sid,
+                    path: call.path.clone(),
+                    request: request_of(fields),
+                    meta: meta.clone(),
+                });
+            }
+            Dir::ClientToServer => {}
+            Dir::ServerToClient => {
+                if !call.response_seen {
+                    call.response_seen = true;
+                    call.encoding[1] = encoding_of(fields);
+                }
+                let f = fields.unwrap_or_default();
+                if let Some(s) = text(f, b":status").and_then(|s| s.parse().ok()) {
+                    call.http_status = Some(s);
+                }
+                if let Some(s) = text(f, b"grpc-status").and_then(|s| s.parse().ok()) {
+                    call.status = Some(s);
+                }
+                if let Some(m) = value(f, b"grpc-message") {
+                    call.message = Some(percent_decode(m));
+                }
+            }
+        }
+        if end_stream {
+            self.end_stream(dir, sid, meta, out);
+        }
+    }
+
+    /// A DATA frame's payload on a stream.
+    pub fn on_data(
+        &mut self,
+        dir: Dir,
+        sid: u32,
+        data: &[u8],
+        end_stream: bool,
+        meta: &Meta,
+        out: &mut Vec<Event>,
+    ) {
+        let Some(call) = self.get_or_admit(sid, meta, out, || Call::unknown(false, false)) else {
+            return;
+        };
+        let d = dir.index();
+        let mut msgs = Vec::new();
+        call.asm[d].push(data, &mut msgs);
+        for m in msgs {
+            let event = match m {
+                Ok(raw) => {
+                    let (payload, decompress_error) = match raw.compressed {
+                        false => (raw.data, None),
+                        true => match grpc::decompress(&call.encoding[d], &raw.data) {
+                            Ok(p) => (p, None),
+                            Err(e) => (raw.data, Some(e)),
+                        },
+                    };
+                    Event::Message {
+                        stream_id: sid,
+                        dir,
+                        path: call.path.clone(),
+                        meta: meta.clone(),
+                        compressed: raw.compressed,
+                        payload,
+                        decompress_error,
+                    }
+                }
+                Err(error) => Event::Error {
+                    dir,
+                    error: Error::Grpc {
+                        stream_id: sid,
+                        error,
+                    },
+                },
+            };
+            out.push(event);
+        }
+        if end_stream {
+            self.end_stream(dir, sid, meta, out);
+        }
+    }
+
+    /// END_STREAM from `dir`. The server's ends the call (gRPC trailers);
+    /// the client's only half-closes it.
+    pub fn end_stream(&mut self, dir: Dir, sid: u32, meta: &Meta, out: &mut Vec<Event>) {
+        let Some(call) = self.open.get_mut(&sid) else {
+            return;
+        };
+        if let Some(error) = call.asm[dir.index()].truncated() {
+            let error = Error::Grpc {
+                stream_id: sid,
+                error,
+            };
+            out.push(Event::Error { dir, error });
+        }
+        call.asm[dir.index()] = Assembler::new(false);
+        if dir == Dir::ServerToClient {
+            self.finish(sid, meta, None, false, out);
+        }
+    }
+
+    /// RST_STREAM on a stream from either side ends its call.
+    pub fn on_reset(&mut self, sid: u32, code: u32, meta: &Meta, out: &mut Vec<Event>) {
+        self.finish(sid, meta, Some(code), false, out);
+    }
+
+    /// Bytes of `dir` were lost: no open call knows its message boundaries.
+    pub fn lose_data(&mut self, dir: Dir) {
+        for call in self.open.values_mut() {
+            call.asm[dir.index()].lose_sync();
+        }
+    }
+
+    /// Bytes of one stream's `dir` were lost.
+    pub fn lose_stream_data(&mut self, dir: Dir, sid: u32) {
+        if let Some(call) = self.open.get_mut(&sid) {
+            call.asm[dir.index()].lose_sync();
+        }
+    }
+
+    /// The connection closed: every open call ends unfinished.
+    pub fn close_all(&mut self, ts_ns: u64, out: &mut Vec<Event>) {
+        let meta = Meta {
+            ts_ns,
+            ..Meta::default()
+        };
+        let sids: Vec<u32> = self.open.keys().copied().collect();
+        for sid in sids {
+            self.finish(sid, &meta, None, true, out);
+        }
+    }
+
+    fn finish(
+        &mut self,
+        sid: u32,
+        meta: &Meta,
+        reset: Option<u32>,
+        unfinished: bool,
+        out: &mut Vec<Event>,
+    ) {
+        let Some(call) = self.open.remove(&sid) else {
+            return;
+        };
+        if self.boundary.is_some_and(|b| sid < b) {
+            if self.pre_closed.len() >= MAX_PRE_CLOSED {
+                self.pre_closed.pop_first();
+            }
+            self.pre_closed.insert(sid);
+        }
+        out.push(Event::CallEnd {
+            stream_id: sid,
+            path: call.path,
+            http_status: call.http_status,
+            status: call.status,
+            message: call.message,
+            reset,
+            started_ns: call.started_ns,
+            ended_ns: meta.ts_ns,
+            unfinished,
+            meta: meta.clone(),
+        });
+    }
+}
+
+/// The value of the first field named `name` whose value is known.
+fn value<'a>(fields: &'a [HeaderField], name: &[u8]) -> Option<&'a [u8]> {
+    fields
+        .iter()
+        .filter(|f| f.name.is(name))
+        .find_map(|f| f.value.known())
+}
+
+fn text(fields: &[HeaderField], name: &[u8]) -> Option<String> {
+    value(fields, name).map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// `:path`, only if both its name and value were decoded from seen octets.
+fn path_of(fields: Option<&[HeaderField]>) -> PathInfo {
+    let field = fields
+        .unwrap_or_default()
+        .iter()
+        .find(|f| f.name.is(b":path"));
+    match field.map(|f| &f.value) {
+        Some(Octets::Known(v)) => PathInfo::Known(String::from_utf8_lossy(v).into_owned()),
+        _ => PathInfo::Unknown,
+    }
+}
+
+/// The message encoding a header block announces; unknown if the block was
+/// not decoded or a field name is unknown (it might be `grpc-encoding`).
+fn encoding_of(fields: Option<&[HeaderField]>) -> Encoding {
+    let Some(fields) = fields else {
+        return Encoding::Unknown;
+    };
+    match fields.iter().find(|f| f.name.is(b"grpc-encoding")) {
+        Some(f) => match f.value.known() {
+            Some(v) => Encoding::from_header(Some(v)),
+            None => Encoding::Unknown,
+        },
+        None if fields.iter().any(|f| f.name == Octets::Unknown) => Encoding::Unknown,
+        None => Encoding::Identity,
+    }
+}
+
+fn request_of(fields: Option<&[HeaderField]>) -> Request {
+    let f = fields.unwrap_or_default();
+    Request {
+        method: text(f, b":method"),
+        authority: text(f, b":authority"),
+        content_type: text(f, b"content-type"),
+        user_agent: text(f, b"user-agent"),
+        grpc_timeout: text(f, b"grpc-timeout"),
+        grpc_encoding: text(f, b"grpc-encoding"),
+        headers: f.to_vec(),
+        decoded: fields.is_some(),
+    }
+}
+
+/// gRPC percent-encodes `grpc-message` (PROTOCOL-HTTP2 spec): `%XX` is a
+/// byte, the result is UTF-8; malformed escapes are kept as they are.
+fn percent_decode(v: &[u8]) -> String {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        let esc = match (v[i], v.get(i + 1), v.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) => hex(h).zip(hex(l)),
+            _ => None,
+        };
+        match esc {
+            Some((h, l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            None => {
+                out.push(v[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode(b"a%20b%zz%"), "a b%zz%");
+        assert_eq!(percent_decode(b"caf%C3%A9"), "café");
+    }
+
+    #[test]
+    fn path_needs_known_name_and_value() {
+        let f = |n: Octets, v: Octets| vec![HeaderField { name: n, value: v }];
+        let k = |s: &str| Octets::Known(s.as_bytes().to_vec());
+        assert_eq!(
+            path_of(Some(&f(k(":path"), k("/a/B")))),
+            PathInfo::Known("/a/B".into())
+        );
+        assert_eq!(
+            path_of(Some(&f(k(":path"), Octets::Unknown))),
+            PathInfo::Unknown
+        );
+        assert_eq!(
+            path_of(Some(&f(Octets::Unknown, k("/a/B")))),
+            PathInfo::Unknown
+        );
+        assert_eq!(path_of(None), PathInfo::Unknown);
+        assert_eq!(
+            encoding_of(Some(&f(Octets::Unknown, k("gzip")))),
+            Encoding::Unknown
+        );
+        assert_eq!(
+            encoding_of(Some(&f(k("grpc-encoding"), k("gzip")))),
+            Encoding::Gzip
+        );
+        assert_eq!(encoding_of(Some(&[])), Encoding::Identity);
+    }
+}

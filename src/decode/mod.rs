@@ -1,0 +1,309 @@
+//! Decoding of captured AF_UNIX bytes: HTTP/2 framing, HPACK, gRPC calls.
+//!
+//! Pure functions of bytes and state, with no I/O: the capture, the pcapng
+//! reader and the tests all feed a [`ConnDecoder`] with the ordered bytes of
+//! each direction of one connection, plus gaps of known size, and get
+//! [`Event`]s back. Layers, lowest first: [`frame`] (RFC 9113 frames),
+//! [`hpack`] (RFC 7541, tolerant of captures that start mid-connection),
+//! `framer` (frame boundaries, preface, resynchronisation), `conn`
+//! (CONTINUATION assembly, SETTINGS, streams), [`grpc`] (length-prefixed
+//! messages and their compression).
+//!
+//! Guarantee: a call's `:path` is reported only when it was decoded from
+//! octets we saw; anything resting on HPACK state from before the capture
+//! (or lost in a gap) is [`PathInfo::Unknown`].
+
+use std::fmt;
+
+mod call;
+mod conn;
+pub mod frame;
+mod framer;
+pub mod grpc;
+pub mod hpack;
+
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod testutil;
+
+pub use conn::ConnDecoder;
+pub use hpack::{HeaderField, Octets};
+
+/// Who wrote a chunk of bytes. All fields but the time may be unknown (for
+/// example when reading a pcap written by another tool).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// Wall-clock time of the write, nanoseconds since the Unix epoch.
+    pub ts_ns: u64,
+    /// Process id (thread group id) of the writer.
+    pub pid: Option<u32>,
+    /// Thread id of the writer.
+    pub tid: Option<u32>,
+    /// Command name of the writer.
+    pub comm: Option<String>,
+}
+
+/// Direction of bytes within a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dir {
+    /// From the connecting side (sends the HTTP/2 preface and requests).
+    ClientToServer,
+    /// From the listening side (sends responses).
+    ServerToClient,
+}
+
+impl Dir {
+    /// The other direction.
+    pub fn opposite(self) -> Dir {
+        match self {
+            Dir::ClientToServer => Dir::ServerToClient,
+            Dir::ServerToClient => Dir::ClientToServer,
+        }
+    }
+
+    /// 0 for client-to-server, 1 for server-to-client: for per-direction arrays.
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Dir {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dir::ClientToServer => "client->server",
+            Dir::ServerToClient => "server->client",
+        })
+    }
+}
+
+/// The gRPC method path of a call (`/package.Service/Method`), if known.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PathInfo {
+    /// Decoded from octets seen in the capture (lossily as UTF-8).
+    Known(String),
+    /// The request headers were not seen, or `:path` came from HPACK state
+    /// from before the capture.
+    Unknown,
+}
+
+impl fmt::Display for PathInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PathInfo::Known(p) => f.write_str(p),
+            PathInfo::Unknown => f.write_str("<unknown>"),
+        }
+    }
+}
+
+/// A summary of a call's request headers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Request {
+    /// `:method`, if known.
+    pub method: Option<String>,
+    /// `:authority`, if known.
+    pub authority: Option<String>,
+    /// `content-type`, if known (gRPC: `application/grpc[+proto]`).
+    pub content_type: Option<String>,
+    /// `user-agent`, if known.
+    pub user_agent: Option<String>,
+    /// `grpc-timeout`, as sent (e.g. `1999945u`).
+    pub grpc_timeout: Option<String>,
+    /// `grpc-encoding`: compression of the client's messages.
+    pub grpc_encoding: Option<String>,
+    /// Every field in order, unknown names and values included.
+    pub headers: Vec<HeaderField>,
+    /// False when the header block could not be decoded at all.
+    pub decoded: bool,
+}
+
+/// What the decoder observed, in the order it happened.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A client opened a call with request headers (HEADERS on a new stream).
+    CallStart {
+        /// HTTP/2 stream id.
+        stream_id: u32,
+        /// Method path.
+        path: PathInfo,
+        /// The request headers.
+        request: Request,
+        /// The write that completed the headers.
+        meta: Meta,
+    },
+    /// A complete gRPC message.
+    Message {
+        /// HTTP/2 stream id.
+        stream_id: u32,
+        /// Who sent it.
+        dir: Dir,
+        /// Method path of its call.
+        path: PathInfo,
+        /// The write that completed the message.
+        meta: Meta,
+        /// The compressed flag of the gRPC message prefix.
+        compressed: bool,
+        /// The message, decompressed; still compressed if `decompress_error` is set.
+        payload: Vec<u8>,
+        /// Why a compressed message could not be decompressed.
+        decompress_error: Option<grpc::Error>,
+    },
+    /// A call ended (or was still open when the connection closed).
+    CallEnd {
+        /// HTTP/2 stream id.
+        stream_id: u32,
+        /// Method path.
+        path: PathInfo,
+        /// HTTP `:status` of the response, if seen.
+        http_status: Option<u16>,
+        /// `grpc-status` from the trailers (0 is OK).
+        status: Option<u32>,
+        /// `grpc-message`, percent-decoded.
+        message: Option<String>,
+        /// RST_STREAM error code, when the stream was reset.
+        reset: Option<u32>,
+        /// Time of the request headers, if seen.
+        started_ns: Option<u64>,
+        /// Time of the frame that ended the call (or of the close).
+        ended_ns: u64,
+        /// True when the connection closed (or the end was lost) with the call open.
+        unfinished: bool,
+        /// The write that ended the call; only a time for `unfinished` calls.
+        meta: Meta,
+    },
+    /// Bytes lost in a direction (reported by the capture).
+    Gap {
+        /// Direction.
+        dir: Dir,
+        /// Number of bytes lost.
+        bytes: u64,
+    },
+    /// A frame boundary was found again after a gap, an error, or at the
+    /// start of a capture that began mid-connection.
+    Resync {
+        /// Direction.
+        dir: Dir,
+        /// Bytes skipped to find it.
+        skipped: u64,
+    },
+    /// HPACK state turned out wrong; the direction's table is reset to unknown.
+    Desync {
+        /// Direction of the header block.
+        dir: Dir,
+        /// What showed it.
+        reason: hpack::Desync,
+    },
+    /// A GOAWAY frame.
+    Goaway {
+        /// Who sent it.
+        dir: Dir,
+        /// Last stream the sender may have processed.
+        last_stream_id: u32,
+        /// HTTP/2 error code.
+        error_code: u32,
+        /// Debug data, as sent.
+        debug: Vec<u8>,
+        /// The write that carried it.
+        meta: Meta,
+    },
+    /// A protocol error in a direction. Framing errors are followed by a
+    /// search for the next frame boundary, not by giving up.
+    Error {
+        /// Direction.
+        dir: Dir,
+        /// What went wrong.
+        error: Error,
+    },
+}
+
+/// Protocol errors reported in [`Event::Error`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Error {
+    /// The client did not start with the connection preface (RFC 9113
+    /// section 3.4) although the connection was seen from its start.
+    BadPreface,
+    /// A frame longer than the receiver's SETTINGS_MAX_FRAME_SIZE (RFC 9113 section 4.2).
+    FrameTooLarge {
+        /// Length from the header.
+        length: u32,
+        /// Largest allowed.
+        max: u32,
+    },
+    /// A frame's payload is invalid for its type.
+    Frame(frame::Error),
+    /// A header block could not be decoded; the direction's table is reset.
+    Hpack {
+        /// Stream of the block.
+        stream_id: u32,
+        /// Decoding error.
+        error: hpack::Error,
+    },
+    /// Another frame came while a header block awaited CONTINUATION (RFC 9113 section 6.10).
+    ContinuationExpected {
+        /// Stream of the open header block.
+        stream_id: u32,
+    },
+    /// CONTINUATION with no header block open (RFC 9113 section 6.10).
+    UnexpectedContinuation {
+        /// Its stream.
+        stream_id: u32,
+    },
+    /// CONTINUATION for another stream than the open header block's.
+    ContinuationStreamMismatch {
+        /// Stream of the open block.
+        expected: u32,
+        /// Stream of the CONTINUATION.
+        got: u32,
+    },
+    /// A header block over [`hpack::MAX_BLOCK`] bytes; it is dropped.
+    HeaderBlockTooLarge {
+        /// Stream of the block.
+        stream_id: u32,
+    },
+    /// A gRPC framing or decompression problem on a stream.
+    Grpc {
+        /// Stream.
+        stream_id: u32,
+        /// What went wrong.
+        error: grpc::Error,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::BadPreface => f.write_str("connection does not start with the HTTP/2 preface"),
+            Error::FrameTooLarge { length, max } => {
+                write!(
+                    f,
+                    "frame of {length} bytes exceeds maximum frame size {max}"
+                )
+            }
+            Error::Frame(e) => e.fmt(f),
+            Error::Hpack { stream_id, error } => write!(f, "stream {stream_id}: {error}"),
+            Error::ContinuationExpected { stream_id } => {
+                write!(
+                    f,
+                    "stream {stream_id}: header block interrupted before CONTINUATION"
+                )
+            }
+            Error::UnexpectedContinuation { stream_id } => {
+                write!(f, "stream {stream_id}: CONTINUATION without a header block")
+            }
+            Error::ContinuationStreamMismatch { expected, got } => {
+                write!(
+                    f,
+                    "CONTINUATION on stream {got} while stream {expected}'s block is open"
+                )
+            }
+            Error::HeaderBlockTooLarge { stream_id } => write!(
+                f,
+                "stream {stream_id}: header block exceeds {} bytes",
+                hpack::MAX_BLOCK
+            ),
+            Error::Grpc { stream_id, error } => write!(f, "stream {stream_id}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}

@@ -1,0 +1,345 @@
+//! Connection-level tests: whole conversations built by `testutil`, fed in
+//! arbitrary pieces; `recovery` cuts them mid-connection, loses bytes and
+//! corrupts them.
+
+use std::collections::BTreeMap;
+
+use super::frame::{flags, setting, Kind};
+use super::testutil::{frame, grpc_msg, gzip, meta, run, settings, Conv, Rng};
+use super::*;
+
+const VERSION: &str = "/containerd.services.version.v1.Version/Version";
+const PATHS: [&str; 6] = [
+    "/runtime.v1.RuntimeService/ListContainers",
+    "/runtime.v1.RuntimeService/ListPodSandbox",
+    "/runtime.v1.ImageService/ImageFsInfo",
+    "/runtime.v1.RuntimeService/ContainerStats",
+    "/runtime.v1.RuntimeService/Status",
+    "/runtime.v1.RuntimeService/Version",
+];
+
+/// Asserts that every known path in `events` is the true one of its stream.
+fn paths_never_wrong(events: &[Event], truth: &BTreeMap<u32, String>) {
+    for e in events {
+        let (sid, path) = match e {
+            Event::CallStart {
+                stream_id, path, ..
+            }
+            | Event::Message {
+                stream_id, path, ..
+            }
+            | Event::CallEnd {
+                stream_id, path, ..
+            } => (stream_id, path),
+            _ => continue,
+        };
+        if let PathInfo::Known(p) = path {
+            assert_eq!(Some(p), truth.get(sid), "stream {sid}");
+        }
+    }
+}
+
+fn call_ends(events: &[Event]) -> Vec<(u32, PathInfo, Option<u32>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::CallEnd {
+                stream_id,
+                path,
+                status,
+                ..
+            } => Some((*stream_id, path.clone(), *status)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn messages(events: &[Event]) -> Vec<(u32, Dir, Vec<u8>)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message {
+                stream_id,
+                dir,
+                payload,
+                ..
+            } => Some((*stream_id, *dir, payload.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn errors(events: &[Event]) -> Vec<&Error> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Error { error, .. } => Some(error),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn unary_call_from_the_start() {
+    let mut c = Conv::new();
+    c.start();
+    c.unary(1, VERSION, b"", b"\x0a\x061.6.20");
+    let ev = run(true, &c.writes, None);
+    let path = PathInfo::Known(VERSION.into());
+    let Event::CallStart {
+        stream_id: 1,
+        path: p,
+        request,
+        meta: m,
+    } = &ev[0]
+    else {
+        panic!("{:?}", ev[0]);
+    };
+    assert_eq!(p, &path);
+    assert_eq!(request.method.as_deref(), Some("POST"));
+    assert_eq!(request.content_type.as_deref(), Some("application/grpc"));
+    assert_eq!(request.grpc_timeout.as_deref(), Some("1999968u"));
+    assert!(request.decoded && request.headers.len() == 9);
+    assert_eq!(m, &meta(5));
+    assert_eq!(
+        messages(&ev),
+        vec![
+            (1, Dir::ClientToServer, vec![]),
+            (1, Dir::ServerToClient, b"\x0a\x061.6.20".to_vec())
+        ]
+    );
+    let Event::CallEnd {
+        status,
+        started_ns,
+        ended_ns,
+        unfinished,
+        reset,
+        http_status,
+        ..
+    } = ev.last().unwrap()
+    else {
+        panic!("{:?}", ev.last());
+    };
+    assert_eq!((*status, *http_status, *reset), (Some(0), Some(200), None));
+    assert_eq!((*started_ns, *ended_ns, *unfinished), (Some(5), 9, false));
+    assert_eq!(ev.len(), 4, "{ev:#?}");
+}
+
+/// A conversation exercising most of the decoder.
+fn busy_conversation() -> Conv {
+    let mut c = Conv::new();
+    c.pad = 3;
+    c.pieces = 3;
+    c.start();
+    busy_calls(&mut c, 0);
+    c
+}
+
+/// Calls on streams `base + 1` to `base + 9`, ending with a GOAWAY.
+fn busy_calls(c: &mut Conv, base: u32) {
+    c.unary(base + 1, VERSION, b"", b"v");
+    // Server streaming: several messages in one frame, one spanning frames.
+    let s = base + 3;
+    c.request(s, PATHS[0]);
+    c.data(Dir::ClientToServer, s, &grpc_msg(b"filter"), true);
+    c.response(s);
+    let mut packed = grpc_msg(b"one");
+    packed.extend(grpc_msg(b"two"));
+    packed.extend(grpc_msg(b""));
+    c.data(Dir::ServerToClient, s, &packed, false);
+    c.data(Dir::ServerToClient, s, &grpc_msg(&[9u8; 40_000]), false);
+    c.push(Dir::ClientToServer, frame(Kind::Ping, 0, 0, b"pingpong"));
+    c.push(
+        Dir::ServerToClient,
+        frame(Kind::Ping, flags::ACK, 0, b"pingpong"),
+    );
+    c.trailers(s, 0, "");
+    // Client streaming with a gzip-compressed message.
+    let s = base + 5;
+    let fields = [
+        (":method", "POST"),
+        (":path", PATHS[1]),
+        ("grpc-encoding", "gzip"),
+    ];
+    c.paths.insert(s, PATHS[1].into());
+    c.headers(Dir::ClientToServer, s, &fields, false);
+    let mut z = vec![1];
+    let body = gzip(b"compressed body");
+    z.extend((body.len() as u32).to_be_bytes());
+    z.extend(body);
+    c.data(Dir::ClientToServer, s, &z, false);
+    c.data(Dir::ClientToServer, s, &grpc_msg(b"last"), true);
+    c.push(
+        Dir::ServerToClient,
+        frame(Kind::WindowUpdate, 0, 0, &[0, 0, 1, 0]),
+    );
+    c.response(s);
+    c.data(Dir::ServerToClient, s, &grpc_msg(b"summary"), false);
+    c.trailers(s, 3, "bad arg%3A x");
+    // A cancelled call and a goaway.
+    c.request(base + 7, PATHS[2]);
+    let rst = frame(Kind::RstStream, 0, base + 7, &8u32.to_be_bytes());
+    c.push(Dir::ClientToServer, rst);
+    c.request(base + 9, PATHS[3]);
+    let mut goaway = (base + 9).to_be_bytes().to_vec();
+    goaway.extend(b"\0\0\0\0bye");
+    c.push(Dir::ServerToClient, frame(Kind::Goaway, 0, 0, &goaway));
+}
+
+#[test]
+fn busy_conversation_decodes() {
+    let c = busy_conversation();
+    let ev = run(true, &c.writes, None);
+    assert!(errors(&ev).is_empty(), "{ev:#?}");
+    paths_never_wrong(&ev, &c.paths);
+    let known = |p: &str| PathInfo::Known(p.into());
+    assert_eq!(
+        call_ends(&ev),
+        vec![
+            (1, known(VERSION), Some(0)),
+            (3, known(PATHS[0]), Some(0)),
+            (5, known(PATHS[1]), Some(3)),
+            (7, known(PATHS[2]), None),
+            (9, known(PATHS[3]), None),
+        ]
+    );
+    let m = messages(&ev);
+    let s2c = |p: &[u8]| (3, Dir::ServerToClient, p.to_vec());
+    assert!(m.contains(&s2c(b"one")) && m.contains(&s2c(b"two")) && m.contains(&s2c(b"")));
+    assert!(m.contains(&s2c(&[9u8; 40_000])));
+    assert!(m.contains(&(5, Dir::ClientToServer, b"compressed body".to_vec())));
+    assert!(m.contains(&(5, Dir::ClientToServer, b"last".to_vec())));
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::CallEnd { stream_id: 5, message: Some(m), .. } if m == "bad arg: x"
+    )));
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::CallEnd {
+            stream_id: 7,
+            reset: Some(8),
+            ..
+        }
+    )));
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::Goaway { last_stream_id: 9, debug, .. } if debug == b"bye"
+    )));
+    assert!(ev.iter().any(|e| matches!(
+        e,
+        Event::CallEnd {
+            stream_id: 9,
+            unfinished: true,
+            ended_ns: 1_000_000,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn any_split_into_feeds_gives_the_same_events() {
+    let c = busy_conversation();
+    let want = run(true, &c.writes, None);
+    for seed in 1..=200u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        assert_eq!(run(true, &c.writes, Some(&mut rng)), want, "seed {seed}");
+    }
+    // Unknown start, but the preface is there: only a Resync is added.
+    let mut rng = Rng(7);
+    let got = run(false, &c.writes, Some(&mut rng));
+    let resync = Event::Resync {
+        dir: Dir::ServerToClient,
+        skipped: 0,
+    };
+    assert_eq!(got[0], resync);
+    assert_eq!(&got[1..], &want[..]);
+}
+
+#[test]
+fn settings_bound_the_other_direction() {
+    // The client allows a table of 100 octets; the server asks for 4096.
+    let mut c = Conv::new();
+    c.start();
+    c.push(
+        Dir::ClientToServer,
+        settings(&[(setting::HEADER_TABLE_SIZE, 100)]),
+    );
+    c.server.resize(4096);
+    c.unary(1, VERSION, b"", b"");
+    let ev = run(true, &c.writes, None);
+    assert!(ev.contains(&Event::Desync {
+        dir: Dir::ServerToClient,
+        reason: hpack::Desync::SizeUpdateAboveLimit {
+            size: 4096,
+            limit: 100
+        }
+    }));
+
+    // Frames above 16384 need the receiver's SETTINGS_MAX_FRAME_SIZE.
+    for allow in [false, true] {
+        let mut c = Conv::new();
+        c.start();
+        if allow {
+            c.push(
+                Dir::ServerToClient,
+                settings(&[(setting::MAX_FRAME_SIZE, 65_536)]),
+            );
+        }
+        c.max_frame = 30_000;
+        c.unary(1, VERSION, &[7u8; 20_000], b"");
+        let ev = run(true, &c.writes, None);
+        let too_large = errors(&ev).iter().any(|e| {
+            matches!(
+                e,
+                Error::FrameTooLarge {
+                    length: 20_005,
+                    max: 16_384
+                }
+            )
+        });
+        assert_eq!(too_large, !allow);
+        let got = messages(&ev).contains(&(1, Dir::ClientToServer, vec![7u8; 20_000]));
+        assert_eq!(got, allow);
+    }
+}
+
+#[test]
+fn interrupted_header_block_is_an_error() {
+    let mut c = Conv::new();
+    c.start();
+    let block = c.client.encode(&[(":path", VERSION)], true);
+    c.push(Dir::ClientToServer, frame(Kind::Headers, 0, 1, &block));
+    c.push(
+        Dir::ClientToServer,
+        frame(Kind::Data, 0, 1, &grpc_msg(b"x")),
+    );
+    c.push(
+        Dir::ClientToServer,
+        frame(Kind::Continuation, flags::END_HEADERS, 3, b""),
+    );
+    let ev = run(true, &c.writes, None);
+    assert_eq!(
+        errors(&ev),
+        vec![
+            &Error::ContinuationExpected { stream_id: 1 },
+            &Error::UnexpectedContinuation { stream_id: 3 }
+        ]
+    );
+}
+
+#[test]
+fn bad_preface_at_start_is_reported_then_resynced() {
+    let mut c = Conv::new();
+    c.start();
+    c.writes[0].1 = b"GET / HTTP/1.1\r\n\r\n".to_vec();
+    c.unary(1, VERSION, b"", b"");
+    let ev = run(true, &c.writes, None);
+    assert_eq!(errors(&ev), vec![&Error::BadPreface]);
+    assert!(ev.contains(&Event::Resync {
+        dir: Dir::ClientToServer,
+        skipped: 18
+    }));
+    assert_eq!(call_ends(&ev).len(), 1);
+}
+
+mod recovery;
