@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what building and testing containerdsnoop needs on Debian/Ubuntu,
+# skipping what is already there. Run as root.
+#   build: clang, llvm (llvm-strip), libelf-dev, zlib1g-dev, pkg-config, make
+#   tests: containerd, runc, busybox-static, tshark, util-linux (setpriv)
+set -euo pipefail
+
+[[ $EUID -eq 0 ]] || { echo "install-deps.sh: run as root (apt-get)" >&2; exit 1; }
+
+packages=(clang llvm libelf-dev zlib1g-dev pkg-config make
+          containerd runc busybox-static tshark util-linux)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "== installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v cargo >/dev/null || {
+    echo "install-deps.sh: cargo not found: install Rust 1.80 or later (https://rustup.rs) and run again" >&2
+    exit 1
+}
