@@ -60,7 +60,7 @@ pub struct Conn {
 }
 
 /// What the flow layer tells its sinks, in order per direction.
-#[derive(Debug)]
+#[derive(Clone, Copy, Debug)]
 pub enum FlowEvent<'a> {
     /// A connection is seen for the first time.
     Open,

@@ -49,6 +49,9 @@ struct TcpConn {
     /// Next sequence number each direction would send.
     next: [u32; 2],
     preface: Preface,
+    /// Time and connection details for the SYN, until it is written: it
+    /// waits for the client's first write, which names the client.
+    handshake: Option<(u64, Box<Conn>)>,
 }
 
 impl TcpConn {
@@ -212,20 +215,6 @@ impl<W: Write> PcapngWriter<W> {
         let client_ip = [10, (pid >> 16) as u8, (pid >> 8) as u8, pid as u8];
         let port = self.next_port;
         self.next_port = if port == u16::MAX { 1024 } else { port + 1 };
-        let mut names = vec![];
-        if self.named.insert(server_ip) {
-            names.push((server_ip, path.clone()));
-        }
-        if self.named.insert(client_ip) {
-            let comm = conn
-                .client
-                .comm
-                .map_or("pid".to_string(), |c| c.to_string());
-            names.push((client_ip, format!("{comm}.{pid}")));
-        }
-        if !names.is_empty() {
-            self.blocks.names(&names)?;
-        }
         let isn = [
             (conn.id as u32).wrapping_mul(0x9e37_79b9),
             (conn.id as u32).wrapping_mul(0x85eb_ca6b) ^ 0x5555_5555,
@@ -251,11 +240,40 @@ impl<W: Write> PcapngWriter<W> {
                     bytes: 0,
                     age: 0,
                 },
+                handshake: Some((ts, Box::new(conn.clone()))),
             },
         );
+        Ok(())
+    }
+
+    /// Name the addresses and write SYN, SYN-ACK, ACK, once per connection.
+    fn handshake(&mut self, id: ConnId) -> Result<()> {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some((ts, conn)) = c.handshake.take() else {
+            return Ok(());
+        };
+        let (client_ip, server_ip, isn) = (c.ends[0].ip, c.ends[1].ip, c.isn);
+        let path = conn.path.clone().unwrap_or_else(|| "(unnamed)".to_string());
+        let mut names = vec![];
+        if self.named.insert(server_ip) {
+            names.push((server_ip, path.clone()));
+        }
+        if self.named.insert(client_ip) {
+            let comm = conn
+                .client
+                .comm
+                .map_or("pid".to_string(), |c| c.to_string());
+            let pid = conn.client.pid.map_or("?".to_string(), |p| p.to_string());
+            names.push((client_ip, format!("{comm}.{pid}")));
+        }
+        if !names.is_empty() {
+            self.blocks.names(&names)?;
+        }
         let comment = format!(
             "connection {} on {path}: client {}; server {}",
-            conn.id,
+            id,
             side_text(&conn.client),
             side_text(&conn.server)
         );
@@ -268,15 +286,10 @@ impl<W: Write> PcapngWriter<W> {
             ack: true,
             ..Default::default()
         };
+        self.segment(id, ts, seg(Dir::ToServer, isn[0], syn, &[]), Some(comment))?;
+        self.segment(id, ts, seg(Dir::ToClient, isn[1], syn_ack, &[]), None)?;
         self.segment(
-            conn.id,
-            ts,
-            seg(Dir::ToServer, isn[0], syn, &[]),
-            Some(comment),
-        )?;
-        self.segment(conn.id, ts, seg(Dir::ToClient, isn[1], syn_ack, &[]), None)?;
-        self.segment(
-            conn.id,
+            id,
             ts,
             seg(Dir::ToServer, isn[0].wrapping_add(1), ack, &[]),
             None,
@@ -334,6 +347,7 @@ impl<W: Write> PcapngWriter<W> {
         id: ConnId,
         first_client: Option<(u64, &Writer, u64, &[u8])>,
     ) -> Result<()> {
+        self.handshake(id)?;
         let Some(c) = self.conns.get_mut(&id) else {
             return Ok(());
         };
@@ -422,6 +436,10 @@ fn held_ts(held: &[Held]) -> Option<u64> {
 impl<W: Write> Sink for PcapngWriter<W> {
     fn event(&mut self, conn: &Conn, ts: u64, ev: FlowEvent<'_>) -> Result<()> {
         let id = conn.id;
+        if let Some((_, pending)) = self.conns.get_mut(&id).and_then(|c| c.handshake.as_mut()) {
+            // What the connection's first records taught (the client's name).
+            pending.as_mut().clone_from(conn);
+        }
         match ev {
             FlowEvent::Open => self.open(conn, ts),
             FlowEvent::Close => self.close(id, ts),
