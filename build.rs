@@ -1,15 +1,23 @@
 //! Compiles the BPF program into a libbpf-rs skeleton in OUT_DIR.
 //! Needs clang at build time only; the binary carries the CO-RE object.
+//!
+//! Also compiles every schema under `proto/` with protox (pure Rust, no
+//! protoc) into an encoded `FileDescriptorSet` that `src/protobuf` embeds.
 
 use std::env;
-use std::path::PathBuf;
+use std::fs;
+use std::path::{Path, PathBuf};
 
 use libbpf_cargo::SkeletonBuilder;
 
 const SRC: &str = "src/bpf/snoop.bpf.c";
 
+/// Include root of the embedded schemas; imports inside are relative to it.
+const PROTO_ROOT: &str = "proto";
+
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    compile_descriptors(&out.join("containerd_descriptors.bin"));
     let arch = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
         Ok("x86_64") => "x86",
         Ok("aarch64") => "arm64",
@@ -30,5 +38,50 @@ fn main() {
         .expect("compiling src/bpf/snoop.bpf.c (is clang installed?)");
     for input in [SRC, "src/bpf/snoop.h", "vmlinux/vmlinux.h"] {
         println!("cargo:rerun-if-changed={input}");
+    }
+}
+
+/// Well-known types that protox ships, added even where nothing in `proto/`
+/// imports them: user schemas (`--proto`) import them and `Any` may carry them.
+const WELL_KNOWN: [&str; 7] = [
+    "google/protobuf/any.proto",
+    "google/protobuf/duration.proto",
+    "google/protobuf/empty.proto",
+    "google/protobuf/field_mask.proto",
+    "google/protobuf/struct.proto",
+    "google/protobuf/timestamp.proto",
+    "google/protobuf/wrappers.proto",
+];
+
+/// Writes the descriptors of every `.proto` below `proto/` and of the
+/// well-known types, with their imports, sorted by name so that the output
+/// does not depend on directory order.
+fn compile_descriptors(dest: &Path) {
+    let mut files = Vec::new();
+    collect_protos(Path::new(PROTO_ROOT), &mut files);
+    files.sort();
+    files.extend(WELL_KNOWN.iter().map(PathBuf::from));
+    let set = protox::Compiler::new([PROTO_ROOT])
+        .and_then(|mut compiler| {
+            compiler
+                .include_imports(true)
+                .include_source_info(false)
+                .open_files(&files)?;
+            Ok(compiler.encode_file_descriptor_set())
+        })
+        .unwrap_or_else(|e| panic!("compiling the schemas in proto/: {e:?}"));
+    fs::write(dest, set).unwrap_or_else(|e| panic!("writing {}: {e}", dest.display()));
+    println!("cargo:rerun-if-changed={PROTO_ROOT}");
+}
+
+fn collect_protos(dir: &Path, files: &mut Vec<PathBuf>) {
+    let entries = fs::read_dir(dir).unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()));
+    for entry in entries {
+        let path = entry.expect("reading a proto/ entry").path();
+        if path.is_dir() {
+            collect_protos(&path, files);
+        } else if path.extension().is_some_and(|ext| ext == "proto") {
+            files.push(path);
+        }
     }
 }

@@ -26,6 +26,60 @@ pub enum Command {
     /// Example: containerdsnoop record -o pull.pcapng, then open pull.pcapng
     /// in Wireshark, or: containerdsnoop record -o - | wireshark -k -i -
     Record(RecordArgs),
+    /// Show the gRPC calls live, as a table (or NDJSON with --json) (needs root).
+    ///
+    /// Example: containerdsnoop trace --method '*Images*'
+    Trace(TraceArgs),
+    /// Decode a pcapng or pcap file offline: the same table (or NDJSON).
+    ///
+    /// Reads containerdsnoop's captures and any capture of cleartext HTTP/2
+    /// gRPC over TCP. Example: containerdsnoop decode pull.pcapng --json | jq .
+    Decode(DecodeArgs),
+}
+
+/// How decoded calls are shown.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ViewArgs {
+    /// NDJSON: one object per message (with the message as proto3 JSON) and per finished call.
+    #[arg(long)]
+    pub json: bool,
+    /// Show only calls whose method path matches this glob (repeatable),
+    /// e.g. '*Namespaces/*' or '/runtime.v1.ImageService/*'.
+    #[arg(long = "method", value_name = "GLOB")]
+    pub methods: Vec<String>,
+    /// Do not cut table rows to the terminal width; show full method paths.
+    #[arg(long)]
+    pub full: bool,
+    /// Extra protobuf schemas (a .proto file or a directory of them, repeatable)
+    /// for other gRPC services on unix sockets: CSI drivers, device plugins, BuildKit.
+    #[arg(long = "proto", value_name = "FILE_OR_DIR")]
+    pub protos: Vec<PathBuf>,
+}
+
+/// `trace`'s options.
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// Which connections to capture.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// How to show them.
+    #[command(flatten)]
+    pub view: ViewArgs,
+}
+
+/// `decode`'s options.
+#[derive(Args, Debug)]
+pub struct DecodeArgs {
+    /// The capture to read (pcapng or pcap; `-` for standard input).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// A TCP port that carries HTTP/2 (server side) when no client preface
+    /// was captured (repeatable). Port 80 is always tried.
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+    /// How to show the calls.
+    #[command(flatten)]
+    pub view: ViewArgs,
 }
 
 /// Which connections to capture.
@@ -61,6 +115,12 @@ pub struct RecordArgs {
     /// Overwrite the output file if it exists.
     #[arg(long)]
     pub force: bool,
+    /// Also show the decoded calls live on standard output, as `trace` does.
+    #[arg(long)]
+    pub decode: bool,
+    /// How to show decoded calls (with --decode).
+    #[command(flatten)]
+    pub view: ViewArgs,
     /// Which connections to capture.
     #[command(flatten)]
     pub filter: FilterArgs,

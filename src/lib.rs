@@ -6,10 +6,13 @@
 
 #![warn(missing_docs)]
 
+pub mod calls;
 pub mod capture;
 pub mod cli;
 pub mod cmd;
 pub mod decode;
 pub mod error;
 pub mod flow;
+pub mod output;
 pub mod pcapng;
+pub mod protobuf;

@@ -7,7 +7,9 @@ use containerdsnoop::error::Fatal;
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Record(args) => cmd::record::run(args),
+        Command::Record(args) => cmd::live::record(args),
+        Command::Trace(args) => cmd::live::trace(args),
+        Command::Decode(args) => cmd::decode::run(args),
     };
     if let Err(e) = result {
         let code = e.downcast_ref::<Fatal>().map_or(1, |f| f.code);

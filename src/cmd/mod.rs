@@ -1,8 +1,10 @@
 //! The subcommands and what they share.
 
+pub mod decode;
+pub mod live;
 pub mod output;
-pub mod record;
 pub mod status;
+pub mod view;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

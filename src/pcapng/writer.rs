@@ -459,19 +459,22 @@ impl<W: Write> Sink for PcapngWriter<W> {
                     return self.settle(id, Some((ts, writer, offset, bytes)));
                 }
                 let fresh_server = held.is_empty() && offset == 0 && is_initial_settings(bytes);
-                if (fresh_server || !held.is_empty()) && *n + bytes.len() <= HOLD_LIMIT {
-                    *n += bytes.len();
-                    held.push(Held::Data {
-                        ts,
-                        dir,
-                        writer: *writer,
-                        offset,
-                        bytes: bytes.to_vec(),
-                    });
+                // Held, or settled now with this write among the held ones,
+                // so that it counts as evidence of HTTP/2.
+                let keep_waiting =
+                    (fresh_server || !held.is_empty()) && *n + bytes.len() <= HOLD_LIMIT;
+                *n += bytes.len();
+                held.push(Held::Data {
+                    ts,
+                    dir,
+                    writer: *writer,
+                    offset,
+                    bytes: bytes.to_vec(),
+                });
+                if keep_waiting {
                     return Ok(());
                 }
-                self.settle(id, None)?;
-                self.data(id, ts, dir, writer, offset, bytes)
+                self.settle(id, None)
             }
             FlowEvent::Gap { dir, offset, len } => {
                 self.settle(id, None)?;

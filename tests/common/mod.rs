@@ -327,6 +327,14 @@ pub struct Recorder {
 impl Recorder {
     /// Starts the recorder and waits until its stderr has a line containing "attached".
     pub fn start(out: &Path, args: &[&str]) -> Recorder {
+        let mut full = vec!["record", "-o", out.to_str().expect("UTF-8 path")];
+        full.extend_from_slice(args);
+        Recorder::start_command(out, &full)
+    }
+
+    /// Starts `containerdsnoop ARGS...` (any live subcommand, e.g. `trace --json`), with
+    /// stdout and stderr kept in `BASE.stdout` and `BASE.stderr`, and waits until it attached.
+    pub fn start_command(out: &Path, args: &[&str]) -> Recorder {
         let sibling = |ext: &str| {
             let mut name = out
                 .file_name()
@@ -339,9 +347,6 @@ impl Recorder {
         let stdout = File::create(sibling(".stdout")).expect("cannot create recorder stdout file");
         let stderr = File::create(&stderr_path).expect("cannot create recorder stderr file");
         let child = Command::new(bin())
-            .arg("record")
-            .arg("-o")
-            .arg(out)
             .args(args)
             .stdin(Stdio::null())
             .stdout(stdout)
@@ -386,6 +391,13 @@ impl Recorder {
     /// The process id of the recorder.
     pub fn pid(&self) -> u32 {
         self.child.as_ref().expect("recorder already stopped").id()
+    }
+
+    /// Everything the process wrote to stdout so far.
+    pub fn stdout_text(&self) -> String {
+        let mut name = self.out.file_name().expect("file name").to_owned();
+        name.push(".stdout");
+        fs::read_to_string(self.out.with_file_name(name)).unwrap_or_default()
     }
 
     /// Everything the recorder wrote to stderr so far.

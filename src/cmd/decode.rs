@@ -1,0 +1,40 @@
+//! `decode`: a capture file through the same decoder as `trace`.
+
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+
+use anyhow::Result;
+
+use crate::calls::CallSink;
+use crate::cli::DecodeArgs;
+use crate::error::Fatal;
+use crate::pcapng::reader::{self, ReadError, ReadOptions};
+
+/// Run `decode`.
+pub fn run(args: &DecodeArgs) -> Result<()> {
+    let input: Box<dyn Read> = if args.file.as_os_str() == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        let f = File::open(&args.file)
+            .map_err(|e| Fatal::setup(format!("cannot open {}: {e}", args.file.display())))?;
+        Box::new(f)
+    };
+    let mut sink = CallSink::new(super::view::output(&args.view)?);
+    let opts = ReadOptions {
+        http2_ports: args.ports.clone(),
+    };
+    let result = reader::read(BufReader::with_capacity(1 << 20, input), &opts, &mut sink);
+    let last_ns = sink.last_ns();
+    sink.finish(last_ns)?;
+    sink.out.flush()?;
+    let shown = args.file.display();
+    match result {
+        Ok(_) => Ok(()),
+        Err(ReadError::Sink(e)) => Err(e),
+        Err(e @ ReadError::Truncated { .. }) => Err(Fatal::input(format!(
+            "{shown}: {e}; everything before that point was decoded"
+        ))
+        .into()),
+        Err(e) => Err(Fatal::input(format!("{shown}: {e}")).into()),
+    }
+}

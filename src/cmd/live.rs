@@ -1,0 +1,229 @@
+//! `record` and `trace`: the tracer feeding the pcapng writer, the decoder, or both.
+
+use std::io::{self, Write};
+use std::mem::MaybeUninit;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+
+use super::status::{self, Status};
+use super::{install_stop_handler, mono_to_wall_offset};
+use crate::calls::{CallSink, Output, Tee};
+use crate::capture::filter::Filters;
+use crate::capture::record::Record;
+use crate::capture::tracer::{Handler, KernelStats, Tracer};
+use crate::cli::{FilterArgs, RecordArgs, TraceArgs};
+use crate::error::Fatal;
+use crate::flow::{Sink, Tracker};
+use crate::pcapng::PcapngWriter;
+
+type Writer = PcapngWriter<io::BufWriter<Box<dyn Write>>>;
+type Decoder = CallSink<Box<dyn Output>>;
+
+struct Live {
+    tracker: Tracker,
+    writer: Option<Writer>,
+    decoder: Option<Decoder>,
+    status: Status,
+    deadline: Option<Instant>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Live {
+    /// Run `f` with the sink made of whatever this command writes.
+    fn with_sink<T>(
+        &mut self,
+        f: impl FnOnce(&mut Tracker, &mut dyn Sink) -> Result<T>,
+    ) -> Result<T> {
+        match (&mut self.writer, &mut self.decoder) {
+            (Some(w), Some(d)) => f(&mut self.tracker, &mut Tee { a: w, b: d }),
+            (Some(w), None) => f(&mut self.tracker, w),
+            (None, Some(d)) => f(&mut self.tracker, d),
+            (None, None) => Ok(f(&mut self.tracker, &mut Discard)?),
+        }
+    }
+}
+
+struct Discard;
+
+impl Sink for Discard {
+    fn event(
+        &mut self,
+        _: &crate::flow::Conn,
+        _: u64,
+        _: crate::flow::FlowEvent<'_>,
+    ) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Handler for Live {
+    fn record(&mut self, rec: Record<'_>) -> Result<()> {
+        self.with_sink(|t, s| t.record(&rec, s))
+    }
+
+    fn tick(&mut self, stats: &KernelStats) -> Result<()> {
+        self.with_sink(|t, s| t.tick(s))?;
+        if let Some(w) = &mut self.writer {
+            w.tick()?;
+            w.get_mut().flush().context("writing the capture")?;
+        }
+        if let Some(d) = &mut self.decoder {
+            d.out.flush()?;
+        }
+        self.status.update(&self.tracker.stats, stats);
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+/// Whether an error is the reader of our output going away (`| head`).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<pcap_file::PcapError>().is_some_and(
+                |p| matches!(p, pcap_file::PcapError::IoError(io) if io.kind() == io::ErrorKind::BrokenPipe),
+            )
+    })
+}
+
+fn filters(f: &FilterArgs) -> Result<Filters> {
+    Filters::new(f.all, &f.sockets, &f.pids, &f.comms)
+        .map_err(|e| Fatal::setup(e.to_string()).into())
+}
+
+/// What a live command writes.
+struct Plan<'a> {
+    filter: &'a FilterArgs,
+    pcapng: Option<(&'a std::path::Path, bool)>,
+    decoder: Option<Decoder>,
+}
+
+fn run(plan: Plan<'_>) -> Result<()> {
+    let f = plan.filter;
+    let filters = filters(f)?;
+    let mut object = MaybeUninit::uninit();
+    // Before any thread exists: the tracer may need a private mount namespace.
+    let tracer = Tracer::start(&mut object, &filters, f.ringbuf_size)?;
+    let stop = install_stop_handler()?;
+    let comment = format!("containerdsnoop record: {}", filters.describe());
+    let (writer, target) = match plan.pcapng {
+        Some((path, force)) => {
+            let out = super::output::open(path, force)?;
+            let w = PcapngWriter::new(io::BufWriter::with_capacity(1 << 20, out), &comment)?;
+            let target = if path.as_os_str() == "-" {
+                "standard output".to_string()
+            } else {
+                path.display().to_string()
+            };
+            (Some(w), Some(target))
+        }
+        None => (None, None),
+    };
+    match &target {
+        Some(t) => eprintln!(
+            "containerdsnoop: attached in {} ms; recording {} to {t} (Ctrl-C to stop)",
+            tracer.attach_time.as_millis(),
+            filters.describe()
+        ),
+        None => eprintln!(
+            "containerdsnoop: attached in {} ms; tracing {} (Ctrl-C to stop)",
+            tracer.attach_time.as_millis(),
+            filters.describe()
+        ),
+    }
+    let mut live = Live {
+        tracker: Tracker::new(mono_to_wall_offset()),
+        writer,
+        decoder: plan.decoder,
+        // The status line would mix with the table on a terminal.
+        status: Status::default(),
+        deadline: f
+            .duration
+            .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0))),
+        stop: stop.clone(),
+    };
+    let result = tracer.run(&stop, &mut live);
+    live.status.clear();
+    let result = result.and_then(|()| {
+        live.with_sink(|t, s| t.flush(s))?;
+        if let Some(d) = &mut live.decoder {
+            d.finish(crate::output::time_now_ns())?;
+            d.out.flush()?;
+        }
+        match live.writer.take() {
+            Some(w) => {
+                let stats = w.stats;
+                let mut out = w.finish()?;
+                out.flush().context("writing the capture")?;
+                Ok(Some(stats))
+            }
+            None => Ok(None),
+        }
+    });
+    let kernel = tracer.stats();
+    let flow = live.tracker.stats;
+    match result {
+        Ok(ws) => {
+            let written = match (ws, &target) {
+                (Some(ws), Some(t)) => {
+                    let mid = if ws.synthetic_prefaces > 0 {
+                        format!(
+                            " ({} connections began before the capture: synthetic preface added)",
+                            ws.synthetic_prefaces
+                        )
+                    } else {
+                        String::new()
+                    };
+                    format!("; {} packets written to {t}{mid}", ws.packets)
+                }
+                _ => String::new(),
+            };
+            eprintln!("containerdsnoop: {}{written}", status::line(&flow, &kernel));
+            Ok(())
+        }
+        Err(e) if is_broken_pipe(&e) => {
+            eprintln!(
+                "containerdsnoop: the reader of the output went away; {}",
+                status::line(&flow, &kernel)
+            );
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Run `record`.
+pub fn record(args: &RecordArgs) -> Result<()> {
+    let decoder = if args.decode {
+        if args.output.as_os_str() == "-" {
+            return Err(Fatal::setup(
+                "--decode writes the table to standard output, so -o - cannot be used with it: name an output file",
+            )
+            .into());
+        }
+        Some(CallSink::new(super::view::output(&args.view)?))
+    } else {
+        None
+    };
+    run(Plan {
+        filter: &args.filter,
+        pcapng: Some((&args.output, args.force)),
+        decoder,
+    })
+}
+
+/// Run `trace`.
+pub fn trace(args: &TraceArgs) -> Result<()> {
+    let decoder = Some(CallSink::new(super::view::output(&args.view)?));
+    run(Plan {
+        filter: &args.filter,
+        pcapng: None,
+        decoder,
+    })
+}

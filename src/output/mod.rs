@@ -1,0 +1,77 @@
+//! What people and programs read: the table and NDJSON.
+
+pub mod glob;
+pub mod json;
+pub mod table;
+pub mod time;
+
+/// Wall-clock time now, ns since the epoch.
+pub fn time_now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// The name of a gRPC status code.
+pub fn grpc_status_name(code: u32) -> &'static str {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    NAMES.get(code as usize).copied().unwrap_or("UNKNOWN_CODE")
+}
+
+/// A method path shortened for the table: no leading slash, no
+/// `containerd.services.` prefix.
+pub fn short_method(path: &str) -> &str {
+    let p = path.trim_start_matches('/');
+    p.strip_prefix("containerd.services.").unwrap_or(p)
+}
+
+/// A duration for people: `850µs`, `12.3ms`, `1.20s`.
+pub fn duration(ns: u64) -> String {
+    if ns < 1_000_000 {
+        format!("{}µs", ns / 1000)
+    } else if ns < 1_000_000_000 {
+        format!("{:.1}ms", ns as f64 / 1e6)
+    } else {
+        format!("{:.2}s", ns as f64 / 1e9)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_durations() {
+        assert_eq!(grpc_status_name(5), "NOT_FOUND");
+        assert_eq!(grpc_status_name(99), "UNKNOWN_CODE");
+        assert_eq!(
+            short_method("/containerd.services.namespaces.v1.Namespaces/Create"),
+            "namespaces.v1.Namespaces/Create"
+        );
+        assert_eq!(
+            short_method("/runtime.v1.ImageService/PullImage"),
+            "runtime.v1.ImageService/PullImage"
+        );
+        assert_eq!(duration(850_000), "850µs");
+        assert_eq!(duration(12_300_000), "12.3ms");
+        assert_eq!(duration(1_200_000_000), "1.20s");
+    }
+}

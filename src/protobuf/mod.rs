@@ -1,0 +1,228 @@
+//! Protobuf layer: names gRPC/ttrpc methods and turns message payloads into
+//! text and JSON.
+//!
+//! [`Schemas`] holds a descriptor pool: the containerd, CRI and ttrpc schemas
+//! of `proto/` (compiled by `build.rs` and embedded in the binary) plus any
+//! the user adds with `--proto`. [`Schemas::decode`] decodes a payload with
+//! the message type of its method when it is known and the bytes fit it, and
+//! falls back to a schema-less reading of the wire format otherwise.
+//!
+//! Payloads are untrusted: decoding never panics, nesting is cut at
+//! [`MAX_DEPTH`], and output is bounded ([`TEXT_CAP`], [`JSON_CAP`],
+//! [`STRING_CAP`], [`BYTES_CAP`]) whatever the payload size, so a 1 MiB
+//! `Content/Write` chunk costs a few hundred bytes of text.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
+
+mod json;
+mod load;
+mod raw;
+mod text;
+
+#[cfg(test)]
+mod tests;
+
+/// Deepest nesting of messages rendered; deeper ones show as `{…}`.
+/// Real containerd and CRI messages nest less than 8 levels, `Any` included.
+pub const MAX_DEPTH: usize = 16;
+/// Longest text form, in bytes; longer ones end in `…`.
+pub const TEXT_CAP: usize = 64 * 1024;
+/// Rough bound on the JSON form, in bytes of names and values; past it,
+/// objects get a `"…": "truncated"` member and arrays a `"…"` element.
+pub const JSON_CAP: usize = 256 * 1024;
+/// Longest string (or printable bytes value) shown, in bytes; longer ones
+/// are cut and followed by `…(N bytes)`. JSON bytes values (base64) are cut
+/// at the same length.
+pub const STRING_CAP: usize = 4096;
+/// Most bytes of a binary value shown as hex in the text form.
+pub const BYTES_CAP: usize = 64;
+
+/// The embedded descriptor set that `build.rs` compiles from `proto/`.
+const EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/containerd_descriptors.bin"));
+
+/// A set of protobuf schemas, with every method of every service indexed by
+/// its path. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Schemas {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: DescriptorPool,
+    /// `/pkg.Service/Method` -> method, built once so that decoding a message
+    /// costs one hash look-up and no descriptor work.
+    methods: HashMap<String, Method>,
+}
+
+#[derive(Debug)]
+struct Method {
+    info: MethodInfo,
+    input: MessageDescriptor,
+    output: MessageDescriptor,
+}
+
+/// What a schema says about one RPC method.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MethodInfo {
+    /// Full name of the service, such as `containerd.services.tasks.v1.Tasks`.
+    pub service: String,
+    /// Name of the method, such as `Create`.
+    pub method: String,
+    /// Full name of the request message type.
+    pub input: String,
+    /// Full name of the response message type.
+    pub output: String,
+    /// The client sends a stream of requests.
+    pub client_streaming: bool,
+    /// The server sends a stream of responses.
+    pub server_streaming: bool,
+}
+
+/// How a payload was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchemaUse {
+    /// With the message type of its method.
+    Typed,
+    /// As bare wire format: the method or its schema is unknown, or the bytes
+    /// did not fit the schema. Fields are named by number.
+    SchemaLess,
+    /// Not protobuf wire format at all; shown as a string or hex.
+    Invalid,
+}
+
+/// One decoded message payload.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decoded {
+    /// Full name of the message type, when decoded [`SchemaUse::Typed`].
+    pub type_name: Option<String>,
+    /// Compact one-line protobuf text form, such as
+    /// `name:"foo" labels:{key:"a" value:"b"}`; schema-less fields are named
+    /// by number (`1:"ctr" 2:{1:42} 3:0x1f2e`).
+    pub text: String,
+    /// Proto3 JSON mapping when typed; an object keyed by field number when
+    /// schema-less; a string when invalid.
+    pub json: serde_json::Value,
+    /// How the payload was read.
+    pub schema: SchemaUse,
+}
+
+impl Schemas {
+    /// The schemas embedded in the binary: containerd 1.6 services and
+    /// types, CRI `runtime.v1` and `runtime.v1alpha2`, ttrpc task and events,
+    /// and the google/protobuf well-known types. Decoded on first use only.
+    pub fn embedded() -> Schemas {
+        static EMBEDDED_SCHEMAS: OnceLock<Schemas> = OnceLock::new();
+        EMBEDDED_SCHEMAS
+            .get_or_init(|| {
+                let pool = DescriptorPool::decode(EMBEDDED)
+                    .expect("build.rs embeds a valid descriptor set");
+                Schemas::from_pool(pool)
+            })
+            .clone()
+    }
+
+    /// The embedded schemas plus those in `paths`: `.proto` files, or
+    /// directories whose `.proto` files (at any depth) are all added.
+    ///
+    /// Imports resolve against each directory given, the directory of each
+    /// file given, the embedded schemas (so `google/protobuf/*.proto` and
+    /// `containerd/types/*.proto` need not be supplied) and the well-known
+    /// types. Files whose name the embedded set already has are skipped.
+    ///
+    /// # Errors
+    ///
+    /// A path that cannot be read, a directory without `.proto` files, a
+    /// file that does not compile (with its line and column), or a type
+    /// defined twice.
+    pub fn with_extra(paths: &[PathBuf]) -> anyhow::Result<Schemas> {
+        let embedded = Schemas::embedded();
+        if paths.is_empty() {
+            return Ok(embedded);
+        }
+        let pool = load::compile_extra(&embedded.inner.pool, EMBEDDED, paths)?;
+        Ok(Schemas::from_pool(pool))
+    }
+
+    fn from_pool(pool: DescriptorPool) -> Schemas {
+        let mut methods = HashMap::new();
+        for service in pool.services() {
+            for m in service.methods() {
+                let info = MethodInfo {
+                    service: service.full_name().to_owned(),
+                    method: m.name().to_owned(),
+                    input: m.input().full_name().to_owned(),
+                    output: m.output().full_name().to_owned(),
+                    client_streaming: m.is_client_streaming(),
+                    server_streaming: m.is_server_streaming(),
+                };
+                let path = format!("/{}/{}", info.service, info.method);
+                let method = Method {
+                    info,
+                    input: m.input(),
+                    output: m.output(),
+                };
+                methods.insert(path, method);
+            }
+        }
+        Schemas {
+            inner: Arc::new(Inner { pool, methods }),
+        }
+    }
+
+    /// The descriptor pool, for callers that need more than methods.
+    pub fn pool(&self) -> &DescriptorPool {
+        &self.inner.pool
+    }
+
+    /// The method at `path` (`/pkg.Service/Method`), if a schema defines it.
+    pub fn method(&self, path: &str) -> Option<MethodInfo> {
+        self.inner.methods.get(path).map(|m| m.info.clone())
+    }
+
+    /// Decodes one gRPC/ttrpc message `payload` of the call at `path`: a
+    /// request if `is_request` (client to server), else a response.
+    ///
+    /// Typed when the method is known and the bytes decode as its message
+    /// type; schema-less otherwise. Never fails and never panics.
+    pub fn decode(&self, path: Option<&str>, is_request: bool, payload: &[u8]) -> Decoded {
+        let desc = path.and_then(|p| self.inner.methods.get(p)).map(|m| {
+            if is_request {
+                &m.input
+            } else {
+                &m.output
+            }
+        });
+        match desc {
+            Some(desc) => decode_typed(desc, payload),
+            None => raw::decode(payload),
+        }
+    }
+
+    /// Decodes `payload` as the message type `type_name` (a full name such as
+    /// `containerd.events.TaskExit`), for payloads whose type is known other
+    /// than by method, like ttrpc event topics. Schema-less when the type is
+    /// unknown or the bytes do not fit it.
+    pub fn decode_as(&self, type_name: &str, payload: &[u8]) -> Decoded {
+        match self.inner.pool.get_message_by_name(type_name) {
+            Some(desc) => decode_typed(&desc, payload),
+            None => raw::decode(payload),
+        }
+    }
+}
+
+fn decode_typed(desc: &MessageDescriptor, payload: &[u8]) -> Decoded {
+    match DynamicMessage::decode(desc.clone(), payload) {
+        Ok(msg) => Decoded {
+            type_name: Some(desc.full_name().to_owned()),
+            text: text::message(&msg),
+            json: json::message(&msg),
+            schema: SchemaUse::Typed,
+        },
+        Err(_) => raw::decode(payload),
+    }
+}

@@ -1,0 +1,229 @@
+//! Schema-less reading of the protobuf wire format: a pure function of the
+//! bytes, for methods without a schema and payloads that do not fit theirs.
+//!
+//! Wire types, per the encoding guide
+//! (<https://protobuf.dev/programming-guides/encoding/>): 0 varint,
+//! 1 64-bit, 2 length-delimited, 5 32-bit. Groups (3 and 4) are deprecated
+//! and unused by proto3, so a payload holding them is taken as not protobuf.
+//!
+//! A length-delimited value may be a string, bytes or a nested message; the
+//! wire does not say. We show it as a string when its bytes are printable
+//! UTF-8 (short strings often parse as messages by accident: `"hi"` is
+//! field 13 = 105), else as a message when the bytes parse completely as
+//! one, else as hex. Each level is checked by one linear scan before it is
+//! rendered, and nesting stops at [`MAX_DEPTH`], so the work is bounded by
+//! `MAX_DEPTH` passes over the payload and nothing is allocated in
+//! proportion to it beyond the capped output.
+
+use std::fmt::Write;
+
+use serde_json::{Map, Value};
+
+use super::json::{cut_string, Budget, TRUNCATED};
+use super::text::{printable_prefix, write_bytes, write_hex, write_quoted, TextOut};
+use super::{Decoded, SchemaUse, BYTES_CAP, MAX_DEPTH};
+
+/// Largest field number (2^29 - 1, language guide "Assigning Field Numbers").
+const MAX_FIELD: u64 = (1 << 29) - 1;
+
+/// One field's value as the wire gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Wire<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Fixed32(u32),
+    Len(&'a [u8]),
+}
+
+/// What a length-delimited value most likely holds.
+enum LenKind<'a> {
+    /// Printable UTF-8: the first [`super::STRING_CAP`] bytes.
+    Text(&'a str),
+    Message,
+    Bytes,
+}
+
+/// Reads a base-128 varint: at most 10 bytes, the tenth holding one bit.
+fn varint(buf: &mut &[u8]) -> Option<u64> {
+    let mut value = 0u64;
+    for i in 0..10 {
+        let (&byte, rest) = buf.split_first()?;
+        *buf = rest;
+        if i == 9 && byte > 1 {
+            return None;
+        }
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+fn take<'a, const N: usize>(buf: &mut &'a [u8]) -> Option<[u8; N]> {
+    let (head, rest) = buf.split_first_chunk::<N>()?;
+    *buf = rest;
+    Some(*head)
+}
+
+/// Reads one field from the front of `buf`; `None` if the bytes there are
+/// not a valid field (buf is then left anywhere).
+pub(super) fn next_field<'a>(buf: &mut &'a [u8]) -> Option<(u32, Wire<'a>)> {
+    let key = varint(buf)?;
+    let number = key >> 3;
+    if number == 0 || number > MAX_FIELD {
+        return None;
+    }
+    let wire = match key & 7 {
+        0 => Wire::Varint(varint(buf)?),
+        1 => Wire::Fixed64(u64::from_le_bytes(take(buf)?)),
+        2 => {
+            let len = usize::try_from(varint(buf)?).ok()?;
+            let (value, rest) = buf.split_at_checked(len)?;
+            *buf = rest;
+            Wire::Len(value)
+        }
+        5 => Wire::Fixed32(u32::from_le_bytes(take(buf)?)),
+        _ => return None,
+    };
+    // MAX_FIELD < 2^32, checked above.
+    Some((number as u32, wire))
+}
+
+/// True if all of `b` parses as fields (one level; nested values are not
+/// looked into). The empty message is valid.
+pub(super) fn is_message(b: &[u8]) -> bool {
+    let mut rest = b;
+    while !rest.is_empty() {
+        if next_field(&mut rest).is_none() {
+            return false;
+        }
+    }
+    true
+}
+
+fn classify(b: &[u8]) -> LenKind<'_> {
+    if let Some(s) = printable_prefix(b) {
+        LenKind::Text(s)
+    } else if is_message(b) {
+        LenKind::Message
+    } else {
+        LenKind::Bytes
+    }
+}
+
+/// Decodes a whole payload without a schema.
+pub(super) fn decode(payload: &[u8]) -> Decoded {
+    let mut out = TextOut::new();
+    if is_message(payload) {
+        write_fields(&mut out, payload, 0, &mut true);
+        Decoded {
+            type_name: None,
+            text: out.finish(),
+            json: Value::Object(fields_json(payload, 0, &mut Budget::new())),
+            schema: SchemaUse::SchemaLess,
+        }
+    } else {
+        write_bytes(&mut out, payload);
+        let text = out.finish();
+        Decoded {
+            type_name: None,
+            json: Value::String(text.clone()),
+            text,
+            schema: SchemaUse::Invalid,
+        }
+    }
+}
+
+/// Writes the fields of `b` (which [`is_message`]) at nesting `depth`, each
+/// as `number:value`, separated from what `first` says came before.
+pub(super) fn write_fields(out: &mut TextOut, b: &[u8], depth: usize, first: &mut bool) {
+    let mut rest = b;
+    while let Some((number, wire)) = next_field(&mut rest) {
+        if out.full() {
+            return;
+        }
+        out.sep(first);
+        let _ = write!(out, "{number}:");
+        let _ = match wire {
+            Wire::Varint(v) => write!(out, "{v}"),
+            Wire::Fixed64(v) => write!(out, "0x{v:016x}"),
+            Wire::Fixed32(v) => write!(out, "0x{v:08x}"),
+            Wire::Len(v) => {
+                write_len(out, v, depth);
+                Ok(())
+            }
+        };
+    }
+}
+
+/// Writes a length-delimited value found in a message at `depth`.
+pub(super) fn write_len(out: &mut TextOut, b: &[u8], depth: usize) {
+    match classify(b) {
+        LenKind::Text(s) => write_quoted(out, s, b.len()),
+        LenKind::Message if depth + 1 >= MAX_DEPTH => out.push("{…}"),
+        LenKind::Message => {
+            out.push("{");
+            write_fields(out, b, depth + 1, &mut true);
+            out.push("}");
+        }
+        LenKind::Bytes => write_hex(out, b),
+    }
+}
+
+/// The JSON object of the fields of `b` (which [`is_message`]): keys are
+/// field numbers, a repeated number gives an array.
+fn fields_json(b: &[u8], depth: usize, budget: &mut Budget) -> Map<String, Value> {
+    let mut obj = Map::new();
+    let mut rest = b;
+    while let Some((number, wire)) = next_field(&mut rest) {
+        if budget.exhausted() {
+            obj.insert(TRUNCATED.0.into(), TRUNCATED.1.into());
+            break;
+        }
+        let value = match wire {
+            Wire::Varint(v) | Wire::Fixed64(v) => Value::from(v),
+            Wire::Fixed32(v) => Value::from(v),
+            Wire::Len(v) => len_json(v, depth, budget),
+        };
+        budget.spend(8);
+        match obj.entry(number.to_string()) {
+            serde_json::map::Entry::Vacant(e) => {
+                e.insert(value);
+            }
+            serde_json::map::Entry::Occupied(mut e) => match e.get_mut() {
+                Value::Array(items) => items.push(value),
+                old => {
+                    let first = old.take();
+                    *old = Value::Array(vec![first, value]);
+                }
+            },
+        }
+    }
+    obj
+}
+
+/// JSON of a length-delimited value found at `depth`: a string, an object,
+/// or `0x` hex of at most [`BYTES_CAP`] bytes.
+pub(super) fn len_json(b: &[u8], depth: usize, budget: &mut Budget) -> Value {
+    match classify(b) {
+        LenKind::Text(s) => {
+            budget.spend(s.len());
+            Value::String(cut_string(s, b.len()))
+        }
+        LenKind::Message if depth + 1 >= MAX_DEPTH => Value::String("{…}".into()),
+        LenKind::Message => Value::Object(fields_json(b, depth + 1, budget)),
+        LenKind::Bytes => {
+            let mut hex = String::with_capacity(2 * BYTES_CAP + 2);
+            hex.push_str("0x");
+            for byte in &b[..b.len().min(BYTES_CAP)] {
+                let _ = write!(hex, "{byte:02x}");
+            }
+            if b.len() > BYTES_CAP {
+                let _ = write!(hex, "…({} bytes)", b.len());
+            }
+            budget.spend(hex.len());
+            Value::String(hex)
+        }
+    }
+}
