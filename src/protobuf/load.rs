@@ -59,23 +59,25 @@ pub(super) fn compile_extra(
         }
     }
 
+    // The embedded files first, so that user schemas can import
+    // containerd/types/*.proto or google/rpc/status.proto without copies,
+    // and so that an import of a name we embed means our file, as it will in
+    // the merged pool (which keeps the first file of each name).
     let mut resolver = ChainFileResolver::new();
-    for include in &includes {
-        resolver.add(IncludeFileResolver::new(include.clone()));
-    }
-    // The embedded files, so that user schemas can import
-    // containerd/types/*.proto or google/rpc/status.proto without copies.
     resolver.add(
         DescriptorSetFileResolver::decode(embedded)
             .map_err(|e| anyhow!("the embedded descriptor set is corrupt: {e}"))?,
     );
+    for include in &includes {
+        resolver.add(IncludeFileResolver::new(include.clone()));
+    }
     resolver.add(GoogleFileResolver::new());
     let mut compiler = Compiler::with_file_resolver(resolver);
     compiler.include_imports(true);
 
     for source in &sources {
         // A vendored copy of a file we embed (google/protobuf/*.proto, a
-        // containerd type) would clash with ours; ours is used.
+        // containerd type) would clash with ours: ours is used.
         if let Some(name) = file_name(&source.path, &source.root) {
             if base.get_file_by_name(&name).is_some() {
                 continue;

@@ -60,7 +60,7 @@ fn varint(buf: &mut &[u8]) -> Option<u64> {
     None
 }
 
-fn take<'a, const N: usize>(buf: &mut &'a [u8]) -> Option<[u8; N]> {
+fn take<const N: usize>(buf: &mut &[u8]) -> Option<[u8; N]> {
     let (head, rest) = buf.split_first_chunk::<N>()?;
     *buf = rest;
     Some(*head)

@@ -284,11 +284,30 @@ fn random_bytes_never_panic() {
         Some(CONTENT_WRITE),
         Some("/containerd.services.events.v1.Events/Subscribe"),
         Some("/runtime.v1.RuntimeService/CreateContainer"),
+        Some("/runtime.v1.RuntimeService/CreateContainer"),
     ];
+    let valid = encode(
+        &s,
+        "runtime.v1.CreateContainerRequest",
+        r#"pod_sandbox_id: "abc" config { metadata { name: "web" } image { image: "nginx" }
+           envs { key: "A" value: "1" } labels { key: "k" value: "v" }
+           linux { security_context { namespace_options { network: NODE } } } }"#,
+    );
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     for i in 0..10_000 {
-        let len = (rng.next() % 96) as usize;
-        let mut bytes = rng.bytes(len);
+        let mut bytes = if i % 4 == 3 {
+            // A real message with a few bytes changed and maybe cut short.
+            let mut b = valid.clone();
+            for _ in 0..1 + rng.next() % 4 {
+                let at = (rng.next() as usize) % b.len();
+                b[at] = rng.next() as u8;
+            }
+            b.truncate(b.len() - (rng.next() as usize) % 8);
+            b
+        } else {
+            let len = (rng.next() % 96) as usize;
+            rng.bytes(len)
+        };
         // Mostly valid-looking keys, so that decoding gets past byte one.
         if i % 2 == 0 && !bytes.is_empty() {
             bytes[0] = (bytes[0] & 0xf8) | [0, 2, 5][i % 3];
@@ -414,6 +433,11 @@ message MountResponse { google.protobuf.Timestamp at = 1; }
 "#,
     )
     .unwrap();
+    // A vendored copy of a file we embed is skipped, and imports of its name
+    // get ours: this one would not compile.
+    let vendored = dir.path().join("google/protobuf");
+    fs::create_dir_all(&vendored).unwrap();
+    fs::write(vendored.join("timestamp.proto"), "not protobuf").unwrap();
     for given in [proto.clone(), dir.path().to_path_buf()] {
         let s = Schemas::with_extra(&[given]).unwrap();
         let m = s.method("/example.plugin.v1.Plugin/Watch").unwrap();
@@ -440,7 +464,9 @@ fn extra_schema_errors_name_the_file_and_the_problem() {
         "syntax = \"proto3\";\nmessage Bad { strin name = 1; }\n",
     )
     .unwrap();
-    let err = Schemas::with_extra(&[bad.clone()]).unwrap_err().to_string();
+    let err = Schemas::with_extra(std::slice::from_ref(&bad))
+        .unwrap_err()
+        .to_string();
     assert!(err.starts_with("cannot compile protobuf schema "), "{err}");
     assert!(err.contains("bad.proto:2:15"), "{err}");
     assert!(err.contains("strin"), "{err}");

@@ -1,0 +1,173 @@
+//! Offline decoding of captures recorded from real containerd sessions
+//! (tests/fixtures): golden table and NDJSON output, and tshark as the
+//! oracle for which gRPC messages exist. No root needed.
+//!
+//! After a deliberate output change: `UPDATE_GOLDEN=1 cargo test --test decode_golden`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{bin, tshark};
+
+const FIXTURES: [&str; 3] = ["ctr-session", "ctr-run", "mid-connection"];
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn decode(args: &[&str]) -> String {
+    let out = Command::new(bin())
+        .arg("decode")
+        .args(args)
+        .env("TZ", "UTC")
+        .output()
+        .expect("containerdsnoop runs");
+    assert!(
+        out.status.success(),
+        "decode {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+fn golden(name: &str, got: &str) {
+    let path = fixture(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if want != got {
+        let first = want
+            .lines()
+            .zip(got.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(want.lines().count().min(got.lines().count()));
+        panic!(
+            "{name} differs from its golden file at line {}:\nwant: {:?}\ngot:  {:?}",
+            first + 1,
+            want.lines().nth(first),
+            got.lines().nth(first)
+        );
+    }
+}
+
+#[test]
+fn table_and_json_match_golden_files() {
+    for name in FIXTURES {
+        let pcap = fixture(&format!("{name}.pcapng"));
+        let p = pcap.to_str().unwrap();
+        golden(&format!("{name}.table"), &decode(&[p, "--full"]));
+        let json = decode(&[p, "--json"]);
+        for line in json.lines() {
+            serde_json::from_str::<serde_json::Value>(line)
+                .unwrap_or_else(|e| panic!("{e}: {line}"));
+        }
+        golden(&format!("{name}.ndjson"), &json);
+    }
+}
+
+/// (connection, request?, length) -> count.
+type Census = BTreeMap<(u64, bool, u64), u32>;
+
+fn tshark_census(pcap: &str) -> Census {
+    let rows = tshark([
+        "-r",
+        pcap,
+        "-Y",
+        "grpc",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-e",
+        "tcp.stream",
+        "-e",
+        "tcp.dstport",
+        "-e",
+        "grpc.message_length",
+    ]);
+    let mut c = Census::new();
+    for line in rows.lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        let stream: u64 = f[0].parse().unwrap();
+        let request = f[1] == "80";
+        for len in f[2].split(',').filter(|s| !s.is_empty()) {
+            *c.entry((stream, request, len.parse().unwrap()))
+                .or_default() += 1;
+        }
+    }
+    c
+}
+
+fn our_census(pcap: &str) -> Census {
+    let mut c = Census::new();
+    for line in decode(&[pcap, "--json"]).lines() {
+        let o: serde_json::Value = serde_json::from_str(line).unwrap();
+        if o["type"] == "message" {
+            let key = (
+                o["connection"].as_u64().unwrap(),
+                o["direction"] == "request",
+                o["size"].as_u64().unwrap(),
+            );
+            *c.entry(key).or_default() += 1;
+        }
+    }
+    c
+}
+
+#[test]
+fn every_message_tshark_finds_is_decoded_and_nothing_else() {
+    // Captures that start at the connection's beginning: Wireshark decodes
+    // them completely, so the two lists must be equal.
+    for name in ["ctr-session", "ctr-run"] {
+        let pcap = fixture(&format!("{name}.pcapng"));
+        let p = pcap.to_str().unwrap();
+        let theirs = tshark_census(p);
+        assert!(
+            theirs.values().sum::<u32>() > 20,
+            "{name}: tshark found too little"
+        );
+        assert_eq!(
+            our_census(p),
+            theirs,
+            "{name}: (connection, request, length) -> count"
+        );
+    }
+}
+
+#[test]
+fn mid_connection_capture_decodes_more_than_wireshark_can() {
+    // Wireshark cannot use HPACK entries from before the capture; we show
+    // exactly what can be known, and paths never guessed.
+    let pcap = fixture("mid-connection.pcapng");
+    let json = decode(&[pcap.to_str().unwrap(), "--json"]);
+    let objs: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let known = objs
+        .iter()
+        .filter(|o| o["type"] == "message" && o["method"].is_string())
+        .count();
+    let unknown = objs
+        .iter()
+        .filter(|o| o["type"] == "message" && o["method"].is_null())
+        .count();
+    assert!(known >= 5, "known paths: {known}");
+    assert!(
+        unknown >= 1,
+        "entries from before the capture must show as unknown"
+    );
+    for o in objs
+        .iter()
+        .filter(|o| o["type"] == "message" && o["method"].is_string())
+    {
+        assert_eq!(o["schema"], "typed", "{o}");
+    }
+}
