@@ -106,7 +106,12 @@ impl<W: Write> Output for Json<W> {
                         PathInfo::Known(s) => Some(s.as_str()),
                         PathInfo::Unknown => None,
                     };
-                    let d = self.schemas.decode(p, *request, payload);
+                    let d = self.schemas.decode_forms(
+                        p,
+                        *request,
+                        payload,
+                        crate::protobuf::Forms::JSON,
+                    );
                     o.insert("message_type".into(), d.type_name.into());
                     o.insert(
                         "schema".into(),

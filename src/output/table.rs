@@ -152,7 +152,9 @@ impl<W: Write> Output for Table<W> {
                             crate::decode::PathInfo::Known(p) => Some(p.as_str()),
                             crate::decode::PathInfo::Unknown => None,
                         };
-                        self.schemas.decode(p, *request, payload).text
+                        self.schemas
+                            .decode_forms(p, *request, payload, crate::protobuf::Forms::TEXT)
+                            .text
                     }
                 };
                 if *compressed {

@@ -5,7 +5,8 @@
 //! of `proto/` (compiled by `build.rs` and embedded in the binary) plus any
 //! the user adds with `--proto`. [`Schemas::decode`] decodes a payload with
 //! the message type of its method when it is known and the bytes fit it, and
-//! falls back to a schema-less reading of the wire format otherwise.
+//! falls back to a schema-less reading of the wire format otherwise;
+//! [`Schemas::decode_forms`] builds only the text or only the JSON form.
 //!
 //! Payloads are untrusted: decoding never panics, nesting is cut at
 //! [`MAX_DEPTH`], and output is bounded ([`TEXT_CAP`], [`JSON_CAP`],
@@ -81,6 +82,34 @@ pub struct MethodInfo {
     pub client_streaming: bool,
     /// The server sends a stream of responses.
     pub server_streaming: bool,
+}
+
+/// Which forms of a message [`Schemas::decode_forms`] builds; the others are
+/// left empty (`""`, `null`). Each form costs about as much as the decode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Forms {
+    /// Build [`Decoded::text`].
+    pub text: bool,
+    /// Build [`Decoded::json`].
+    pub json: bool,
+}
+
+impl Forms {
+    /// Text and JSON.
+    pub const BOTH: Forms = Forms {
+        text: true,
+        json: true,
+    };
+    /// Text only, for tables.
+    pub const TEXT: Forms = Forms {
+        text: true,
+        json: false,
+    };
+    /// JSON only, for NDJSON.
+    pub const JSON: Forms = Forms {
+        text: false,
+        json: true,
+    };
 }
 
 /// How a payload was read.
@@ -190,6 +219,17 @@ impl Schemas {
     /// Typed when the method is known and the bytes decode as its message
     /// type; schema-less otherwise. Never fails and never panics.
     pub fn decode(&self, path: Option<&str>, is_request: bool, payload: &[u8]) -> Decoded {
+        self.decode_forms(path, is_request, payload, Forms::BOTH)
+    }
+
+    /// [`Schemas::decode`] building only the `forms` asked for.
+    pub fn decode_forms(
+        &self,
+        path: Option<&str>,
+        is_request: bool,
+        payload: &[u8],
+        forms: Forms,
+    ) -> Decoded {
         let desc = path.and_then(|p| self.inner.methods.get(p)).map(|m| {
             if is_request {
                 &m.input
@@ -198,8 +238,8 @@ impl Schemas {
             }
         });
         match desc {
-            Some(desc) => decode_typed(desc, payload),
-            None => raw::decode(payload),
+            Some(desc) => decode_typed(desc, payload, forms),
+            None => raw::decode(payload, forms),
         }
     }
 
@@ -207,22 +247,30 @@ impl Schemas {
     /// `containerd.events.TaskExit`), for payloads whose type is known other
     /// than by method, like ttrpc event topics. Schema-less when the type is
     /// unknown or the bytes do not fit it.
-    pub fn decode_as(&self, type_name: &str, payload: &[u8]) -> Decoded {
+    pub fn decode_as(&self, type_name: &str, payload: &[u8], forms: Forms) -> Decoded {
         match self.inner.pool.get_message_by_name(type_name) {
-            Some(desc) => decode_typed(&desc, payload),
-            None => raw::decode(payload),
+            Some(desc) => decode_typed(&desc, payload, forms),
+            None => raw::decode(payload, forms),
         }
     }
 }
 
-fn decode_typed(desc: &MessageDescriptor, payload: &[u8]) -> Decoded {
+fn decode_typed(desc: &MessageDescriptor, payload: &[u8], forms: Forms) -> Decoded {
     match DynamicMessage::decode(desc.clone(), payload) {
         Ok(msg) => Decoded {
             type_name: Some(desc.full_name().to_owned()),
-            text: text::message(&msg),
-            json: json::message(&msg),
+            text: if forms.text {
+                text::message(&msg)
+            } else {
+                String::new()
+            },
+            json: if forms.json {
+                json::message(&msg)
+            } else {
+                serde_json::Value::Null
+            },
             schema: SchemaUse::Typed,
         },
-        Err(_) => raw::decode(payload),
+        Err(_) => raw::decode(payload, forms),
     }
 }

@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 
 use super::json::{cut_string, Budget, TRUNCATED};
 use super::text::{printable_prefix, write_bytes, write_hex, write_quoted, TextOut};
-use super::{Decoded, SchemaUse, BYTES_CAP, MAX_DEPTH};
+use super::{Decoded, Forms, SchemaUse, BYTES_CAP, MAX_DEPTH};
 
 /// Largest field number (2^29 - 1, language guide "Assigning Field Numbers").
 const MAX_FIELD: u64 = (1 << 29) - 1;
@@ -112,24 +112,35 @@ fn classify(b: &[u8]) -> LenKind<'_> {
     }
 }
 
-/// Decodes a whole payload without a schema.
-pub(super) fn decode(payload: &[u8]) -> Decoded {
-    let mut out = TextOut::new();
+/// Decodes a whole payload without a schema, in the `forms` asked for.
+pub(super) fn decode(payload: &[u8], forms: Forms) -> Decoded {
     if is_message(payload) {
-        write_fields(&mut out, payload, 0, &mut true);
+        let mut text = TextOut::new();
+        if forms.text {
+            write_fields(&mut text, payload, 0, &mut true);
+        }
         Decoded {
             type_name: None,
-            text: out.finish(),
-            json: Value::Object(fields_json(payload, 0, &mut Budget::new())),
+            text: text.finish(),
+            json: if forms.json {
+                Value::Object(fields_json(payload, 0, &mut Budget::new()))
+            } else {
+                Value::Null
+            },
             schema: SchemaUse::SchemaLess,
         }
     } else {
+        let mut out = TextOut::new();
         write_bytes(&mut out, payload);
-        let text = out.finish();
+        let shown = out.finish();
         Decoded {
             type_name: None,
-            json: Value::String(text.clone()),
-            text,
+            json: if forms.json {
+                Value::String(shown.clone())
+            } else {
+                Value::Null
+            },
+            text: if forms.text { shown } else { String::new() },
             schema: SchemaUse::Invalid,
         }
     }
