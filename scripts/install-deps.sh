@@ -20,6 +20,6 @@ if ((${#missing[@]})); then
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 command -v cargo >/dev/null || {
-    echo "install-deps.sh: cargo not found: install Rust 1.80 or later (https://rustup.rs) and run again" >&2
+    echo "install-deps.sh: cargo not found: install Rust 1.85 or later (https://rustup.rs) and run again" >&2
     exit 1
 }

@@ -224,7 +224,7 @@ impl Conv {
         }
         let mut p = vec![self.pad];
         p.extend_from_slice(body);
-        p.extend(std::iter::repeat(0).take(self.pad as usize));
+        p.extend(std::iter::repeat_n(0, self.pad as usize));
         (flags::PADDED, p)
     }
 
