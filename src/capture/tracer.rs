@@ -17,7 +17,11 @@ use crate::error::Fatal;
 
 /// Default ring buffer size: room for about 30 ms at 1 GB/s.
 pub const DEFAULT_RINGBUF: u32 = 32 << 20;
-const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How long one poll waits for a wakeup; records that did not wake us are
+/// consumed after it (the BPF side wakes us only past `wakeup_bytes`).
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+/// Ticks (flush, status, reorder timeouts) happen about this often.
+const TICK_INTERVAL: Duration = Duration::from_millis(100);
 
 /// Counters kept by the BPF program (summed over CPUs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -118,6 +122,8 @@ impl<'obj> Tracer<'obj> {
             .as_deref_mut()
             .context("the BPF object has no read-only data section")?;
         ro.self_tgid = std::process::id();
+        // Wake the reader when an eighth of the ring is used.
+        ro.wakeup_bytes = u64::from(ringbuf_bytes / 8);
         ro.capture_all = filters.all;
         ro.n_paths = filters.paths.len() as u32;
         for (i, p) in filters.paths.iter().enumerate() {
@@ -189,10 +195,17 @@ impl<'obj> Tracer<'obj> {
             }
         })?;
         let ring = builder.build()?;
+        let mut last_tick = Instant::now();
         while !stop.load(Ordering::Relaxed) && failure.borrow().is_none() {
             // EINTR from a signal is expected here; the loop re-checks `stop`.
             let _ = ring.poll(POLL_INTERVAL);
-            handler.borrow_mut().tick(&self.stats())?;
+            if failure.borrow().is_none() {
+                let _ = ring.consume();
+            }
+            if last_tick.elapsed() >= TICK_INTERVAL {
+                last_tick = Instant::now();
+                handler.borrow_mut().tick(&self.stats())?;
+            }
         }
         if failure.borrow().is_none() {
             let _ = ring.consume();

@@ -21,15 +21,22 @@ pub fn open(path: &Path, force: bool) -> Result<Box<dyn Write>, Fatal> {
     }
     let mut opts = OpenOptions::new();
     opts.write(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
-    if force {
+    let existing = std::fs::metadata(path).ok();
+    if existing
+        .as_ref()
+        .is_some_and(|m| !m.is_file() && !m.is_dir())
+    {
+        // A device or FIFO (/dev/null, a pipe to Wireshark): nothing to overwrite.
+    } else if force {
         opts.create(true).truncate(true);
     } else {
         opts.create_new(true);
     }
     match opts.open(path) {
         Ok(f) => {
-            // An overwritten file keeps its old mode: make it private too.
-            if force {
+            // An overwritten file keeps its old mode: make it private too
+            // (only regular files: never chmod /dev/null or a FIFO).
+            if force && f.metadata().is_ok_and(|m| m.is_file()) {
                 use std::os::unix::fs::PermissionsExt;
                 let _ = f.set_permissions(std::fs::Permissions::from_mode(0o600));
             }
