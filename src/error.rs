@@ -4,6 +4,8 @@ use std::fmt;
 
 /// Exit code for a capture that could not start (privileges, kernel features, arguments).
 pub const EXIT_SETUP: i32 = 2;
+/// Exit code for a capture that failed after it started (output error).
+pub const EXIT_OUTPUT: i32 = 1;
 /// Exit code for input that could not be read completely.
 pub const EXIT_INPUT: i32 = 3;
 
@@ -21,6 +23,14 @@ impl Fatal {
     pub fn setup(message: impl Into<String>) -> Self {
         Fatal {
             code: EXIT_SETUP,
+            message: message.into(),
+        }
+    }
+
+    /// A failure writing the output after the capture started (exit code 1).
+    pub fn output(message: impl Into<String>) -> Self {
+        Fatal {
+            code: EXIT_OUTPUT,
             message: message.into(),
         }
     }

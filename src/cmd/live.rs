@@ -93,8 +93,33 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 fn filters(f: &FilterArgs) -> Result<Filters> {
-    Filters::new(f.all, &f.sockets, &f.pids, &f.comms)
-        .map_err(|e| Fatal::setup(e.to_string()).into())
+    let filters = Filters::new(f.all, &f.sockets, &f.pids, &f.comms)
+        .map_err(|e| Fatal::setup(e.to_string()))?;
+    for p in filters
+        .paths
+        .iter()
+        .filter(|p| !p.prefix && p.path.starts_with('/'))
+    {
+        if !std::path::Path::new(&p.path).exists() {
+            eprintln!(
+                "containerdsnoop: warning: there is no socket at {} yet; its connections are captured once it exists",
+                p.path
+            );
+        }
+    }
+    Ok(filters)
+}
+
+/// The raw OS error behind an error chain, if any.
+fn os_error(e: &anyhow::Error) -> Option<i32> {
+    e.chain().find_map(|c| {
+        c.downcast_ref::<io::Error>()
+            .and_then(io::Error::raw_os_error)
+            .or_else(|| match c.downcast_ref::<pcap_file::PcapError>() {
+                Some(pcap_file::PcapError::IoError(io)) => io.raw_os_error(),
+                _ => None,
+            })
+    })
 }
 
 /// What a live command writes.
@@ -194,6 +219,11 @@ fn run(plan: Plan<'_>) -> Result<()> {
             );
             Ok(())
         }
+        Err(e) if matches!(os_error(&e), Some(libc::ENOSPC | libc::EDQUOT)) => Err(Fatal::output(format!(
+            "the disk is full ({e:#}): the capture stopped there and the file is valid up to its last complete block; {}",
+            status::line(&flow, &kernel)
+        ))
+        .into()),
         Err(e) => Err(e),
     }
 }
