@@ -4,6 +4,7 @@
 #   make-busybox-oci.sh OUT.tar [REF]      REF defaults to docker.io/library/busybox:snoop
 #
 # BUSYBOX=/path overrides the busybox binary (default /bin/busybox from busybox-static).
+# EXTRA_BYTES=N adds /data.bin with N pseudo-random bytes (for benchmarks; not reproducible).
 #
 # The result is accepted by `ctr images import OUT.tar` and runs with
 # `ctr run --rm REF ID /bin/true`. It uses only coreutils, GNU tar, sha256sum and gzip, and is
@@ -69,6 +70,9 @@ printf 'root:x:0:\nnogroup:x:65534:\n' > "$rootfs/etc/group"
 printf '127.0.0.1\tlocalhost\n::1\tlocalhost\n' > "$rootfs/etc/hosts"
 chmod 0755 "$rootfs" "$rootfs"/{bin,etc,dev,proc,sys,run} && chmod 0700 "$rootfs/root" && chmod 1777 "$rootfs/tmp"
 chmod 0644 "$rootfs"/etc/{passwd,group,hosts}
+if [[ -n ${EXTRA_BYTES:-} ]]; then
+    head -c "$EXTRA_BYTES" /dev/urandom > "$rootfs/data.bin"
+fi
 
 blobs=$work/layout/blobs/sha256
 mkdir -p "$blobs"
@@ -84,7 +88,9 @@ add_blob() {
 
 deterministic_tar -C "$rootfs" -cf "$work/layer.tar" .
 diff_id=$(sha256sum "$work/layer.tar" | cut -d' ' -f1)
-gzip -n -9 "$work/layer.tar"
+level=9
+[[ -z ${EXTRA_BYTES:-} ]] || level=1
+gzip -n "-$level" "$work/layer.tar"
 read -r layer_digest layer_size < <(add_blob "$work/layer.tar.gz")
 
 # --- config, manifest, index ---------------------------------------------------------------------

@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# containerdsnoop's benchmark suite (not part of the tests). As root:
+#
+#   sudo scripts/bench.sh [ROUNDS] [SECONDS]      default 5 rounds of 3 s
+#
+# Prints a Markdown report (the body of BENCHMARKS.md) on stdout; progress on
+# stderr. Runs are interleaved (none, record, trace, ... then again) and
+# medians are quoted, because these machines are noisy.
+#   1. overhead on traced programs: unixload ping-pong (64 B), streaming
+#      (64 KiB writes), 16 concurrent ping-pong connections, and unrelated
+#      syscalls (file and pipe writes the filters leave out), with no tracer,
+#      record -o /dev/null, record -o FILE, trace --json > /dev/null
+#   2. lossless capture ceiling with the default ring buffer
+#   3. offline decode of a large capture of real containerd traffic:
+#      containerdsnoop decode --json vs tshark -Y grpc, wall time and peak RSS
+#   4. peak RSS of record for a short and a ten times longer capture
+#   5. start-up: launch to attached
+set -euo pipefail
+
+ROUNDS=${1:-5}
+SECS=${2:-3}
+repo=$(cd "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+[[ $EUID -eq 0 ]] || { echo "bench.sh: run as root" >&2; exit 1; }
+bash scripts/install-deps.sh
+for tool in time bc; do command -v "$tool" >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool" >/dev/null; done
+cargo build --release --quiet --bin containerdsnoop --example unixload
+BIN=$repo/target/release/containerdsnoop
+LOAD=$repo/target/release/examples/unixload
+work=$(mktemp -d /tmp/csbench.XXXXXX)
+trap 'pkill -INT -f "$BIN (record|trace)" 2>/dev/null || true; rm -rf "$work"' EXIT
+log() { echo "bench: $*" >&2; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+# Start a tracer in the background and wait for "attached"; sets TRACER_PID.
+start_tracer() {
+    local errf=$1; shift
+    "$@" 2>"$errf" &
+    TRACER_PID=$!
+    for _ in $(seq 300); do grep -q attached "$errf" 2>/dev/null && return 0; sleep 0.02; done
+    echo "bench.sh: tracer did not attach: $(cat "$errf")" >&2; exit 1
+}
+stop_tracer() { kill -INT "$TRACER_PID"; wait "$TRACER_PID" || true; }
+
+# One workload run: prints ops_per_s (or bytes_per_s for streaming).
+run_load() {
+    local field=$1; shift
+    "$LOAD" "$@" "$work" --seconds "$SECS" | tr ' ' '\n' | awk -F= -v f="$field" '$1==f {print $2}'
+}
+
+declare -A RESULT
+modes=(none record_null record_file trace)
+workloads=("pingpong|ops_per_s|pingpong --size 64"
+           "stream|bytes_per_s|stream --size 65536"
+           "conns16|ops_per_s|pingpong --size 64 --conns 16"
+           "syscalls|ops_per_s|syscalls --size 4096")
+for ((r = 1; r <= ROUNDS; r++)); do
+    for w in "${workloads[@]}"; do
+        IFS='|' read -r name field args <<<"$w"
+        for m in "${modes[@]}"; do
+            sock=$work/load.sock
+            case $m in
+                none) ;;
+                record_null) start_tracer "$work/t.err" "$BIN" record -o /dev/null --socket "$sock" ;;
+                record_file) rm -f "$work/cap.pcapng"
+                             start_tracer "$work/t.err" "$BIN" record -o "$work/cap.pcapng" --socket "$sock" ;;
+                trace) start_tracer "$work/t.err" sh -c "exec '$BIN' trace --json --socket '$sock' > /dev/null" ;;
+            esac
+            # shellcheck disable=SC2086
+            v=$(run_load "$field" $args)
+            [[ $m == none ]] || stop_tracer
+            RESULT[$name,$m]+="$v "
+            log "round $r $name $m: $v"
+        done
+    done
+done
+
+echo "## 1. Overhead on traced programs"
+echo
+echo "Median of $ROUNDS interleaved runs of ${SECS} s; ratio = with tracer / without."
+echo
+echo "| workload | no tracer | record -o /dev/null | record -o FILE | trace --json |"
+echo "| --- | --- | --- | --- | --- |"
+for w in "${workloads[@]}"; do
+    IFS='|' read -r name field args <<<"$w"
+    base=$(echo "${RESULT[$name,none]}" | tr ' ' '\n' | grep . | median)
+    row="| $name ($field) | $(printf '%.0f' "$base")"
+    for m in record_null record_file trace; do
+        v=$(echo "${RESULT[$name,$m]}" | tr ' ' '\n' | grep . | median)
+        row+=" | $(printf '%.0f (%.2f)' "$v" "$(echo "$v / $base" | bc -l)")"
+    done
+    echo "$row |"
+done
+echo
+
+echo "## 2. Lossless capture ceiling (default 32 MiB ring buffer)"
+echo
+echo "| offered MB/s | achieved MB/s | recorder summary |"
+echo "| --- | --- | --- |"
+for rate in 250 500 1000 1500 2000 3000 0; do
+    start_tracer "$work/t.err" "$BIN" record -o /dev/null --socket "$work/load.sock"
+    if [[ $rate == 0 ]]; then
+        v=$(run_load bytes_per_s stream --size 65536); label=unlimited
+    else
+        v=$(run_load bytes_per_s stream --size 65536 --rate "$rate"); label=$rate
+    fi
+    stop_tracer
+    summary=$(tail -1 "$work/t.err" | sed 's/^containerdsnoop: //; s/; [0-9]* packets.*//')
+    echo "| $label | $(echo "$v / 1000000" | bc) | $summary |"
+    log "ceiling $label: $v"
+done
+echo
+
+echo "## 3. Offline decode of a large capture"
+echo
+big=$work/big.pcapng
+if [[ -n ${BENCH_CAPTURE:-} ]]; then
+    big=$BENCH_CAPTURE
+else
+    log "recording a large capture from a throwaway containerd"
+    bash scripts/bench-capture.sh "$big" >&2
+fi
+size=$(stat -c %s "$big")
+echo "Capture: $((size / 1000000)) MB ($(basename "$big")). Median of 3 interleaved runs."
+echo
+echo "| tool | wall s | peak RSS MiB |"
+echo "| --- | --- | --- |"
+declare -A DW DR
+export WIRESHARK_CONFIG_DIR=$work/wsconf
+mkdir -p "$WIRESHARK_CONFIG_DIR"
+for r in 1 2 3; do
+    for t in containerdsnoop tshark; do
+        if [[ $t == containerdsnoop ]]; then
+            /usr/bin/time -f "%e %M" -o "$work/time" "$BIN" decode "$big" --json >/dev/null
+        else
+            /usr/bin/time -f "%e %M" -o "$work/time" tshark -r "$big" -Y grpc -T fields -e grpc.message_length >/dev/null 2>&1
+        fi
+        read -r wall rss <"$work/time"
+        DW[$t]+="$wall "; DR[$t]+="$rss "
+        log "decode $t round $r: $wall s, $rss KiB"
+    done
+done
+for t in containerdsnoop tshark; do
+    w=$(echo "${DW[$t]}" | tr ' ' '\n' | grep . | median)
+    m=$(echo "${DR[$t]}" | tr ' ' '\n' | grep . | median)
+    echo "| $t | $w | $((${m%.*} / 1024)) |"
+done
+cw=$(echo "${DW[containerdsnoop]}" | tr ' ' '\n' | grep . | median)
+tw=$(echo "${DW[tshark]}" | tr ' ' '\n' | grep . | median)
+echo
+echo "containerdsnoop is $(printf '%.1f' "$(echo "$tw / $cw" | bc -l)")x faster, at $(printf '%.0f' "$(echo "$size / $cw / 1000000" | bc -l)") MB/s."
+echo
+
+echo "## 4. Memory"
+echo
+echo "| run | peak RSS MiB |"
+echo "| --- | --- |"
+for secs in 5 50; do
+    start_tracer "$work/t.err" "$BIN" record -o "$work/mem.pcapng" --force --socket "$work/load.sock"
+    "$LOAD" stream "$work" --seconds "$secs" --rate 100 >/dev/null
+    rss=$(awk '/VmHWM/ {print $2}' "/proc/$TRACER_PID/status")
+    stop_tracer
+    echo "| record, ${secs} s at 100 MB/s ($(( $(stat -c %s "$work/mem.pcapng") / 1000000 )) MB written) | $((rss / 1024)) |"
+    rm -f "$work/mem.pcapng"
+done
+for f in "$repo/tests/fixtures/ctr-run.pcapng" "$big"; do
+    /usr/bin/time -f "%M" -o "$work/time" "$BIN" decode "$f" --json >/dev/null
+    echo "| decode $(basename "$f") ($(( $(stat -c %s "$f") / 1000 )) kB) | $(( $(cat "$work/time") / 1024 )) |"
+done
+echo
+
+echo "## 5. Start-up (launch to attached)"
+echo
+starts=""
+for r in 1 2 3 4 5; do
+    t0=$(date +%s%N)
+    start_tracer "$work/t.err" "$BIN" record -o /dev/null --socket "$work/load.sock"
+    t1=$(date +%s%N)
+    stop_tracer
+    starts+="$(( (t1 - t0) / 1000000 )) "
+done
+echo "Median of 5: $(echo "$starts" | tr ' ' '\n' | grep . | median) ms (runs: $starts; includes the 20 ms polling of this script)."
