@@ -24,7 +24,7 @@
 const volatile __u32 self_tgid = 0;
 const volatile bool capture_all = false;
 const volatile __u32 n_paths = 0;
-const volatile char path_filters[SNOOP_MAX_PATH_FILTERS][SNOOP_PATH_MAX] = {};
+const volatile __u64 path_filters[SNOOP_MAX_PATH_FILTERS][SNOOP_PATH_SLOT / 8] = {};
 const volatile __u32 path_filter_len[SNOOP_MAX_PATH_FILTERS] = {};
 const volatile bool path_filter_prefix[SNOOP_MAX_PATH_FILTERS] = {};
 const volatile __u32 n_pids = 0;
@@ -199,7 +199,9 @@ static __always_inline __u32 conn_path(struct sock *sk, char *buf, __u16 *flags)
 	struct unix_address *addr = BPF_CORE_READ((struct unix_sock *)sk, addr);
 	struct sock *peer = BPF_CORE_READ((struct unix_sock *)sk, peer);
 	struct unix_address *peer_addr = peer ? BPF_CORE_READ((struct unix_sock *)peer, addr) : NULL;
+	void *src;
 	__u32 n;
+	long r;
 	int len;
 
 	if (addr)
@@ -217,10 +219,10 @@ static __always_inline __u32 conn_path(struct sock *sk, char *buf, __u16 *flags)
 	n = len - 2;
 	if (n > SNOOP_PATH_MAX)
 		n = SNOOP_PATH_MAX;
-	/* A constant size keeps the verifier simple; bytes past n are ignored. */
-	if (bpf_probe_read_kernel(buf, SNOOP_PATH_MAX,
-				  (void *)addr + bpf_core_field_offset(struct unix_address, name) +
-					  offsetof(struct sockaddr_un, sun_path)))
+	src = (void *)addr + bpf_core_field_offset(struct unix_address, name) +
+	      offsetof(struct sockaddr_un, sun_path);
+	/* Constant sizes keep the verifier simple; bytes past n are ignored. */
+	if (bpf_probe_read_kernel(buf, SNOOP_PATH_MAX, src))
 		return 0;
 	if (buf[0] == 0) {
 		buf[0] = '@';
@@ -228,11 +230,10 @@ static __always_inline __u32 conn_path(struct sock *sk, char *buf, __u16 *flags)
 		return n;
 	}
 	/* A filesystem path is NUL-terminated within len. */
-	for (__u32 i = 0; i < SNOOP_PATH_MAX; i++) {
-		if (i >= n || buf[i] == 0)
-			return i;
-	}
-	return n;
+	r = bpf_probe_read_kernel_str(buf, SNOOP_PATH_MAX, src);
+	if (r <= 1)
+		return 0;
+	return (__u32)(r - 1) < n ? (__u32)(r - 1) : n;
 }
 
 static __always_inline bool path_matches(const char *path, __u32 len)
@@ -248,10 +249,17 @@ static __always_inline bool path_matches(const char *path, __u32 len)
 		flen = path_filter_len[f];
 		if (path_filter_prefix[f] ? len < flen : len != flen)
 			continue;
-		for (__u32 i = 0; i < SNOOP_PATH_MAX; i++) {
-			if (i >= flen)
+		/* Word by word (path is 8-byte aligned in the scratch record):
+		 * 14 steps for the verifier instead of 108. */
+		for (__u32 w = 0; w < SNOOP_PATH_SLOT / 8; w++) {
+			__u64 diff, mask = ~0ULL;
+
+			if (w * 8 >= flen)
 				break;
-			if (path[i] != path_filters[f][i]) {
+			if (flen - w * 8 < 8)
+				mask = (1ULL << ((flen - w * 8) * 8)) - 1;
+			diff = ((const __u64 *)path)[w] ^ path_filters[f][w];
+			if (diff & mask) {
 				same = false;
 				break;
 			}

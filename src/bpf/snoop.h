@@ -16,6 +16,8 @@
  * gap of exactly that size. */
 #define SNOOP_MAX_RECORDS 4096
 #define SNOOP_PATH_MAX 108
+/* Path filter slots are padded to whole 8-byte words, compared a word at a time. */
+#define SNOOP_PATH_SLOT 112
 #define SNOOP_COMM_LEN 16
 #define SNOOP_MAX_PATH_FILTERS 8
 #define SNOOP_MAX_PID_FILTERS 8

@@ -127,7 +127,12 @@ impl<'obj> Tracer<'obj> {
         ro.capture_all = filters.all;
         ro.n_paths = filters.paths.len() as u32;
         for (i, p) in filters.paths.iter().enumerate() {
-            copy_str(&mut ro.path_filters[i], &p.path);
+            // Slots of little-endian words, as the BPF side compares them.
+            let mut slot = [0u8; 112];
+            slot[..p.path.len()].copy_from_slice(p.path.as_bytes());
+            for (w, word) in ro.path_filters[i].iter_mut().enumerate() {
+                *word = u64::from_le_bytes(slot[w * 8..w * 8 + 8].try_into().unwrap_or_default());
+            }
             ro.path_filter_len[i] = p.path.len() as u32;
             ro.path_filter_prefix[i] = p.prefix;
         }
