@@ -44,8 +44,8 @@ stop_tracer() { kill -INT "$TRACER_PID"; wait "$TRACER_PID" || true; }
 
 # One workload run: prints ops_per_s (or bytes_per_s for streaming).
 run_load() {
-    local field=$1; shift
-    "$LOAD" "$@" "$work" --seconds "$SECS" | tr ' ' '\n' | awk -F= -v f="$field" '$1==f {print $2}'
+    local field=$1 mode=$2; shift 2
+    "$LOAD" "$mode" "$work" "$@" --seconds "$SECS" | tr ' ' '\n' | awk -F= -v f="$field" '$1==f {print $2}'
 }
 
 declare -A RESULT
