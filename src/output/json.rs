@@ -58,10 +58,7 @@ impl<W: Write> Output for Json<W> {
         };
         match path {
             Some(p) => {
-                let p = match p {
-                    PathInfo::Known(s) => Some(s.as_str()),
-                    PathInfo::Unknown => None,
-                };
+                let p = super::known(p);
                 if !self.methods.accepts(p) {
                     return Ok(());
                 }
@@ -102,10 +99,7 @@ impl<W: Write> Output for Json<W> {
                 if let Some(e) = decompress_error {
                     o.insert("error".into(), e.clone().into());
                 } else {
-                    let p = match path {
-                        PathInfo::Known(s) => Some(s.as_str()),
-                        PathInfo::Unknown => None,
-                    };
+                    let p = super::known(path);
                     let d = self.schemas.decode_forms(
                         p,
                         *request,

@@ -5,6 +5,14 @@ pub mod json;
 pub mod table;
 pub mod time;
 
+/// The method path when it is known.
+pub fn known(path: &crate::decode::PathInfo) -> Option<&str> {
+    match path {
+        crate::decode::PathInfo::Known(p) => Some(p),
+        crate::decode::PathInfo::Unknown => None,
+    }
+}
+
 /// Wall-clock time now, ns since the epoch.
 pub fn time_now_ns() -> u64 {
     std::time::SystemTime::now()

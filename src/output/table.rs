@@ -121,10 +121,7 @@ fn path_of(what: &What) -> Option<Option<&str>> {
         What::Message { path, .. } | What::CallEnd { path, .. } => path,
         _ => return None,
     };
-    Some(match path {
-        crate::decode::PathInfo::Known(p) => Some(p.as_str()),
-        crate::decode::PathInfo::Unknown => None,
-    })
+    Some(super::known(path))
 }
 
 impl<W: Write> Output for Table<W> {
@@ -148,10 +145,7 @@ impl<W: Write> Output for Table<W> {
                 let mut text = match decompress_error {
                     Some(e) => format!("<{} compressed bytes: {e}>", payload.len()),
                     None => {
-                        let p = match path {
-                            crate::decode::PathInfo::Known(p) => Some(p.as_str()),
-                            crate::decode::PathInfo::Unknown => None,
-                        };
+                        let p = super::known(path);
                         self.schemas
                             .decode_forms(p, *request, payload, crate::protobuf::Forms::TEXT)
                             .text
