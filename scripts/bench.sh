@@ -93,7 +93,7 @@ for w in "${workloads[@]}"; do
 done
 echo
 
-echo "## 2. Lossless capture ceiling (default 32 MiB ring buffer)"
+echo "## 2. Lossless capture ceiling (default 16 MiB ring buffer)"
 echo
 echo "| offered MB/s | achieved MB/s | recorder summary |"
 echo "| --- | --- | --- |"

@@ -35,6 +35,13 @@ pub enum Command {
     /// Reads containerdsnoop's captures and any capture of cleartext HTTP/2
     /// gRPC over TCP. Example: containerdsnoop decode pull.pcapng --json | jq .
     Decode(DecodeArgs),
+    /// Copy a capture with its secrets overwritten, to share it.
+    ///
+    /// Passwords, tokens and registry credentials (CRI AuthConfig; any field
+    /// named like password, secret, token, credential, auth) become `x`s of the
+    /// same length: the copy keeps every packet and opens in Wireshark as the
+    /// original does. Example: containerdsnoop redact pull.pcapng -o pull-shared.pcapng
+    Redact(RedactArgs),
 }
 
 /// How decoded calls are shown.
@@ -54,6 +61,10 @@ pub struct ViewArgs {
     /// for other gRPC services on unix sockets: CSI drivers, device plugins, BuildKit.
     #[arg(long = "proto", value_name = "FILE_OR_DIR")]
     pub protos: Vec<PathBuf>,
+    /// Show secret fields (passwords, tokens, registry auth) instead of
+    /// `<redacted N bytes>`.
+    #[arg(long)]
+    pub show_secrets: bool,
 }
 
 /// `trace`'s options.
@@ -82,6 +93,28 @@ pub struct DecodeArgs {
     pub view: ViewArgs,
 }
 
+/// `redact`'s options.
+#[derive(Args, Debug)]
+pub struct RedactArgs {
+    /// The capture to copy (pcapng or pcap; a file: it is read three times).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to write the redacted copy, or `-` for standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Overwrite the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// A TCP port that carries HTTP/2 (server side) when no client preface
+    /// was captured (repeatable), as for `decode`.
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+    /// Extra protobuf schemas (a .proto file or a directory of them,
+    /// repeatable) whose secret fields are redacted too.
+    #[arg(long = "proto", value_name = "FILE_OR_DIR")]
+    pub protos: Vec<PathBuf>,
+}
+
 /// Which connections to capture.
 #[derive(Args, Debug, Clone)]
 pub struct FilterArgs {
@@ -99,7 +132,8 @@ pub struct FilterArgs {
     #[arg(long = "comm", value_name = "NAME")]
     pub comms: Vec<String>,
     /// Ring buffer size in bytes (K, M, G suffixes; a power of two, at least 64K).
-    #[arg(long, value_name = "SIZE", default_value = "32M", value_parser = parse_ringbuf_size)]
+    /// The recorder's memory is about twice this (the kernel maps the ring twice).
+    #[arg(long, value_name = "SIZE", default_value = "16M", value_parser = parse_ringbuf_size)]
     pub ringbuf_size: u32,
     /// Stop after this many seconds (fractions allowed).
     #[arg(long, value_name = "SECONDS")]

@@ -15,8 +15,9 @@ use super::record::{self, Record};
 use super::skel::{SnoopSkel, SnoopSkelBuilder};
 use crate::error::Fatal;
 
-/// Default ring buffer size: room for about 30 ms at 1 GB/s.
-pub const DEFAULT_RINGBUF: u32 = 32 << 20;
+/// Default ring buffer size: about 16 ms at 1 GB/s, with the reader woken
+/// at 2 MiB. Its pages are mapped twice, so it costs twice this in RSS.
+pub const DEFAULT_RINGBUF: u32 = 16 << 20;
 /// How long one poll waits for a wakeup; records that did not wake us are
 /// consumed after it (the BPF side wakes us only past `wakeup_bytes`).
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
