@@ -16,3 +16,4 @@ pub mod flow;
 pub mod output;
 pub mod pcapng;
 pub mod protobuf;
+pub mod redact;

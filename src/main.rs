@@ -10,6 +10,7 @@ fn main() {
         Command::Record(args) => cmd::live::record(args),
         Command::Trace(args) => cmd::live::trace(args),
         Command::Decode(args) => cmd::decode::run(args),
+        Command::Redact(args) => cmd::redact::run(args),
     };
     if let Err(e) = result {
         let code = e.downcast_ref::<Fatal>().map_or(1, |f| f.code);

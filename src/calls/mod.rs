@@ -226,7 +226,7 @@ fn item_of(info: &ConnInfo, ev: Event, ts_ns: u64) -> Option<Item> {
         what,
     };
     match ev {
-        Event::CallStart { .. } => None,
+        Event::CallStart { .. } | Event::Literals { .. } => None,
         Event::Message {
             stream_id,
             dir,
@@ -235,6 +235,7 @@ fn item_of(info: &ConnInfo, ev: Event, ts_ns: u64) -> Option<Item> {
             compressed,
             payload,
             decompress_error,
+            ..
         } => {
             let request = dir == decode::Dir::ClientToServer;
             let (_, peer) = by(request);

@@ -3,6 +3,7 @@
 pub mod decode;
 pub mod live;
 pub mod output;
+pub mod redact;
 pub mod status;
 pub mod view;
 

@@ -29,14 +29,14 @@ fn terminal_width() -> Option<usize> {
     (ws.ws_col > 0).then_some(ws.ws_col as usize)
 }
 
-/// The schemas: containerd's and the CRI's, plus `--proto` ones.
+/// The schemas: containerd's and the CRI's, plus `--proto` ones; secret
+/// fields hidden unless `--show-secrets`.
 pub fn schemas(view: &ViewArgs) -> Result<Arc<Schemas>> {
-    if view.protos.is_empty() {
-        return Ok(Arc::new(Schemas::embedded()));
-    }
-    Schemas::with_extra(&view.protos)
-        .map(Arc::new)
-        .map_err(|e| Fatal::setup(format!("{e:#}")).into())
+    let schemas = match view.protos.is_empty() {
+        true => Schemas::embedded(),
+        false => Schemas::with_extra(&view.protos).map_err(|e| Fatal::setup(format!("{e:#}")))?,
+    };
+    Ok(Arc::new(schemas.with_redaction(!view.show_secrets)))
 }
 
 /// The output on stdout, line-buffered for a terminal, block-buffered otherwise.

@@ -158,12 +158,12 @@ impl Calls {
         }
     }
 
-    /// A DATA frame's payload on a stream.
+    /// A DATA frame's payload (without padding), at stream offset `at`, on a stream.
     pub fn on_data(
         &mut self,
         dir: Dir,
         sid: u32,
-        data: &[u8],
+        (data, at): (&[u8], u64),
         end_stream: bool,
         meta: &Meta,
         out: &mut Vec<Event>,
@@ -173,7 +173,7 @@ impl Calls {
         };
         let d = dir.index();
         let mut msgs = Vec::new();
-        call.asm[d].push(data, &mut msgs);
+        call.asm[d].push(data, at, &mut msgs);
         for m in msgs {
             let event = match m {
                 Ok(raw) => {
@@ -192,6 +192,7 @@ impl Calls {
                         compressed: raw.compressed,
                         payload,
                         decompress_error,
+                        stream_ranges: raw.stream_ranges,
                     }
                 }
                 Err(error) => Event::Error {

@@ -6,7 +6,7 @@ use super::call::Calls;
 use super::frame::{self, flags, setting, Frame, Kind};
 use super::framer::{Framer, GapOutcome, Limits, Step};
 use super::hpack::{self, HeaderField};
-use super::{Dir, Error, Event, Meta};
+use super::{Dir, Error, Event, LiteralValue, Meta};
 
 /// Decodes one HTTP/2 connection from the ordered bytes of its two
 /// directions, with gaps of known size.
@@ -26,6 +26,8 @@ struct Conn {
     calls: Calls,
     /// The last write seen per direction, for events with no write of their own.
     last_meta: [Meta; 2],
+    /// Emit [`Event::Literals`].
+    report_literals: bool,
 }
 
 /// Per-direction protocol state (the framing state lives in its `Framer`).
@@ -51,6 +53,8 @@ struct Pending {
     end_stream: bool,
     push: bool,
     block: Vec<u8>,
+    /// Where each fragment starts in `block` and in the stream.
+    pieces: Vec<(usize, u64)>,
     too_large: bool,
 }
 
@@ -79,7 +83,18 @@ impl ConnDecoder {
                 sides: [Side::new(at_start), Side::new(at_start)],
                 calls: Calls::default(),
                 last_meta: [Meta::default(), Meta::default()],
+                report_literals: false,
             },
+        }
+    }
+
+    /// From now on, also emit [`Event::Literals`] for every header block
+    /// with literal values: where they lie in the stream, so that a capture
+    /// can be rewritten without them.
+    pub fn report_literals(&mut self) {
+        self.st.report_literals = true;
+        for side in &mut self.st.sides {
+            side.hpack.track_literals();
         }
     }
 
@@ -127,10 +142,13 @@ impl ConnDecoder {
             Step::Resynced { skipped } => self.st.on_resync(dir, skipped, out),
             Step::Invalid(error) => out.push(Event::Error { dir, error }),
             Step::Frame(head, range) => {
-                let bytes = self.framers[dir.index()].bytes(range);
+                let framer = &self.framers[dir.index()];
+                let start = framer.stream_offset(range.start);
+                let bytes = framer.bytes(range);
                 // The framer already validated it; `load` cannot fail here.
                 if let Ok(frame) = frame::load(&head, bytes) {
-                    self.st.on_frame(dir, frame, meta, out);
+                    let at = start + body_offset(&frame, bytes) as u64;
+                    self.st.on_frame(dir, frame, at, meta, out);
                 }
             }
         }
@@ -219,7 +237,8 @@ impl Conn {
         }
     }
 
-    fn on_frame(&mut self, dir: Dir, frame: Frame<'_>, meta: &Meta, out: &mut Vec<Event>) {
+    /// A frame whose data or header block fragment starts at stream offset `at`.
+    fn on_frame(&mut self, dir: Dir, frame: Frame<'_>, at: u64, meta: &Meta, out: &mut Vec<Event>) {
         let side = &mut self.sides[dir.index()];
         if !matches!(frame, Frame::Continuation { .. }) {
             side.orphan_ok = false;
@@ -244,7 +263,7 @@ impl Conn {
                 data,
             } => self
                 .calls
-                .on_data(dir, stream_id, data, end_stream, meta, out),
+                .on_data(dir, stream_id, (data, at), end_stream, meta, out),
             Frame::Headers {
                 stream_id,
                 end_stream,
@@ -252,7 +271,7 @@ impl Conn {
                 fragment,
                 ..
             } => {
-                let p = Pending::new(stream_id, end_stream, false, fragment);
+                let p = Pending::new(stream_id, end_stream, false, fragment, at);
                 self.fragment(dir, p, end_headers, meta, out);
             }
             Frame::PushPromise {
@@ -261,14 +280,14 @@ impl Conn {
                 fragment,
                 ..
             } => {
-                let p = Pending::new(stream_id, false, true, fragment);
+                let p = Pending::new(stream_id, false, true, fragment, at);
                 self.fragment(dir, p, end_headers, meta, out);
             }
             Frame::Continuation {
                 stream_id,
                 end_headers,
                 fragment,
-            } => self.continuation(dir, stream_id, end_headers, fragment, meta, out),
+            } => self.continuation(dir, stream_id, end_headers, (fragment, at), meta, out),
             Frame::Settings(s) if !s.ack => {
                 // Settings bound what the *other* direction may send.
                 let peer = &mut self.sides[dir.opposite().index()];
@@ -306,12 +325,13 @@ impl Conn {
         }
     }
 
+    /// A CONTINUATION frame with its `fragment` at stream offset `at`.
     fn continuation(
         &mut self,
         dir: Dir,
         stream_id: u32,
         end: bool,
-        fragment: &[u8],
+        (fragment, at): (&[u8], u64),
         meta: &Meta,
         out: &mut Vec<Event>,
     ) {
@@ -329,7 +349,7 @@ impl Conn {
                 (error, Some(p))
             }
             Some(mut p) => {
-                p.append(fragment);
+                p.append(fragment, at);
                 match end {
                     true => self.block_done(dir, p, meta, out),
                     false => side.pending = Some(p),
@@ -362,8 +382,11 @@ impl Conn {
         } else {
             match side.hpack.decode(&p.block) {
                 Ok(block) => {
-                    if let Some(reason) = block.desync {
+                    if let Some(reason) = block.desync.clone() {
                         out.push(Event::Desync { dir, reason });
+                    }
+                    if self.report_literals && !block.literals.is_empty() {
+                        out.push(p.literals(dir, &block));
                     }
                     Some(block.fields)
                 }
@@ -386,26 +409,78 @@ impl Conn {
     }
 }
 
+/// Where the data (DATA) or header block fragment (HEADERS, PUSH_PROMISE,
+/// CONTINUATION) of `frame` starts in its `payload`, after the padding
+/// length and priority fields; 0 for other frames.
+fn body_offset(frame: &Frame<'_>, payload: &[u8]) -> usize {
+    let body = match frame {
+        Frame::Data { data, .. } => data,
+        Frame::Headers { fragment, .. }
+        | Frame::PushPromise { fragment, .. }
+        | Frame::Continuation { fragment, .. } => fragment,
+        _ => return 0,
+    };
+    // `load` borrows the body from the payload.
+    (body.as_ptr() as usize).saturating_sub(payload.as_ptr() as usize)
+}
+
 impl Pending {
-    fn new(stream_id: u32, end_stream: bool, push: bool, fragment: &[u8]) -> Pending {
+    fn new(stream_id: u32, end_stream: bool, push: bool, fragment: &[u8], at: u64) -> Pending {
         let mut p = Pending {
             stream_id,
             end_stream,
             push,
             block: Vec::new(),
+            pieces: Vec::new(),
             too_large: false,
         };
-        p.append(fragment);
+        p.append(fragment, at);
         p
     }
 
-    /// Adds a fragment, dropping the block once it exceeds `hpack::MAX_BLOCK`.
-    fn append(&mut self, fragment: &[u8]) {
+    /// Adds a fragment found at stream offset `at`, dropping the block once
+    /// it exceeds `hpack::MAX_BLOCK`.
+    fn append(&mut self, fragment: &[u8], at: u64) {
         if self.too_large || self.block.len() + fragment.len() > hpack::MAX_BLOCK {
             self.too_large = true;
             self.block = Vec::new();
+            self.pieces = Vec::new();
         } else {
+            self.pieces.push((self.block.len(), at));
             self.block.extend_from_slice(fragment);
+        }
+    }
+
+    /// The stream ranges of bytes `r` of the block.
+    fn stream_ranges(&self, r: std::ops::Range<usize>) -> Vec<std::ops::Range<u64>> {
+        let mut out = Vec::new();
+        for (i, &(start, at)) in self.pieces.iter().enumerate() {
+            let end = self.pieces.get(i + 1).map_or(self.block.len(), |p| p.0);
+            let (lo, hi) = (r.start.max(start), r.end.min(end));
+            if lo < hi {
+                out.push(at + (lo - start) as u64..at + (hi - start) as u64);
+            }
+        }
+        out
+    }
+
+    /// The literal values of `block` (decoded from this one) and where they are.
+    fn literals(&self, dir: Dir, block: &hpack::Block) -> Event {
+        let values = block
+            .literals
+            .iter()
+            .filter_map(|l| {
+                Some(LiteralValue {
+                    field: block.fields.get(l.field)?.clone(),
+                    huffman: l.huffman,
+                    stream_ranges: self.stream_ranges(l.octets.clone()),
+                })
+            })
+            .collect();
+        Event::Literals {
+            dir,
+            stream_id: self.stream_id,
+            values,
         }
     }
 }

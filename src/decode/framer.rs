@@ -73,6 +73,8 @@ pub struct GapOutcome {
 pub struct Framer {
     buf: Vec<u8>,
     pos: usize,
+    /// Offset of `buf[0]` in the direction's stream (gaps count their size).
+    base: u64,
     state: State,
 }
 
@@ -101,6 +103,7 @@ impl Framer {
         Framer {
             buf: Vec::new(),
             pos: 0,
+            base: 0,
             state,
         }
     }
@@ -109,6 +112,7 @@ impl Framer {
     pub fn push(&mut self, data: &[u8]) {
         if self.pos > 0 {
             self.buf.drain(..self.pos);
+            self.base += self.pos as u64;
             self.pos = 0;
         }
         self.buf.extend_from_slice(data);
@@ -117,6 +121,11 @@ impl Framer {
     /// Bytes of a frame returned by `advance`.
     pub fn bytes(&self, range: Range<usize>) -> &[u8] {
         self.buf.get(range).unwrap_or_default()
+    }
+
+    /// Stream offset of the byte at `index` of a range returned by `advance`.
+    pub fn stream_offset(&self, index: usize) -> u64 {
+        self.base + index as u64
     }
 
     /// The next step, or `None` when more bytes are needed.
@@ -248,6 +257,7 @@ impl Framer {
                 skipped: skipped.saturating_add(have),
             },
         };
+        self.base += self.buf.len() as u64 + n;
         self.buf.clear();
         self.pos = 0;
         out

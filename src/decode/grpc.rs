@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::io::Read;
+use std::ops::Range;
 
 /// Largest message accepted (compressed or decompressed); longer ones are
 /// skipped with an error. gRPC's own default receive limit is 4 MiB.
@@ -82,6 +83,9 @@ pub struct RawMessage {
     pub compressed: bool,
     /// The message bytes.
     pub data: Vec<u8>,
+    /// Where `data` lies in the direction's stream: one range per DATA
+    /// frame it was carried in (frame headers and padding fall between).
+    pub stream_ranges: Vec<Range<u64>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -101,6 +105,8 @@ enum State {
 pub struct Assembler {
     state: State,
     buf: Vec<u8>,
+    /// Stream ranges of the bytes in `buf`, while in `Body`.
+    ranges: Vec<Range<u64>>,
 }
 
 impl Assembler {
@@ -109,6 +115,7 @@ impl Assembler {
         Assembler {
             state: if synced { State::Prefix } else { State::Lost },
             buf: Vec::new(),
+            ranges: Vec::new(),
         }
     }
 
@@ -116,6 +123,7 @@ impl Assembler {
     pub fn lose_sync(&mut self) {
         self.state = State::Lost;
         self.buf = Vec::new();
+        self.ranges = Vec::new();
     }
 
     /// Whether message boundaries are known.
@@ -123,12 +131,13 @@ impl Assembler {
         self.state != State::Lost
     }
 
-    /// Takes the payload of one DATA frame; complete messages and errors go to `out`.
+    /// Takes the payload of one DATA frame, which starts at offset `at` of
+    /// the direction's stream; complete messages and errors go to `out`.
     ///
     /// When boundaries are unknown, a DATA frame that is exactly a sequence
     /// of whole messages re-establishes them (gRPC implementations start a
     /// frame at each message they write); other frames are dropped.
-    pub fn push(&mut self, mut data: &[u8], out: &mut Vec<Result<RawMessage, Error>>) {
+    pub fn push(&mut self, mut data: &[u8], mut at: u64, out: &mut Vec<Result<RawMessage, Error>>) {
         if self.state == State::Lost {
             if !data.is_empty() && is_whole_messages(data) {
                 self.state = State::Prefix;
@@ -143,6 +152,7 @@ impl Assembler {
                     let take = (PREFIX_LEN - self.buf.len()).min(data.len());
                     self.buf.extend_from_slice(&data[..take]);
                     data = &data[take..];
+                    at += take as u64;
                     if self.buf.len() < PREFIX_LEN {
                         return;
                     }
@@ -170,18 +180,24 @@ impl Assembler {
                     let take = (len - self.buf.len()).min(data.len());
                     self.buf.extend_from_slice(&data[..take]);
                     data = &data[take..];
+                    if take > 0 {
+                        self.ranges.push(at..at + take as u64);
+                    }
+                    at += take as u64;
                     if self.buf.len() < len {
                         return;
                     }
                     out.push(Ok(RawMessage {
                         compressed,
                         data: std::mem::take(&mut self.buf),
+                        stream_ranges: std::mem::take(&mut self.ranges),
                     }));
                     self.state = State::Prefix;
                 }
                 State::Skip(n) => {
                     let take = n.min(data.len());
                     data = &data[take..];
+                    at += take as u64;
                     self.state = match n - take {
                         0 => State::Prefix,
                         rest => State::Skip(rest),
@@ -194,6 +210,7 @@ impl Assembler {
             out.push(Ok(RawMessage {
                 compressed,
                 data: Vec::new(),
+                stream_ranges: Vec::new(),
             }));
             self.state = State::Prefix;
         }
@@ -300,10 +317,16 @@ mod tests {
     use super::super::testutil::{grpc_msg, gzip};
     use super::*;
 
+    /// Pushes `chunks` as contiguous stream bytes; stream ranges are left out.
     fn run(a: &mut Assembler, chunks: &[&[u8]]) -> Vec<Result<RawMessage, Error>> {
         let mut out = Vec::new();
+        let mut at = 0;
         for c in chunks {
-            a.push(c, &mut out);
+            a.push(c, at, &mut out);
+            at += c.len() as u64;
+        }
+        for m in out.iter_mut().flatten() {
+            m.stream_ranges.clear();
         }
         out
     }
@@ -312,7 +335,25 @@ mod tests {
         Ok(RawMessage {
             compressed: false,
             data: data.to_vec(),
+            stream_ranges: Vec::new(),
         })
+    }
+
+    #[test]
+    fn stream_ranges_follow_the_frames() {
+        // "hello" then "abc", cut in three frames 100 and 7 bytes apart in the stream.
+        let mut all = grpc_msg(b"hello");
+        all.extend(grpc_msg(b"abc"));
+        let mut a = Assembler::new(true);
+        let mut out = Vec::new();
+        a.push(&all[..7], 1000, &mut out);
+        a.push(&all[7..12], 1107, &mut out);
+        a.push(&all[12..], 1119, &mut out);
+        let ranges: Vec<_> = out.into_iter().map(|m| m.unwrap().stream_ranges).collect();
+        assert_eq!(
+            ranges,
+            vec![vec![1005..1007, 1107..1110], vec![1119 + 3..1119 + 6]]
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //! (or lost in a gap) is [`PathInfo::Unknown`].
 
 use std::fmt;
+use std::ops::Range;
 
 mod call;
 mod conn;
@@ -117,6 +118,19 @@ pub struct Request {
     pub decoded: bool,
 }
 
+/// A header field whose value was sent as a string literal, and where the
+/// value's octets lie in the stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiteralValue {
+    /// The field.
+    pub field: HeaderField,
+    /// The octets are Huffman-coded (RFC 7541 section 5.2).
+    pub huffman: bool,
+    /// Where the octets (after the length prefix) lie in the direction's
+    /// stream: one range per frame of the header block that holds some.
+    pub stream_ranges: Vec<Range<u64>>,
+}
+
 /// What the decoder observed, in the order it happened.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
@@ -147,6 +161,21 @@ pub enum Event {
         payload: Vec<u8>,
         /// Why a compressed message could not be decompressed.
         decompress_error: Option<grpc::Error>,
+        /// Where the message bytes as sent (after the 5-byte prefix, before
+        /// decompression) lie in the direction's stream, whose offsets
+        /// count every byte fed and lost since the decoder began: one range
+        /// per DATA frame that carried part of it.
+        stream_ranges: Vec<Range<u64>>,
+    },
+    /// Literal values of a decoded header block, only from a decoder told
+    /// to [report them](ConnDecoder::report_literals).
+    Literals {
+        /// Who sent the block.
+        dir: Dir,
+        /// Its stream.
+        stream_id: u32,
+        /// The fields whose values were literals, in block order.
+        values: Vec<LiteralValue>,
     },
     /// A call ended (or was still open when the connection closed).
     CallEnd {

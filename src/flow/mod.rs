@@ -88,10 +88,37 @@ pub enum FlowEvent<'a> {
     Close,
 }
 
+/// Where a packet of a capture file carries bytes of a connection's stream,
+/// as the offline reader places it (so that a file can be rewritten in place).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// Direction.
+    pub dir: Dir,
+    /// Offset in the file of the packet's first byte (its link-layer header).
+    pub frame_at: u64,
+    /// Where the TCP header starts in the packet.
+    pub tcp_at: usize,
+    /// Where the TCP payload starts in the packet.
+    pub payload_at: usize,
+    /// Payload bytes present in the file.
+    pub len: usize,
+    /// Offset of the first payload byte in the direction's stream, as in
+    /// [`FlowEvent::Data`] (retransmitted bytes included).
+    pub offset: u64,
+}
+
 /// Consumes flow events (the pcapng writer, the decoder).
 pub trait Sink {
     /// Handle one event of `conn` at wall-clock time `ts_ns`.
     fn event(&mut self, conn: &Conn, ts_ns: u64, ev: FlowEvent<'_>) -> Result<()>;
+
+    /// A packet read from a file carries stream bytes of `conn` (offline
+    /// reader only, once per packet with payload, in file order). Ignored
+    /// unless a sink needs it.
+    fn placed(&mut self, conn: &Conn, placement: &Placement) -> Result<()> {
+        let _ = (conn, placement);
+        Ok(())
+    }
 }
 
 struct ConnState {

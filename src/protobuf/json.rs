@@ -13,7 +13,7 @@ use prost_reflect::{DynamicMessage, Kind, MapKey, ReflectMessage, Value as PValu
 use serde_json::{Map, Value};
 
 use super::text::{any_parts, cut_str, resolve_any};
-use super::{raw, JSON_CAP, MAX_DEPTH, STRING_CAP};
+use super::{raw, secret, JSON_CAP, MAX_DEPTH, STRING_CAP};
 
 /// Member added to an object, and element to an array, cut at the budget.
 pub(super) const TRUNCATED: (&str, &str) = ("…", "truncated");
@@ -73,16 +73,21 @@ fn has_special_mapping(full_name: &str) -> bool {
     )
 }
 
-/// The JSON form of a typed message.
-pub(super) fn message(msg: &DynamicMessage) -> Value {
-    message_json(msg, 0, &mut Budget::new())
+/// The JSON form of a typed message; secret fields hidden if `redact`.
+pub(super) fn message(msg: &DynamicMessage, redact: bool) -> Value {
+    message_json(msg, 0, &mut Budget::new(), redact)
 }
 
-fn message_json(msg: &DynamicMessage, depth: usize, budget: &mut Budget) -> Value {
+/// A hidden secret value: `"<redacted N bytes>"`.
+fn redacted_json(value: &PValue) -> Value {
+    Value::String(secret::placeholder(secret::value_len(value)))
+}
+
+fn message_json(msg: &DynamicMessage, depth: usize, budget: &mut Budget, redact: bool) -> Value {
     let desc = msg.descriptor();
     let name = desc.full_name();
     if name == "google.protobuf.Any" {
-        return any_json(msg, depth, budget);
+        return any_json(msg, depth, budget, redact);
     }
     if has_special_mapping(name) {
         if let Some(v) = well_known_json(msg, name, depth, budget) {
@@ -97,10 +102,12 @@ fn message_json(msg: &DynamicMessage, depth: usize, budget: &mut Budget) -> Valu
         }
         budget.spend(field.json_name().len() + 4);
         let kind = field.kind();
+        let hide = redact && secret::hides(&field);
         let v = match value {
-            PValue::List(items) => list_json(items, &kind, depth, budget),
-            PValue::Map(map) => map_json(map, &kind, depth, budget),
-            v => value_json(v, &kind, depth, budget),
+            PValue::List(items) => list_json(items, &kind, depth, budget, hide, redact),
+            PValue::Map(map) => map_json(map, &kind, depth, budget, hide, redact),
+            v if hide => redacted_json(v),
+            v => value_json(v, &kind, depth, budget, redact),
         };
         obj.insert(field.json_name().to_owned(), v);
     }
@@ -118,11 +125,13 @@ fn well_known_json(
 ) -> Option<Value> {
     if name.ends_with(".StringValue") || name.ends_with(".BytesValue") {
         let field = msg.descriptor().get_field(1)?;
+        // The wrappers' one field, `value`, is never secret.
         return Some(value_json(
             &msg.get_field(&field),
             &field.kind(),
             depth,
             budget,
+            false,
         ));
     }
     let v = serde_json::to_value(msg).ok()?;
@@ -130,23 +139,40 @@ fn well_known_json(
     Some(v)
 }
 
-fn list_json(items: &[PValue], kind: &Kind, depth: usize, budget: &mut Budget) -> Value {
+/// A repeated field; its items hidden if `hide` (secret strings or bytes).
+fn list_json(
+    items: &[PValue],
+    kind: &Kind,
+    depth: usize,
+    budget: &mut Budget,
+    hide: bool,
+    redact: bool,
+) -> Value {
     let mut out = Vec::with_capacity(items.len().min(1024));
     for item in items {
         if budget.exhausted() {
             out.push(TRUNCATED.0.into());
             break;
         }
-        out.push(value_json(item, kind, depth, budget));
+        out.push(match hide {
+            true => {
+                budget.spend(24);
+                redacted_json(item)
+            }
+            false => value_json(item, kind, depth, budget, redact),
+        });
     }
     Value::Array(out)
 }
 
+/// A map; its values hidden if `hide` (a secret map of strings or bytes).
 fn map_json(
     map: &std::collections::HashMap<MapKey, PValue>,
     kind: &Kind,
     depth: usize,
     budget: &mut Budget,
+    hide: bool,
+    redact: bool,
 ) -> Value {
     let Some(value_kind) = kind
         .as_message()
@@ -171,13 +197,23 @@ fn map_json(
             MapKey::U64(v) => v.to_string(),
         };
         budget.spend(key.len() + 4);
-        obj.insert(key, value_json(v, &value_kind, depth + 1, budget));
+        let v = match hide {
+            true => redacted_json(v),
+            false => value_json(v, &value_kind, depth + 1, budget, redact),
+        };
+        obj.insert(key, v);
     }
     Value::Object(obj)
 }
 
 /// One singular value of `kind` found in a message at `depth`.
-fn value_json(value: &PValue, kind: &Kind, depth: usize, budget: &mut Budget) -> Value {
+fn value_json(
+    value: &PValue,
+    kind: &Kind,
+    depth: usize,
+    budget: &mut Budget,
+    redact: bool,
+) -> Value {
     budget.spend(8);
     match value {
         PValue::Bool(v) => Value::Bool(*v),
@@ -216,7 +252,7 @@ fn value_json(value: &PValue, kind: &Kind, depth: usize, budget: &mut Budget) ->
             if depth + 1 >= MAX_DEPTH {
                 Value::String("{…}".into())
             } else {
-                message_json(m, depth + 1, budget)
+                message_json(m, depth + 1, budget, redact)
             }
         }
         // Lists and maps occur only as whole fields, handled by the caller.
@@ -237,7 +273,7 @@ fn float_json(v: f64) -> Value {
 /// `{"@type": url, ...fields}` when the type is in the pool, with the
 /// payload under `"value"` for special mappings; the payload schema-less
 /// under `"value"` otherwise.
-fn any_json(any: &DynamicMessage, depth: usize, budget: &mut Budget) -> Value {
+fn any_json(any: &DynamicMessage, depth: usize, budget: &mut Budget, redact: bool) -> Value {
     let mut obj = Map::new();
     let Some((type_url, value)) = any_parts(any) else {
         return Value::Object(obj);
@@ -249,7 +285,7 @@ fn any_json(any: &DynamicMessage, depth: usize, budget: &mut Budget) -> Value {
     let resolved = resolve_any(any, &type_url, &value, depth);
     obj.insert("@type".into(), Value::String(type_url));
     match resolved {
-        Some(inner) => match message_json(&inner, depth + 1, budget) {
+        Some(inner) => match message_json(&inner, depth + 1, budget, redact) {
             Value::Object(fields) if !has_special_mapping(inner.descriptor().full_name()) => {
                 obj.extend(fields)
             }

@@ -8,12 +8,18 @@
 //! falls back to a schema-less reading of the wire format otherwise;
 //! [`Schemas::decode_forms`] builds only the text or only the JSON form.
 //!
+//! Secret fields (passwords, tokens, registry auth: see [`is_secret_name`])
+//! of typed messages are shown as `<redacted N bytes>` unless
+//! [`Schemas::with_redaction`] turns that off, and
+//! [`Schemas::secret_ranges`] says where their values lie in a payload.
+//!
 //! Payloads are untrusted: decoding never panics, nesting is cut at
 //! [`MAX_DEPTH`], and output is bounded ([`TEXT_CAP`], [`JSON_CAP`],
 //! [`STRING_CAP`], [`BYTES_CAP`]) whatever the payload size, so a 1 MiB
 //! `Content/Write` chunk costs a few hundred bytes of text.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -22,7 +28,10 @@ use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
 mod json;
 mod load;
 mod raw;
+mod secret;
 mod text;
+
+pub use secret::is_secret_name;
 
 #[cfg(test)]
 mod tests;
@@ -50,6 +59,8 @@ const EMBEDDED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/containerd_des
 #[derive(Clone, Debug)]
 pub struct Schemas {
     inner: Arc<Inner>,
+    /// Show secret fields as `<redacted N bytes>` (the default).
+    redact: bool,
 }
 
 #[derive(Debug)]
@@ -200,7 +211,20 @@ impl Schemas {
         }
         Schemas {
             inner: Arc::new(Inner { pool, methods }),
+            redact: true,
         }
+    }
+
+    /// These schemas, hiding the values of secret fields in the text and
+    /// JSON forms if `redact` (the default), or showing them.
+    pub fn with_redaction(mut self, redact: bool) -> Schemas {
+        self.redact = redact;
+        self
+    }
+
+    /// Whether secret fields are hidden.
+    pub fn redacts(&self) -> bool {
+        self.redact
     }
 
     /// The descriptor pool, for callers that need more than methods.
@@ -230,17 +254,28 @@ impl Schemas {
         payload: &[u8],
         forms: Forms,
     ) -> Decoded {
-        let desc = path.and_then(|p| self.inner.methods.get(p)).map(|m| {
-            if is_request {
-                &m.input
-            } else {
-                &m.output
-            }
-        });
-        match desc {
-            Some(desc) => decode_typed(desc, payload, forms),
+        match self.message_type(path, is_request) {
+            Some(desc) => decode_typed(desc, payload, forms, self.redact),
             None => raw::decode(payload, forms),
         }
+    }
+
+    /// The byte ranges of `payload` (a message of the call at `path`, as
+    /// for [`Schemas::decode`]) that hold the values of secret fields, in
+    /// order, whether or not this `Schemas` hides them. `None` when the
+    /// payload is not decoded typed: nothing is named then.
+    pub fn secret_ranges(
+        &self,
+        path: Option<&str>,
+        is_request: bool,
+        payload: &[u8],
+    ) -> Option<Vec<Range<usize>>> {
+        secret::ranges(self.message_type(path, is_request)?, payload)
+    }
+
+    fn message_type(&self, path: Option<&str>, is_request: bool) -> Option<&MessageDescriptor> {
+        let m = self.inner.methods.get(path?)?;
+        Some(if is_request { &m.input } else { &m.output })
     }
 
     /// Decodes `payload` as the message type `type_name` (a full name such as
@@ -249,23 +284,23 @@ impl Schemas {
     /// unknown or the bytes do not fit it.
     pub fn decode_as(&self, type_name: &str, payload: &[u8], forms: Forms) -> Decoded {
         match self.inner.pool.get_message_by_name(type_name) {
-            Some(desc) => decode_typed(&desc, payload, forms),
+            Some(desc) => decode_typed(&desc, payload, forms, self.redact),
             None => raw::decode(payload, forms),
         }
     }
 }
 
-fn decode_typed(desc: &MessageDescriptor, payload: &[u8], forms: Forms) -> Decoded {
+fn decode_typed(desc: &MessageDescriptor, payload: &[u8], forms: Forms, redact: bool) -> Decoded {
     match DynamicMessage::decode(desc.clone(), payload) {
         Ok(msg) => Decoded {
             type_name: Some(desc.full_name().to_owned()),
             text: if forms.text {
-                text::message(&msg)
+                text::message(&msg, redact)
             } else {
                 String::new()
             },
             json: if forms.json {
-                json::message(&msg)
+                json::message(&msg, redact)
             } else {
                 serde_json::Value::Null
             },

@@ -6,7 +6,7 @@ use std::fmt::{self, Write};
 
 use prost_reflect::{DynamicMessage, Kind, MapKey, ReflectMessage, Value};
 
-use super::{raw, BYTES_CAP, MAX_DEPTH, STRING_CAP, TEXT_CAP};
+use super::{raw, secret, BYTES_CAP, MAX_DEPTH, STRING_CAP, TEXT_CAP};
 
 /// A string that stops growing at [`TEXT_CAP`] bytes and then ends in `…`.
 pub(super) struct TextOut {
@@ -149,17 +149,24 @@ pub(super) fn write_hex(out: &mut TextOut, b: &[u8]) {
     }
 }
 
-/// The text form of a typed message.
-pub(super) fn message(msg: &DynamicMessage) -> String {
+/// The text form of a typed message; secret fields hidden if `redact`.
+pub(super) fn message(msg: &DynamicMessage, redact: bool) -> String {
     let mut out = TextOut::new();
-    write_message(&mut out, msg, 0);
+    write_message(&mut out, msg, 0, redact);
     out.finish()
 }
 
+/// Writes a hidden secret value: `"<redacted N bytes>"`.
+fn write_redacted(out: &mut TextOut, value: &Value) {
+    out.push("\"");
+    out.push(&secret::placeholder(secret::value_len(value)));
+    out.push("\"");
+}
+
 /// Writes the fields of `msg` (at nesting `depth`) without braces.
-fn write_message(out: &mut TextOut, msg: &DynamicMessage, depth: usize) {
+fn write_message(out: &mut TextOut, msg: &DynamicMessage, depth: usize, redact: bool) {
     if msg.descriptor().full_name() == "google.protobuf.Any" {
-        write_any(out, msg, depth);
+        write_any(out, msg, depth, redact);
         return;
     }
     let mut first = true;
@@ -168,13 +175,17 @@ fn write_message(out: &mut TextOut, msg: &DynamicMessage, depth: usize) {
             return;
         }
         let kind = field.kind();
+        let hide = redact && secret::hides(&field);
         match value {
             Value::List(items) => {
                 for item in items {
                     out.sep(&mut first);
                     out.push(field.name());
                     out.push(":");
-                    write_value(out, item, &kind, depth);
+                    match hide {
+                        true => write_redacted(out, item),
+                        false => write_value(out, item, &kind, depth, redact),
+                    }
                 }
             }
             Value::Map(map) => {
@@ -193,7 +204,8 @@ fn write_message(out: &mut TextOut, msg: &DynamicMessage, depth: usize) {
                     write_map_key(out, key);
                     out.push(" value:");
                     match &value_kind {
-                        Some(k) => write_value(out, v, k, depth + 1),
+                        Some(_) if hide => write_redacted(out, v),
+                        Some(k) => write_value(out, v, k, depth + 1, redact),
                         None => out.push("?"),
                     }
                     out.push("}");
@@ -203,7 +215,10 @@ fn write_message(out: &mut TextOut, msg: &DynamicMessage, depth: usize) {
                 out.sep(&mut first);
                 out.push(field.name());
                 out.push(":");
-                write_value(out, v, &kind, depth);
+                match hide {
+                    true => write_redacted(out, v),
+                    false => write_value(out, v, &kind, depth, redact),
+                }
             }
         }
     }
@@ -218,7 +233,7 @@ fn write_message(out: &mut TextOut, msg: &DynamicMessage, depth: usize) {
 }
 
 /// Writes one singular value of `kind` found in a message at `depth`.
-fn write_value(out: &mut TextOut, value: &Value, kind: &Kind, depth: usize) {
+fn write_value(out: &mut TextOut, value: &Value, kind: &Kind, depth: usize, redact: bool) {
     match value {
         Value::Bool(v) => out.push(if *v { "true" } else { "false" }),
         Value::I32(v) => {
@@ -248,7 +263,7 @@ fn write_value(out: &mut TextOut, value: &Value, kind: &Kind, depth: usize) {
                 out.push("{…}");
             } else {
                 out.push("{");
-                write_message(out, m, depth + 1);
+                write_message(out, m, depth + 1, redact);
                 out.push("}");
             }
         }
@@ -282,7 +297,7 @@ fn write_map_key(out: &mut TextOut, key: &MapKey) {
 /// `google.protobuf.Any`: the payload inline as `[type_url]:{…}` when the
 /// pool knows its type and the bytes fit it, as in protobuf text format;
 /// otherwise `type_url:"…" value:` and the payload read schema-less.
-fn write_any(out: &mut TextOut, any: &DynamicMessage, depth: usize) {
+fn write_any(out: &mut TextOut, any: &DynamicMessage, depth: usize, redact: bool) {
     let Some((type_url, value)) = any_parts(any) else {
         return;
     };
@@ -290,7 +305,7 @@ fn write_any(out: &mut TextOut, any: &DynamicMessage, depth: usize) {
         out.push("[");
         out.push(&type_url);
         out.push("]:{");
-        write_message(out, &inner, depth + 1);
+        write_message(out, &inner, depth + 1, redact);
         out.push("}");
         return;
     }

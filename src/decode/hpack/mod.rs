@@ -3,6 +3,7 @@
 //! know come out as `Octets::Unknown`, never as a guess (DESIGN.md section 4).
 
 use std::fmt;
+use std::ops::Range;
 
 mod primitive;
 pub mod static_table;
@@ -169,6 +170,20 @@ pub struct Block {
     pub desync: Option<Desync>,
     /// Set when fields past `MAX_LIST` were dropped from `fields`.
     pub truncated: bool,
+    /// The fields whose value was a string literal, when the decoder
+    /// [tracks literals](Decoder::track_literals).
+    pub literals: Vec<Literal>,
+}
+
+/// A field of a block whose value was sent as a string literal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Literal {
+    /// Index of the field in [`Block::fields`].
+    pub field: usize,
+    /// Where the value's octets lie in the block (after its length prefix).
+    pub octets: Range<usize>,
+    /// The octets are Huffman-coded.
+    pub huffman: bool,
 }
 
 /// The decoding side of one direction's HPACK context.
@@ -177,6 +192,8 @@ pub struct Decoder {
     table: DynamicTable,
     /// The decoder's SETTINGS_HEADER_TABLE_SIZE, if known.
     limit: Option<usize>,
+    /// Fill [`Block::literals`].
+    track: bool,
 }
 
 impl Decoder {
@@ -191,7 +208,13 @@ impl Decoder {
         Decoder {
             table: DynamicTable::new(max.min(MAX_TABLE), !at_start),
             limit: at_start.then_some(max),
+            track: false,
         }
+    }
+
+    /// From now on, say where literal values lie in each block.
+    pub fn track_literals(&mut self) {
+        self.track = true;
     }
 
     /// The dynamic table as we know it.
@@ -237,18 +260,18 @@ impl Decoder {
         let mut pos = 0;
         let mut seen_field = false;
         while let Some(&b) = block.get(pos) {
-            let field = if b & 0x80 != 0 {
+            let (field, literal) = if b & 0x80 != 0 {
                 // Indexed Header Field (section 6.1).
                 let index = primitive::integer(block, &mut pos, 7)?;
-                self.indexed(index, &mut out.desync)?
+                (self.indexed(index, &mut out.desync)?, None)
             } else if b & 0x40 != 0 {
                 // Literal with Incremental Indexing (section 6.2.1).
-                let field = self.literal(block, &mut pos, 6, &mut out.desync)?;
+                let (field, literal) = self.literal(block, &mut pos, 6, &mut out.desync)?;
                 self.table.insert(Entry {
                     name: field.name.clone(),
                     value: field.value.clone(),
                 });
-                field
+                (field, Some(literal))
             } else if b & 0x20 != 0 {
                 // Dynamic Table Size Update (section 6.3).
                 if seen_field {
@@ -264,13 +287,21 @@ impl Decoder {
                 continue;
             } else {
                 // Literal without Indexing / Never Indexed (sections 6.2.2, 6.2.3).
-                self.literal(block, &mut pos, 4, &mut out.desync)?
+                let (field, literal) = self.literal(block, &mut pos, 4, &mut out.desync)?;
+                (field, Some(literal))
             };
             seen_field = true;
             let size = field.name.len_lower_bound() + field.value.len_lower_bound() + 32;
             match budget.checked_sub(size) {
                 Some(rest) if !out.truncated => {
                     budget = rest;
+                    if let Some((octets, huffman)) = literal.filter(|_| self.track) {
+                        out.literals.push(Literal {
+                            field: out.fields.len(),
+                            octets,
+                            huffman,
+                        });
+                    }
                     out.fields.push(field);
                 }
                 _ => out.truncated = true,
@@ -279,21 +310,26 @@ impl Decoder {
         Ok(out)
     }
 
-    /// A field with a literal value; its name is a literal (index 0) or indexed.
+    /// A field with a literal value; its name is a literal (index 0) or
+    /// indexed. Also where the value's octets are, and if Huffman-coded.
     fn literal(
         &mut self,
         block: &[u8],
         pos: &mut usize,
         prefix: u8,
         desync: &mut Option<Desync>,
-    ) -> Result<HeaderField, Error> {
+    ) -> Result<(HeaderField, (Range<usize>, bool)), Error> {
         let index = primitive::integer(block, pos, prefix)?;
         let name = match index {
             0 => Octets::Known(primitive::string(block, pos)?),
             i => self.indexed(i, desync)?.name,
         };
-        let value = Octets::Known(primitive::string(block, pos)?);
-        Ok(HeaderField { name, value })
+        let (value, octets, huffman) = primitive::string_at(block, pos)?;
+        let field = HeaderField {
+            name,
+            value: Octets::Known(value),
+        };
+        Ok((field, (octets, huffman)))
     }
 
     /// Resolves an index in the combined index space (RFC 7541 section 2.3.3).

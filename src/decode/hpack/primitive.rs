@@ -1,6 +1,8 @@
 //! HPACK primitive types: prefixed integers (RFC 7541 section 5.1) and string
 //! literals (section 5.2), Huffman decoding by the `httlib-huffman` crate.
 
+use std::ops::Range;
+
 use super::Error;
 
 /// Integers above this are treated as a decoding error: no length, index or
@@ -41,6 +43,12 @@ pub fn integer(buf: &[u8], pos: &mut usize, prefix: u8) -> Result<u64, Error> {
 /// Reads a string literal at `buf[*pos]` (RFC 7541 section 5.2): H bit, 7-bit
 /// prefixed length, then raw or Huffman-coded octets.
 pub fn string(buf: &[u8], pos: &mut usize) -> Result<Vec<u8>, Error> {
+    string_at(buf, pos).map(|(s, _, _)| s)
+}
+
+/// [`string`], also giving where its octets lie in `buf` (after the length)
+/// and whether they are Huffman-coded.
+pub fn string_at(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Range<usize>, bool), Error> {
     let first = *buf.get(*pos).ok_or(Error::Truncated)?;
     let huffman = first & 0x80 != 0;
     let mut i = *pos;
@@ -61,7 +69,7 @@ pub fn string(buf: &[u8], pos: &mut usize) -> Result<Vec<u8>, Error> {
         raw.to_vec()
     };
     *pos = end;
-    Ok(out)
+    Ok((out, i..end, huffman))
 }
 
 #[cfg(test)]

@@ -342,4 +342,93 @@ fn bad_preface_at_start_is_reported_then_resynced() {
     assert_eq!(call_ends(&ev).len(), 1);
 }
 
+/// The bytes of `ranges` of one direction's stream.
+fn at_ranges(stream: &[u8], ranges: &[std::ops::Range<u64>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in ranges {
+        out.extend_from_slice(&stream[r.start as usize..r.end as usize]);
+    }
+    out
+}
+
+#[test]
+fn stream_ranges_point_at_message_and_literal_bytes() {
+    for (pad, pieces, huffman, gap) in [
+        (0, 1, true, false),
+        (7, 3, false, false),
+        (3, 2, true, true),
+    ] {
+        let mut c = busy_conversation();
+        c.pad = pad;
+        c.pieces = pieces;
+        c.huffman = huffman;
+        c.max_frame = 100;
+        let secret = [
+            (":method", "POST"),
+            (":path", PATHS[0]),
+            ("authorization", "Bearer hunter2"),
+        ];
+        c.headers(Dir::ClientToServer, 21, &secret, false);
+        c.data(Dir::ClientToServer, 21, &grpc_msg(&[7u8; 250]), true);
+        let mut streams = [Vec::new(), Vec::new()];
+        let mut dec = ConnDecoder::new(true);
+        dec.report_literals();
+        let mut ev = Vec::new();
+        let mut rng = Rng(pad as u64 + 1);
+        for (i, (dir, bytes)) in c.writes.iter().enumerate() {
+            // A lost range in the middle counts in the offsets too.
+            if gap && i == 6 {
+                streams[dir.index()].extend([0u8; 5]);
+                dec.gap(*dir, 5, &mut ev);
+            }
+            streams[dir.index()].extend_from_slice(bytes);
+            let mut rest = bytes.as_slice();
+            while !rest.is_empty() {
+                let n = 1 + rng.below(rest.len().min(40));
+                dec.feed(*dir, &rest[..n], &meta(i as u64), &mut ev);
+                rest = &rest[n..];
+            }
+        }
+        dec.close(1_000_000, &mut ev);
+        let (mut msgs, mut literals) = (0, 0);
+        for e in &ev {
+            match e {
+                Event::Message {
+                    dir,
+                    payload,
+                    compressed: false,
+                    stream_ranges,
+                    ..
+                } => {
+                    msgs += 1;
+                    assert_eq!(&at_ranges(&streams[dir.index()], stream_ranges), payload);
+                }
+                Event::Literals { dir, values, .. } => {
+                    for v in values {
+                        literals += 1;
+                        let octets = at_ranges(&streams[dir.index()], &v.stream_ranges);
+                        let value = match v.huffman {
+                            true => {
+                                let mut d = Vec::new();
+                                let speed = httlib_huffman::DecoderSpeed::FourBits;
+                                httlib_huffman::decode(&octets, &mut d, speed).unwrap();
+                                d
+                            }
+                            false => octets,
+                        };
+                        assert_eq!(Octets::Known(value), v.field.value);
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(
+            msgs >= 5 && literals >= 10,
+            "{msgs} messages, {literals} literals"
+        );
+        assert!(ev.iter().any(|e| matches!(e, Event::Literals { values, .. }
+            if values.iter().any(|v| v.field.name.is(b"authorization")))));
+    }
+}
+
 mod recovery;

@@ -66,6 +66,7 @@ pub fn read<R: Read>(
             comment: None,
             iface_name: None,
             ours: false,
+            frame_at: at + RECORD as u64,
         };
         st.packet(linktype, &raw.data, &meta, sink)?;
         input.consume(RECORD + incl);

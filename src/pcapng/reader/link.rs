@@ -54,6 +54,10 @@ pub struct Segment<'a> {
     pub rst: bool,
     /// The payload bytes present in the capture.
     pub payload: &'a [u8],
+    /// Where the TCP header starts in the frame.
+    pub tcp_at: usize,
+    /// Where the payload starts in the frame.
+    pub payload_at: usize,
     /// Payload bytes the segment carried beyond the snap length.
     pub missing: u64,
 }
@@ -111,6 +115,8 @@ pub fn tcp_segment(linktype: u32, frame: &[u8]) -> Option<Segment<'_>> {
         LaxNetSlice::Arp(_) => return None,
     };
     let payload = tcp.payload();
+    // etherparse borrows every slice from the frame.
+    let at = |s: &[u8]| (s.as_ptr() as usize).saturating_sub(frame.as_ptr() as usize);
     let mut missing = 0;
     if incomplete {
         // The IP header says how long the segment was; the capture kept a prefix.
@@ -128,6 +134,8 @@ pub fn tcp_segment(linktype: u32, frame: &[u8]) -> Option<Segment<'_>> {
         fin: tcp.fin(),
         rst: tcp.rst(),
         payload,
+        tcp_at: at(tcp.header_slice()),
+        payload_at: at(payload),
         missing,
     })
 }
@@ -167,6 +175,8 @@ mod tests {
         ] {
             let s = tcp_segment(lt, frame).unwrap_or_else(|| panic!("linktype {lt}"));
             assert_eq!(s.payload, b"hello");
+            assert_eq!(&frame[s.payload_at..], b"hello");
+            assert_eq!(s.tcp_at + 20, s.payload_at);
             assert_eq!(s.dst.port(), 80);
             assert_eq!(s.seq, 7);
             assert_eq!(s.missing, 0);

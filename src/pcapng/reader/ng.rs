@@ -173,7 +173,9 @@ impl Section {
                 return Ok(());
             }
         };
-        let (iface_id, raw_ts, data, comment) = match &parsed {
+        // Where the packet data starts in each kind of block (pcapng spec
+        // sections 4.3, 4.4, appendix A): after the fixed fields.
+        let (iface_id, raw_ts, data, comment, data_at) = match &parsed {
             Block::InterfaceDescription(idb) => return self.interface(at, idb),
             Block::EnhancedPacket(b) => {
                 let comment = b.options.iter().find_map(|o| match o {
@@ -182,18 +184,19 @@ impl Section {
                 });
                 // pcap-file made a Duration of the raw count: take the count back.
                 let raw = b.timestamp.as_nanos() as u64;
-                (b.interface_id, Some(raw), b.data.as_ref(), comment)
+                (b.interface_id, Some(raw), b.data.as_ref(), comment, 28)
             }
             Block::Packet(b) => (
                 u32::from(b.interface_id),
                 Some(b.timestamp),
                 b.data.as_ref(),
                 None,
+                28,
             ),
             Block::SimplePacket(b) => {
                 // The data runs on into the block's padding.
                 let n = (b.original_len as usize).min(b.data.len());
-                (0, None, &b.data[..n], None)
+                (0, None, &b.data[..n], None, 12)
             }
             _ => return Err(malformed(at, "unexpected block type")),
         };
@@ -220,6 +223,7 @@ impl Section {
             comment,
             iface_name: iface.name.as_deref(),
             ours: self.ours,
+            frame_at: at + data_at,
         };
         st.packet(iface.linktype, data, &meta, sink)
     }

@@ -170,6 +170,11 @@ impl Stream {
         self.next as i128 + diff as i128
     }
 
+    /// Stream offset of `seq`, once the start is known (negative: before it).
+    pub fn offset_of(&self, seq: u32) -> Option<i128> {
+        Some(self.offset(self.base?, seq))
+    }
+
     /// A segment's payload: `bytes` at `seq`, then `missing` bytes the capture cut off.
     pub fn segment(
         &mut self,

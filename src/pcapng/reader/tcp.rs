@@ -9,7 +9,7 @@ use anyhow::Result;
 use super::comments;
 use super::link::Segment;
 use super::stream::{Counts, Ctx, Stream};
-use crate::flow::{Conn, ConnId, Dir, FlowEvent, Side, Sink};
+use crate::flow::{Conn, ConnId, Dir, FlowEvent, Placement, Side, Sink};
 use crate::pcapng::sniff::PREFACE;
 
 /// Connections open at once; beyond it the oldest is finished (flushed and closed).
@@ -62,6 +62,8 @@ pub struct PacketMeta<'a> {
     pub iface_name: Option<&'a str>,
     /// The section was written by containerdsnoop.
     pub ours: bool,
+    /// Offset in the file of the packet's first byte.
+    pub frame_at: u64,
 }
 
 /// The connection table.
@@ -188,6 +190,21 @@ impl Connections {
         }
         let writer = stream.writer;
         stream.segment(m.ts, data_seq, seg.payload, seg.missing, writer, &mut cx)?;
+        if let Some(offset) = stream.offset_of(data_seq) {
+            // Bytes from before the stream's start are not part of it.
+            let skip = (-offset).clamp(0, seg.payload.len() as i128) as usize;
+            if skip < seg.payload.len() {
+                let placement = Placement {
+                    dir,
+                    frame_at: m.frame_at,
+                    tcp_at: seg.tcp_at,
+                    payload_at: seg.payload_at + skip,
+                    len: seg.payload.len() - skip,
+                    offset: (offset + skip as i128) as u64,
+                };
+                cx.sink.placed(cx.conn, &placement)?;
+            }
+        }
         if others + stream.held_cost() + peer.held_cost() > TOTAL_HOLD_LIMIT {
             stream.flush(&mut cx)?;
         }

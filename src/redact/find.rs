@@ -1,0 +1,396 @@
+//! First read: decode the capture as `decode` does and note where, in each
+//! direction's stream, the values of secret fields lie.
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use anyhow::{ensure, Result};
+
+use super::hpack::{huffman_mask, is_secret_header};
+use crate::decode::{self, ConnDecoder, Event, LiteralValue, PathInfo};
+use crate::flow::{Conn, ConnId, Dir, FlowEvent, Sink};
+use crate::protobuf::Schemas;
+
+/// What overwrites secret bytes of gRPC messages: `x`, printable and
+/// obviously not the original.
+pub const FILL: u8 = b'x';
+
+/// Stream bytes to overwrite, and with what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Overwrite {
+    /// Where, in the direction's stream.
+    pub range: Range<u64>,
+    /// The new bytes; `None` for [`FILL`].
+    pub bytes: Option<Vec<u8>>,
+}
+
+impl Overwrite {
+    /// The new byte at stream offset `at` (within `range`).
+    pub fn byte_at(&self, at: u64) -> u8 {
+        let i = (at - self.range.start) as usize;
+        self.bytes.as_ref().map_or(FILL, |b| b[i])
+    }
+}
+
+/// The overwrites of each connection direction, sorted by offset.
+pub type Secrets = HashMap<(ConnId, Dir), Vec<Overwrite>>;
+
+/// What the first read found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Found {
+    /// Secret values found.
+    pub values: u64,
+    /// Their bytes in the streams.
+    pub bytes: u64,
+    /// gRPC messages holding at least one.
+    pub messages: u64,
+    /// Compressed messages holding secrets: their whole bodies are overwritten,
+    /// since compressed bytes cannot be edited in place.
+    pub compressed: u64,
+    /// Messages not decoded typed (unknown method, or bytes that do not fit
+    /// its schema): their fields have no names, so none was checked.
+    pub unchecked: u64,
+    /// Header values (counted in `values` and `bytes` too).
+    pub headers: u64,
+}
+
+/// The flow sink of the first read.
+pub struct Finder<'a> {
+    schemas: &'a Schemas,
+    decoders: HashMap<ConnId, ConnDecoder>,
+    /// Stream offset of the next byte of each direction, as the decoder counts.
+    next: HashMap<(ConnId, Dir), u64>,
+    events: Vec<Event>,
+    last_ns: u64,
+    /// Where the secrets are.
+    pub secrets: Secrets,
+    /// Counters.
+    pub found: Found,
+}
+
+impl<'a> Finder<'a> {
+    /// A finder naming fields with `schemas`.
+    pub fn new(schemas: &'a Schemas) -> Self {
+        Finder {
+            schemas,
+            decoders: HashMap::new(),
+            next: HashMap::new(),
+            events: Vec::new(),
+            last_ns: 0,
+            secrets: Secrets::new(),
+            found: Found::default(),
+        }
+    }
+
+    /// End of input: what connections still hold is decoded, and the
+    /// overwrites sorted.
+    pub fn finish(&mut self) {
+        let ids: Vec<ConnId> = self.decoders.keys().copied().collect();
+        for id in ids {
+            if let Some(mut dec) = self.decoders.remove(&id) {
+                dec.close(self.last_ns, &mut self.events);
+                self.take_events(id);
+            }
+        }
+        for list in self.secrets.values_mut() {
+            list.sort_by_key(|o| o.range.start);
+            // Distinct fields, messages and headers hold distinct bytes.
+            debug_assert!(list.windows(2).all(|w| w[0].range.end <= w[1].range.start));
+        }
+    }
+
+    fn take_events(&mut self, id: ConnId) {
+        for ev in std::mem::take(&mut self.events) {
+            match ev {
+                Event::Literals { dir, values, .. } => {
+                    for v in &values {
+                        self.header(id, flow_dir(dir), v);
+                    }
+                }
+                Event::Message {
+                    dir,
+                    path,
+                    compressed,
+                    payload,
+                    decompress_error: None,
+                    stream_ranges,
+                    ..
+                } => self.message(id, dir, &path, compressed, &payload, &stream_ranges),
+                _ => {}
+            }
+        }
+    }
+
+    /// A gRPC message, carried in `pieces` of the stream: its secret values
+    /// are overwritten.
+    fn message(
+        &mut self,
+        id: ConnId,
+        dir: decode::Dir,
+        path: &PathInfo,
+        compressed: bool,
+        payload: &[u8],
+        pieces: &[Range<u64>],
+    ) {
+        let path = match path {
+            PathInfo::Known(p) => Some(p.as_str()),
+            PathInfo::Unknown => None,
+        };
+        let request = dir == decode::Dir::ClientToServer;
+        let Some(ranges) = self.schemas.secret_ranges(path, request, payload) else {
+            self.found.unchecked += 1;
+            return;
+        };
+        if ranges.is_empty() {
+            return;
+        }
+        self.found.messages += 1;
+        self.found.values += ranges.len() as u64;
+        let list = self.secrets.entry((id, flow_dir(dir))).or_default();
+        let stream: Vec<Range<u64>> = match compressed {
+            // The secrets are somewhere in the compressed bytes: all of them go.
+            true => {
+                self.found.compressed += 1;
+                pieces.to_vec()
+            }
+            false => ranges
+                .into_iter()
+                .flat_map(|r| to_stream(pieces, r))
+                .collect(),
+        };
+        for range in stream {
+            self.found.bytes += range.end - range.start;
+            list.push(Overwrite { range, bytes: None });
+        }
+    }
+
+    /// A header value sent as a literal: overwritten if its name says secret.
+    fn header(&mut self, id: ConnId, dir: Dir, v: &LiteralValue) {
+        let (Some(name), Some(value)) = (v.field.name.known(), v.field.value.known()) else {
+            return;
+        };
+        if !is_secret_header(name) {
+            return;
+        }
+        let len: u64 = v.stream_ranges.iter().map(|r| r.end - r.start).sum();
+        let mask = match v.huffman {
+            true => huffman_mask(value, len as usize),
+            false => None,
+        };
+        self.found.headers += 1;
+        self.found.values += 1;
+        self.found.bytes += len;
+        let list = self.secrets.entry((id, dir)).or_default();
+        let mut done = 0;
+        for range in &v.stream_ranges {
+            let n = (range.end - range.start) as usize;
+            // A Huffman string the mask does not fit (never written by a
+            // conforming encoder) is filled: its secret goes all the same.
+            let bytes = mask.as_ref().map(|m| m[done..done + n].to_vec());
+            done += n;
+            list.push(Overwrite {
+                range: range.clone(),
+                bytes,
+            });
+        }
+    }
+}
+
+fn flow_dir(d: decode::Dir) -> Dir {
+    match d {
+        decode::Dir::ClientToServer => Dir::ToServer,
+        decode::Dir::ServerToClient => Dir::ToClient,
+    }
+}
+
+fn decode_dir(d: Dir) -> decode::Dir {
+    match d {
+        Dir::ToServer => decode::Dir::ClientToServer,
+        Dir::ToClient => decode::Dir::ServerToClient,
+    }
+}
+
+/// The stream ranges of bytes `r` of a message carried in `pieces` (the
+/// stream ranges of its bytes, in order).
+pub fn to_stream(pieces: &[Range<u64>], r: Range<usize>) -> Vec<Range<u64>> {
+    let (start, end) = (r.start as u64, r.end as u64);
+    let mut out = Vec::new();
+    let mut at = 0u64;
+    for p in pieces {
+        let len = p.end - p.start;
+        let (lo, hi) = (start.max(at), end.min(at + len));
+        if lo < hi {
+            out.push(p.start + (lo - at)..p.start + (hi - at));
+        }
+        at += len;
+    }
+    out
+}
+
+impl Sink for Finder<'_> {
+    fn event(&mut self, conn: &Conn, ts_ns: u64, ev: FlowEvent<'_>) -> Result<()> {
+        self.last_ns = self.last_ns.max(ts_ns);
+        // As `decode`: a preface at the client's first byte says the start was seen.
+        let dec = self.decoders.entry(conn.id).or_insert_with(|| {
+            let mut dec = ConnDecoder::new(false);
+            dec.report_literals();
+            dec
+        });
+        let meta = decode::Meta {
+            ts_ns,
+            ..decode::Meta::default()
+        };
+        // The decoder's offsets count what it was given; the overwrites are
+        // placed by the reader's, so the two must agree.
+        let mut advance = |dir: Dir, offset: u64, len: u64| {
+            let next = self.next.entry((conn.id, dir)).or_default();
+            let expected = *next;
+            *next = offset + len;
+            ensure!(
+                offset == expected,
+                "connection {} {dir:?}: bytes at stream offset {offset}, expected {expected}",
+                conn.id
+            );
+            Ok(())
+        };
+        match ev {
+            FlowEvent::Open => {}
+            FlowEvent::Data {
+                dir, offset, bytes, ..
+            } => {
+                advance(dir, offset, bytes.len() as u64)?;
+                dec.feed(decode_dir(dir), bytes, &meta, &mut self.events)
+            }
+            FlowEvent::Gap { dir, offset, len } => {
+                advance(dir, offset, len)?;
+                dec.gap(decode_dir(dir), len, &mut self.events)
+            }
+            FlowEvent::Close => {
+                dec.close(ts_ns, &mut self.events);
+                self.decoders.remove(&conn.id);
+                self.next.retain(|k, _| k.0 != conn.id);
+            }
+        }
+        self.take_events(conn.id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::record::{Comm, Writer};
+    use prost::Message;
+    use prost_reflect::DynamicMessage;
+
+    fn frame(kind: u8, flags: u8, sid: u32, payload: &[u8]) -> Vec<u8> {
+        let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        f.extend([kind, flags]);
+        f.extend(sid.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// A client's writes: one call of `path` (raw HPACK literals) whose
+    /// request is `msg`, gzip-compressed if `gzip`.
+    fn call(path: &str, msg: &[u8], gzip: bool) -> Vec<u8> {
+        let mut w = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        w.extend(frame(4, 0, 0, &[]));
+        let mut block = vec![0x83, 0x86, 0x04, path.len() as u8];
+        block.extend(path.as_bytes());
+        if gzip {
+            block.extend([0x00, 13]);
+            block.extend(b"grpc-encoding\x04gzip");
+        }
+        w.extend(frame(1, 4, 1, &block));
+        let body = match gzip {
+            true => {
+                let mut z = flate2::write::GzEncoder::new(Vec::new(), Default::default());
+                std::io::Write::write_all(&mut z, msg).unwrap();
+                z.finish().unwrap()
+            }
+            false => msg.to_vec(),
+        };
+        let mut data = vec![u8::from(gzip)];
+        data.extend((body.len() as u32).to_be_bytes());
+        data.extend(body);
+        w.extend(frame(0, 1, 1, &data));
+        w
+    }
+
+    fn find(writes: &[u8]) -> (Found, Vec<Overwrite>) {
+        let schemas = Schemas::embedded();
+        let mut f = Finder::new(&schemas);
+        let conn = Conn {
+            id: 7,
+            path: None,
+            client: Default::default(),
+            server: Default::default(),
+            first_ns: 0,
+        };
+        let writer = Writer {
+            pid: 1,
+            tid: 1,
+            comm: Comm::from_name("crictl"),
+        };
+        f.event(&conn, 0, FlowEvent::Open).unwrap();
+        let ev = FlowEvent::Data {
+            dir: Dir::ToServer,
+            writer: &writer,
+            offset: 0,
+            bytes: writes,
+        };
+        f.event(&conn, 1, ev).unwrap();
+        f.finish();
+        let list = f.secrets.remove(&(7, Dir::ToServer)).unwrap_or_default();
+        (f.found, list)
+    }
+
+    fn pull_request() -> Vec<u8> {
+        let desc = Schemas::embedded()
+            .pool()
+            .get_message_by_name("runtime.v1.PullImageRequest")
+            .unwrap();
+        let text = r#"auth { username: "u" password: "hunter2" }"#;
+        DynamicMessage::parse_text_format(desc, text)
+            .unwrap()
+            .encode_to_vec()
+    }
+
+    #[test]
+    fn plain_compressed_and_unknown_messages() {
+        const PULL: &str = "/runtime.v1.ImageService/PullImage";
+        let msg = pull_request();
+        let plain = call(PULL, &msg, false);
+        let (found, list) = find(&plain);
+        assert_eq!((found.values, found.messages, found.bytes), (1, 1, 7));
+        let r = list[0].range.clone();
+        assert_eq!(&plain[r.start as usize..r.end as usize], b"hunter2");
+
+        // Compressed: the whole compressed body goes.
+        let zipped = call(PULL, &msg, true);
+        let (found, list) = find(&zipped);
+        assert_eq!((found.values, found.compressed), (1, 1));
+        let r = list[0].range.clone();
+        assert_eq!(r.end as usize, zipped.len());
+        assert_eq!(&zipped[r.start as usize..][..2], b"\x1f\x8b");
+
+        // A method no schema knows: nothing named, counted as unchecked.
+        let (found, list) = find(&call("/x.Y/Z", &msg, false));
+        assert_eq!((found.values, found.unchecked), (0, 1));
+        assert!(list.is_empty());
+    }
+
+    #[test]
+    fn message_ranges_map_to_stream_pieces() {
+        let pieces = [100..105, 200..203, 300..310];
+        assert_eq!(to_stream(&pieces, 0..5), vec![100..105]);
+        assert_eq!(to_stream(&pieces, 3..7), vec![103..105, 200..202]);
+        assert_eq!(
+            to_stream(&pieces, 4..18),
+            vec![104..105, 200..203, 300..310]
+        );
+        assert_eq!(to_stream(&pieces, 8..8), vec![]);
+        assert_eq!(to_stream(&pieces, 17..30), vec![309..310]);
+    }
+}
