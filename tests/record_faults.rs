@@ -293,3 +293,55 @@ fn reader_going_away_and_sigkill_leave_usable_output() {
     }
     assert!(Path::new(&pcap).exists());
 }
+
+#[test]
+fn sigterm_finishes_a_valid_file() {
+    if !require_root() {
+        return;
+    }
+    let dir = short_tempdir("cs-term");
+    let sock = dir.path().join("term.sock");
+    let pcap = dir.path().join("term.pcapng");
+    let rec = Recorder::start(&pcap, &["--socket", sock.to_str().unwrap()]);
+    let listener = UnixListener::bind(&sock).unwrap();
+    let t = thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        while !matches!(c.read(&mut buf), Ok(0) | Err(_)) {}
+    });
+    let mut c = UnixStream::connect(&sock).unwrap();
+    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    c.write_all(&frame(4, 0, 0, &[])).unwrap();
+    for i in 0..10 {
+        c.write_all(&call(2 * i + 1)).unwrap();
+    }
+    drop(c);
+    t.join().unwrap();
+    thread::sleep(Duration::from_millis(300));
+    // SAFETY: kill on our own child.
+    unsafe { libc::kill(rec.pid() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !rec.stderr_text().contains("packets written") {
+        assert!(
+            Instant::now() < deadline,
+            "no summary after SIGTERM: {}",
+            rec.stderr_text()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    let out = Command::new(bin())
+        .args(["decode", "--json"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calls = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(PATH))
+        .count();
+    assert_eq!(calls, 20, "10 requests, each a message and a call end");
+}
