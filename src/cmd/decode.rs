@@ -1,7 +1,7 @@
 //! `decode`: a capture file through the same decoder as `trace`.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 
 use anyhow::Result;
 
@@ -23,7 +23,8 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
     let opts = ReadOptions {
         http2_ports: args.ports.clone(),
     };
-    let result = reader::read(BufReader::with_capacity(1 << 20, input), &opts, &mut sink);
+    // The reader buffers its input itself.
+    let result = reader::read(input, &opts, &mut sink);
     let last_ns = sink.last_ns();
     sink.finish(last_ns)?;
     sink.out.flush()?;
