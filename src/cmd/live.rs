@@ -95,6 +95,12 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 fn filters(f: &FilterArgs) -> Result<Filters> {
     let filters = Filters::new(f.all, &f.sockets, &f.pids, &f.comms)
         .map_err(|e| Fatal::setup(e.to_string()))?;
+    Ok(filters)
+}
+
+/// Once attached: a named socket that does not exist yet is worth a word,
+/// not an error (containerd may start later).
+fn warn_missing_sockets(filters: &Filters) {
     for p in filters
         .paths
         .iter()
@@ -107,7 +113,6 @@ fn filters(f: &FilterArgs) -> Result<Filters> {
             );
         }
     }
-    Ok(filters)
 }
 
 /// The raw OS error behind an error chain, if any.
@@ -162,6 +167,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
             filters.describe()
         ),
     }
+    warn_missing_sockets(&filters);
     let mut live = Live {
         tracker: Tracker::new(mono_to_wall_offset()),
         writer,

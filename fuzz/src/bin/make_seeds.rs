@@ -1,0 +1,284 @@
+//! Writes the seed corpora of every target into `fuzz/corpus/<target>/`
+//! from the capture fixtures in `tests/fixtures/`: the files themselves,
+//! each connection as TCP segments and as decoder writes, and the frames,
+//! header blocks, DATA payloads and messages found in them.
+//!
+//! `cargo run --manifest-path fuzz/Cargo.toml --bin make_seeds`
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use containerdsnoop::decode::frame::{self, Frame, Head, HEAD_LEN};
+use containerdsnoop::decode::{ConnDecoder, Dir, Event, Meta, PathInfo};
+use containerdsnoop::flow::{self, Conn, ConnId, FlowEvent, Sink};
+use containerdsnoop::pcapng::reader::{self, ReadOptions};
+use containerdsnoop::pcapng::sniff::PREFACE;
+use containerdsnoop_fuzz::segments::{self, ctrl};
+use containerdsnoop_fuzz::{method_paths, push_record};
+
+/// Per-seed cap, so that the committed set stays small and runs fast.
+const SEED_CAP: usize = 48 * 1024;
+
+#[derive(Debug)]
+enum Ev {
+    Data(flow::Dir, Vec<u8>),
+    Gap(flow::Dir, u64),
+}
+
+#[derive(Default)]
+struct Record {
+    conns: BTreeMap<ConnId, Vec<Ev>>,
+}
+
+impl Sink for Record {
+    fn event(&mut self, conn: &Conn, _ts: u64, ev: FlowEvent<'_>) -> anyhow::Result<()> {
+        let evs = self.conns.entry(conn.id).or_default();
+        match ev {
+            FlowEvent::Data { dir, bytes, .. } => evs.push(Ev::Data(dir, bytes.to_vec())),
+            FlowEvent::Gap { dir, len, .. } => evs.push(Ev::Gap(dir, len)),
+            FlowEvent::Open | FlowEvent::Close => {}
+        }
+        Ok(())
+    }
+}
+
+struct Out {
+    root: PathBuf,
+    seen: HashSet<(String, Vec<u8>)>,
+}
+
+impl Out {
+    fn put(&mut self, target: &str, name: &str, bytes: &[u8]) {
+        if bytes.is_empty() || !self.seen.insert((target.to_owned(), bytes.to_vec())) {
+            return;
+        }
+        let dir = self.root.join(target);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+fn dir_bit(d: flow::Dir) -> u8 {
+    match d {
+        flow::Dir::ToServer => 0,
+        flow::Dir::ToClient => 1,
+    }
+}
+
+/// Frames of one direction's bytes (after the preface, if any).
+fn frames(mut s: &[u8]) -> Vec<(Head, &[u8])> {
+    if s.starts_with(PREFACE) {
+        s = &s[PREFACE.len()..];
+    }
+    let mut out = Vec::new();
+    while let Some(head) = Head::parse_prefix(s) {
+        let end = HEAD_LEN + head.length as usize;
+        let Some(payload) = s.get(HEAD_LEN..end) else {
+            break;
+        };
+        out.push((head, payload));
+        s = &s[end..];
+    }
+    out
+}
+
+fn main() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let mut out = Out {
+        root: repo.join("fuzz/corpus"),
+        seen: HashSet::new(),
+    };
+    let paths = method_paths();
+    let mut fixtures: Vec<PathBuf> = fs::read_dir(repo.join("tests/fixtures"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pcapng"))
+        .collect();
+    fixtures.sort();
+    let (mut frames_kept, mut grpc_kept, mut msgs_kept) = (0, 0, 0);
+    for fx in &fixtures {
+        let stem = fx.file_stem().unwrap().to_string_lossy().into_owned();
+        let bytes = fs::read(fx).unwrap();
+        out.put("pcap_read", &stem, &bytes);
+        let mut rec = Record::default();
+        reader::read(&bytes[..], &ReadOptions::default(), &mut rec).unwrap();
+        for (id, evs) in &rec.conns {
+            let name = format!("{stem}-{id}");
+            let mut streams: [Vec<u8>; 2] = Default::default();
+            let from_start = evs
+                .iter()
+                .find_map(|e| match e {
+                    Ev::Data(flow::Dir::ToServer, b) => Some(b.starts_with(PREFACE)),
+                    _ => None,
+                })
+                .unwrap_or(false);
+
+            // tcp_segments: handshake, each write as a segment, FIN both ways.
+            let mut seg = Vec::new();
+            segments::push_segment(&mut seg, ctrl::SYN | ctrl::NO_ACK, 0, &[]);
+            segments::push_segment(&mut seg, ctrl::TO_CLIENT | ctrl::SYN, 0, &[]);
+            let mut next = [1u32; 2];
+            // conn_decoder: byte 0 is at_start; then writes and gaps.
+            let mut conn = vec![u8::from(from_start)];
+            for e in evs {
+                match e {
+                    Ev::Data(d, b) => {
+                        let i = d.index();
+                        if seg.len() < SEED_CAP {
+                            segments::push_segment(&mut seg, dir_bit(*d), next[i], b);
+                        }
+                        next[i] = next[i].wrapping_add(b.len() as u32);
+                        if conn.len() < SEED_CAP {
+                            for chunk in b.chunks(usize::from(u16::MAX)) {
+                                push_record(&mut conn, dir_bit(*d), chunk);
+                            }
+                        }
+                        streams[i].extend_from_slice(b);
+                    }
+                    Ev::Gap(d, n) => {
+                        next[d.index()] = next[d.index()].wrapping_add(*n as u32);
+                        let n = (*n).min(u64::from(u16::MAX)) as u16;
+                        conn.push(dir_bit(*d) | 2);
+                        conn.extend_from_slice(&n.to_le_bytes());
+                    }
+                }
+            }
+            segments::push_segment(&mut seg, ctrl::FIN, next[0], &[]);
+            segments::push_segment(&mut seg, ctrl::TO_CLIENT | ctrl::FIN, next[1], &[]);
+            out.put("tcp_segments", &name, &seg);
+            out.put("conn_decoder", &name, &conn);
+            if seg.len() < 4096 {
+                out.put(
+                    "pcap_read",
+                    &format!("{name}.pcap"),
+                    &segments::pcap_of(&seg),
+                );
+            }
+
+            for (i, s) in streams.iter().enumerate() {
+                let fr = frames(s);
+                // h2_frame: a few of each kind.
+                for (head, payload) in &fr {
+                    if frames_kept < 120 && payload.len() < 4096 {
+                        let mut f = Vec::new();
+                        let raw_head = head_bytes(head);
+                        f.extend_from_slice(&raw_head);
+                        f.extend_from_slice(payload);
+                        let before = out.seen.len();
+                        out.put("h2_frame", &format!("{name}-{i}-{frames_kept}"), &f);
+                        frames_kept += usize::from(out.seen.len() > before);
+                    }
+                }
+                // hpack: every header block of the direction, in order.
+                let mut hp = vec![u8::from(from_start)];
+                let mut block = Vec::new();
+                // grpc_assembler: the DATA payloads of each stream.
+                let mut data: BTreeMap<u32, Vec<u8>> = BTreeMap::new();
+                for (head, payload) in &fr {
+                    match frame::load(head, payload) {
+                        Ok(Frame::Headers {
+                            fragment,
+                            end_headers,
+                            ..
+                        }) => {
+                            block = fragment.to_vec();
+                            if end_headers && hp.len() < SEED_CAP {
+                                push_record(&mut hp, 0, &block);
+                            }
+                        }
+                        Ok(Frame::Continuation {
+                            fragment,
+                            end_headers,
+                            ..
+                        }) => {
+                            block.extend_from_slice(fragment);
+                            if end_headers && hp.len() < SEED_CAP {
+                                push_record(&mut hp, 0, &block);
+                            }
+                        }
+                        Ok(Frame::Data {
+                            stream_id, data: d, ..
+                        }) => {
+                            let v = data.entry(stream_id).or_insert_with(|| vec![1]);
+                            if v.len() < SEED_CAP {
+                                push_record(v, 0, d);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if hp.len() > 1 {
+                    out.put("hpack", &format!("{name}-{i}"), &hp);
+                }
+                for (sid, v) in data {
+                    if grpc_kept < 60 {
+                        let before = out.seen.len();
+                        out.put("grpc_assembler", &format!("{name}-{i}-{sid}"), &v);
+                        grpc_kept += usize::from(out.seen.len() > before);
+                    }
+                }
+            }
+
+            // protobuf: each message with its method's index.
+            let mut dec = ConnDecoder::new(false);
+            let mut evout = Vec::new();
+            let meta = Meta::default();
+            for e in evs {
+                match e {
+                    Ev::Data(d, b) => dec.feed(decode_dir(*d), b, &meta, &mut evout),
+                    Ev::Gap(d, n) => dec.gap(decode_dir(*d), *n, &mut evout),
+                }
+            }
+            for ev in evout {
+                if let Event::Message {
+                    dir,
+                    path: PathInfo::Known(p),
+                    payload,
+                    ..
+                } = ev
+                {
+                    let Ok(idx) = paths.binary_search(&p) else {
+                        continue;
+                    };
+                    if msgs_kept >= 150 || payload.len() > 4096 {
+                        continue;
+                    }
+                    let mut m = (idx as u16).to_le_bytes().to_vec();
+                    m.push(u8::from(dir == Dir::ClientToServer));
+                    m.extend_from_slice(&payload);
+                    let before = out.seen.len();
+                    out.put("protobuf", &format!("{name}-{msgs_kept}"), &m);
+                    msgs_kept += usize::from(out.seen.len() > before);
+                }
+            }
+        }
+    }
+    println!("seeds written under {}", out.root.display());
+}
+
+fn decode_dir(d: flow::Dir) -> Dir {
+    match d {
+        flow::Dir::ToServer => Dir::ClientToServer,
+        flow::Dir::ToClient => Dir::ServerToClient,
+    }
+}
+
+fn head_bytes(h: &Head) -> [u8; HEAD_LEN] {
+    let l = h.length.to_be_bytes();
+    let s = (h.stream_id | if h.reserved { 1 << 31 } else { 0 }).to_be_bytes();
+    [
+        l[1],
+        l[2],
+        l[3],
+        h.kind.to_byte(),
+        h.flags,
+        s[0],
+        s[1],
+        s[2],
+        s[3],
+    ]
+}

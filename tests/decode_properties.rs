@@ -1,0 +1,286 @@
+//! Properties of the decoder on the fixtures' real traffic, no root:
+//! how the bytes are cut into writes never changes what is decoded, and a
+//! capture with any one byte changed is read or refused but never panics.
+
+mod flows;
+
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use containerdsnoop::calls::{CallSink, Item, Output, What};
+use containerdsnoop::capture::record::{Comm, Writer};
+use containerdsnoop::decode::{self, ConnDecoder, Event, Meta, PathInfo};
+use containerdsnoop::flow::{self, Conn, FlowEvent, Side, Sink};
+use containerdsnoop::pcapng::reader::{self, ReadOptions};
+use containerdsnoop::protobuf::Schemas;
+use flows::{Chunk, Rng};
+
+const FIXTURES: [&str; 3] = ["ctr-session", "ctr-run", "mid-connection"];
+
+fn decode_dir(d: flow::Dir) -> decode::Dir {
+    match d {
+        flow::Dir::ToServer => decode::Dir::ClientToServer,
+        flow::Dir::ToClient => decode::Dir::ServerToClient,
+    }
+}
+
+/// Decodes a connection given as writes, each with the same metadata, as
+/// `CallSink` does (the start is recognised by the preface, not assumed).
+fn events(writes: &[Chunk]) -> Vec<Event> {
+    let mut dec = ConnDecoder::new(false);
+    let meta = Meta {
+        ts_ns: 1,
+        pid: Some(1),
+        tid: Some(1),
+        comm: Some("w".into()),
+    };
+    let mut out = Vec::new();
+    for w in writes {
+        match w {
+            Chunk::Data(d, b) => dec.feed(decode_dir(*d), b, &meta, &mut out),
+            Chunk::Gap(d, n) => dec.gap(decode_dir(*d), *n, &mut out),
+        }
+    }
+    dec.close(2, &mut out);
+    out
+}
+
+/// The same bytes in other writes: consecutive writes of a direction
+/// merged (with probability 1/2), then cut at random points.
+fn recut(chunks: &[Chunk], rng: &mut Rng, max_pieces: usize) -> Vec<Chunk> {
+    let mut merged: Vec<Chunk> = Vec::new();
+    for c in chunks {
+        match (merged.last_mut(), c) {
+            (Some(Chunk::Data(pd, pb)), Chunk::Data(d, b)) if pd == d && rng.below(2) == 0 => {
+                pb.extend_from_slice(b)
+            }
+            _ => merged.push(c.clone()),
+        }
+    }
+    let mut out = Vec::new();
+    for c in merged {
+        let Chunk::Data(d, b) = c else {
+            out.push(c);
+            continue;
+        };
+        let mut cuts: Vec<usize> = (0..rng.below(max_pieces))
+            .map(|_| rng.below(b.len() + 1))
+            .collect();
+        cuts.push(0);
+        cuts.push(b.len());
+        cuts.sort_unstable();
+        cuts.dedup();
+        for w in cuts.windows(2) {
+            out.push(Chunk::Data(d, b[w[0]..w[1]].to_vec()));
+        }
+    }
+    out
+}
+
+fn messages(evs: &[Event]) -> usize {
+    evs.iter()
+        .filter(|e| matches!(e, Event::Message { .. }))
+        .count()
+}
+
+#[test]
+fn any_cut_into_writes_decodes_the_same() {
+    let mut rng = Rng(0x5eed_cafe);
+    let mut total = 0;
+    for name in FIXTURES {
+        for (id, chunks) in flows::of_fixture(&format!("{name}.pcapng")).conns {
+            let want = events(&chunks);
+            total += messages(&want);
+            for round in 0..12 {
+                let writes = recut(&chunks, &mut rng, [2, 8, 64][round % 3]);
+                let got = events(&writes);
+                assert!(
+                    got == want,
+                    "{name} connection {id}, round {round}: {} writes give other events",
+                    writes.len()
+                );
+            }
+            // One byte at a time, the hardest cut.
+            let bytes: Vec<Chunk> = chunks
+                .iter()
+                .flat_map(|c| match c {
+                    Chunk::Data(d, b) => b.iter().map(|x| Chunk::Data(*d, vec![*x])).collect(),
+                    g => vec![g.clone()],
+                })
+                .collect();
+            assert!(
+                events(&bytes) == want,
+                "{name} connection {id}: byte by byte"
+            );
+        }
+    }
+    assert!(total > 100, "only {total} messages in the fixtures");
+}
+
+/// Keeps the text of what `decode` would print, minus times.
+#[derive(Default)]
+struct Collect(Vec<String>);
+
+impl Output for Collect {
+    fn item(&mut self, item: &Item) -> anyhow::Result<()> {
+        let text = match &item.what {
+            What::Message {
+                request,
+                stream,
+                path,
+                payload,
+                ..
+            } => {
+                let p = match path {
+                    PathInfo::Known(p) => Some(p.as_str()),
+                    PathInfo::Unknown => None,
+                };
+                let d = Schemas::embedded().decode(p, *request, payload);
+                format!("{} {request} {stream} {path} {}", item.conn.id, d.text)
+            }
+            other => format!("{} {other:?}", item.conn.id),
+        };
+        self.0.push(text);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Drives a `CallSink` by hand with the connections' writes, one
+/// connection after another.
+fn call_sink_rows(conns: &[(u64, Vec<Chunk>)]) -> Vec<String> {
+    let mut sink = CallSink::new(Collect::default());
+    let writer = Writer {
+        pid: 1,
+        tid: 1,
+        comm: Comm::from_name("w"),
+    };
+    for (id, chunks) in conns {
+        let conn = Conn {
+            id: *id,
+            path: Some("/run/test.sock".into()),
+            client: Side::default(),
+            server: Side::default(),
+            first_ns: 1,
+        };
+        sink.event(&conn, 1, FlowEvent::Open).unwrap();
+        let mut offset = [0u64; 2];
+        for c in chunks {
+            let ev = match c {
+                Chunk::Data(dir, bytes) => FlowEvent::Data {
+                    dir: *dir,
+                    writer: &writer,
+                    offset: offset[dir.index()],
+                    bytes,
+                },
+                Chunk::Gap(dir, len) => FlowEvent::Gap {
+                    dir: *dir,
+                    offset: offset[dir.index()],
+                    len: *len,
+                },
+            };
+            sink.event(&conn, 1, ev).unwrap();
+            let (Chunk::Data(dir, _) | Chunk::Gap(dir, _)) = c;
+            offset[dir.index()] += match c {
+                Chunk::Data(_, b) => b.len() as u64,
+                Chunk::Gap(_, n) => *n,
+            };
+        }
+        sink.event(&conn, 1, FlowEvent::Close).unwrap();
+    }
+    sink.finish(1).unwrap();
+    sink.out.0
+}
+
+#[test]
+fn any_cut_into_flow_writes_gives_the_same_rows() {
+    let mut rng = Rng(42);
+    for name in FIXTURES {
+        let conns = flows::of_fixture(&format!("{name}.pcapng")).conns;
+        let want = call_sink_rows(&conns);
+        assert!(want.len() > 10, "{name}: {} rows", want.len());
+        for round in 0..4 {
+            let recut: Vec<(u64, Vec<Chunk>)> = conns
+                .iter()
+                .map(|(id, c)| (*id, recut(c, &mut rng, 16)))
+                .collect();
+            assert_eq!(call_sink_rows(&recut), want, "{name}, round {round}");
+        }
+    }
+}
+
+/// Reads a capture through the whole decoder, output rendered and dropped.
+fn read_all(bytes: &[u8]) -> Result<usize, String> {
+    let mut sink = CallSink::new(Collect::default());
+    let r = reader::read(bytes, &ReadOptions::default(), &mut sink);
+    sink.finish(sink.last_ns()).map_err(|e| e.to_string())?;
+    r.map(|_| sink.out.0.len()).map_err(|e| e.to_string())
+}
+
+fn shuffle(v: &mut [usize], rng: &mut Rng) {
+    for i in (1..v.len()).rev() {
+        v.swap(i, rng.below(i + 1));
+    }
+}
+
+#[test]
+fn one_corrupted_byte_never_panics() {
+    // Debug builds decode a fixture in a few ms; the deadline bounds the
+    // test on slow machines while the positions are tried in random order.
+    let budget = Duration::from_secs(8);
+    let mut rng = Rng(0xbad_b17e);
+    for name in FIXTURES {
+        let file = std::fs::read(flows::fixture(&format!("{name}.pcapng"))).unwrap();
+        // Block headers and trailers first (type, lengths, interface,
+        // captured length), then the rest, each part in random order.
+        let mut framing = Vec::new();
+        let mut off = 0;
+        while off + 8 <= file.len() {
+            let len = u32::from_le_bytes(file[off + 4..off + 8].try_into().unwrap()) as usize;
+            framing.extend(off..off + 28.min(len));
+            framing.extend(off + len.saturating_sub(4)..off + len);
+            off += len;
+        }
+        framing.retain(|&p| p < file.len());
+        framing.sort_unstable();
+        framing.dedup();
+        let mut rest: Vec<usize> = (0..file.len())
+            .filter(|p| framing.binary_search(p).is_err())
+            .collect();
+        shuffle(&mut framing, &mut rng);
+        shuffle(&mut rest, &mut rng);
+        let positions: Vec<usize> = framing.into_iter().chain(rest).collect();
+        let start = Instant::now();
+        let (mut tried, mut refused) = (0, 0);
+        for &pos in &positions {
+            if start.elapsed() > budget && tried >= 300 {
+                break;
+            }
+            let mut bad = file.clone();
+            // A flipped bit, a zero or an all-ones byte: lengths, flags, magic.
+            bad[pos] = match rng.below(3) {
+                0 => bad[pos] ^ (1 << rng.below(8)),
+                1 => 0,
+                _ => 0xff,
+            };
+            let r = panic::catch_unwind(AssertUnwindSafe(|| read_all(&bad)));
+            match r {
+                Ok(Ok(_)) => {}
+                Ok(Err(_)) => refused += 1,
+                Err(_) => panic!(
+                    "{name}: byte {pos} set to {:#04x} (was {:#04x}) panics",
+                    bad[pos], file[pos]
+                ),
+            }
+            tried += 1;
+        }
+        eprintln!(
+            "{name}: {tried} of {} positions, {refused} refused",
+            file.len()
+        );
+        assert!(tried >= 300);
+    }
+}

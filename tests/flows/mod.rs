@@ -1,0 +1,77 @@
+//! The fixtures' connections as the flow layer delivers them: each
+//! direction's bytes in capture order, for tests that re-cut or re-send them.
+
+// Each integration test compiles this module and uses only part of it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use containerdsnoop::flow::{Conn, ConnId, Dir, FlowEvent, Sink};
+use containerdsnoop::pcapng::reader::{self, ReadOptions};
+
+/// A fixture file.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// One flow event with its bytes owned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Chunk {
+    /// Bytes of one direction.
+    Data(Dir, Vec<u8>),
+    /// Bytes lost in one direction.
+    Gap(Dir, u64),
+}
+
+/// Every connection of a capture, in order of first appearance, with its
+/// chunks in capture order.
+#[derive(Default)]
+pub struct Flows {
+    pub conns: Vec<(ConnId, Vec<Chunk>)>,
+}
+
+impl Sink for Flows {
+    fn event(&mut self, conn: &Conn, _ts_ns: u64, ev: FlowEvent<'_>) -> anyhow::Result<()> {
+        let i = match self.conns.iter().position(|(id, _)| *id == conn.id) {
+            Some(i) => i,
+            None => {
+                self.conns.push((conn.id, Vec::new()));
+                self.conns.len() - 1
+            }
+        };
+        let chunks = &mut self.conns[i].1;
+        match ev {
+            FlowEvent::Data { dir, bytes, .. } => chunks.push(Chunk::Data(dir, bytes.to_vec())),
+            FlowEvent::Gap { dir, len, .. } => chunks.push(Chunk::Gap(dir, len)),
+            FlowEvent::Open | FlowEvent::Close => {}
+        }
+        Ok(())
+    }
+}
+
+/// The connections of fixture `name` (a `.pcapng` in tests/fixtures).
+pub fn of_fixture(name: &str) -> Flows {
+    let bytes = std::fs::read(fixture(name)).expect("fixture exists");
+    let mut flows = Flows::default();
+    reader::read(&bytes[..], &ReadOptions::default(), &mut flows).expect("fixture reads");
+    flows
+}
+
+/// A small deterministic generator (xorshift64*), so failures reproduce.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
