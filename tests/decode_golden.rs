@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{bin, tshark};
+use common::bin;
 
 const FIXTURES: [&str; 3] = ["ctr-session", "ctr-run", "mid-connection"];
 
@@ -75,36 +75,6 @@ fn table_and_json_match_golden_files() {
 /// (connection, request?, length) -> count.
 type Census = BTreeMap<(u64, bool, u64), u32>;
 
-fn tshark_census(pcap: &str) -> Census {
-    let rows = tshark([
-        "-r",
-        pcap,
-        "-Y",
-        "grpc",
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-e",
-        "tcp.stream",
-        "-e",
-        "tcp.dstport",
-        "-e",
-        "grpc.message_length",
-    ]);
-    let mut c = Census::new();
-    for line in rows.lines() {
-        let f: Vec<&str> = line.split('|').collect();
-        let stream: u64 = f[0].parse().unwrap();
-        let request = f[1] == "80";
-        for len in f[2].split(',').filter(|s| !s.is_empty()) {
-            *c.entry((stream, request, len.parse().unwrap()))
-                .or_default() += 1;
-        }
-    }
-    c
-}
-
 fn our_census(pcap: &str) -> Census {
     let mut c = Census::new();
     for line in decode(&[pcap, "--json"]).lines() {
@@ -128,7 +98,7 @@ fn every_message_tshark_finds_is_decoded_and_nothing_else() {
     for name in ["ctr-session", "ctr-run"] {
         let pcap = fixture(&format!("{name}.pcapng"));
         let p = pcap.to_str().unwrap();
-        let theirs = tshark_census(p);
+        let theirs = common::grpc_census(p);
         assert!(
             theirs.values().sum::<u32>() > 20,
             "{name}: tshark found too little"

@@ -56,6 +56,28 @@ fn call(stream: u32) -> Vec<u8> {
     [frame(1, 0x4, stream, &block), frame(0, 0x1, stream, &data)].concat()
 }
 
+/// A server on `sock` that reads until EOF, and a client connected to it.
+fn sink_server(sock: &Path) -> (UnixStream, thread::JoinHandle<()>) {
+    let listener = UnixListener::bind(sock).unwrap();
+    let t = thread::spawn(move || {
+        let (mut c, _) = listener.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        while !matches!(c.read(&mut buf), Ok(0) | Err(_)) {}
+    });
+    (UnixStream::connect(sock).unwrap(), t)
+}
+
+/// An HTTP/2 client on `sock` that has sent its preface, SETTINGS and `n` calls.
+fn h2_client(sock: &Path, n: u32) -> (UnixStream, thread::JoinHandle<()>) {
+    let (mut c, t) = sink_server(sock);
+    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    c.write_all(&frame(4, 0, 0, &[])).unwrap();
+    for i in 0..n {
+        c.write_all(&call(2 * i + 1)).unwrap();
+    }
+    (c, t)
+}
+
 /// Peak resident memory of a process, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -214,13 +236,7 @@ fn reader_going_away_and_sigkill_leave_usable_output() {
         .spawn()
         .unwrap();
     thread::sleep(Duration::from_millis(1500));
-    let listener = UnixListener::bind(&sock).unwrap();
-    let t = thread::spawn(move || {
-        let (mut c, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 4096];
-        while !matches!(c.read(&mut buf), Ok(0) | Err(_)) {}
-    });
-    let mut c = UnixStream::connect(&sock).unwrap();
+    let (mut c, t) = sink_server(&sock);
     for _ in 0..200 {
         c.write_all(&[7u8; 4096]).unwrap();
     }
@@ -243,18 +259,7 @@ fn reader_going_away_and_sigkill_leave_usable_output() {
     let pcap = dir.path().join("killed.pcapng");
     let sock2 = dir.path().join("kill.sock");
     let rec = Recorder::start(&pcap, &["--socket", sock2.to_str().unwrap()]);
-    let listener = UnixListener::bind(&sock2).unwrap();
-    let t = thread::spawn(move || {
-        let (mut c, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 4096];
-        while !matches!(c.read(&mut buf), Ok(0) | Err(_)) {}
-    });
-    let mut c = UnixStream::connect(&sock2).unwrap();
-    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
-    c.write_all(&frame(4, 0, 0, &[])).unwrap();
-    for i in 0..50 {
-        c.write_all(&call(2 * i + 1)).unwrap();
-    }
+    let (c, t) = h2_client(&sock2, 50);
     thread::sleep(Duration::from_millis(400));
     // SAFETY: kill on our own child.
     unsafe { libc::kill(rec.pid() as i32, libc::SIGKILL) };
@@ -303,18 +308,7 @@ fn sigterm_finishes_a_valid_file() {
     let sock = dir.path().join("term.sock");
     let pcap = dir.path().join("term.pcapng");
     let rec = Recorder::start(&pcap, &["--socket", sock.to_str().unwrap()]);
-    let listener = UnixListener::bind(&sock).unwrap();
-    let t = thread::spawn(move || {
-        let (mut c, _) = listener.accept().unwrap();
-        let mut buf = [0u8; 4096];
-        while !matches!(c.read(&mut buf), Ok(0) | Err(_)) {}
-    });
-    let mut c = UnixStream::connect(&sock).unwrap();
-    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
-    c.write_all(&frame(4, 0, 0, &[])).unwrap();
-    for i in 0..10 {
-        c.write_all(&call(2 * i + 1)).unwrap();
-    }
+    let (c, t) = h2_client(&sock, 10);
     drop(c);
     t.join().unwrap();
     thread::sleep(Duration::from_millis(300));

@@ -8,7 +8,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
@@ -242,34 +241,6 @@ fn decoded(pcap: &str, extra: &[&str]) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// tshark's gRPC messages: (stream, to server?, length) -> count.
-fn grpc_census(pcap: &str) -> BTreeMap<(String, String, String), u32> {
-    let rows = tshark([
-        "-r",
-        pcap,
-        "-Y",
-        "grpc",
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-e",
-        "tcp.stream",
-        "-e",
-        "tcp.dstport",
-        "-e",
-        "grpc.message_length",
-    ]);
-    let mut c = BTreeMap::new();
-    for line in rows.lines() {
-        let f: Vec<&str> = line.split('|').collect();
-        for len in f[2].split(',') {
-            *c.entry((f[0].into(), f[1].into(), len.into())).or_default() += 1;
-        }
-    }
-    c
-}
-
 #[test]
 fn redacted_copy_has_no_secrets_and_dissects_the_same() {
     let dir = tempfile::tempdir().unwrap();
@@ -321,8 +292,8 @@ fn redacted_copy_has_no_secrets_and_dissects_the_same() {
         .any(|m| m["message"]["auth"]["password"] == "hunter2"));
 
     // tshark: the same gRPC messages, nothing malformed, checksums right.
-    assert_eq!(grpc_census(inp), grpc_census(outp));
-    assert_eq!(grpc_census(outp).values().sum::<u32>(), 4);
+    assert_eq!(common::grpc_census(inp), common::grpc_census(outp));
+    assert_eq!(common::grpc_census(outp).values().sum::<u32>(), 4);
     let bad = "_ws.malformed || _ws.expert.severity >= warning";
     for pcap in [inp, outp] {
         let complaints = tshark(["-r", pcap, "-o", "tcp.check_checksum:TRUE", "-Y", bad]);

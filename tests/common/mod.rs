@@ -513,3 +513,35 @@ fn describe_output(output: &Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// The gRPC messages tshark finds in a capture: (TCP stream, to the server
+/// (port 80)?, message length) -> count.
+pub fn grpc_census(pcap: &str) -> std::collections::BTreeMap<(u64, bool, u64), u32> {
+    let rows = tshark([
+        "-r",
+        pcap,
+        "-Y",
+        "grpc",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-e",
+        "tcp.stream",
+        "-e",
+        "tcp.dstport",
+        "-e",
+        "grpc.message_length",
+    ]);
+    let mut c = std::collections::BTreeMap::new();
+    for line in rows.lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        let stream: u64 = f[0].parse().expect("tcp.stream is a number");
+        let request = f[1] == "80";
+        for len in f[2].split(',').filter(|s| !s.is_empty()) {
+            let len: u64 = len.parse().expect("grpc.message_length is a number");
+            *c.entry((stream, request, len)).or_default() += 1;
+        }
+    }
+    c
+}
