@@ -36,8 +36,8 @@ if [ $# -eq 0 ]; then
 fi
 
 if [ -z "${FUZZ_NO_BUILD:-}" ]; then
-    echo "fuzz.sh: building $* (address sanitizer, debug assertions, optimised)" >&2
-    cargo fuzz build -a -O "$@" >&2
+    echo "fuzz.sh: building the targets (address sanitizer, debug assertions, optimised)" >&2
+    cargo fuzz build -a -O >&2
 fi
 
 bin=fuzz/target/x86_64-unknown-linux-gnu/release
