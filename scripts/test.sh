@@ -12,4 +12,4 @@ echo "== cargo clippy -- -D warnings"
 cargo clippy --release --all-targets --quiet -- -D warnings
 echo "== cargo test"
 # One test binary at a time: several start containerd and tracers.
-cargo test --release -- --test-threads=1
+cargo test --release --no-fail-fast -- --test-threads=1

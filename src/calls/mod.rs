@@ -11,7 +11,7 @@ use crate::decode::{self, ConnDecoder, Event, PathInfo};
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Side, Sink};
 
 /// A process at one end of a connection, as far as it is known.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Proc {
     /// Process id.
     pub pid: Option<u32>,

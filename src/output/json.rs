@@ -4,12 +4,12 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use super::glob::MethodFilter;
 use super::{grpc_status_name, time};
 use crate::calls::{Item, Output, Proc, What};
-use crate::decode::PathInfo;
 use crate::protobuf::Schemas;
 
 /// Writes NDJSON.
@@ -21,14 +21,65 @@ pub struct Json<W: Write> {
     pub objects: u64,
 }
 
-fn proc_json(p: &Proc) -> Value {
-    json!({ "pid": p.pid, "tid": p.tid, "comm": p.comm })
+/// One NDJSON line, serialized in this order of keys.
+#[derive(Serialize)]
+struct Record<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    time: String,
+    ts_ns: u64,
+    connection: u64,
+    socket: &'a Option<String>,
+    writer: &'a Proc,
+    peer: &'a Proc,
+    #[serde(flatten)]
+    body: Body<'a>,
 }
 
-fn path_json(p: &PathInfo) -> Value {
-    match p {
-        PathInfo::Known(s) => Value::String(s.clone()),
-        PathInfo::Unknown => Value::Null,
+/// The members of each kind of record after the common ones.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Body<'a> {
+    Message {
+        direction: &'static str,
+        stream: u32,
+        method: Option<&'a str>,
+        compressed: bool,
+        size: usize,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message_type: Option<Option<String>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        schema: Option<&'static str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<Value>,
+    },
+    Call {
+        stream: u32,
+        method: Option<&'a str>,
+        status: Option<u32>,
+        status_name: Option<&'static str>,
+        grpc_message: &'a Option<String>,
+        reset: Option<&'static str>,
+        latency_us: Option<f64>,
+        unfinished: bool,
+    },
+    Gap {
+        direction: &'static str,
+        bytes: u64,
+    },
+    Note {
+        direction: &'static str,
+        text: &'a str,
+    },
+}
+
+fn direction(request: bool) -> &'static str {
+    if request {
+        "request"
+    } else {
+        "response"
     }
 }
 
@@ -51,7 +102,6 @@ impl<W: Write> Json<W> {
 
 impl<W: Write> Output for Json<W> {
     fn item(&mut self, item: &Item) -> Result<()> {
-        let mut o = Map::new();
         let path = match &item.what {
             What::Message { path, .. } | What::CallEnd { path, .. } => Some(path),
             _ => None,
@@ -66,20 +116,7 @@ impl<W: Write> Output for Json<W> {
             None if !self.methods.is_empty() => return Ok(()),
             None => {}
         }
-        let kind = match &item.what {
-            What::Message { .. } => "message",
-            What::CallEnd { .. } => "call",
-            What::Gap { .. } => "gap",
-            What::Note { .. } => "note",
-        };
-        o.insert("type".into(), kind.into());
-        o.insert("time".into(), time::rfc3339(item.ts_ns).into());
-        o.insert("ts_ns".into(), item.ts_ns.into());
-        o.insert("connection".into(), item.conn.id.into());
-        o.insert("socket".into(), item.conn.path.clone().into());
-        o.insert("writer".into(), proc_json(&item.writer));
-        o.insert("peer".into(), proc_json(&item.peer));
-        match &item.what {
+        let body = match &item.what {
             What::Message {
                 request,
                 stream,
@@ -88,30 +125,25 @@ impl<W: Write> Output for Json<W> {
                 payload,
                 decompress_error,
             } => {
-                o.insert(
-                    "direction".into(),
-                    if *request { "request" } else { "response" }.into(),
-                );
-                o.insert("stream".into(), (*stream).into());
-                o.insert("method".into(), path_json(path));
-                o.insert("compressed".into(), (*compressed).into());
-                o.insert("size".into(), payload.len().into());
-                if let Some(e) = decompress_error {
-                    o.insert("error".into(), e.clone().into());
-                } else {
-                    let p = super::known(path);
-                    let d = self.schemas.decode_forms(
-                        p,
+                let method = super::known(path);
+                let decoded = decompress_error.is_none().then(|| {
+                    self.schemas.decode_forms(
+                        method,
                         *request,
                         payload,
                         crate::protobuf::Forms::JSON,
-                    );
-                    o.insert("message_type".into(), d.type_name.into());
-                    o.insert(
-                        "schema".into(),
-                        format!("{:?}", d.schema).to_lowercase().into(),
-                    );
-                    o.insert("message".into(), d.json);
+                    )
+                });
+                Body::Message {
+                    direction: direction(*request),
+                    stream: *stream,
+                    method,
+                    compressed: *compressed,
+                    size: payload.len(),
+                    error: decompress_error.as_deref(),
+                    schema: decoded.as_ref().map(|d| d.schema.name()),
+                    message_type: decoded.as_ref().map(|d| d.type_name.clone()),
+                    message: decoded.map(|d| d.json),
                 }
             }
             What::CallEnd {
@@ -122,41 +154,42 @@ impl<W: Write> Output for Json<W> {
                 reset,
                 latency_ns,
                 unfinished,
-            } => {
-                o.insert("stream".into(), (*stream).into());
-                o.insert("method".into(), path_json(path));
-                o.insert("status".into(), (*status).into());
-                o.insert("status_name".into(), status.map(grpc_status_name).into());
-                o.insert("grpc_message".into(), message.clone().into());
-                o.insert(
-                    "reset".into(),
-                    reset
-                        .map(|c| crate::decode::frame::error_code_name(c).unwrap_or("UNKNOWN"))
-                        .into(),
-                );
-                o.insert(
-                    "latency_us".into(),
-                    latency_ns.map(|ns| ns as f64 / 1000.0).into(),
-                );
-                o.insert("unfinished".into(), (*unfinished).into());
-            }
-            What::Gap { request, bytes } => {
-                o.insert(
-                    "direction".into(),
-                    if *request { "request" } else { "response" }.into(),
-                );
-                o.insert("bytes".into(), (*bytes).into());
-            }
-            What::Note { request, text } => {
-                o.insert(
-                    "direction".into(),
-                    if *request { "request" } else { "response" }.into(),
-                );
-                o.insert("text".into(), text.clone().into());
-            }
-        }
+            } => Body::Call {
+                stream: *stream,
+                method: super::known(path),
+                status: *status,
+                status_name: status.map(grpc_status_name),
+                grpc_message: message,
+                reset: reset.map(|c| crate::decode::frame::error_code_name(c).unwrap_or("UNKNOWN")),
+                latency_us: latency_ns.map(|ns| ns as f64 / 1000.0),
+                unfinished: *unfinished,
+            },
+            What::Gap { request, bytes } => Body::Gap {
+                direction: direction(*request),
+                bytes: *bytes,
+            },
+            What::Note { request, text } => Body::Note {
+                direction: direction(*request),
+                text,
+            },
+        };
+        let record = Record {
+            kind: match &item.what {
+                What::Message { .. } => "message",
+                What::CallEnd { .. } => "call",
+                What::Gap { .. } => "gap",
+                What::Note { .. } => "note",
+            },
+            time: time::rfc3339(item.ts_ns),
+            ts_ns: item.ts_ns,
+            connection: item.conn.id,
+            socket: &item.conn.path,
+            writer: &item.writer,
+            peer: &item.peer,
+            body,
+        };
         self.objects += 1;
-        serde_json::to_writer(&mut self.w, &Value::Object(o)).context("writing JSON")?;
+        serde_json::to_writer(&mut self.w, &record).context("writing JSON")?;
         self.w.write_all(b"\n").context("writing JSON")
     }
 

@@ -135,6 +135,17 @@ pub enum SchemaUse {
     Invalid,
 }
 
+impl SchemaUse {
+    /// Its name in JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            SchemaUse::Typed => "typed",
+            SchemaUse::SchemaLess => "schemaless",
+            SchemaUse::Invalid => "invalid",
+        }
+    }
+}
+
 /// One decoded message payload.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decoded {
