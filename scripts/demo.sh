@@ -154,3 +154,9 @@ cmd=(tshark -r "$out" -Y grpc -T fields -e tcp.stream -e http2.streamid -e http2
 printf '%q ' "${cmd[@]}"
 echo
 "${cmd[@]}"
+
+echo
+echo "== the version, namespace and task calls, decoded by containerdsnoop (every call: $bin decode $out):"
+"$bin" decode "$out" --method '*Namespaces/*' --method '*Version/*' --method '*Tasks/*'
+echo
+echo "Open it in Wireshark: wireshark $out   (filter: grpc)"
