@@ -2,11 +2,14 @@
 //!
 //! ```text
 //! unixload pingpong DIR [--size 64] [--conns 1] [--seconds 3]
-//! unixload stream   DIR [--size 65536] [--conns 1] [--seconds 3] [--rate MB_PER_S]
+//! unixload stream   DIR [--size 65536] [--conns 1] [--seconds 3] [--rate MB_PER_S] [--copies N]
 //! unixload syscalls DIR [--seconds 3]     (writes to a file and a pipe: no socket)
 //! ```
 //! Prints one line: `mode=... ops=... ops_per_s=... bytes_per_s=...`.
-//! The socket is DIR/load.sock (DIR must exist).
+//! The socket is DIR/load.sock (DIR must exist). `--copies N` makes each
+//! writer copy every message N more times, into a 16 MiB ring like the
+//! tracer's ring buffer, before sending it: with N = 1, the figure that a
+//! tracer copying every byte once could at best reach (the copy-bound limit).
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -16,6 +19,9 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+/// Size of the ring that `--copies` copies into (the tracer's default).
+const RING: usize = 16 << 20;
+
 struct Opts {
     mode: String,
     dir: PathBuf,
@@ -23,6 +29,7 @@ struct Opts {
     conns: usize,
     seconds: f64,
     rate: Option<f64>,
+    copies: usize,
 }
 
 fn parse() -> Opts {
@@ -41,6 +48,7 @@ fn parse() -> Opts {
         conns: 1,
         seconds: 3.0,
         rate: None,
+        copies: 0,
     };
     let mut it = args[2..].iter();
     while let Some(flag) = it.next() {
@@ -50,6 +58,7 @@ fn parse() -> Opts {
             "--conns" => o.conns = v.parse().unwrap_or_else(|_| usage()),
             "--seconds" => o.seconds = v.parse().unwrap_or_else(|_| usage()),
             "--rate" => o.rate = Some(v.parse().unwrap_or_else(|_| usage())),
+            "--copies" => o.copies = v.parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
     }
@@ -96,13 +105,24 @@ fn run_clients(o: &Opts, sock: &Path) -> (u64, u64) {
     for _ in 0..o.conns {
         let mut c = UnixStream::connect(sock).expect("connect");
         let (stop, ops, bytes) = (stop.clone(), ops.clone(), bytes.clone());
-        let (size, pingpong) = (o.size, o.mode == "pingpong");
+        let (size, pingpong, copies) = (o.size, o.mode == "pingpong", o.copies);
         clients.push(thread::spawn(move || {
             let msg = vec![0x5au8; size];
             let mut back = vec![0u8; size];
+            let ring = if copies > 0 { RING.max(size) } else { 0 };
+            let mut scratch = vec![0u8; ring];
+            let mut at = 0;
             let start = Instant::now();
             let mut sent = 0u64;
             while !stop.load(Ordering::Relaxed) {
+                for _ in 0..copies {
+                    if at + size > ring {
+                        at = 0;
+                    }
+                    scratch[at..at + size].copy_from_slice(std::hint::black_box(&msg));
+                    std::hint::black_box(&mut scratch);
+                    at += size;
+                }
                 if c.write_all(&msg).is_err() {
                     return;
                 }

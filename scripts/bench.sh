@@ -6,10 +6,13 @@
 # Prints a Markdown report (the body of BENCHMARKS.md) on stdout; progress on
 # stderr. Runs are interleaved (none, record, trace, ... then again) and
 # medians are quoted, because these machines are noisy.
-#   1. overhead on traced programs: unixload ping-pong (64 B), streaming
-#      (64 KiB writes), 16 concurrent ping-pong connections, and unrelated
-#      syscalls (file and pipe writes the filters leave out), with no tracer,
-#      record -o /dev/null, record -o FILE, trace --json > /dev/null
+#   1. overhead on traced programs: unixload ping-pong (64 B; also with both
+#      ends pinned to CPU 0, where a round trip is two context switches and
+#      not two wake-ups from idle), streaming (64 KiB writes; also untraced
+#      with one extra copy of every byte, the copy-bound limit), 16 concurrent
+#      ping-pong connections, and unrelated syscalls (file and pipe writes the
+#      filters leave out), with no tracer, record -o /dev/null, record -o
+#      FILE, trace --json > /dev/null. A tracer that dropped data is marked.
 #   2. lossless capture ceiling with the default ring buffer
 #   3. offline decode of a large capture of real containerd traffic:
 #      containerdsnoop decode --json vs tshark -Y grpc, wall time and peak RSS
@@ -43,14 +46,18 @@ start_tracer() {
 stop_tracer() { kill -INT "$TRACER_PID"; wait "$TRACER_PID" || true; }
 
 # One workload run: prints ops_per_s (or bytes_per_s for streaming).
+# A mode starting with "pinned-" runs the load on CPU 0 only.
 run_load() {
     local field=$1 mode=$2; shift 2
-    "$LOAD" "$mode" "$work" "$@" --seconds "$SECS" | tr ' ' '\n' | awk -F= -v f="$field" '$1==f {print $2}'
+    local pin=()
+    [[ $mode == pinned-* ]] && { pin=(taskset -c 0); mode=${mode#pinned-}; }
+    "${pin[@]}" "$LOAD" "$mode" "$work" "$@" --seconds "$SECS" | tr ' ' '\n' | awk -F= -v f="$field" '$1==f {print $2}'
 }
 
-declare -A RESULT
+declare -A RESULT DROPS
 modes=(none record_null record_file trace)
 workloads=("pingpong|ops_per_s|pingpong --size 64"
+           "pingpong-cpu0|ops_per_s|pinned-pingpong --size 64"
            "stream|bytes_per_s|stream --size 65536"
            "conns16|ops_per_s|pingpong --size 64 --conns 16"
            "syscalls|ops_per_s|syscalls --size 4096")
@@ -68,16 +75,27 @@ for ((r = 1; r <= ROUNDS; r++)); do
             esac
             # shellcheck disable=SC2086
             v=$(run_load "$field" $args)
-            [[ $m == none ]] || stop_tracer
+            if [[ $m != none ]]; then
+                stop_tracer
+                grep -q DROPPED "$work/t.err" && DROPS[$name,$m]=$(( ${DROPS[$name,$m]:-0} + 1 ))
+            fi
             RESULT[$name,$m]+="$v "
             log "round $r $name $m: $v"
         done
+        if [[ $name == stream ]]; then
+            # shellcheck disable=SC2086
+            v=$(run_load "$field" $args --copies 1)
+            RESULT[$name,copy]+="$v "
+            log "round $r $name one extra copy: $v"
+        fi
     done
 done
 
 echo "## 1. Overhead on traced programs"
 echo
 echo "Median of $ROUNDS interleaved runs of ${SECS} s; ratio = with tracer / without."
+echo "A cell marked \"dropped k/$ROUNDS\" had a tracer that dropped data in k of the runs (it"
+echo "copied less than it was given, so its ratio flatters it)."
 echo
 echo "| workload | no tracer | record -o /dev/null | record -o FILE | trace --json |"
 echo "| --- | --- | --- | --- | --- |"
@@ -88,9 +106,15 @@ for w in "${workloads[@]}"; do
     for m in record_null record_file trace; do
         v=$(echo "${RESULT[$name,$m]}" | tr ' ' '\n' | grep . | median)
         row+=" | $(printf '%.0f (%.2f)' "$v" "$(echo "$v / $base" | bc -l)")"
+        [[ -n ${DROPS[$name,$m]:-} ]] && row+=" dropped ${DROPS[$name,$m]}/$ROUNDS"
     done
     echo "$row |"
 done
+base=$(echo "${RESULT[stream,none]}" | tr ' ' '\n' | grep . | median)
+copy=$(echo "${RESULT[stream,copy]}" | tr ' ' '\n' | grep . | median)
+echo
+echo "Copy-bound limit for streaming: untraced, with every byte copied once more into a 16 MiB ring"
+echo "(\`unixload stream --copies 1\`): $(printf '%.0f (%.2f)' "$copy" "$(echo "$copy / $base" | bc -l)")."
 echo
 
 echo "## 2. Lossless capture ceiling (default 16 MiB ring buffer)"
