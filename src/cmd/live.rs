@@ -172,7 +172,8 @@ fn run(plan: Plan<'_>) -> Result<()> {
         tracker: Tracker::new(mono_to_wall_offset()),
         writer,
         decoder: plan.decoder,
-        // The status line would mix with the table on a terminal.
+        // On a terminal the table erases the status line before each write
+        // (view::output) and the next tick draws it again below the rows.
         status: Status::default(),
         deadline: f
             .duration

@@ -43,7 +43,12 @@ pub fn schemas(view: &ViewArgs) -> Result<Arc<Schemas>> {
 pub fn output(view: &ViewArgs) -> Result<Box<dyn Output>> {
     let schemas = schemas(view)?;
     let methods = MethodFilter::new(&view.methods);
-    let out: Box<dyn Write> = Box::new(io::BufWriter::with_capacity(1 << 16, io::stdout()));
+    // A live status line on the same terminal is erased before each write.
+    let stdout: Box<dyn Write> = match io::stdout().is_terminal() {
+        true => Box::new(super::status::BelowStatus(io::stdout())),
+        false => Box::new(io::stdout()),
+    };
+    let out: Box<dyn Write> = Box::new(io::BufWriter::with_capacity(1 << 16, stdout));
     Ok(if view.json {
         Box::new(Json::new(out, schemas, methods))
     } else {
