@@ -39,26 +39,37 @@ pub struct Flags {
 }
 
 /// The Internet checksum's running sum (RFC 1071) of `data`, which starts
-/// at an even offset of the checksummed range. Summing big-endian 32-bit
-/// words is the same sum modulo 0xffff, and far faster than 16-bit words:
-/// etherparse's own TCP checksum was most of the recorder's CPU time.
+/// at an even offset of the checksummed range, folded to 16 bits in network
+/// byte order. The words are summed in the machine's own byte order and the
+/// folded sum swapped once at the end (RFC 1071 section 2(B): the sum is
+/// independent of byte order); 32-bit words are the same sum modulo 0xffff.
+/// Without a swap per word the loop vectorises: twice as fast as summing
+/// big-endian words here, and etherparse's own TCP checksum was most of the
+/// recorder's CPU time.
 fn sum(data: &[u8]) -> u64 {
     let mut acc = 0u64;
     let mut words = data.chunks_exact(4);
     for w in &mut words {
-        acc += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+        acc += u64::from(u32::from_ne_bytes([w[0], w[1], w[2], w[3]]));
     }
     let rest = words.remainder();
     let mut tail = [0u8; 4];
     tail[..rest.len()].copy_from_slice(rest);
-    acc + u64::from(u32::from_be_bytes(tail))
+    acc += u64::from(u32::from_ne_bytes(tail));
+    u64::from(carry_fold(acc).to_be())
 }
 
-fn fold(mut acc: u64) -> u16 {
+/// A running sum folded to 16 bits, end-around carries added in.
+fn carry_fold(mut acc: u64) -> u16 {
     while acc >> 16 != 0 {
         acc = (acc & 0xffff) + (acc >> 16);
     }
-    !(acc as u16)
+    acc as u16
+}
+
+/// The checksum of a running sum (its ones' complement).
+fn fold(acc: u64) -> u16 {
+    !carry_fold(acc)
 }
 
 /// The checksum `check` of a range after `old` bytes of it became `new`
