@@ -3,9 +3,9 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
-use common::{busybox_oci, require_root, short_tempdir, tshark, Containerd, Recorder};
+use common::{busybox_oci, http2_calls, require_root, short_tempdir, tshark, Containerd, Recorder};
 
 #[test]
 fn ctr_calls_are_dissected_by_wireshark() {
@@ -35,43 +35,11 @@ fn ctr_calls_are_dissected_by_wireshark() {
     assert!(stderr.contains("no drops"), "{stderr}");
 
     let pcap_arg = pcap.display().to_string();
-    // Every packet with HTTP/2 headers: requests are gRPC, and a
-    // trailers-only response (an error such as NotFound) is plain HTTP/2.
-    let rows = tshark([
-        "-r",
-        &pcap_arg,
-        "-Y",
-        "grpc || http2.headers.status",
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-e",
-        "tcp.stream",
-        "-e",
-        "http2.streamid",
-        "-e",
-        "http2.headers.path",
-        "-e",
-        "http2.headers.status",
-        "-e",
-        "grpc.message_length",
-    ]);
-    // (tcp stream, http2 stream) -> path, and which of them got a response.
-    let mut paths: HashMap<(String, String), String> = HashMap::new();
-    let mut answered: HashSet<(String, String)> = HashSet::new();
-    for line in rows.lines() {
-        let f: Vec<&str> = line.split('|').collect();
-        let (tcp, streams, path, status) = (f[0], f[1], f[2], f[3]);
-        // A packet can hold frames of several streams; the last is the gRPC one.
-        let stream = streams.rsplit(',').next().unwrap_or("").to_string();
-        if !path.is_empty() {
-            paths.insert((tcp.to_string(), stream.clone()), path.to_string());
-        }
-        if status.split(',').any(|s| s == "200") {
-            answered.insert((tcp.to_string(), stream));
-        }
-    }
+    // Every request path, and which calls got a response, frame by frame:
+    // a trailers-only response (an error such as NotFound) is plain HTTP/2.
+    let calls = http2_calls(&pcap_arg);
+    let paths = &calls.paths;
+    let answered = &calls.answered;
     let expected = [
         "/containerd.services.version.v1.Version/Version",
         "/containerd.services.namespaces.v1.Namespaces/Create",
@@ -88,11 +56,25 @@ fn ctr_calls_are_dissected_by_wireshark() {
             "{want} not dissected; found {found:?}"
         );
     }
-    for (key, path) in &paths {
+    for (key, path) in paths {
         assert!(
             answered.contains(key),
             "{path} on {key:?} has no response in the capture"
         );
+    }
+    // Every connection was captured from its start, so every message has
+    // its method: a response written into the capture before its request
+    // would have none (and trips Wireshark's gRPC dissector).
+    let decoded = std::process::Command::new(common::bin())
+        .args(["decode", &pcap_arg, "--json"])
+        .output()
+        .expect("containerdsnoop decode runs");
+    assert!(decoded.status.success());
+    for line in String::from_utf8_lossy(&decoded.stdout).lines() {
+        let o: serde_json::Value = serde_json::from_str(line).expect("NDJSON");
+        if o["type"] == "message" {
+            assert!(o["method"].is_string(), "message without its method: {o}");
+        }
     }
     let problems = tshark([
         "-r",

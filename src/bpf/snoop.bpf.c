@@ -56,6 +56,9 @@ struct pending_send {
 	__u64 buf;
 	/* Number of iovecs when vectored. */
 	__u64 iovcnt;
+	/* When the call began: the peer cannot have read these bytes (and
+	 * answered) before then, so records ordered by it are causal. */
+	__u64 ts;
 	__u8 vectored;
 };
 
@@ -445,6 +448,7 @@ static __always_inline int on_send_enter(int fd, __u64 buf, __u64 iovcnt, bool v
 	p.buf = buf;
 	p.iovcnt = iovcnt;
 	p.vectored = vectored;
+	p.ts = bpf_ktime_get_ns();
 	bpf_map_update_elem(&pending, &tid, &p, BPF_ANY);
 	return 0;
 }
@@ -536,6 +540,7 @@ static __always_inline int on_send_exit(long ret)
 		return 0;
 	c.sock_ino = p->sock_ino;
 	c.vectored = p->vectored;
+	c.ts = p->ts;
 	if (c.vectored) {
 		c.iov_array = p->buf;
 		c.iovcnt = p->iovcnt;
@@ -554,7 +559,6 @@ static __always_inline int on_send_exit(long ret)
 	c.off = __sync_fetch_and_add(&st->next_off, ret);
 	c.st = *st;
 	c.remaining = ret;
-	c.ts = bpf_ktime_get_ns();
 	bpf_loop(SNOOP_MAX_RECORDS, copy_piece, &c, 0);
 	if (c.remaining)
 		stat_add(SNOOP_STAT_LOST_BYTES, c.remaining);

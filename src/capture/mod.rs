@@ -3,6 +3,7 @@
 pub mod filter;
 pub mod preflight;
 pub mod record;
+pub mod reorder;
 pub mod tracer;
 
 /// The skeleton libbpf-cargo generated from `src/bpf/snoop.bpf.c`.

@@ -12,6 +12,7 @@ use libbpf_rs::{MapCore, MapFlags, OpenObject, PrintLevel, RingBufferBuilder};
 
 use super::filter::Filters;
 use super::record::{self, Record};
+use super::reorder::Reorder;
 use super::skel::{SnoopSkel, SnoopSkelBuilder};
 use crate::error::Fatal;
 
@@ -43,6 +44,17 @@ pub trait Handler {
     fn record(&mut self, rec: Record<'_>) -> Result<()>;
     /// Called about every 100 ms and once at the end, with the kernel's counters.
     fn tick(&mut self, stats: &KernelStats) -> Result<()>;
+}
+
+/// CLOCK_MONOTONIC now, the clock of `bpf_ktime_get_ns`.
+fn monotonic_ns() -> u64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime fills the timespec we own.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    (t.tv_sec as u64).wrapping_mul(1_000_000_000) + t.tv_nsec as u64
 }
 
 /// libbpf's messages, kept to explain a failed load.
@@ -186,10 +198,25 @@ impl<'obj> Tracer<'obj> {
     pub fn run<H: Handler>(&self, stop: &AtomicBool, handler: &mut H) -> Result<()> {
         let handler = RefCell::new(handler);
         let failure: RefCell<Option<anyhow::Error>> = RefCell::new(None);
+        let held = RefCell::new(Reorder::default());
+        // Hand the due records (all of them when `now` is None) to the handler.
+        let release = |now: Option<u64>| -> Result<()> {
+            loop {
+                let next = match now {
+                    Some(now) => held.borrow_mut().pop_due(now),
+                    None => held.borrow_mut().pop_any(),
+                };
+                let Some(raw) = next else { return Ok(()) };
+                handler.borrow_mut().record(record::parse(&raw)?)?;
+            }
+        };
         let mut builder = RingBufferBuilder::new();
         builder.add(&self.skel.maps.events, |raw: &[u8]| {
             let result = match record::parse(raw) {
-                Ok(rec) => handler.borrow_mut().record(rec),
+                Ok(rec) => {
+                    held.borrow_mut().push(rec.mono_ns, raw);
+                    release(Some(0))
+                }
                 Err(e) => Err(anyhow::Error::new(e)),
             };
             match result {
@@ -210,6 +237,7 @@ impl<'obj> Tracer<'obj> {
             }
             if last_tick.elapsed() >= TICK_INTERVAL {
                 last_tick = Instant::now();
+                release(Some(monotonic_ns()))?;
                 handler.borrow_mut().tick(&self.stats())?;
             }
         }
@@ -220,6 +248,7 @@ impl<'obj> Tracer<'obj> {
         if let Some(e) = failure.borrow_mut().take() {
             return Err(e);
         }
+        release(None)?;
         let result = handler.borrow_mut().tick(&self.stats());
         result
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::spool::Spool;
 use super::status::{self, Status};
 use super::{install_stop_handler, mono_to_wall_offset};
 use crate::calls::{CallSink, Output, Tee};
@@ -19,7 +20,7 @@ use crate::error::Fatal;
 use crate::flow::{Sink, Tracker};
 use crate::pcapng::PcapngWriter;
 
-type Writer = PcapngWriter<io::BufWriter<Box<dyn Write>>>;
+type Writer = PcapngWriter<Spool>;
 type Decoder = CallSink<Box<dyn Output>>;
 
 struct Live {
@@ -145,7 +146,8 @@ fn run(plan: Plan<'_>) -> Result<()> {
     let (writer, target) = match plan.pcapng {
         Some((path, force)) => {
             let out = super::output::open(path, force)?;
-            let w = PcapngWriter::new(io::BufWriter::with_capacity(1 << 20, out), &comment)?;
+            let spool = Spool::new(out).context("starting the capture's writing thread")?;
+            let w = PcapngWriter::new(spool, &comment)?;
             let target = if path.as_os_str() == "-" {
                 "standard output".to_string()
             } else {
@@ -191,8 +193,8 @@ fn run(plan: Plan<'_>) -> Result<()> {
         match live.writer.take() {
             Some(w) => {
                 let stats = w.stats;
-                let mut out = w.finish()?;
-                out.flush().context("writing the capture")?;
+                let out = w.finish()?;
+                out.close().context("writing the capture")?;
                 Ok(Some(stats))
             }
             None => Ok(None),

@@ -9,9 +9,16 @@ use std::path::Path;
 use crate::error::Fatal;
 
 /// Open `path` for writing a capture (`-` is standard output).
-pub fn open(path: &Path, force: bool) -> Result<Box<dyn Write>, Fatal> {
+pub fn open(path: &Path, force: bool) -> Result<Box<dyn Write + Send>, Fatal> {
     if path == Path::new("-") {
-        return Ok(Box::new(io::stdout().lock()));
+        // A file of its own on fd 1: unbuffered (the capture is buffered
+        // already) and free to move to the writing thread.
+        use std::os::fd::AsFd;
+        let fd = io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Fatal::setup(format!("cannot write to standard output: {e}")))?;
+        return Ok(Box::new(std::fs::File::from(fd)));
     }
     let shown = path.display();
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {

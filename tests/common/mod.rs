@@ -545,3 +545,44 @@ pub fn grpc_census(pcap: &str) -> std::collections::BTreeMap<(u64, bool, u64), u
     }
     c
 }
+
+/// What tshark's HTTP/2 dissector shows of each call, frame by frame (a
+/// packet often holds frames of several streams, so per-packet field lists
+/// cannot say which header belongs to which stream): the request path of
+/// each (TCP stream, HTTP/2 stream), and which of them had a `:status 200`.
+pub struct Http2Calls {
+    /// (tcp.stream, http2.streamid) -> :path.
+    pub paths: std::collections::HashMap<(u64, u32), String>,
+    /// (tcp.stream, http2.streamid) that received `:status 200`.
+    pub answered: std::collections::HashSet<(u64, u32)>,
+}
+
+/// The `show` attribute of a PDML field line whose name is `name`.
+fn pdml_show<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let rest = line.split_once(&format!("<field name=\"{name}\""))?.1;
+    let value = rest.split_once(" show=\"")?.1;
+    value.split_once('"').map(|(v, _)| v)
+}
+
+/// Reads a capture's HTTP/2 frames through tshark's PDML output, where the
+/// fields come in dissection order: a header follows its frame's stream id.
+pub fn http2_calls(pcap: &str) -> Http2Calls {
+    let pdml = tshark(["-r", pcap, "-Y", "http2", "-T", "pdml"]);
+    let mut calls = Http2Calls {
+        paths: Default::default(),
+        answered: Default::default(),
+    };
+    let (mut tcp, mut stream) = (u64::MAX, u32::MAX);
+    for line in pdml.lines() {
+        if let Some(v) = pdml_show(line, "tcp.stream") {
+            tcp = v.parse().expect("tcp.stream is a number");
+        } else if let Some(v) = pdml_show(line, "http2.streamid") {
+            stream = v.parse().expect("http2.streamid is a number");
+        } else if let Some(v) = pdml_show(line, "http2.headers.path") {
+            calls.paths.insert((tcp, stream), v.to_string());
+        } else if pdml_show(line, "http2.headers.status") == Some("200") {
+            calls.answered.insert((tcp, stream));
+        }
+    }
+    calls
+}
