@@ -15,7 +15,7 @@ use std::collections::BinaryHeap;
 /// How long a record waits for records that began earlier.
 pub const WINDOW_NS: u64 = 20_000_000;
 /// Bytes held at most; past this, the oldest are released early.
-pub const MAX_HELD: usize = 8 << 20;
+pub const MAX_HELD: usize = 4 << 20;
 
 /// Raw ring buffer records held until they are due.
 #[derive(Default)]

@@ -12,7 +12,7 @@ use std::thread::{self, JoinHandle};
 const BUF: usize = 1 << 20;
 /// Buffers that may wait for the writing thread: at most this many MiB of
 /// memory, spent only while the output is slower than the capture.
-const QUEUED: usize = 16;
+const QUEUED: usize = 8;
 
 /// A `Write` whose bytes reach `out` from another thread.
 pub struct Spool {
