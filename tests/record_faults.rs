@@ -1,6 +1,6 @@
 //! Overload and faults (as root): a flood through a tiny ring buffer, many
-//! short connections, a reader that goes away, and a recorder killed with
-//! SIGKILL.
+//! short connections, a reader that goes away, a recorder killed with
+//! SIGKILL, and a full disk.
 
 mod common;
 
@@ -346,4 +346,37 @@ fn sigterm_finishes_a_valid_file() {
         .filter(|l| l.contains(PATH))
         .count();
     assert_eq!(calls, 20, "10 requests, each a message and a call end");
+}
+
+#[test]
+fn a_full_disk_ends_the_capture_with_one_clear_sentence() {
+    if !require_root() {
+        return;
+    }
+    let dir = short_tempdir("cs-full");
+    let sock = dir.path().join("full.sock");
+    // /dev/full fails every write with ENOSPC, as a full filesystem does.
+    let rec = Recorder::start_command(
+        &dir.path().join("full"),
+        &[
+            "record",
+            "-o",
+            "/dev/full",
+            "--socket",
+            sock.to_str().unwrap(),
+        ],
+    );
+    let (c, t) = h2_client(&sock, 10);
+    drop(c);
+    t.join().unwrap();
+    thread::sleep(Duration::from_millis(500));
+    let (status, stderr) = rec.stop();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("containerdsnoop: the disk is full (")
+            && last.contains("the file is valid up to its last complete block"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

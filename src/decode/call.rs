@@ -118,6 +118,11 @@ impl Calls {
             Dir::ServerToClient => Call::unknown(false, true),
         };
         let Some(call) = self.get_or_admit(sid, meta, out, make) else {
+            // Client streams only: even ones are server pushes, not calls.
+            if sid % 2 == 1 {
+                let error = Error::HeadersAfterEnd { stream_id: sid };
+                out.push(Event::Error { dir, error });
+            }
             return;
         };
         let fields = fields.as_deref();

@@ -289,6 +289,14 @@ pub enum Error {
         /// Stream of the block.
         stream_id: u32,
     },
+    /// A header block on a stream whose call had already ended, dropped
+    /// undecoded: in a capture whose writes are out of order, a request
+    /// written into it after its response (RFC 9113 section 5.1: a closed
+    /// stream takes no HEADERS).
+    HeadersAfterEnd {
+        /// The stream.
+        stream_id: u32,
+    },
     /// A gRPC framing or decompression problem on a stream.
     Grpc {
         /// Stream.
@@ -329,6 +337,10 @@ impl fmt::Display for Error {
                 f,
                 "stream {stream_id}: header block exceeds {} bytes",
                 hpack::MAX_BLOCK
+            ),
+            Error::HeadersAfterEnd { stream_id } => write!(
+                f,
+                "stream {stream_id}: headers after its call ended, not decoded"
             ),
             Error::Grpc { stream_id, error } => write!(f, "stream {stream_id}: {error}"),
         }

@@ -432,3 +432,26 @@ fn stream_ranges_point_at_message_and_literal_bytes() {
 }
 
 mod recovery;
+
+/// A request whose bytes reach the decoder after its call's response (a
+/// capture in the wrong order) is reported, never dropped without a word.
+#[test]
+fn request_after_its_response_is_reported() {
+    let mut c = Conv::new();
+    c.start();
+    c.unary(1, VERSION, b"", b"\x0a\x061.6.20");
+    c.response(3);
+    c.data(Dir::ServerToClient, 3, &grpc_msg(b"late"), false);
+    c.trailers(3, 0, "");
+    c.request(3, PATHS[0]);
+    c.data(Dir::ClientToServer, 3, &grpc_msg(b"q"), true);
+    let ev = run(true, &c.writes, None);
+    assert!(
+        errors(&ev)
+            .iter()
+            .any(|e| matches!(e, Error::HeadersAfterEnd { stream_id: 3 })),
+        "{ev:#?}"
+    );
+    // The earlier call is untouched.
+    assert!(messages(&ev).contains(&(1, Dir::ServerToClient, b"\x0a\x061.6.20".to_vec())));
+}
