@@ -150,35 +150,38 @@ static __always_inline void stat_add(__u32 which, __u64 n)
 		*v += n;
 }
 
-/* The file behind `fd` of the current task, if it is an AF_UNIX stream socket. */
-static __always_inline struct file *unix_stream_file(int fd)
+/*
+ * The file behind `fd` of the current task, if it is an AF_UNIX stream
+ * socket; then also its sock and inode number. Each pointer is read once:
+ * these reads are most of the cost of a traced write.
+ */
+static __always_inline struct file *unix_stream_file(int fd, struct sock **skp, __u64 *inop)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file **fds;
 	struct file *file = NULL;
+	struct inode *inode;
 	struct socket *sock;
+	struct sock *sk;
 
 	if (!fdt || fd < 0 || fd >= BPF_CORE_READ(fdt, max_fds))
 		return NULL;
 	fds = BPF_CORE_READ(fdt, fd);
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
 		return NULL;
-	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	inode = BPF_CORE_READ(file, f_inode);
+	if (!inode || (BPF_CORE_READ(inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return NULL;
 	sock = BPF_CORE_READ(file, private_data);
 	if (!sock || BPF_CORE_READ(sock, type) != SOCK_STREAM)
 		return NULL;
-	if (BPF_CORE_READ(sock, sk, __sk_common.skc_family) != AF_UNIX)
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
 		return NULL;
+	*skp = sk;
+	*inop = BPF_CORE_READ(inode, i_ino);
 	return file;
-}
-
-static __always_inline struct sock *file_sock(struct file *file)
-{
-	struct socket *sock = BPF_CORE_READ(file, private_data);
-
-	return BPF_CORE_READ(sock, sk);
 }
 
 static __always_inline __u64 sock_ino(struct sock *sk)
@@ -346,11 +349,11 @@ static __always_inline bool process_matches(struct sock *sk)
 }
 
 static __always_inline void fill_header(struct snoop_event *h, __u16 kind, __u64 ino,
-					struct sock_state *st)
+					struct sock_state *st, __u64 ts)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 
-	h->ts_ns = bpf_ktime_get_ns();
+	h->ts_ns = ts;
 	h->sock_ino = ino;
 	h->peer_ino = st->peer_ino;
 	h->peer_pid = st->peer_pid;
@@ -377,7 +380,7 @@ static __always_inline int send_info(struct sock *sk, __u64 ino, struct sock_sta
 		return -1;
 	/* Roles can only be told once connected; refresh them with the path. */
 	st->flags = flags;
-	fill_header(&s->hdr, SNOOP_SOCK_INFO, ino, st);
+	fill_header(&s->hdr, SNOOP_SOCK_INFO, ino, st, bpf_ktime_get_ns());
 	s->hdr.offset = st->next_off;
 	s->hdr.len = n;
 	wake = wakeup_flag();
@@ -432,11 +435,9 @@ static __always_inline int on_send_enter(int fd, __u64 buf, __u64 iovcnt, bool v
 
 	if ((id >> 32) == self_tgid)
 		return 0;
-	file = unix_stream_file(fd);
+	file = unix_stream_file(fd, &sk, &ino);
 	if (!file)
 		return 0;
-	sk = file_sock(file);
-	ino = BPF_CORE_READ(file, f_inode, i_ino);
 	st = state_of(sk, ino);
 	if (!st || !st->keep)
 		return 0;
@@ -486,8 +487,7 @@ static long copy_piece(__u32 i, struct copy_ctx *c)
 			stat_add(SNOOP_STAT_LOST_RECORDS, 1);
 			stat_add(SNOOP_STAT_LOST_BYTES, n);
 		} else {
-			fill_header(&s->hdr, SNOOP_DATA, c->sock_ino, &c->st);
-			s->hdr.ts_ns = c->ts;
+			fill_header(&s->hdr, SNOOP_DATA, c->sock_ino, &c->st, c->ts);
 			s->hdr.offset = c->off;
 			s->hdr.len = SNOOP_CHUNK;
 			if (bpf_probe_read_user(s->data, SNOOP_CHUNK, (void *)c->cur_base)) {
@@ -507,8 +507,7 @@ static long copy_piece(__u32 i, struct copy_ctx *c)
 	barrier_var(n);
 	if (n > SNOOP_CHUNK)
 		return 1;
-	fill_header(&s->hdr, SNOOP_DATA, c->sock_ino, &c->st);
-	s->hdr.ts_ns = c->ts;
+	fill_header(&s->hdr, SNOOP_DATA, c->sock_ino, &c->st, c->ts);
 	s->hdr.offset = c->off;
 	s->hdr.len = n;
 	wake = wakeup_flag();
@@ -635,21 +634,21 @@ int enter_close(struct trace_event_raw_sys_enter *ctx)
 	struct sock_state *st;
 	struct file *file;
 	struct scratch *s;
+	struct sock *sk;
 	__u64 ino;
 
 	if ((id >> 32) == self_tgid)
 		return 0;
-	file = unix_stream_file(ctx->args[0]);
+	file = unix_stream_file(ctx->args[0], &sk, &ino);
 	if (!file)
 		return 0;
-	ino = BPF_CORE_READ(file, f_inode, i_ino);
 	st = bpf_map_lookup_elem(&socks, &ino);
 	if (!st || !last_reference(file))
 		return 0;
 	if (st->keep) {
 		s = scratch();
 		if (s) {
-			fill_header(&s->hdr, SNOOP_CLOSE, ino, st);
+			fill_header(&s->hdr, SNOOP_CLOSE, ino, st, bpf_ktime_get_ns());
 			s->hdr.offset = st->next_off;
 			s->hdr.len = 0;
 			if (bpf_ringbuf_output(&events, s, sizeof(s->hdr), wakeup_flag()))
