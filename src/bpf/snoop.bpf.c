@@ -96,8 +96,12 @@ struct {
 	__type(value, struct sock_state);
 } socks SEC(".maps");
 
+/* Per-CPU LRU lists: every traced write inserts and deletes here, and the
+ * common list's lock was contended across CPUs. LRU still bounds entries
+ * of threads that died inside a call. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(map_flags, BPF_F_NO_COMMON_LRU);
 	__uint(max_entries, 16384);
 	__type(key, __u32);
 	__type(value, struct pending_send);
