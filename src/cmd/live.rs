@@ -128,6 +128,17 @@ fn os_error(e: &anyhow::Error) -> Option<i32> {
     })
 }
 
+/// Nice -10 for this thread and the ones it starts next: on a node whose CPUs
+/// are saturated, a fair share among dozens of busy threads is too little
+/// to drain the ring buffer, and records were dropped (16 ping-pong
+/// connections on 2 CPUs: drops in 3 of 5 runs at nice 0, none at -10).
+/// Best effort: without CAP_SYS_NICE the capture runs at its old priority.
+fn raise_priority() {
+    // SAFETY: setpriority has no memory-safety preconditions; on Linux,
+    // PRIO_PROCESS with who = 0 applies to the calling thread.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, -10) };
+}
+
 /// What a live command writes.
 struct Plan<'a> {
     filter: &'a FilterArgs,
@@ -141,6 +152,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
     let mut object = MaybeUninit::uninit();
     // Before any thread exists: the tracer may need a private mount namespace.
     let tracer = Tracer::start(&mut object, &filters, f.ringbuf_size)?;
+    raise_priority();
     let stop = install_stop_handler()?;
     let comment = format!("containerdsnoop record: {}", filters.describe());
     let (writer, target) = match plan.pcapng {
