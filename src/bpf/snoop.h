@@ -61,7 +61,8 @@ enum snoop_stat {
 
 /* The header of every ringbuf record; `len` payload bytes follow it. */
 struct snoop_event {
-	/* CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns). */
+	/* CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns): for data, when the
+	 * write call began (records are reordered by it); else when emitted. */
 	__u64 ts_ns;
 	/* Inode of the writing socket (what `ss -x` shows). */
 	__u64 sock_ino;

@@ -113,7 +113,8 @@ pub enum Payload<'a> {
 /// One ring buffer record.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Record<'a> {
-    /// Kernel time, CLOCK_MONOTONIC nanoseconds.
+    /// Kernel time, CLOCK_MONOTONIC nanoseconds: for data, when the write
+    /// call began; for socket info and close, when the record was made.
     pub mono_ns: u64,
     /// Who made the call.
     pub writer: Writer,

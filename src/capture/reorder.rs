@@ -7,7 +7,7 @@
 //! assertion, and a decoder cannot name the call). Each record carries the
 //! time its call began, and the peer cannot have read the bytes before
 //! then, so releasing records in that order is causal. Records are held
-//! for `WINDOW` (or less, when more than `MAX_HELD` bytes wait).
+//! for `WINDOW_NS` (or less, when more than `MAX_HELD` bytes wait).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

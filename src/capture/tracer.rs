@@ -46,17 +46,6 @@ pub trait Handler {
     fn tick(&mut self, stats: &KernelStats) -> Result<()>;
 }
 
-/// CLOCK_MONOTONIC now, the clock of `bpf_ktime_get_ns`.
-fn monotonic_ns() -> u64 {
-    let mut t = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime fills the timespec we own.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
-    (t.tv_sec as u64).wrapping_mul(1_000_000_000) + t.tv_nsec as u64
-}
-
 /// libbpf's messages, kept to explain a failed load.
 static LIBBPF_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
@@ -237,7 +226,7 @@ impl<'obj> Tracer<'obj> {
             }
             if last_tick.elapsed() >= TICK_INTERVAL {
                 last_tick = Instant::now();
-                release(Some(monotonic_ns()))?;
+                release(Some(super::clock_ns(libc::CLOCK_MONOTONIC) as u64))?;
                 handler.borrow_mut().tick(&self.stats())?;
             }
         }

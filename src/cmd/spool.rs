@@ -92,13 +92,18 @@ impl Spool {
         }
     }
 
-    /// Write out everything and stop the thread; the first write error, if any.
-    pub fn close(mut self) -> io::Result<()> {
-        let handed = self.hand_over();
+    /// Let the writing thread finish what it was given, and wait for it.
+    fn stop_thread(&mut self) {
         self.full = None;
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+
+    /// Write out everything and stop the thread; the first write error, if any.
+    pub fn close(mut self) -> io::Result<()> {
+        let handed = self.hand_over();
+        self.stop_thread();
         handed?;
         match self.error() {
             Some(e) => Err(e),
@@ -125,10 +130,7 @@ impl Write for Spool {
 
 impl Drop for Spool {
     fn drop(&mut self) {
-        self.full = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+        self.stop_thread();
     }
 }
 
