@@ -1,16 +1,13 @@
-//! Compiles the BPF program into a libbpf-rs skeleton in OUT_DIR.
-//! Needs clang at build time only; the binary carries the CO-RE object.
+//! Compiles every schema under `proto/` with protox (pure Rust, no protoc)
+//! into an encoded `FileDescriptorSet` that `src/protobuf` embeds.
 //!
-//! Also compiles every schema under `proto/` with protox (pure Rust, no
-//! protoc) into an encoded `FileDescriptorSet` that `src/protobuf` embeds.
+//! With the `bpf` feature (the default), also compiles the BPF program into
+//! a libbpf-rs skeleton in OUT_DIR: clang is needed at build time only, and
+//! the binary carries the CO-RE object.
 
 use std::env;
 use std::fs;
 use std::path::{Path, PathBuf};
-
-use libbpf_cargo::SkeletonBuilder;
-
-const SRC: &str = "src/bpf/snoop.bpf.c";
 
 /// Include root of the embedded schemas; imports inside are relative to it.
 const PROTO_ROOT: &str = "proto";
@@ -18,26 +15,48 @@ const PROTO_ROOT: &str = "proto";
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     compile_descriptors(&out.join("containerd_descriptors.bin"));
-    let arch = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
-        Ok("x86_64") => "x86",
-        Ok("aarch64") => "arm64",
-        Ok(other) => panic!("no vmlinux.h for target architecture {other}"),
-        Err(_) => "x86",
-    };
-    SkeletonBuilder::new()
-        .source(SRC)
-        .clang_args([
-            "-I",
-            "vmlinux",
-            "-I",
-            "src/bpf",
-            "-Wall",
-            &format!("-D__TARGET_ARCH_{arch}"),
-        ])
-        .build_and_generate(out.join("snoop.skel.rs"))
-        .expect("compiling src/bpf/snoop.bpf.c (is clang installed?)");
-    for input in [SRC, "src/bpf/snoop.h", "vmlinux/vmlinux.h"] {
-        println!("cargo:rerun-if-changed={input}");
+    #[cfg(feature = "bpf")]
+    bpf::build(&out);
+}
+
+#[cfg(feature = "bpf")]
+mod bpf {
+    use std::env;
+    use std::path::Path;
+
+    use libbpf_cargo::SkeletonBuilder;
+
+    const SRC: &str = "src/bpf/snoop.bpf.c";
+
+    /// The `__TARGET_ARCH_*` name bpf_tracing.h knows the target by.
+    fn target_arch() -> &'static str {
+        match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
+            Ok("x86_64") | Err(_) => "x86",
+            Ok("aarch64") => "arm64",
+            Ok(other) => panic!(
+                "containerdsnoop's BPF program supports x86_64 and aarch64, not {other}: \
+                 build with --no-default-features for the offline decoder only"
+            ),
+        }
+    }
+
+    pub fn build(out: &Path) {
+        let arch = target_arch();
+        SkeletonBuilder::new()
+            .source(SRC)
+            .clang_args([
+                "-I",
+                "vmlinux",
+                "-I",
+                "src/bpf",
+                "-Wall",
+                &format!("-D__TARGET_ARCH_{arch}"),
+            ])
+            .build_and_generate(out.join("snoop.skel.rs"))
+            .expect("compiling src/bpf/snoop.bpf.c (is clang installed?)");
+        for input in [SRC, "src/bpf/snoop.h", "vmlinux/vmlinux.h"] {
+            println!("cargo:rerun-if-changed={input}");
+        }
     }
 }
 

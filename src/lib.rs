@@ -1,19 +1,26 @@
 //! containerdsnoop: capture what clients say to containerd over AF_UNIX
 //! sockets with eBPF, write it as pcapng, decode HTTP/2, gRPC and protobuf.
 //!
-//! Layers follow the data: `capture` (BPF records) -> `flow` (connections,
-//! ordered bytes with known-size gaps) -> `pcapng` | decoding -> output.
+//! The modules follow the data (docs/ARCHITECTURE.md draws it):
+//! `capture` (BPF records, live) | `input` (capture files, offline) ->
+//! `flow` (connections, ordered bytes with known-size gaps) -> `pcapng`
+//! (the writer) | `pipeline` (`decode`: HTTP/2, HPACK, gRPC; `protobuf`:
+//! schemas; filter and decode once) -> `output` (table, NDJSON).
 
 #![warn(missing_docs)]
 
-pub mod calls;
+#[cfg(feature = "bpf")]
 pub mod capture;
 pub mod cli;
 pub mod cmd;
 pub mod decode;
 pub mod error;
 pub mod flow;
+pub mod input;
 pub mod output;
 pub mod pcapng;
+pub mod pipeline;
 pub mod protobuf;
 pub mod redact;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testsupport;

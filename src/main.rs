@@ -7,8 +7,16 @@ use containerdsnoop::error::Fatal;
 fn main() {
     let cli = Cli::parse();
     let result = match &cli.command {
+        #[cfg(feature = "bpf")]
         Command::Record(args) => cmd::live::record(args),
+        #[cfg(feature = "bpf")]
         Command::Trace(args) => cmd::live::trace(args),
+        #[cfg(not(feature = "bpf"))]
+        Command::Record(_) | Command::Trace(_) => Err(Fatal::setup(
+            "this containerdsnoop was built without its BPF program (--no-default-features): \
+             rebuild it with the default features to record or trace",
+        )
+        .into()),
         Command::Decode(args) => cmd::decode::run(args),
         Command::Redact(args) => cmd::redact::run(args),
     };

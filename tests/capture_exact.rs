@@ -14,18 +14,11 @@ use std::thread;
 use std::time::Duration;
 
 use common::{require_root, short_tempdir, tshark, Recorder};
+use containerdsnoop::testsupport::Rng;
 
-/// xorshift64*: the test's reproducible pseudo-random bytes.
+/// The test's reproducible pseudo-random bytes.
 fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        out.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
-    }
-    out.truncate(len);
+    let mut out = Rng::new(seed).bytes(len);
     // The first 8 bytes name the scenario, so streams can be matched.
     let tag = seed.to_le_bytes();
     let n = len.min(8);

@@ -13,7 +13,7 @@ use flows::{fixture, Chunk};
 use serde_json::Value;
 
 use containerdsnoop::flow::Dir;
-use containerdsnoop::pcapng::reader::{self, ReadOptions};
+use containerdsnoop::input::{self, ReadOptions};
 
 const EXIT_INPUT: i32 = 3;
 
@@ -161,7 +161,7 @@ fn garbage_after_the_pcapng_magic_is_damage_at_zero() {
     let dir = tempfile::tempdir().unwrap();
     let mut bytes = vec![0x0a, 0x0d, 0x0d, 0x0a];
     let mut rng = flows::Rng(7);
-    bytes.extend((0..2000).map(|_| rng.next() as u8));
+    bytes.extend((0..2000).map(|_| rng.next_u64() as u8));
     // Not a byte-order magic (0x1a2b3c4d either way round).
     bytes[8..12].copy_from_slice(b"junk");
     let p = write_temp(&dir, "damaged.pcapng", &bytes);
@@ -383,7 +383,7 @@ fn retransmitted_and_reordered_segments_decode_like_the_clean_capture() {
     // The reader did see retransmitted and early bytes, and lost none.
     let summary = |pcap: &[u8]| {
         let mut sink = flows::Flows::default();
-        reader::read(pcap, &ReadOptions::default(), &mut sink).unwrap()
+        input::read(pcap, &ReadOptions::default(), &mut sink).unwrap()
     };
     let (c, m) = (summary(&clean_pcap), summary(&messy_pcap));
     assert_eq!((c.retransmitted_bytes, c.gap_bytes), (0, 0));

@@ -12,16 +12,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{bin, require_root, short_tempdir, tshark, Recorder};
+use containerdsnoop::decode::frame::{flags, Kind};
+use containerdsnoop::testsupport::h2;
 
 const PATH: &str = "/containerd.services.namespaces.v1.Namespaces/Create";
-
-fn frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
-    let mut f = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, ty, flags];
-    f.extend_from_slice(&stream.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
 
 fn string(field: u8, s: &[u8]) -> Vec<u8> {
     let mut v = vec![field << 3 | 2];
@@ -49,11 +43,12 @@ fn call(stream: u32) -> Vec<u8> {
         string(2, &label),
     ]
     .concat();
-    let msg = string(1, &ns);
-    let mut data = vec![0];
-    data.extend_from_slice(&(msg.len() as u32).to_be_bytes());
-    data.extend_from_slice(&msg);
-    [frame(1, 0x4, stream, &block), frame(0, 0x1, stream, &data)].concat()
+    let data = h2::grpc_msg(&string(1, &ns));
+    [
+        h2::frame(Kind::Headers, flags::END_HEADERS, stream, &block),
+        h2::frame(Kind::Data, flags::END_STREAM, stream, &data),
+    ]
+    .concat()
 }
 
 /// A server on `sock` that reads until EOF, and a client connected to it.
@@ -71,7 +66,7 @@ fn sink_server(sock: &Path) -> (UnixStream, thread::JoinHandle<()>) {
 fn h2_client(sock: &Path, n: u32) -> (UnixStream, thread::JoinHandle<()>) {
     let (mut c, t) = sink_server(sock);
     c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
-    c.write_all(&frame(4, 0, 0, &[])).unwrap();
+    c.write_all(&h2::frame(Kind::Settings, 0, 0, &[])).unwrap();
     for i in 0..n {
         c.write_all(&call(2 * i + 1)).unwrap();
     }
@@ -100,13 +95,13 @@ fn flood_through_a_tiny_ring_buffer_is_counted_marked_and_resynced() {
     let listener = UnixListener::bind(&sock).unwrap();
     let server = thread::spawn(move || {
         let (mut c, _) = listener.accept().unwrap();
-        c.write_all(&frame(4, 0, 0, &[])).unwrap();
+        c.write_all(&h2::frame(Kind::Settings, 0, 0, &[])).unwrap();
         let mut buf = vec![0u8; 1 << 16];
         while !matches!(c.read(&mut buf), Ok(0) | Err(_)) {}
     });
     let mut c = UnixStream::connect(&sock).unwrap();
     c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
-    c.write_all(&frame(4, 0, 0, &[])).unwrap();
+    c.write_all(&h2::frame(Kind::Settings, 0, 0, &[])).unwrap();
     let started = Instant::now();
     let mut stream = 1u32;
     let mut sent = 0usize;

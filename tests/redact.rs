@@ -11,15 +11,15 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use containerdsnoop::capture::record::{Comm, Writer};
-use containerdsnoop::flow::{Conn, Dir, FlowEvent, Side, Sink};
+use containerdsnoop::decode::frame::Kind;
+use containerdsnoop::decode::sniff::PREFACE;
+use containerdsnoop::flow::{Comm, Conn, Dir, FlowEvent, Process, Side, Sink};
 use containerdsnoop::pcapng::PcapngWriter;
 use containerdsnoop::protobuf::Schemas;
+use containerdsnoop::testsupport::h2;
 use prost_reflect::{prost::Message, DynamicMessage};
 
 use common::{bin, tshark};
-
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const V1: &str = "/runtime.v1.ImageService/PullImage";
 const V1ALPHA2: &str = "/runtime.v1alpha2.ImageService/PullImage";
 const AUTH: &str = r#"image { image: "registry.example/app:1" }
@@ -28,32 +28,16 @@ const AUTH: &str = r#"image { image: "registry.example/app:1" }
 /// Secrets that must not survive in any form.
 const SECRETS: [&str; 2] = ["hunter2", "dTpodW50ZXIy"];
 
-const DATA: u8 = 0;
-const HEADERS: u8 = 1;
-const SETTINGS: u8 = 4;
-const END_STREAM: u8 = 1;
-const ACK: u8 = 1;
-const END_HEADERS: u8 = 4;
-const PADDED: u8 = 8;
+use containerdsnoop::decode::frame::flags::{ACK, END_HEADERS, END_STREAM, PADDED};
+use h2::frame;
+const DATA: Kind = Kind::Data;
+const HEADERS: Kind = Kind::Headers;
+const SETTINGS: Kind = Kind::Settings;
 
-fn frame(kind: u8, flags: u8, sid: u32, payload: &[u8]) -> Vec<u8> {
-    let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
-    f.extend([kind, flags]);
-    f.extend(sid.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
-}
-
-/// An HPACK string literal (RFC 7541 section 5.2), raw or Huffman-coded; short ones only.
+/// An HPACK string literal (RFC 7541 section 5.2), raw or Huffman-coded.
 fn string(s: &str, huffman: bool) -> Vec<u8> {
-    let mut octets = s.as_bytes().to_vec();
-    if huffman {
-        octets.clear();
-        httlib_huffman::encode(s.as_bytes(), &mut octets).unwrap();
-    }
-    assert!(octets.len() < 127);
-    let mut out = vec![octets.len() as u8 | if huffman { 0x80 } else { 0 }];
-    out.extend(octets);
+    let mut out = Vec::new();
+    h2::string(&mut out, s.as_bytes(), huffman);
     out
 }
 
@@ -66,10 +50,7 @@ fn grpc(name: &str, text: &str) -> Vec<u8> {
     let msg = DynamicMessage::parse_text_format(desc, text)
         .unwrap()
         .encode_to_vec();
-    let mut out = vec![0];
-    out.extend((msg.len() as u32).to_be_bytes());
-    out.extend(msg);
-    out
+    h2::grpc_msg(&msg)
 }
 
 /// DATA frames carrying `msg`, cut inside its password (first frame padded).
@@ -165,8 +146,11 @@ fn conversation() -> Vec<(Dir, Vec<u8>)> {
 fn write_capture(path: &Path) {
     let side = |ino, pid, comm| Side {
         ino,
-        pid: Some(pid),
-        comm: Some(Comm::from_name(comm)),
+        owner: Process {
+            pid: Some(pid),
+            tid: None,
+            comm: Some(Comm::from_name(comm)),
+        },
     };
     let conn = Conn {
         id: 0,
@@ -182,14 +166,9 @@ fn write_capture(path: &Path) {
     let mut offsets = [0u64; 2];
     for (dir, bytes) in conversation() {
         ts += 1_000_000;
-        let writer = Writer {
-            pid: if dir == Dir::ToServer { 4242 } else { 77 },
-            tid: 1,
-            comm: Comm::from_name(if dir == Dir::ToServer {
-                "kubelet"
-            } else {
-                "containerd"
-            }),
+        let writer = match dir {
+            Dir::ToServer => Process::thread(4242, 1, Comm::from_name("kubelet")),
+            Dir::ToClient => Process::thread(77, 1, Comm::from_name("containerd")),
         };
         let offset = offsets[dir.index()];
         offsets[dir.index()] += bytes.len() as u64;

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use super::skel::types::snoop_event;
+use crate::flow::{Comm, Process};
 
 // SAFETY: `snoop_event` is a `#[repr(C)]` struct of plain integers and byte
 // arrays generated from the C header: every bit pattern is a valid value.
@@ -16,49 +17,6 @@ const KIND_SOCK_INFO: u16 = 2;
 const KIND_CLOSE: u16 = 3;
 const FLAG_SERVER: u16 = 1;
 const FLAG_PEER_BOUND: u16 = 4;
-
-/// A process name as the kernel keeps it (`TASK_COMM_LEN`, NUL padded).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Comm(pub [u8; 16]);
-
-impl Comm {
-    /// The name up to its first NUL, lossily as UTF-8.
-    pub fn as_str(&self) -> std::borrow::Cow<'_, str> {
-        let end = self.0.iter().position(|&b| b == 0).unwrap_or(self.0.len());
-        String::from_utf8_lossy(&self.0[..end])
-    }
-
-    /// A comm from a string, truncated to 15 bytes as the kernel does.
-    pub fn from_name(name: &str) -> Self {
-        let mut c = [0u8; 16];
-        let n = name.len().min(15);
-        c[..n].copy_from_slice(&name.as_bytes()[..n]);
-        Comm(c)
-    }
-}
-
-impl fmt::Display for Comm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.as_str())
-    }
-}
-
-impl fmt::Debug for Comm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?}", self.as_str())
-    }
-}
-
-/// The thread that made a system call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Writer {
-    /// Process id (thread group id) in the initial pid namespace.
-    pub pid: u32,
-    /// Thread id.
-    pub tid: u32,
-    /// Thread name.
-    pub comm: Comm,
-}
 
 /// The socket a record is about, as the kernel saw it at that moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,7 +75,7 @@ pub struct Record<'a> {
     /// call began; for socket info and close, when the record was made.
     pub mono_ns: u64,
     /// Who made the call.
-    pub writer: Writer,
+    pub writer: Process,
     /// Which socket.
     pub socket: Socket,
     /// What happened.
@@ -192,11 +150,7 @@ pub fn parse(raw: &[u8]) -> Result<Record<'_>, RecordError> {
     }
     Ok(Record {
         mono_ns: h.ts_ns,
-        writer: Writer {
-            pid: h.pid,
-            tid: h.tid,
-            comm: Comm(comm),
-        },
+        writer: Process::thread(h.pid, h.tid, Comm(comm)),
         socket: Socket {
             ino: h.sock_ino,
             peer_ino: h.peer_ino,
@@ -239,8 +193,8 @@ mod tests {
     fn parses_data() {
         let r = raw(KIND_DATA, FLAG_SERVER, 42, b"hello");
         let rec = parse(&r).unwrap();
-        assert_eq!(rec.writer.comm.as_str(), "ctr");
-        assert_eq!(rec.writer.pid, 100);
+        assert_eq!(rec.writer.comm.unwrap().as_str(), "ctr");
+        assert_eq!(rec.writer.pid, Some(100));
         assert!(rec.socket.is_server());
         assert_eq!(rec.socket.peer_pid, 200);
         assert_eq!(

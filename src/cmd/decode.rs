@@ -5,10 +5,9 @@ use std::io::{self, Read};
 
 use anyhow::Result;
 
-use crate::calls::CallSink;
 use crate::cli::DecodeArgs;
 use crate::error::Fatal;
-use crate::pcapng::reader::{self, ReadError, ReadOptions};
+use crate::input::{self, ReadError, ReadOptions};
 
 /// Run `decode`.
 pub fn run(args: &DecodeArgs) -> Result<()> {
@@ -19,12 +18,12 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
             .map_err(|e| Fatal::setup(format!("cannot open {}: {e}", args.file.display())))?;
         Box::new(f)
     };
-    let mut sink = CallSink::new(super::view::output(&args.view)?);
+    let mut sink = super::view::pipeline(&args.view)?;
     let opts = ReadOptions {
         http2_ports: args.ports.clone(),
     };
     // The reader buffers its input itself.
-    let result = reader::read(input, &opts, &mut sink);
+    let result = input::read(input, &opts, &mut sink);
     let last_ns = sink.last_ns();
     sink.finish(last_ns)?;
     sink.out.flush()?;

@@ -10,18 +10,18 @@ use anyhow::{Context, Result};
 
 use super::spool::Spool;
 use super::status::{self, Status};
+use super::view::{self, StdoutPipeline};
 use super::{install_stop_handler, mono_to_wall_offset};
-use crate::calls::{CallSink, Output, Tee};
 use crate::capture::filter::Filters;
 use crate::capture::record::Record;
 use crate::capture::tracer::{Handler, KernelStats, Tracer};
 use crate::cli::{FilterArgs, RecordArgs, TraceArgs};
 use crate::error::Fatal;
-use crate::flow::{Sink, Tracker};
+use crate::flow::{Discard, Sink, Tee, Tracker};
 use crate::pcapng::PcapngWriter;
 
 type Writer = PcapngWriter<Spool>;
-type Decoder = CallSink<Box<dyn Output>>;
+type Decoder = StdoutPipeline;
 
 struct Live {
     tracker: Tracker,
@@ -44,19 +44,6 @@ impl Live {
             (None, Some(d)) => f(&mut self.tracker, d),
             (None, None) => Ok(f(&mut self.tracker, &mut Discard)?),
         }
-    }
-}
-
-struct Discard;
-
-impl Sink for Discard {
-    fn event(
-        &mut self,
-        _: &crate::flow::Conn,
-        _: u64,
-        _: crate::flow::FlowEvent<'_>,
-    ) -> Result<()> {
-        Ok(())
     }
 }
 
@@ -258,7 +245,7 @@ pub fn record(args: &RecordArgs) -> Result<()> {
             )
             .into());
         }
-        Some(CallSink::new(super::view::output(&args.view)?))
+        Some(view::pipeline(&args.view)?)
     } else {
         None
     };
@@ -271,7 +258,7 @@ pub fn record(args: &RecordArgs) -> Result<()> {
 
 /// Run `trace`.
 pub fn trace(args: &TraceArgs) -> Result<()> {
-    let decoder = Some(CallSink::new(super::view::output(&args.view)?));
+    let decoder = Some(view::pipeline(&args.view)?);
     run(Plan {
         filter: &args.filter,
         pcapng: None,

@@ -1,20 +1,29 @@
 //! The subcommands and what they share.
 
 pub mod decode;
+#[cfg(feature = "bpf")]
 pub mod live;
 pub mod output;
 pub mod redact;
+#[cfg(feature = "bpf")]
 pub mod spool;
+#[cfg(feature = "bpf")]
 pub mod status;
+pub mod terminal;
 pub mod view;
 
+#[cfg(feature = "bpf")]
 use std::sync::atomic::{AtomicBool, Ordering};
+#[cfg(feature = "bpf")]
 use std::sync::Arc;
 
+#[cfg(feature = "bpf")]
 use crate::capture::clock_ns;
+#[cfg(feature = "bpf")]
 use crate::error::Fatal;
 
 /// A flag set by SIGINT or SIGTERM.
+#[cfg(feature = "bpf")]
 pub fn install_stop_handler() -> Result<Arc<AtomicBool>, Fatal> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = stop.clone();
@@ -24,6 +33,7 @@ pub fn install_stop_handler() -> Result<Arc<AtomicBool>, Fatal> {
 }
 
 /// Nanoseconds to add to CLOCK_MONOTONIC (bpf_ktime_get_ns) for wall-clock time.
+#[cfg(feature = "bpf")]
 pub fn mono_to_wall_offset() -> i128 {
     let mono = clock_ns(libc::CLOCK_MONOTONIC);
     let real = clock_ns(libc::CLOCK_REALTIME);

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::cli::RedactArgs;
 use crate::error::Fatal;
-use crate::pcapng::reader::{ReadError, ReadOptions};
+use crate::input::{ReadError, ReadOptions};
 use crate::protobuf::Schemas;
 use crate::redact::{self, Error};
 

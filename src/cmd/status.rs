@@ -1,9 +1,10 @@
 //! The one-line status on stderr and the final summary.
 
 use std::io::{self, IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::terminal::{hide, SHOWN};
 use crate::capture::tracer::KernelStats;
 use crate::flow::FlowStats;
 
@@ -61,20 +62,6 @@ impl Default for Status {
     }
 }
 
-/// Whether the status line is on the terminal now (it has no newline, so
-/// anything else printed must erase it first).
-static SHOWN: AtomicBool = AtomicBool::new(false);
-
-/// Erase the status line if it is shown, so that other output starts on a
-/// clean line; `Status::update` draws it again.
-pub fn hide() {
-    if SHOWN.swap(false, Ordering::Relaxed) {
-        let mut err = io::stderr().lock();
-        let _ = err.write_all(b"\r\x1b[K");
-        let _ = err.flush();
-    }
-}
-
 impl Status {
     /// Show the line if a second passed, or at once if other output erased
     /// it (terminal only).
@@ -92,21 +79,6 @@ impl Status {
     /// Erase the line before the final summary.
     pub fn clear(&self) {
         hide();
-    }
-}
-
-/// Standard output that erases the status line before it writes, for a
-/// table or NDJSON going to the same terminal as the status line.
-pub struct BelowStatus(pub io::Stdout);
-
-impl Write for BelowStatus {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        hide();
-        self.0.write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
     }
 }
 

@@ -1,32 +1,27 @@
-//! Building the output a command asked for (table or NDJSON on stdout).
+//! Building the pipeline a command asked for: its view (schemas, method
+//! filter, the forms of messages to decode) and its output (table or NDJSON
+//! on stdout).
 
 use std::io::{self, IsTerminal, Write};
 use std::sync::Arc;
 
 use anyhow::Result;
 
-use crate::calls::Output;
 use crate::cli::ViewArgs;
 use crate::error::Fatal;
-use crate::output::glob::MethodFilter;
 use crate::output::json::Json;
 use crate::output::table::{Table, TableOptions};
-use crate::protobuf::Schemas;
+use crate::pipeline::filter::MethodFilter;
+use crate::pipeline::{Output, Pipeline, View};
+use crate::protobuf::{Forms, Schemas};
+
+/// The pipeline writing to stdout.
+pub type StdoutPipeline = Pipeline<Box<dyn Output>>;
 
 /// The terminal's width, when stdout is a terminal.
 fn terminal_width() -> Option<usize> {
-    if !io::stdout().is_terminal() {
-        return None;
-    }
-    // SAFETY: TIOCGWINSZ fills the winsize we own.
-    let ws = unsafe {
-        let mut ws: libc::winsize = std::mem::zeroed();
-        if libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) != 0 {
-            return None;
-        }
-        ws
-    };
-    (ws.ws_col > 0).then_some(ws.ws_col as usize)
+    let (terminal_size::Width(w), _) = terminal_size::terminal_size_of(io::stdout())?;
+    (w > 0).then_some(usize::from(w))
 }
 
 /// The schemas: containerd's and the CRI's, plus `--proto` ones; secret
@@ -39,24 +34,30 @@ pub fn schemas(view: &ViewArgs) -> Result<Arc<Schemas>> {
     Ok(Arc::new(schemas.with_redaction(!view.show_secrets)))
 }
 
-/// The output on stdout, line-buffered for a terminal, block-buffered otherwise.
-pub fn output(view: &ViewArgs) -> Result<Box<dyn Output>> {
+/// The pipeline `view` asks for, on stdout: line-buffered for a terminal,
+/// block-buffered otherwise.
+pub fn pipeline(view: &ViewArgs) -> Result<StdoutPipeline> {
     let schemas = schemas(view)?;
     let methods = MethodFilter::new(&view.methods);
     // A live status line on the same terminal is erased before each write.
     let stdout: Box<dyn Write> = match io::stdout().is_terminal() {
-        true => Box::new(super::status::BelowStatus(io::stdout())),
+        true => Box::new(super::terminal::BelowStatus(io::stdout())),
         false => Box::new(io::stdout()),
     };
     let out: Box<dyn Write> = Box::new(io::BufWriter::with_capacity(1 << 16, stdout));
-    Ok(if view.json {
-        Box::new(Json::new(out, schemas, methods))
+    let (output, forms): (Box<dyn Output>, Forms) = if view.json {
+        (Box::new(Json::new(out)), Forms::JSON)
     } else {
         let opts = TableOptions {
             full: view.full,
             width: terminal_width(),
-            methods,
         };
-        Box::new(Table::new(out, opts, schemas))
-    })
+        (Box::new(Table::new(out, opts)), Forms::TEXT)
+    };
+    let view = View {
+        schemas,
+        methods,
+        forms,
+    };
+    Ok(Pipeline::new(view, output))
 }

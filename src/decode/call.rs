@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::grpc::{self, Assembler, Encoding};
 use super::hpack::{HeaderField, Octets};
-use super::{Dir, Error, Event, Meta, PathInfo, Request};
+use super::{Dir, Error, Event, PathInfo, Request, Stamp};
 
 /// Ended streams below the first one we saw, remembered so late frames for
 /// them do not revive them.
@@ -75,7 +75,7 @@ impl Calls {
     fn get_or_admit(
         &mut self,
         sid: u32,
-        meta: &Meta,
+        stamp: &Stamp,
         out: &mut Vec<Event>,
         make: impl FnOnce() -> Call,
     ) -> Option<&mut Call> {
@@ -94,7 +94,7 @@ impl Calls {
         }
         if self.open.len() >= MAX_OPEN_CALLS {
             if let Some(&oldest) = self.open.keys().next() {
-                self.finish(oldest, meta, None, true, out);
+                self.finish(oldest, stamp, None, true, out);
             }
         }
         self.highest = Some(self.highest.map_or(sid, |h| h.max(sid)));
@@ -109,15 +109,15 @@ impl Calls {
         sid: u32,
         fields: Option<Vec<HeaderField>>,
         end_stream: bool,
-        meta: &Meta,
+        stamp: &Stamp,
         out: &mut Vec<Event>,
     ) {
         // Headers open the data that follows them in their own direction.
         let make = || match dir {
-            Dir::ClientToServer => Call::unknown(true, true),
-            Dir::ServerToClient => Call::unknown(false, true),
+            Dir::ToServer => Call::unknown(true, true),
+            Dir::ToClient => Call::unknown(false, true),
         };
-        let Some(call) = self.get_or_admit(sid, meta, out, make) else {
+        let Some(call) = self.get_or_admit(sid, stamp, out, make) else {
             // Client streams only: even ones are server pushes, not calls.
             if sid % 2 == 1 {
                 let error = Error::HeadersAfterEnd { stream_id: sid };
@@ -127,21 +127,21 @@ impl Calls {
         };
         let fields = fields.as_deref();
         match dir {
-            Dir::ClientToServer if !call.request_seen => {
+            Dir::ToServer if !call.request_seen => {
                 call.request_seen = true;
                 call.path = path_of(fields);
-                call.started_ns = Some(meta.ts_ns);
+                call.started_ns = Some(stamp.ts_ns);
                 call.encoding[0] = encoding_of(fields);
                 call.asm[0] = Assembler::new(true);
                 out.push(Event::CallStart {
                     stream_id: sid,
                     path: call.path.clone(),
                     request: request_of(fields),
-                    meta: meta.clone(),
+                    stamp: *stamp,
                 });
             }
-            Dir::ClientToServer => {}
-            Dir::ServerToClient => {
+            Dir::ToServer => {}
+            Dir::ToClient => {
                 if !call.response_seen {
                     call.response_seen = true;
                     call.encoding[1] = encoding_of(fields);
@@ -159,7 +159,7 @@ impl Calls {
             }
         }
         if end_stream {
-            self.end_stream(dir, sid, meta, out);
+            self.end_stream(dir, sid, stamp, out);
         }
     }
 
@@ -170,10 +170,10 @@ impl Calls {
         sid: u32,
         (data, at): (&[u8], u64),
         end_stream: bool,
-        meta: &Meta,
+        stamp: &Stamp,
         out: &mut Vec<Event>,
     ) {
-        let Some(call) = self.get_or_admit(sid, meta, out, || Call::unknown(false, false)) else {
+        let Some(call) = self.get_or_admit(sid, stamp, out, || Call::unknown(false, false)) else {
             return;
         };
         let d = dir.index();
@@ -193,7 +193,7 @@ impl Calls {
                         stream_id: sid,
                         dir,
                         path: call.path.clone(),
-                        meta: meta.clone(),
+                        stamp: *stamp,
                         compressed: raw.compressed,
                         payload,
                         decompress_error,
@@ -211,13 +211,13 @@ impl Calls {
             out.push(event);
         }
         if end_stream {
-            self.end_stream(dir, sid, meta, out);
+            self.end_stream(dir, sid, stamp, out);
         }
     }
 
     /// END_STREAM from `dir`. The server's ends the call (gRPC trailers);
     /// the client's only half-closes it.
-    pub fn end_stream(&mut self, dir: Dir, sid: u32, meta: &Meta, out: &mut Vec<Event>) {
+    pub fn end_stream(&mut self, dir: Dir, sid: u32, stamp: &Stamp, out: &mut Vec<Event>) {
         let Some(call) = self.open.get_mut(&sid) else {
             return;
         };
@@ -229,14 +229,14 @@ impl Calls {
             out.push(Event::Error { dir, error });
         }
         call.asm[dir.index()] = Assembler::new(false);
-        if dir == Dir::ServerToClient {
-            self.finish(sid, meta, None, false, out);
+        if dir == Dir::ToClient {
+            self.finish(sid, stamp, None, false, out);
         }
     }
 
     /// RST_STREAM on a stream from either side ends its call.
-    pub fn on_reset(&mut self, sid: u32, code: u32, meta: &Meta, out: &mut Vec<Event>) {
-        self.finish(sid, meta, Some(code), false, out);
+    pub fn on_reset(&mut self, sid: u32, code: u32, stamp: &Stamp, out: &mut Vec<Event>) {
+        self.finish(sid, stamp, Some(code), false, out);
     }
 
     /// Bytes of `dir` were lost: no open call knows its message boundaries.
@@ -255,20 +255,20 @@ impl Calls {
 
     /// The connection closed: every open call ends unfinished.
     pub fn close_all(&mut self, ts_ns: u64, out: &mut Vec<Event>) {
-        let meta = Meta {
+        let stamp = Stamp {
             ts_ns,
-            ..Meta::default()
+            ..Stamp::default()
         };
         let sids: Vec<u32> = self.open.keys().copied().collect();
         for sid in sids {
-            self.finish(sid, &meta, None, true, out);
+            self.finish(sid, &stamp, None, true, out);
         }
     }
 
     fn finish(
         &mut self,
         sid: u32,
-        meta: &Meta,
+        stamp: &Stamp,
         reset: Option<u32>,
         unfinished: bool,
         out: &mut Vec<Event>,
@@ -290,9 +290,9 @@ impl Calls {
             message: call.message,
             reset,
             started_ns: call.started_ns,
-            ended_ns: meta.ts_ns,
+            ended_ns: stamp.ts_ns,
             unfinished,
-            meta: meta.clone(),
+            stamp: *stamp,
         });
     }
 }

@@ -6,7 +6,7 @@ use super::call::Calls;
 use super::frame::{self, flags, setting, Frame, Kind};
 use super::framer::{Framer, GapOutcome, Limits, Step};
 use super::hpack::{self, HeaderField};
-use super::{Dir, Error, Event, LiteralValue, Meta};
+use super::{Dir, Error, Event, LiteralValue, Stamp};
 
 /// Decodes one HTTP/2 connection from the ordered bytes of its two
 /// directions, with gaps of known size.
@@ -25,7 +25,7 @@ struct Conn {
     sides: [Side; 2],
     calls: Calls,
     /// The last write seen per direction, for events with no write of their own.
-    last_meta: [Meta; 2],
+    last_stamp: [Stamp; 2],
     /// Emit [`Event::Literals`].
     report_literals: bool,
 }
@@ -82,7 +82,7 @@ impl ConnDecoder {
                 saw_start: at_start,
                 sides: [Side::new(at_start), Side::new(at_start)],
                 calls: Calls::default(),
-                last_meta: [Meta::default(), Meta::default()],
+                last_stamp: [Stamp::default(), Stamp::default()],
                 report_literals: false,
             },
         }
@@ -98,11 +98,11 @@ impl ConnDecoder {
         }
     }
 
-    /// The next bytes of direction `dir`, written as described by `meta`.
-    pub fn feed(&mut self, dir: Dir, bytes: &[u8], meta: &Meta, out: &mut Vec<Event>) {
-        self.st.last_meta[dir.index()] = meta.clone();
+    /// The next bytes of direction `dir`, written as described by `stamp`.
+    pub fn feed(&mut self, dir: Dir, bytes: &[u8], stamp: &Stamp, out: &mut Vec<Event>) {
+        self.st.last_stamp[dir.index()] = *stamp;
         self.framers[dir.index()].push(bytes);
-        self.drain(dir, meta, out);
+        self.drain(dir, stamp, out);
     }
 
     /// `n` bytes of direction `dir` were lost right after what was fed.
@@ -115,28 +115,28 @@ impl ConnDecoder {
     /// The connection closed at `ts_ns`: frames still recognisable in bytes
     /// held for resynchronisation are decoded, then open calls end unfinished.
     pub fn close(&mut self, ts_ns: u64, out: &mut Vec<Event>) {
-        for dir in [Dir::ClientToServer, Dir::ServerToClient] {
+        for dir in [Dir::ToServer, Dir::ToClient] {
             let lim = self.st.limits(dir);
             if let Some(step) = self.framers[dir.index()].finish(&lim) {
-                let meta = self.st.last_meta[dir.index()].clone();
-                self.handle(dir, step, &meta, out);
-                self.drain(dir, &meta, out);
+                let stamp = self.st.last_stamp[dir.index()];
+                self.handle(dir, step, &stamp, out);
+                self.drain(dir, &stamp, out);
             }
         }
         self.st.calls.close_all(ts_ns, out);
     }
 
-    fn drain(&mut self, dir: Dir, meta: &Meta, out: &mut Vec<Event>) {
+    fn drain(&mut self, dir: Dir, stamp: &Stamp, out: &mut Vec<Event>) {
         loop {
             let lim = self.st.limits(dir);
             match self.framers[dir.index()].advance(&lim) {
-                Some(step) => self.handle(dir, step, meta, out),
+                Some(step) => self.handle(dir, step, stamp, out),
                 None => return,
             }
         }
     }
 
-    fn handle(&mut self, dir: Dir, step: Step, meta: &Meta, out: &mut Vec<Event>) {
+    fn handle(&mut self, dir: Dir, step: Step, stamp: &Stamp, out: &mut Vec<Event>) {
         match step {
             Step::Preface => self.st.on_preface(dir),
             Step::Resynced { skipped } => self.st.on_resync(dir, skipped, out),
@@ -148,7 +148,7 @@ impl ConnDecoder {
                 // The framer already validated it; `load` cannot fail here.
                 if let Ok(frame) = frame::load(&head, bytes) {
                     let at = start + body_offset(&frame, bytes) as u64;
-                    self.st.on_frame(dir, frame, at, meta, out);
+                    self.st.on_frame(dir, frame, at, stamp, out);
                 }
             }
         }
@@ -166,7 +166,7 @@ impl Conn {
         Limits {
             sync_max: known.unwrap_or(unsure),
             scan_max: known.unwrap_or(frame::DEFAULT_MAX_FRAME_SIZE),
-            from_server: dir == Dir::ServerToClient,
+            from_server: dir == Dir::ToClient,
             highest_stream: self.calls.highest(),
         }
     }
@@ -175,7 +175,7 @@ impl Conn {
     /// server cannot have sent header blocks before requests it had not
     /// received, so its table is complete too unless it lost bytes.
     fn on_preface(&mut self, dir: Dir) {
-        if dir != Dir::ClientToServer || self.saw_start {
+        if dir != Dir::ToServer || self.saw_start {
             return;
         }
         self.saw_start = true;
@@ -205,7 +205,7 @@ impl Conn {
     }
 
     fn on_gap(&mut self, dir: Dir, outcome: GapOutcome, out: &mut Vec<Event>) {
-        let meta = self.last_meta[dir.index()].clone();
+        let stamp = self.last_stamp[dir.index()];
         if let Some(head) = outcome.damaged {
             let side = &mut self.sides[dir.index()];
             side.clean = false;
@@ -220,13 +220,13 @@ impl Conn {
                         _ => (head.stream_id, false),
                     };
                     if end_stream {
-                        self.calls.end_stream(dir, sid, &meta, out);
+                        self.calls.end_stream(dir, sid, &stamp, out);
                     }
                 }
                 Kind::Data => {
                     self.calls.lose_stream_data(dir, head.stream_id);
                     if head.has(flags::END_STREAM) {
-                        self.calls.end_stream(dir, head.stream_id, &meta, out);
+                        self.calls.end_stream(dir, head.stream_id, &stamp, out);
                     }
                 }
                 _ => {}
@@ -238,7 +238,14 @@ impl Conn {
     }
 
     /// A frame whose data or header block fragment starts at stream offset `at`.
-    fn on_frame(&mut self, dir: Dir, frame: Frame<'_>, at: u64, meta: &Meta, out: &mut Vec<Event>) {
+    fn on_frame(
+        &mut self,
+        dir: Dir,
+        frame: Frame<'_>,
+        at: u64,
+        stamp: &Stamp,
+        out: &mut Vec<Event>,
+    ) {
         let side = &mut self.sides[dir.index()];
         if !matches!(frame, Frame::Continuation { .. }) {
             side.orphan_ok = false;
@@ -252,7 +259,7 @@ impl Conn {
                 side.hpack.lose_sync();
                 side.clean = false;
                 if p.end_stream && !p.push {
-                    self.calls.end_stream(dir, p.stream_id, meta, out);
+                    self.calls.end_stream(dir, p.stream_id, stamp, out);
                 }
             }
         }
@@ -263,7 +270,7 @@ impl Conn {
                 data,
             } => self
                 .calls
-                .on_data(dir, stream_id, (data, at), end_stream, meta, out),
+                .on_data(dir, stream_id, (data, at), end_stream, stamp, out),
             Frame::Headers {
                 stream_id,
                 end_stream,
@@ -272,7 +279,7 @@ impl Conn {
                 ..
             } => {
                 let p = Pending::new(stream_id, end_stream, false, fragment, at);
-                self.fragment(dir, p, end_headers, meta, out);
+                self.fragment(dir, p, end_headers, stamp, out);
             }
             Frame::PushPromise {
                 stream_id,
@@ -281,13 +288,13 @@ impl Conn {
                 ..
             } => {
                 let p = Pending::new(stream_id, false, true, fragment, at);
-                self.fragment(dir, p, end_headers, meta, out);
+                self.fragment(dir, p, end_headers, stamp, out);
             }
             Frame::Continuation {
                 stream_id,
                 end_headers,
                 fragment,
-            } => self.continuation(dir, stream_id, end_headers, (fragment, at), meta, out),
+            } => self.continuation(dir, stream_id, end_headers, (fragment, at), stamp, out),
             Frame::Settings(s) if !s.ack => {
                 // Settings bound what the *other* direction may send.
                 let peer = &mut self.sides[dir.opposite().index()];
@@ -301,7 +308,7 @@ impl Conn {
             Frame::RstStream {
                 stream_id,
                 error_code,
-            } => self.calls.on_reset(stream_id, error_code, meta, out),
+            } => self.calls.on_reset(stream_id, error_code, stamp, out),
             Frame::Goaway {
                 last_stream_id,
                 error_code,
@@ -311,16 +318,16 @@ impl Conn {
                 last_stream_id,
                 error_code,
                 debug: debug.to_vec(),
-                meta: meta.clone(),
+                stamp: *stamp,
             }),
             _ => {}
         }
     }
 
     /// The first fragment of a header block: decode now or wait for CONTINUATION.
-    fn fragment(&mut self, dir: Dir, p: Pending, end: bool, meta: &Meta, out: &mut Vec<Event>) {
+    fn fragment(&mut self, dir: Dir, p: Pending, end: bool, stamp: &Stamp, out: &mut Vec<Event>) {
         match end {
-            true => self.block_done(dir, p, meta, out),
+            true => self.block_done(dir, p, stamp, out),
             false => self.sides[dir.index()].pending = Some(p),
         }
     }
@@ -332,7 +339,7 @@ impl Conn {
         stream_id: u32,
         end: bool,
         (fragment, at): (&[u8], u64),
-        meta: &Meta,
+        stamp: &Stamp,
         out: &mut Vec<Event>,
     ) {
         let side = &mut self.sides[dir.index()];
@@ -351,7 +358,7 @@ impl Conn {
             Some(mut p) => {
                 p.append(fragment, at);
                 match end {
-                    true => self.block_done(dir, p, meta, out),
+                    true => self.block_done(dir, p, stamp, out),
                     false => side.pending = Some(p),
                 }
                 return;
@@ -363,12 +370,12 @@ impl Conn {
         side.clean = false;
         side.orphan_ok = true;
         if let Some(p) = lost.filter(|p| p.end_stream && !p.push) {
-            self.calls.end_stream(dir, p.stream_id, meta, out);
+            self.calls.end_stream(dir, p.stream_id, stamp, out);
         }
     }
 
     /// A complete header block: decode it and give it to its stream.
-    fn block_done(&mut self, dir: Dir, p: Pending, meta: &Meta, out: &mut Vec<Event>) {
+    fn block_done(&mut self, dir: Dir, p: Pending, stamp: &Stamp, out: &mut Vec<Event>) {
         let side = &mut self.sides[dir.index()];
         side.blocks += 1;
         let fields: Option<Vec<HeaderField>> = if p.too_large {
@@ -404,7 +411,7 @@ impl Conn {
         // PUSH_PROMISE blocks only matter for the table; gRPC does not push.
         if !p.push {
             self.calls
-                .on_headers(dir, p.stream_id, fields, p.end_stream, meta, out);
+                .on_headers(dir, p.stream_id, fields, p.end_stream, stamp, out);
         }
     }
 }

@@ -268,7 +268,7 @@ impl Framer {
 /// only defined flags, reserved bit clear, fixed lengths right, stream 0
 /// exactly for connection frames, client-initiated (odd) streams otherwise,
 /// not far above the highest stream seen.
-fn plausible(head: &Head, lim: &Limits) -> bool {
+pub(super) fn plausible(head: &Head, lim: &Limits) -> bool {
     if head.reserved || head.length > lim.scan_max {
         return false;
     }

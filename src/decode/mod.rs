@@ -1,9 +1,9 @@
 //! Decoding of captured AF_UNIX bytes: HTTP/2 framing, HPACK, gRPC calls.
 //!
-//! Pure functions of bytes and state, with no I/O: the capture, the pcapng
-//! reader and the tests all feed a [`ConnDecoder`] with the ordered bytes of
-//! each direction of one connection, plus gaps of known size, and get
-//! [`Event`]s back. Layers, lowest first: [`frame`] (RFC 9113 frames),
+//! Pure functions of bytes and state, with no I/O: the decoding pipeline
+//! (fed by the live capture or a capture file) and the tests all feed a
+//! [`ConnDecoder`] with the ordered bytes of each direction of one
+//! connection, plus gaps of known size, and get [`Event`]s back. Layers, lowest first: [`frame`] (RFC 9113 frames),
 //! [`hpack`] (RFC 7541, tolerant of captures that start mid-connection),
 //! `framer` (frame boundaries, preface, resynchronisation), `conn`
 //! (CONTINUATION assembly, SETTINGS, streams), [`grpc`] (length-prefixed
@@ -22,61 +22,16 @@ pub mod frame;
 mod framer;
 pub mod grpc;
 pub mod hpack;
+pub mod sniff;
 
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod testutil;
 
+pub use crate::flow::{Dir, Stamp};
 pub use conn::ConnDecoder;
 pub use hpack::{HeaderField, Octets};
-
-/// Who wrote a chunk of bytes. All fields but the time may be unknown (for
-/// example when reading a pcap written by another tool).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Meta {
-    /// Wall-clock time of the write, nanoseconds since the Unix epoch.
-    pub ts_ns: u64,
-    /// Process id (thread group id) of the writer.
-    pub pid: Option<u32>,
-    /// Thread id of the writer.
-    pub tid: Option<u32>,
-    /// Command name of the writer.
-    pub comm: Option<String>,
-}
-
-/// Direction of bytes within a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Dir {
-    /// From the connecting side (sends the HTTP/2 preface and requests).
-    ClientToServer,
-    /// From the listening side (sends responses).
-    ServerToClient,
-}
-
-impl Dir {
-    /// The other direction.
-    pub fn opposite(self) -> Dir {
-        match self {
-            Dir::ClientToServer => Dir::ServerToClient,
-            Dir::ServerToClient => Dir::ClientToServer,
-        }
-    }
-
-    /// 0 for client-to-server, 1 for server-to-client: for per-direction arrays.
-    pub(crate) fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for Dir {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Dir::ClientToServer => "client->server",
-            Dir::ServerToClient => "server->client",
-        })
-    }
-}
 
 /// The gRPC method path of a call (`/package.Service/Method`), if known.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -86,6 +41,16 @@ pub enum PathInfo {
     /// The request headers were not seen, or `:path` came from HPACK state
     /// from before the capture.
     Unknown,
+}
+
+impl PathInfo {
+    /// The path, when known.
+    pub fn known(&self) -> Option<&str> {
+        match self {
+            PathInfo::Known(p) => Some(p),
+            PathInfo::Unknown => None,
+        }
+    }
 }
 
 impl fmt::Display for PathInfo {
@@ -143,7 +108,7 @@ pub enum Event {
         /// The request headers.
         request: Request,
         /// The write that completed the headers.
-        meta: Meta,
+        stamp: Stamp,
     },
     /// A complete gRPC message.
     Message {
@@ -154,7 +119,7 @@ pub enum Event {
         /// Method path of its call.
         path: PathInfo,
         /// The write that completed the message.
-        meta: Meta,
+        stamp: Stamp,
         /// The compressed flag of the gRPC message prefix.
         compressed: bool,
         /// The message, decompressed; still compressed if `decompress_error` is set.
@@ -198,7 +163,7 @@ pub enum Event {
         /// True when the connection closed (or the end was lost) with the call open.
         unfinished: bool,
         /// The write that ended the call; only a time for `unfinished` calls.
-        meta: Meta,
+        stamp: Stamp,
     },
     /// Bytes lost in a direction (reported by the capture).
     Gap {
@@ -233,7 +198,7 @@ pub enum Event {
         /// Debug data, as sent.
         debug: Vec<u8>,
         /// The write that carried it.
-        meta: Meta,
+        stamp: Stamp,
     },
     /// A protocol error in a direction. Framing errors are followed by a
     /// search for the next frame boundary, not by giving up.

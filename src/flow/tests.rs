@@ -1,5 +1,6 @@
 use super::*;
-use crate::capture::record::{Comm, Payload, Record, Socket, Writer};
+use crate::capture::record::{Payload, Record, Socket};
+use crate::flow::Comm;
 
 #[derive(Default)]
 struct Log {
@@ -27,12 +28,8 @@ impl Sink for Log {
     }
 }
 
-fn writer(pid: u32) -> Writer {
-    Writer {
-        pid,
-        tid: pid,
-        comm: Comm::from_name("t"),
-    }
+fn writer(pid: u32) -> Process {
+    Process::thread(pid, pid, Comm::from_name("t"))
 }
 
 /// Client socket 10 (unbound) talking to server socket 11 (bound).

@@ -1,22 +1,18 @@
 //! `--json`: NDJSON, one object per gRPC message, finished call, gap and note.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::glob::MethodFilter;
 use super::{grpc_status_name, time};
-use crate::calls::{Item, Output, Proc, What};
-use crate::protobuf::Schemas;
+use crate::flow::Process;
+use crate::pipeline::{Item, Output, What};
 
 /// Writes NDJSON.
 pub struct Json<W: Write> {
     w: W,
-    schemas: Arc<Schemas>,
-    methods: MethodFilter,
     /// Objects written.
     pub objects: u64,
 }
@@ -30,8 +26,8 @@ struct Record<'a> {
     ts_ns: u64,
     connection: u64,
     socket: &'a Option<String>,
-    writer: &'a Proc,
-    peer: &'a Proc,
+    writer: &'a Process,
+    peer: &'a Process,
     #[serde(flatten)]
     body: Body<'a>,
 }
@@ -49,11 +45,11 @@ enum Body<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         error: Option<&'a str>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        message_type: Option<Option<String>>,
+        message_type: Option<&'a Option<String>>,
         #[serde(skip_serializing_if = "Option::is_none")]
         schema: Option<&'static str>,
         #[serde(skip_serializing_if = "Option::is_none")]
-        message: Option<Value>,
+        message: Option<&'a Value>,
     },
     Call {
         stream: u32,
@@ -75,23 +71,10 @@ enum Body<'a> {
     },
 }
 
-fn direction(request: bool) -> &'static str {
-    if request {
-        "request"
-    } else {
-        "response"
-    }
-}
-
 impl<W: Write> Json<W> {
     /// NDJSON on `w`.
-    pub fn new(w: W, schemas: Arc<Schemas>, methods: MethodFilter) -> Self {
-        Json {
-            w,
-            schemas,
-            methods,
-            objects: 0,
-        }
+    pub fn new(w: W) -> Self {
+        Json { w, objects: 0 }
     }
 
     /// The underlying writer.
@@ -102,50 +85,26 @@ impl<W: Write> Json<W> {
 
 impl<W: Write> Output for Json<W> {
     fn item(&mut self, item: &Item) -> Result<()> {
-        let path = match &item.what {
-            What::Message { path, .. } | What::CallEnd { path, .. } => Some(path),
-            _ => None,
-        };
-        match path {
-            Some(p) => {
-                let p = super::known(p);
-                if !self.methods.accepts(p) {
-                    return Ok(());
-                }
-            }
-            None if !self.methods.is_empty() => return Ok(()),
-            None => {}
-        }
         let body = match &item.what {
             What::Message {
-                request,
+                dir,
                 stream,
                 path,
                 compressed,
                 payload,
                 decompress_error,
-            } => {
-                let method = super::known(path);
-                let decoded = decompress_error.is_none().then(|| {
-                    self.schemas.decode_forms(
-                        method,
-                        *request,
-                        payload,
-                        crate::protobuf::Forms::JSON,
-                    )
-                });
-                Body::Message {
-                    direction: direction(*request),
-                    stream: *stream,
-                    method,
-                    compressed: *compressed,
-                    size: payload.len(),
-                    error: decompress_error.as_deref(),
-                    schema: decoded.as_ref().map(|d| d.schema.name()),
-                    message_type: decoded.as_ref().map(|d| d.type_name.clone()),
-                    message: decoded.map(|d| d.json),
-                }
-            }
+                decoded,
+            } => Body::Message {
+                direction: dir.role(),
+                stream: *stream,
+                method: path.known(),
+                compressed: *compressed,
+                size: payload.len(),
+                error: decompress_error.as_deref(),
+                schema: decoded.as_ref().map(|d| d.schema.name()),
+                message_type: decoded.as_ref().map(|d| &d.type_name),
+                message: decoded.as_ref().map(|d| &d.json),
+            },
             What::CallEnd {
                 stream,
                 path,
@@ -156,7 +115,7 @@ impl<W: Write> Output for Json<W> {
                 unfinished,
             } => Body::Call {
                 stream: *stream,
-                method: super::known(path),
+                method: path.known(),
                 status: *status,
                 status_name: status.map(grpc_status_name),
                 grpc_message: message,
@@ -164,12 +123,12 @@ impl<W: Write> Output for Json<W> {
                 latency_us: latency_ns.map(|ns| ns as f64 / 1000.0),
                 unfinished: *unfinished,
             },
-            What::Gap { request, bytes } => Body::Gap {
-                direction: direction(*request),
+            What::Gap { dir, bytes } => Body::Gap {
+                direction: dir.role(),
                 bytes: *bytes,
             },
-            What::Note { request, text } => Body::Note {
-                direction: direction(*request),
+            What::Note { dir, text } => Body::Note {
+                direction: dir.role(),
                 text,
             },
         };

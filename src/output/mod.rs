@@ -1,17 +1,9 @@
-//! What people and programs read: the table and NDJSON.
+//! What people and programs read: the table and NDJSON. Items come
+//! filtered and decoded from the pipeline; these only format them.
 
-pub mod glob;
 pub mod json;
 pub mod table;
 pub mod time;
-
-/// The method path when it is known.
-pub fn known(path: &crate::decode::PathInfo) -> Option<&str> {
-    match path {
-        crate::decode::PathInfo::Known(p) => Some(p),
-        crate::decode::PathInfo::Unknown => None,
-    }
-}
 
 /// Wall-clock time now, ns since the epoch.
 pub fn time_now_ns() -> u64 {

@@ -6,14 +6,13 @@
 //! ```
 
 use std::io::Write;
-use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
-use super::glob::MethodFilter;
 use super::{grpc_status_name, short_method, time};
-use crate::calls::{Item, Output, Proc, What};
-use crate::protobuf::Schemas;
+use crate::decode::PathInfo;
+use crate::pipeline::{Item, Output, What};
 
 /// Column widths (the last column takes the rest).
 const WIDTHS: [usize; 8] = [15, 15, 7, 7, 20, 4, 6, 34];
@@ -36,15 +35,12 @@ pub struct TableOptions {
     pub full: bool,
     /// Terminal width to cut rows to (None: do not cut).
     pub width: Option<usize>,
-    /// Show only these methods.
-    pub methods: MethodFilter,
 }
 
 /// Writes the table.
 pub struct Table<W: Write> {
     w: W,
     opts: TableOptions,
-    schemas: Arc<Schemas>,
     header_done: bool,
     /// Rows written.
     pub rows: u64,
@@ -54,22 +50,31 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map_or_else(|| "-".to_string(), |v| v.to_string())
 }
 
-fn peer_text(p: &Proc) -> String {
-    match (&p.comm, p.pid) {
-        (Some(c), Some(pid)) => format!("{c}/{pid}"),
-        (None, Some(pid)) => format!("pid/{pid}"),
-        (Some(c), None) => c.clone(),
-        (None, None) => "-".to_string(),
+/// `text` cut to `max` terminal columns, ending in `…` when cut.
+fn cut_to_width(text: &str, max: usize) -> String {
+    if text.width() <= max {
+        return text.to_string();
     }
+    let mut out = String::with_capacity(max + 3);
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > max {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
+    out.push('…');
+    out
 }
 
 impl<W: Write> Table<W> {
     /// A table on `w`.
-    pub fn new(w: W, opts: TableOptions, schemas: Arc<Schemas>) -> Self {
+    pub fn new(w: W, opts: TableOptions) -> Self {
         Table {
             w,
             opts,
-            schemas,
             header_done: false,
             rows: 0,
         }
@@ -97,64 +102,42 @@ impl<W: Write> Table<W> {
         }
         let row = row.trim_end();
         let row = match self.opts.width {
-            Some(max) if !self.opts.full && row.chars().count() > max => {
-                let mut cut: String = row.chars().take(max.saturating_sub(1)).collect();
-                cut.push('…');
-                cut
-            }
+            Some(max) if !self.opts.full => cut_to_width(row, max),
             _ => row.to_string(),
         };
         writeln!(self.w, "{row}").context("writing the table")
     }
 
-    fn method(&self, path: &crate::decode::PathInfo) -> String {
+    fn method(&self, path: &PathInfo) -> String {
         match path {
-            crate::decode::PathInfo::Known(p) if self.opts.full => p.clone(),
-            crate::decode::PathInfo::Known(p) => short_method(p).to_string(),
-            crate::decode::PathInfo::Unknown => "<unknown>".to_string(),
+            PathInfo::Known(p) if self.opts.full => p.clone(),
+            PathInfo::Known(p) => short_method(p).to_string(),
+            PathInfo::Unknown => "<unknown>".to_string(),
         }
     }
 }
 
-fn path_of(what: &What) -> Option<Option<&str>> {
-    let path = match what {
-        What::Message { path, .. } | What::CallEnd { path, .. } => path,
-        _ => return None,
-    };
-    Some(super::known(path))
-}
-
 impl<W: Write> Output for Table<W> {
     fn item(&mut self, item: &Item) -> Result<()> {
-        if let Some(path) = path_of(&item.what) {
-            if !self.opts.methods.accepts(path) {
-                return Ok(());
-            }
-        } else if !self.opts.methods.is_empty() {
-            return Ok(());
-        }
         let (kind, stream, method, message) = match &item.what {
             What::Message {
-                request,
+                dir,
                 stream,
                 path,
                 compressed,
                 payload,
                 decompress_error,
+                decoded,
             } => {
-                let mut text = match decompress_error {
-                    Some(e) => format!("<{} compressed bytes: {e}>", payload.len()),
-                    None => {
-                        let p = super::known(path);
-                        self.schemas
-                            .decode_forms(p, *request, payload, crate::protobuf::Forms::TEXT)
-                            .text
-                    }
+                let mut text = match (decompress_error, decoded) {
+                    (Some(e), _) => format!("<{} compressed bytes: {e}>", payload.len()),
+                    (None, Some(d)) => d.text.clone(),
+                    (None, None) => String::new(),
                 };
                 if *compressed {
                     text.insert_str(0, "(compressed) ");
                 }
-                let kind = if *request { "REQ" } else { "RESP" };
+                let kind = if dir.is_request() { "REQ" } else { "RESP" };
                 (kind, stream.to_string(), self.method(path), text)
             }
             What::CallEnd {
@@ -164,7 +147,7 @@ impl<W: Write> Output for Table<W> {
                 message,
                 reset,
                 latency_ns,
-                unfinished,
+                ..
             } => {
                 let latency = latency_ns.map_or(String::new(), |ns| {
                     format!(" after {}", super::duration(ns))
@@ -181,7 +164,6 @@ impl<W: Write> Output for Table<W> {
                 } else {
                     // OK calls show as their messages; unfinished ones are
                     // calls still open when the capture ended.
-                    let _ = unfinished;
                     return Ok(());
                 };
                 (kind, stream.to_string(), self.method(path), text)
@@ -201,10 +183,10 @@ impl<W: Write> Output for Table<W> {
         self.rows += 1;
         self.line([
             time::local_clock(item.ts_ns),
-            opt(item.writer.comm.clone()),
+            opt(item.writer.comm),
             opt(item.writer.pid),
             opt(item.writer.tid),
-            peer_text(&item.peer),
+            item.peer.short(),
             kind.to_string(),
             stream,
             method,
@@ -214,5 +196,18 @@ impl<W: Write> Output for Table<W> {
 
     fn flush(&mut self) -> Result<()> {
         self.w.flush().context("writing the table")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_cut_by_terminal_columns() {
+        assert_eq!(cut_to_width("abc", 3), "abc");
+        assert_eq!(cut_to_width("abcdef", 4), "abc…");
+        // Wide characters take two columns each.
+        assert_eq!(cut_to_width("日本語テキスト", 7), "日本語…");
     }
 }

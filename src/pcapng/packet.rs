@@ -186,13 +186,8 @@ mod tests {
             psh: true,
             ..Default::default()
         };
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut rnd = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as usize
-        };
+        let mut rng = crate::testsupport::Rng::new(1);
+        let mut rnd = || rng.next_u64() as usize;
         let (mut before, mut after) = (vec![], vec![]);
         for round in 0..500 {
             let len = 1 + rnd() % 300;

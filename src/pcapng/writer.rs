@@ -1,5 +1,5 @@
 //! Flow events as a pcapng file Wireshark's HTTP/2 and gRPC dissectors open
-//! with no preferences set (recipe in shared/DESIGN.md section 3).
+//! with no preferences set (the recipe is in docs/ARCHITECTURE.md, "pcapng").
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -7,10 +7,10 @@ use std::io::Write;
 use anyhow::Result;
 
 use super::blocks::{Blocks, INBOUND, OUTBOUND};
+use super::comment;
 use super::packet::{self, Endpoint, Flags, MAX_SEGMENT, SERVER_PORT};
-use super::sniff::{is_initial_settings, looks_like_frames, PREFACE};
-use crate::capture::record::Writer;
-use crate::flow::{Conn, ConnId, Dir, FlowEvent, Sink};
+use crate::decode::sniff::{is_initial_settings, looks_like_h2_frames, PREFACE};
+use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Sink};
 
 /// Server bytes held while waiting for the client's first write, at most.
 const HOLD_LIMIT: usize = 64 << 10;
@@ -22,7 +22,7 @@ enum Held {
     Data {
         ts: u64,
         dir: Dir,
-        writer: Writer,
+        writer: Process,
         offset: u64,
         bytes: Vec<u8>,
     },
@@ -81,24 +81,11 @@ fn seg(dir: Dir, seq: u32, flags: Flags, payload: &[u8]) -> Seg<'_> {
     }
 }
 
-fn other(dir: Dir) -> Dir {
-    match dir {
-        Dir::ToServer => Dir::ToClient,
-        Dir::ToClient => Dir::ToServer,
-    }
-}
-
 fn dir_flags(dir: Dir) -> u32 {
     match dir {
         Dir::ToServer => INBOUND,
         Dir::ToClient => OUTBOUND,
     }
-}
-
-fn side_text(side: &crate::flow::Side) -> String {
-    let pid = side.pid.map_or("?".to_string(), |p| p.to_string());
-    let comm = side.comm.map_or("?".to_string(), |c| c.to_string());
-    format!("pid {pid} ({comm}) inode {}", side.ino)
 }
 
 /// Counters for the summary.
@@ -187,8 +174,8 @@ impl<W: Write> PcapngWriter<W> {
         };
         let d = dir.index();
         let src = c.ends[d];
-        let dst = c.ends[other(dir).index()];
-        let ack = c.next[other(dir).index()];
+        let dst = c.ends[dir.opposite().index()];
+        let ack = c.next[dir.opposite().index()];
         packet::build(&mut self.frame, src, dst, seq, ack, flags, payload);
         let consumed = payload.len() as u32 + u32::from(flags.syn) + u32::from(flags.fin);
         c.next[d] = seq.wrapping_add(consumed);
@@ -199,7 +186,7 @@ impl<W: Write> PcapngWriter<W> {
     }
 
     fn open(&mut self, conn: &Conn, ts: u64) -> Result<()> {
-        let path = conn.path.clone().unwrap_or_else(|| "(unnamed)".to_string());
+        let path = conn.path.as_deref().unwrap_or(comment::UNNAMED).to_string();
         let iface = self.blocks.interface(&path)?;
         let n = self.server_ips.len() as u32 + 1;
         let server_ip = *self.server_ips.entry(path.clone()).or_insert([
@@ -210,6 +197,7 @@ impl<W: Write> PcapngWriter<W> {
         ]);
         let pid = conn
             .client
+            .owner
             .pid
             .unwrap_or(0xfe_0000 + (conn.id as u32 & 0xffff));
         let client_ip = [10, (pid >> 16) as u8, (pid >> 8) as u8, pid as u8];
@@ -255,28 +243,21 @@ impl<W: Write> PcapngWriter<W> {
             return Ok(());
         };
         let (client_ip, server_ip, isn) = (c.ends[0].ip, c.ends[1].ip, c.isn);
-        let path = conn.path.clone().unwrap_or_else(|| "(unnamed)".to_string());
+        let path = conn.path.as_deref().unwrap_or(comment::UNNAMED).to_string();
         let mut names = vec![];
         if self.named.insert(server_ip) {
             names.push((server_ip, path.clone()));
         }
         if self.named.insert(client_ip) {
-            let comm = conn
-                .client
-                .comm
-                .map_or("pid".to_string(), |c| c.to_string());
-            let pid = conn.client.pid.map_or("?".to_string(), |p| p.to_string());
+            let owner = conn.client.owner;
+            let comm = owner.comm.map_or("pid".to_string(), |c| c.to_string());
+            let pid = owner.pid.map_or("?".to_string(), |p| p.to_string());
             names.push((client_ip, format!("{comm}.{pid}")));
         }
         if !names.is_empty() {
             self.blocks.names(&names)?;
         }
-        let comment = format!(
-            "connection {} on {path}: client {}; server {}",
-            id,
-            side_text(&conn.client),
-            side_text(&conn.server)
-        );
+        let opening = comment::opening(&conn);
         let syn = Flags {
             syn: true,
             ..Default::default()
@@ -286,7 +267,7 @@ impl<W: Write> PcapngWriter<W> {
             ack: true,
             ..Default::default()
         };
-        self.segment(id, ts, seg(Dir::ToServer, isn[0], syn, &[]), Some(comment))?;
+        self.segment(id, ts, seg(Dir::ToServer, isn[0], syn, &[]), Some(opening))?;
         self.segment(id, ts, seg(Dir::ToClient, isn[1], syn_ack, &[]), None)?;
         self.segment(
             id,
@@ -301,7 +282,7 @@ impl<W: Write> PcapngWriter<W> {
         id: ConnId,
         ts: u64,
         dir: Dir,
-        w: &Writer,
+        w: &Process,
         offset: u64,
         bytes: &[u8],
     ) -> Result<()> {
@@ -313,7 +294,7 @@ impl<W: Write> PcapngWriter<W> {
             psh: true,
             ..Default::default()
         };
-        let mut comment = Some(format!("pid {} tid {} comm {}", w.pid, w.tid, w.comm));
+        let mut comment = comment::writer(w);
         let mut seq = c.seq(dir, offset);
         for piece in bytes.chunks(MAX_SEGMENT) {
             self.segment(id, ts, seg(dir, seq, flags, piece), comment.take())?;
@@ -332,12 +313,7 @@ impl<W: Write> PcapngWriter<W> {
             ack: true,
             ..Default::default()
         };
-        self.segment(
-            id,
-            ts,
-            seg(dir, seq, ack, &[]),
-            Some(format!("{len} bytes lost")),
-        )
+        self.segment(id, ts, seg(dir, seq, ack, &[]), Some(comment::lost(len)))
     }
 
     /// Settle the preface question with `first_client` (the client's first
@@ -345,7 +321,7 @@ impl<W: Write> PcapngWriter<W> {
     fn settle(
         &mut self,
         id: ConnId,
-        first_client: Option<(u64, &Writer, u64, &[u8])>,
+        first_client: Option<(u64, &Process, u64, &[u8])>,
     ) -> Result<()> {
         self.handshake(id)?;
         let Some(c) = self.conns.get_mut(&id) else {
@@ -356,10 +332,10 @@ impl<W: Write> PcapngWriter<W> {
             Preface::Decided => vec![],
         };
         let real = first_client.filter(|&(_, _, off, b)| off == 0 && b.starts_with(PREFACE));
-        let h2_seen = first_client.is_some_and(|(_, _, _, b)| looks_like_frames(b))
-            || held
-                .iter()
-                .any(|h| matches!(h, Held::Data { bytes, .. } if looks_like_frames(bytes)));
+        let h2_seen = first_client.is_some_and(|(_, _, _, b)| looks_like_h2_frames(b, false))
+            || held.iter().any(
+                |h| matches!(h, Held::Data { bytes, .. } if looks_like_h2_frames(bytes, true)),
+            );
         let mut rest = first_client;
         if let Some((ts, w, _, b)) = real {
             // The preface in a segment of its own: Wireshark's HTTP dissector
@@ -380,7 +356,7 @@ impl<W: Write> PcapngWriter<W> {
                 psh: true,
                 ..Default::default()
             };
-            let note = "synthetic HTTP/2 preface: the capture began mid-connection".to_string();
+            let note = comment::SYNTHETIC_PREFACE.to_string();
             self.segment(id, ts, seg(Dir::ToServer, seq, flags, PREFACE), Some(note))?;
         }
         for h in held {

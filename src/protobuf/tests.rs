@@ -19,21 +19,7 @@ fn encode(schemas: &Schemas, name: &str, text: &str) -> Vec<u8> {
         .encode_to_vec()
 }
 
-/// A tiny xorshift64 generator: deterministic noise without a dependency.
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next() as u8).collect()
-    }
-}
+use crate::testsupport::Rng;
 
 #[test]
 fn embedded_has_containerd_and_cri_methods() {
@@ -307,19 +293,19 @@ fn random_bytes_never_panic() {
            envs { key: "A" value: "1" } labels { key: "k" value: "v" }
            linux { security_context { namespace_options { network: NODE } } } }"#,
     );
-    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(1);
     for i in 0..10_000 {
         let mut bytes = if i % 4 == 3 {
             // A real message with a few bytes changed and maybe cut short.
             let mut b = valid.clone();
-            for _ in 0..1 + rng.next() % 4 {
-                let at = (rng.next() as usize) % b.len();
-                b[at] = rng.next() as u8;
+            for _ in 0..1 + rng.next_u64() % 4 {
+                let at = (rng.next_u64() as usize) % b.len();
+                b[at] = rng.next_u64() as u8;
             }
-            b.truncate(b.len() - (rng.next() as usize) % 8);
+            b.truncate(b.len() - (rng.next_u64() as usize) % 8);
             b
         } else {
-            let len = (rng.next() % 96) as usize;
+            let len = (rng.next_u64() % 96) as usize;
             rng.bytes(len)
         };
         // Mostly valid-looking keys, so that decoding gets past byte one.
@@ -396,7 +382,7 @@ fn content_write(s: &Schemas, data: Vec<u8>) -> Vec<u8> {
 #[test]
 fn large_bytes_are_cut() {
     let s = Schemas::embedded();
-    let mut rng = XorShift(7);
+    let mut rng = Rng::new(7);
     let mut data = rng.bytes(1 << 20);
     data[0] = 0xff; // surely not UTF-8
     let d = s.decode(Some(CONTENT_WRITE), true, &content_write(&s, data.clone()));
@@ -538,7 +524,7 @@ fn speed() {
     }
     println!("small schema-less: {:?}/msg", t.elapsed() / n);
 
-    let mut rng = XorShift(3);
+    let mut rng = Rng::new(3);
     let big = content_write(&s, rng.bytes(1 << 20));
     let n = 500;
     let t = Instant::now();

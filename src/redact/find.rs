@@ -4,11 +4,13 @@
 use std::collections::HashMap;
 use std::ops::Range;
 
-use anyhow::{ensure, Result};
+use anyhow::Result;
 
 use super::hpack::{huffman_mask, is_secret_header};
-use crate::decode::{self, ConnDecoder, Event, LiteralValue, PathInfo};
+use crate::decode::{Event, LiteralValue, PathInfo};
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Sink};
+use crate::pipeline::decoders::{Decoders, Events};
+use crate::pipeline::ConnInfo;
 use crate::protobuf::Schemas;
 
 /// What overwrites secret bytes of gRPC messages: `x`, printable and
@@ -54,90 +56,89 @@ pub struct Found {
     pub headers: u64,
 }
 
-/// The flow sink of the first read.
+/// The flow sink of the first read: the decoding pipeline's decoders,
+/// reporting where literal header values lie, feed a [`Secrets`] collector.
 pub struct Finder<'a> {
+    decoders: Decoders,
+    collect: Collect<'a>,
+}
+
+/// Where secret values lie, from the decoder's events.
+struct Collect<'a> {
     schemas: &'a Schemas,
-    decoders: HashMap<ConnId, ConnDecoder>,
-    /// Stream offset of the next byte of each direction, as the decoder counts.
-    next: HashMap<(ConnId, Dir), u64>,
-    events: Vec<Event>,
-    last_ns: u64,
-    /// Where the secrets are.
-    pub secrets: Secrets,
-    /// Counters.
-    pub found: Found,
+    secrets: Secrets,
+    found: Found,
 }
 
 impl<'a> Finder<'a> {
     /// A finder naming fields with `schemas`.
     pub fn new(schemas: &'a Schemas) -> Self {
         Finder {
-            schemas,
-            decoders: HashMap::new(),
-            next: HashMap::new(),
-            events: Vec::new(),
-            last_ns: 0,
-            secrets: Secrets::new(),
-            found: Found::default(),
+            decoders: Decoders::new().with_literals(),
+            collect: Collect {
+                schemas,
+                secrets: Secrets::new(),
+                found: Found::default(),
+            },
         }
     }
 
-    /// End of input: what connections still hold is decoded, and the
-    /// overwrites sorted.
-    pub fn finish(&mut self) {
-        let ids: Vec<ConnId> = self.decoders.keys().copied().collect();
-        for id in ids {
-            if let Some(mut dec) = self.decoders.remove(&id) {
-                dec.close(self.last_ns, &mut self.events);
-                self.take_events(id);
-            }
-        }
-        for list in self.secrets.values_mut() {
+    /// End of input: what connections still hold is decoded; returns the
+    /// overwrites, sorted, and the counters.
+    pub fn finish(mut self) -> Result<(Secrets, Found)> {
+        let last = self.decoders.last_ns();
+        self.decoders.finish(last, &mut self.collect)?;
+        let Collect {
+            mut secrets, found, ..
+        } = self.collect;
+        for list in secrets.values_mut() {
             list.sort_by_key(|o| o.range.start);
             // Distinct fields, messages and headers hold distinct bytes.
             debug_assert!(list.windows(2).all(|w| w[0].range.end <= w[1].range.start));
         }
+        Ok((secrets, found))
     }
+}
 
-    fn take_events(&mut self, id: ConnId) {
-        for ev in std::mem::take(&mut self.events) {
-            match ev {
-                Event::Literals { dir, values, .. } => {
-                    for v in &values {
-                        self.header(id, flow_dir(dir), v);
-                    }
+impl Events for Collect<'_> {
+    fn event(&mut self, conn: &ConnInfo, _ts_ns: u64, ev: Event) -> Result<()> {
+        match ev {
+            Event::Literals { dir, values, .. } => {
+                for v in &values {
+                    self.header(conn.id, dir, v);
                 }
-                Event::Message {
-                    dir,
-                    path,
-                    compressed,
-                    payload,
-                    decompress_error: None,
-                    stream_ranges,
-                    ..
-                } => self.message(id, dir, &path, compressed, &payload, &stream_ranges),
-                _ => {}
             }
+            Event::Message {
+                dir,
+                path,
+                compressed,
+                payload,
+                decompress_error: None,
+                stream_ranges,
+                ..
+            } => self.message(conn.id, dir, &path, compressed, &payload, &stream_ranges),
+            _ => {}
         }
+        Ok(())
     }
+}
 
+impl Collect<'_> {
     /// A gRPC message, carried in `pieces` of the stream: its secret values
     /// are overwritten.
     fn message(
         &mut self,
         id: ConnId,
-        dir: decode::Dir,
+        dir: Dir,
         path: &PathInfo,
         compressed: bool,
         payload: &[u8],
         pieces: &[Range<u64>],
     ) {
-        let path = match path {
-            PathInfo::Known(p) => Some(p.as_str()),
-            PathInfo::Unknown => None,
-        };
-        let request = dir == decode::Dir::ClientToServer;
-        let Some(ranges) = self.schemas.secret_ranges(path, request, payload) else {
+        let Some(ranges) = self
+            .schemas
+            .secret_ranges(path.known(), dir.is_request(), payload)
+        else {
             self.found.unchecked += 1;
             return;
         };
@@ -146,7 +147,7 @@ impl<'a> Finder<'a> {
         }
         self.found.messages += 1;
         self.found.values += ranges.len() as u64;
-        let list = self.secrets.entry((id, flow_dir(dir))).or_default();
+        let list = self.secrets.entry((id, dir)).or_default();
         let stream: Vec<Range<u64>> = match compressed {
             // The secrets are somewhere in the compressed bytes: all of them go.
             true => {
@@ -196,20 +197,6 @@ impl<'a> Finder<'a> {
     }
 }
 
-fn flow_dir(d: decode::Dir) -> Dir {
-    match d {
-        decode::Dir::ClientToServer => Dir::ToServer,
-        decode::Dir::ServerToClient => Dir::ToClient,
-    }
-}
-
-fn decode_dir(d: Dir) -> decode::Dir {
-    match d {
-        Dir::ToServer => decode::Dir::ClientToServer,
-        Dir::ToClient => decode::Dir::ServerToClient,
-    }
-}
-
 /// The stream ranges of bytes `r` of a message carried in `pieces` (the
 /// stream ranges of its bytes, in order).
 pub fn to_stream(pieces: &[Range<u64>], r: Range<usize>) -> Vec<Range<u64>> {
@@ -229,57 +216,14 @@ pub fn to_stream(pieces: &[Range<u64>], r: Range<usize>) -> Vec<Range<u64>> {
 
 impl Sink for Finder<'_> {
     fn event(&mut self, conn: &Conn, ts_ns: u64, ev: FlowEvent<'_>) -> Result<()> {
-        self.last_ns = self.last_ns.max(ts_ns);
-        // As `decode`: a preface at the client's first byte says the start was seen.
-        let dec = self.decoders.entry(conn.id).or_insert_with(|| {
-            let mut dec = ConnDecoder::new(false);
-            dec.report_literals();
-            dec
-        });
-        let meta = decode::Meta {
-            ts_ns,
-            ..decode::Meta::default()
-        };
-        // The decoder's offsets count what it was given; the overwrites are
-        // placed by the reader's, so the two must agree.
-        let mut advance = |dir: Dir, offset: u64, len: u64| {
-            let next = self.next.entry((conn.id, dir)).or_default();
-            let expected = *next;
-            *next = offset + len;
-            ensure!(
-                offset == expected,
-                "connection {} {dir:?}: bytes at stream offset {offset}, expected {expected}",
-                conn.id
-            );
-            Ok(())
-        };
-        match ev {
-            FlowEvent::Open => {}
-            FlowEvent::Data {
-                dir, offset, bytes, ..
-            } => {
-                advance(dir, offset, bytes.len() as u64)?;
-                dec.feed(decode_dir(dir), bytes, &meta, &mut self.events)
-            }
-            FlowEvent::Gap { dir, offset, len } => {
-                advance(dir, offset, len)?;
-                dec.gap(decode_dir(dir), len, &mut self.events)
-            }
-            FlowEvent::Close => {
-                dec.close(ts_ns, &mut self.events);
-                self.decoders.remove(&conn.id);
-                self.next.retain(|k, _| k.0 != conn.id);
-            }
-        }
-        self.take_events(conn.id);
-        Ok(())
+        self.decoders.on_flow(conn, ts_ns, ev, &mut self.collect)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::record::{Comm, Writer};
+    use crate::flow::{Comm, Process};
     use prost::Message;
     use prost_reflect::DynamicMessage;
 
@@ -328,11 +272,7 @@ mod tests {
             server: Default::default(),
             first_ns: 0,
         };
-        let writer = Writer {
-            pid: 1,
-            tid: 1,
-            comm: Comm::from_name("crictl"),
-        };
+        let writer = Process::thread(1, 1, Comm::from_name("crictl"));
         f.event(&conn, 0, FlowEvent::Open).unwrap();
         let ev = FlowEvent::Data {
             dir: Dir::ToServer,
@@ -341,9 +281,9 @@ mod tests {
             bytes: writes,
         };
         f.event(&conn, 1, ev).unwrap();
-        f.finish();
-        let list = f.secrets.remove(&(7, Dir::ToServer)).unwrap_or_default();
-        (f.found, list)
+        let (mut secrets, found) = f.finish().unwrap();
+        let list = secrets.remove(&(7, Dir::ToServer)).unwrap_or_default();
+        (found, list)
     }
 
     fn pull_request() -> Vec<u8> {

@@ -32,7 +32,7 @@ use find::Finder;
 pub use find::{Found, FILL};
 use patch::Locator;
 
-use crate::pcapng::reader::{self, ReadError, ReadOptions, ReadSummary};
+use crate::input::{self, ReadError, ReadOptions, ReadSummary};
 use crate::protobuf::Schemas;
 
 /// What a redaction did.
@@ -108,21 +108,21 @@ pub fn redact(
         inner: io::BufReader::with_capacity(1 << 20, &mut *input),
         count: 0,
     };
-    let (read, len, stopped) = match reader::read(&mut counted, opts, &mut finder) {
+    let (read, len, stopped) = match input::read(&mut counted, opts, &mut finder) {
         Ok(read) => (read, counted.count, None),
         Err(e @ (ReadError::Truncated { offset } | ReadError::Malformed { offset, .. })) => {
             (ReadSummary::default(), offset, Some(e))
         }
         Err(e) => return Err(e.into()),
     };
-    finder.finish();
+    let (secrets, found) = finder.finish().map_err(ReadError::Sink)?;
 
     // The second read sees exactly the bytes the first one decoded, even if
     // the file grows meanwhile (a capture still being recorded).
     input.rewind().map_err(ReadError::Io)?;
-    let mut locator = Locator::new(&finder.secrets);
+    let mut locator = Locator::new(&secrets);
     let again = io::BufReader::with_capacity(1 << 20, (&mut *input).take(len));
-    match reader::read(again, opts, &mut locator) {
+    match input::read(again, opts, &mut locator) {
         Ok(_) | Err(ReadError::Truncated { .. } | ReadError::Malformed { .. }) => {}
         Err(e) => return Err(e.into()),
     }
@@ -133,7 +133,7 @@ pub fn redact(
         .and_then(|()| out.flush())
         .map_err(Error::Write)?;
     Ok(Summary {
-        found: finder.found,
+        found,
         read,
         packets: locator.patches.len() as u64,
         copied: len,

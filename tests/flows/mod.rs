@@ -7,7 +7,8 @@
 use std::path::{Path, PathBuf};
 
 use containerdsnoop::flow::{Conn, ConnId, Dir, FlowEvent, Sink};
-use containerdsnoop::pcapng::reader::{self, ReadOptions};
+use containerdsnoop::input::{self, ReadOptions};
+pub use containerdsnoop::testsupport::Rng;
 
 /// A fixture file.
 pub fn fixture(name: &str) -> PathBuf {
@@ -55,23 +56,6 @@ impl Sink for Flows {
 pub fn of_fixture(name: &str) -> Flows {
     let bytes = std::fs::read(fixture(name)).expect("fixture exists");
     let mut flows = Flows::default();
-    reader::read(&bytes[..], &ReadOptions::default(), &mut flows).expect("fixture reads");
+    input::read(&bytes[..], &ReadOptions::default(), &mut flows).expect("fixture reads");
     flows
-}
-
-/// A small deterministic generator (xorshift64*), so failures reproduce.
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// A number in `0..n` (`n` > 0).
-    pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
 }

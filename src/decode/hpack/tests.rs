@@ -262,7 +262,7 @@ fn mid_connection_becomes_synced_by_turnover() {
     // entry from before the capture fits in 4096 any more.
     assert_eq!(n, 27);
     // Every entry is known and equals the encoder's.
-    assert_eq!(d.table().len(), enc.len());
+    assert_eq!(d.table().len(), enc.entries());
     // An index past the end is now a desync, and resets to unknown.
     let out = d.decode(&[0x80 | (62 + 40)]).unwrap();
     assert!(matches!(out.desync, Some(Desync::IndexNotInTable { .. })));

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::frame::{flags, setting, Kind};
-use super::testutil::{frame, grpc_msg, gzip, meta, run, settings, Conv, Rng};
+use super::testutil::{frame, grpc_msg, gzip, run, settings, stamp, Conv, Rng};
 use super::*;
 
 const VERSION: &str = "/containerd.services.version.v1.Version/Version";
@@ -90,7 +90,7 @@ fn unary_call_from_the_start() {
         stream_id: 1,
         path: p,
         request,
-        meta: m,
+        stamp: m,
     } = &ev[0]
     else {
         panic!("{:?}", ev[0]);
@@ -100,12 +100,12 @@ fn unary_call_from_the_start() {
     assert_eq!(request.content_type.as_deref(), Some("application/grpc"));
     assert_eq!(request.grpc_timeout.as_deref(), Some("1999968u"));
     assert!(request.decoded && request.headers.len() == 9);
-    assert_eq!(m, &meta(5));
+    assert_eq!(m, &stamp(5));
     assert_eq!(
         messages(&ev),
         vec![
-            (1, Dir::ClientToServer, vec![]),
-            (1, Dir::ServerToClient, b"\x0a\x061.6.20".to_vec())
+            (1, Dir::ToServer, vec![]),
+            (1, Dir::ToClient, b"\x0a\x061.6.20".to_vec())
         ]
     );
     let Event::CallEnd {
@@ -141,18 +141,15 @@ fn busy_calls(c: &mut Conv, base: u32) {
     // Server streaming: several messages in one frame, one spanning frames.
     let s = base + 3;
     c.request(s, PATHS[0]);
-    c.data(Dir::ClientToServer, s, &grpc_msg(b"filter"), true);
+    c.data(Dir::ToServer, s, &grpc_msg(b"filter"), true);
     c.response(s);
     let mut packed = grpc_msg(b"one");
     packed.extend(grpc_msg(b"two"));
     packed.extend(grpc_msg(b""));
-    c.data(Dir::ServerToClient, s, &packed, false);
-    c.data(Dir::ServerToClient, s, &grpc_msg(&[9u8; 40_000]), false);
-    c.push(Dir::ClientToServer, frame(Kind::Ping, 0, 0, b"pingpong"));
-    c.push(
-        Dir::ServerToClient,
-        frame(Kind::Ping, flags::ACK, 0, b"pingpong"),
-    );
+    c.data(Dir::ToClient, s, &packed, false);
+    c.data(Dir::ToClient, s, &grpc_msg(&[9u8; 40_000]), false);
+    c.push(Dir::ToServer, frame(Kind::Ping, 0, 0, b"pingpong"));
+    c.push(Dir::ToClient, frame(Kind::Ping, flags::ACK, 0, b"pingpong"));
     c.trailers(s, 0, "");
     // Client streaming with a gzip-compressed message.
     let s = base + 5;
@@ -162,28 +159,28 @@ fn busy_calls(c: &mut Conv, base: u32) {
         ("grpc-encoding", "gzip"),
     ];
     c.paths.insert(s, PATHS[1].into());
-    c.headers(Dir::ClientToServer, s, &fields, false);
+    c.headers(Dir::ToServer, s, &fields, false);
     let mut z = vec![1];
     let body = gzip(b"compressed body");
     z.extend((body.len() as u32).to_be_bytes());
     z.extend(body);
-    c.data(Dir::ClientToServer, s, &z, false);
-    c.data(Dir::ClientToServer, s, &grpc_msg(b"last"), true);
+    c.data(Dir::ToServer, s, &z, false);
+    c.data(Dir::ToServer, s, &grpc_msg(b"last"), true);
     c.push(
-        Dir::ServerToClient,
+        Dir::ToClient,
         frame(Kind::WindowUpdate, 0, 0, &[0, 0, 1, 0]),
     );
     c.response(s);
-    c.data(Dir::ServerToClient, s, &grpc_msg(b"summary"), false);
+    c.data(Dir::ToClient, s, &grpc_msg(b"summary"), false);
     c.trailers(s, 3, "bad arg%3A x");
     // A cancelled call and a goaway.
     c.request(base + 7, PATHS[2]);
     let rst = frame(Kind::RstStream, 0, base + 7, &8u32.to_be_bytes());
-    c.push(Dir::ClientToServer, rst);
+    c.push(Dir::ToServer, rst);
     c.request(base + 9, PATHS[3]);
     let mut goaway = (base + 9).to_be_bytes().to_vec();
     goaway.extend(b"\0\0\0\0bye");
-    c.push(Dir::ServerToClient, frame(Kind::Goaway, 0, 0, &goaway));
+    c.push(Dir::ToClient, frame(Kind::Goaway, 0, 0, &goaway));
 }
 
 #[test]
@@ -204,11 +201,11 @@ fn busy_conversation_decodes() {
         ]
     );
     let m = messages(&ev);
-    let s2c = |p: &[u8]| (3, Dir::ServerToClient, p.to_vec());
+    let s2c = |p: &[u8]| (3, Dir::ToClient, p.to_vec());
     assert!(m.contains(&s2c(b"one")) && m.contains(&s2c(b"two")) && m.contains(&s2c(b"")));
     assert!(m.contains(&s2c(&[9u8; 40_000])));
-    assert!(m.contains(&(5, Dir::ClientToServer, b"compressed body".to_vec())));
-    assert!(m.contains(&(5, Dir::ClientToServer, b"last".to_vec())));
+    assert!(m.contains(&(5, Dir::ToServer, b"compressed body".to_vec())));
+    assert!(m.contains(&(5, Dir::ToServer, b"last".to_vec())));
     assert!(ev.iter().any(|e| matches!(
         e,
         Event::CallEnd { stream_id: 5, message: Some(m), .. } if m == "bad arg: x"
@@ -248,7 +245,7 @@ fn any_split_into_feeds_gives_the_same_events() {
     let mut rng = Rng(7);
     let got = run(false, &c.writes, Some(&mut rng));
     let resync = Event::Resync {
-        dir: Dir::ServerToClient,
+        dir: Dir::ToClient,
         skipped: 0,
     };
     assert_eq!(got[0], resync);
@@ -261,14 +258,14 @@ fn settings_bound_the_other_direction() {
     let mut c = Conv::new();
     c.start();
     c.push(
-        Dir::ClientToServer,
+        Dir::ToServer,
         settings(&[(setting::HEADER_TABLE_SIZE, 100)]),
     );
     c.server.resize(4096);
     c.unary(1, VERSION, b"", b"");
     let ev = run(true, &c.writes, None);
     assert!(ev.contains(&Event::Desync {
-        dir: Dir::ServerToClient,
+        dir: Dir::ToClient,
         reason: hpack::Desync::SizeUpdateAboveLimit {
             size: 4096,
             limit: 100
@@ -281,7 +278,7 @@ fn settings_bound_the_other_direction() {
         c.start();
         if allow {
             c.push(
-                Dir::ServerToClient,
+                Dir::ToClient,
                 settings(&[(setting::MAX_FRAME_SIZE, 65_536)]),
             );
         }
@@ -298,7 +295,7 @@ fn settings_bound_the_other_direction() {
             )
         });
         assert_eq!(too_large, !allow);
-        let got = messages(&ev).contains(&(1, Dir::ClientToServer, vec![7u8; 20_000]));
+        let got = messages(&ev).contains(&(1, Dir::ToServer, vec![7u8; 20_000]));
         assert_eq!(got, allow);
     }
 }
@@ -308,13 +305,10 @@ fn interrupted_header_block_is_an_error() {
     let mut c = Conv::new();
     c.start();
     let block = c.client.encode(&[(":path", VERSION)], true);
-    c.push(Dir::ClientToServer, frame(Kind::Headers, 0, 1, &block));
+    c.push(Dir::ToServer, frame(Kind::Headers, 0, 1, &block));
+    c.push(Dir::ToServer, frame(Kind::Data, 0, 1, &grpc_msg(b"x")));
     c.push(
-        Dir::ClientToServer,
-        frame(Kind::Data, 0, 1, &grpc_msg(b"x")),
-    );
-    c.push(
-        Dir::ClientToServer,
+        Dir::ToServer,
         frame(Kind::Continuation, flags::END_HEADERS, 3, b""),
     );
     let ev = run(true, &c.writes, None);
@@ -336,7 +330,7 @@ fn bad_preface_at_start_is_reported_then_resynced() {
     let ev = run(true, &c.writes, None);
     assert_eq!(errors(&ev), vec![&Error::BadPreface]);
     assert!(ev.contains(&Event::Resync {
-        dir: Dir::ClientToServer,
+        dir: Dir::ToServer,
         skipped: 18
     }));
     assert_eq!(call_ends(&ev).len(), 1);
@@ -368,8 +362,8 @@ fn stream_ranges_point_at_message_and_literal_bytes() {
             (":path", PATHS[0]),
             ("authorization", "Bearer hunter2"),
         ];
-        c.headers(Dir::ClientToServer, 21, &secret, false);
-        c.data(Dir::ClientToServer, 21, &grpc_msg(&[7u8; 250]), true);
+        c.headers(Dir::ToServer, 21, &secret, false);
+        c.data(Dir::ToServer, 21, &grpc_msg(&[7u8; 250]), true);
         let mut streams = [Vec::new(), Vec::new()];
         let mut dec = ConnDecoder::new(true);
         dec.report_literals();
@@ -385,7 +379,7 @@ fn stream_ranges_point_at_message_and_literal_bytes() {
             let mut rest = bytes.as_slice();
             while !rest.is_empty() {
                 let n = 1 + rng.below(rest.len().min(40));
-                dec.feed(*dir, &rest[..n], &meta(i as u64), &mut ev);
+                dec.feed(*dir, &rest[..n], &stamp(i as u64), &mut ev);
                 rest = &rest[n..];
             }
         }
@@ -441,10 +435,10 @@ fn request_after_its_response_is_reported() {
     c.start();
     c.unary(1, VERSION, b"", b"\x0a\x061.6.20");
     c.response(3);
-    c.data(Dir::ServerToClient, 3, &grpc_msg(b"late"), false);
+    c.data(Dir::ToClient, 3, &grpc_msg(b"late"), false);
     c.trailers(3, 0, "");
     c.request(3, PATHS[0]);
-    c.data(Dir::ClientToServer, 3, &grpc_msg(b"q"), true);
+    c.data(Dir::ToServer, 3, &grpc_msg(b"q"), true);
     let ev = run(true, &c.writes, None);
     assert!(
         errors(&ev)
@@ -453,5 +447,5 @@ fn request_after_its_response_is_reported() {
         "{ev:#?}"
     );
     // The earlier call is untouched.
-    assert!(messages(&ev).contains(&(1, Dir::ServerToClient, b"\x0a\x061.6.20".to_vec())));
+    assert!(messages(&ev).contains(&(1, Dir::ToClient, b"\x0a\x061.6.20".to_vec())));
 }

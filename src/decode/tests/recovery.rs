@@ -20,10 +20,10 @@ fn long_conversation(calls: u32) -> Conv {
             ("content-type", "application/grpc"),
             ("grpc-timeout", timeout.as_str()),
         ];
-        c.headers(Dir::ClientToServer, sid, &fields, false);
-        c.data(Dir::ClientToServer, sid, &grpc_msg(b"req"), true);
+        c.headers(Dir::ToServer, sid, &fields, false);
+        c.data(Dir::ToServer, sid, &grpc_msg(b"req"), true);
         c.response(sid);
-        c.data(Dir::ServerToClient, sid, &grpc_msg(b"resp"), false);
+        c.data(Dir::ToClient, sid, &grpc_msg(b"resp"), false);
         c.trailers(sid, 0, "");
     }
     c
@@ -34,9 +34,7 @@ fn request_write(c: &Conv, sid: u32) -> usize {
     c.writes
         .iter()
         .position(|(d, b)| {
-            *d == Dir::ClientToServer
-                && b[3] == Kind::Headers.to_byte()
-                && b[5..9] == sid.to_be_bytes()
+            *d == Dir::ToServer && b[3] == Kind::Headers.to_byte() && b[5..9] == sid.to_be_bytes()
         })
         .unwrap()
 }
@@ -77,11 +75,11 @@ fn mid_connection_start_inside_a_frame_resyncs() {
     let ev = run(false, &writes, None);
     paths_never_wrong(&ev, &c.paths);
     assert!(ev.contains(&Event::Resync {
-        dir: Dir::ClientToServer,
+        dir: Dir::ToServer,
         skipped: partial as u64
     }));
     assert!(ev.contains(&Event::Resync {
-        dir: Dir::ServerToClient,
+        dir: Dir::ToClient,
         skipped: 0
     }));
     // Call 9 lost its headers but still pairs data and end.
@@ -114,7 +112,7 @@ fn run_with_gap(writes: &[(Dir, Vec<u8>)], lost: usize, keep: usize, n: usize) -
     let mut dec = ConnDecoder::new(true);
     let mut out = Vec::new();
     for (i, (dir, bytes)) in writes.iter().enumerate() {
-        let m = meta(i as u64);
+        let m = stamp(i as u64);
         if i == lost {
             dec.feed(*dir, &bytes[..keep], &m, &mut out);
             dec.gap(*dir, n as u64, &mut out);
@@ -137,7 +135,7 @@ fn gap_inside_a_data_frame_keeps_framing() {
     // The gap ends before the frame does: the next frame boundary is known.
     let ev = run_with_gap(&c.writes, lost, 100, 2900);
     assert!(ev.contains(&Event::Gap {
-        dir: Dir::ClientToServer,
+        dir: Dir::ToServer,
         bytes: 2900
     }));
     assert!(
@@ -150,8 +148,8 @@ fn gap_inside_a_data_frame_keeps_framing() {
         vec![(1, known.clone(), Some(0)), (3, known, Some(0))]
     );
     let m = messages(&ev);
-    assert!(!m.contains(&(1, Dir::ClientToServer, vec![1u8; 5000])));
-    assert!(m.contains(&(3, Dir::ClientToServer, b"again".to_vec())));
+    assert!(!m.contains(&(1, Dir::ToServer, vec![1u8; 5000])));
+    assert!(m.contains(&(3, Dir::ToServer, b"again".to_vec())));
 }
 
 #[test]
@@ -161,7 +159,7 @@ fn gap_over_headers_resyncs_and_forgets_the_table() {
     let ev = run_with_gap(&c.writes, lost, 0, c.writes[lost].1.len());
     paths_never_wrong(&ev, &c.paths);
     assert!(ev.contains(&Event::Resync {
-        dir: Dir::ClientToServer,
+        dir: Dir::ToServer,
         skipped: 0
     }));
     let ends = call_ends(&ev);
@@ -205,7 +203,7 @@ fn corrupted_bytes_never_panic() {
     c.pieces = 2;
     c.unary(1, VERSION, b"hello", b"world");
     c.headers(
-        Dir::ClientToServer,
+        Dir::ToServer,
         3,
         &[(":path", "/a/b"), ("grpc-encoding", "gzip")],
         false,
@@ -214,7 +212,7 @@ fn corrupted_bytes_never_panic() {
     z.extend(gzip(b"zip"));
     let n = (z.len() - 5) as u32;
     z[1..5].copy_from_slice(&n.to_be_bytes());
-    c.data(Dir::ClientToServer, 3, &z, true);
+    c.data(Dir::ToServer, 3, &z, true);
     c.trailers(3, 0, "");
     let total: usize = c.writes.iter().map(|w| w.1.len()).sum();
     assert!(total < 600, "keep it small: {total}");
@@ -238,14 +236,14 @@ fn random_bytes_and_gaps_never_panic() {
         let mut out = Vec::new();
         for _ in 0..20 {
             let dir = if rng.below(2) == 0 {
-                Dir::ClientToServer
+                Dir::ToServer
             } else {
-                Dir::ServerToClient
+                Dir::ToClient
             };
             if rng.below(8) == 0 {
                 let n = match rng.below(4) {
                     0 => u64::MAX - rng.below(3) as u64,
-                    _ => rng.next() % 100_000,
+                    _ => rng.next_u64() % 100_000,
                 };
                 dec.gap(dir, n, &mut out);
                 continue;
@@ -253,12 +251,12 @@ fn random_bytes_and_gaps_never_panic() {
             // Mostly zeros, so lengths are small and headers look plausible.
             let bytes: Vec<u8> = (0..rng.below(200))
                 .map(|_| match rng.below(3) {
-                    0 => rng.next() as u8,
+                    0 => rng.next_u64() as u8,
                     1 => rng.below(10) as u8,
                     _ => 0,
                 })
                 .collect();
-            dec.feed(dir, &bytes, &meta(round), &mut out);
+            dec.feed(dir, &bytes, &stamp(round), &mut out);
         }
         dec.close(1, &mut out);
     }
@@ -274,7 +272,7 @@ fn close_decodes_frames_still_waiting_for_confirmation() {
     assert_eq!(
         ev[0],
         Event::Resync {
-            dir: Dir::ClientToServer,
+            dir: Dir::ToServer,
             skipped: 0
         }
     );

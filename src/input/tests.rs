@@ -12,8 +12,8 @@ use pcap_file::{DataLink, Endianness};
 
 use super::ng::timestamp_ns;
 use super::*;
-use crate::flow::{Conn, Dir, FlowEvent, Side};
-use crate::pcapng::sniff::PREFACE;
+use crate::decode::sniff::PREFACE;
+use crate::flow::{Comm, Conn, Dir, FlowEvent, Process, Side};
 use crate::pcapng::PcapngWriter;
 
 // ---- a sink that remembers everything ----
@@ -25,7 +25,7 @@ enum Ev {
         id: ConnId,
         dir: Dir,
         ts: u64,
-        writer: Writer,
+        writer: Process,
         offset: u64,
         bytes: Vec<u8>,
     },
@@ -53,8 +53,8 @@ impl Meta {
         Meta {
             id: c.id,
             path: c.path.clone(),
-            client: c.client.clone(),
-            server: c.server.clone(),
+            client: c.client,
+            server: c.server,
             first_ns: c.first_ns,
         }
     }
@@ -63,8 +63,8 @@ impl Meta {
         Conn {
             id: self.id,
             path: self.path.clone(),
-            client: self.client.clone(),
-            server: self.server.clone(),
+            client: self.client,
+            server: self.server,
             first_ns: self.first_ns,
         }
     }
@@ -153,8 +153,8 @@ fn stream(evs: &[Ev], id: ConnId, dir: Dir) -> Vec<Piece> {
 }
 
 /// Who wrote which byte range of one direction, runs merged.
-fn writers(evs: &[Ev], id: ConnId, dir: Dir) -> Vec<(u64, u64, Writer)> {
-    let mut out: Vec<(u64, u64, Writer)> = vec![];
+fn writers(evs: &[Ev], id: ConnId, dir: Dir) -> Vec<(u64, u64, Process)> {
+    let mut out: Vec<(u64, u64, Process)> = vec![];
     for e in evs {
         if let Ev::Data {
             id: i,
@@ -197,19 +197,18 @@ fn read_all(bytes: &[u8], ports: &[u16]) -> (Result<ReadSummary, ReadError>, Vec
 
 // ---- round trip through our own writer ----
 
-fn w(pid: u32, tid: u32, comm: &str) -> Writer {
-    Writer {
-        pid,
-        tid,
-        comm: Comm::from_name(comm),
-    }
+fn w(pid: u32, tid: u32, comm: &str) -> Process {
+    Process::thread(pid, tid, Comm::from_name(comm))
 }
 
 fn side(ino: u64, pid: u32, comm: &str) -> Side {
     Side {
         ino,
-        pid: Some(pid),
-        comm: Some(Comm::from_name(comm)),
+        owner: Process {
+            pid: Some(pid),
+            tid: None,
+            comm: Some(Comm::from_name(comm)),
+        },
     }
 }
 
@@ -247,8 +246,7 @@ fn live_events() -> Vec<Ev> {
         path: Some("/run/containerd/containerd.sock".into()),
         client: Side {
             ino: 7000,
-            pid: None,
-            comm: None,
+            owner: Process::default(),
         },
         server: side(7001, 15367, "containerd"),
         first_ns: base + 50,
@@ -431,7 +429,7 @@ fn round_trip_through_our_writer() {
     // The 200 kB write came back in several segments, all with its writer and time.
     let pieces: Vec<_> = out
         .iter()
-        .filter(|e| matches!(e, Ev::Data { writer, .. } if writer.comm.as_str() == "ctr-worker"))
+        .filter(|e| matches!(e, Ev::Data { writer, .. } if writer.comm.is_some_and(|c| c.as_str() == "ctr-worker")))
         .collect();
     assert!(pieces.len() >= 4, "{} segments", pieces.len());
     for p in pieces {
@@ -600,7 +598,7 @@ fn reorders_drops_retransmissions_and_fills_holes_with_gaps() {
         else {
             panic!("no data")
         };
-        assert_eq!(writer.pid, 0);
+        assert_eq!(writer.pid, None);
         assert_eq!(*ts, T0 + 3000);
     }
 }
@@ -887,7 +885,7 @@ fn foreign_pcapng_in_both_byte_orders_with_microsecond_stamps() {
             id: 0,
             dir: Dir::ToServer,
             ts: T0 + 1000,
-            writer: unknown_writer(),
+            writer: Process::default(),
             offset: 0,
             bytes: b"hi".to_vec()
         }));
@@ -955,13 +953,8 @@ fn garbage_is_not_a_capture() {
 fn corrupted_captures_never_panic() {
     let pcapng = write_capture(&live_events()[..6]);
     let pcap = pcap_file(101, false, false, &reordered());
-    let mut rng = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = || {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        rng
-    };
+    let mut rng = crate::testsupport::Rng::new(1);
+    let mut next = || rng.next_u64();
     for base in [&pcapng, &pcap] {
         for _ in 0..300 {
             let mut f = base.clone();

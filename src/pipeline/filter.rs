@@ -1,4 +1,5 @@
-//! `--method GLOB`: `*` matches any run of characters, `?` one character.
+//! `--method GLOB`, applied once in the pipeline: `*` matches any run of
+//! characters, `?` one character.
 
 /// Whether `text` matches the glob `pat`.
 pub fn matches(pat: &str, text: &str) -> bool {

@@ -1,17 +1,16 @@
 //! Offline input: a pcapng or classic pcap capture (ours, tcpdump's,
 //! Wireshark's) back into the flow events the live path produces, by TCP
-//! reassembly per 4-tuple, so that one decoder serves both.
+//! reassembly per 4-tuple, so that one decoding pipeline serves both.
 //!
-//! Layers, in `reader/`: `input` (buffered bytes) -> `ng` | `classic`
-//! (blocks and records; blocks are framed before pcap-file parses them, so
-//! a hostile length can neither exhaust memory nor reach a parser that
-//! trusts it) -> `link` (etherparse: link, IP and TCP headers) -> `tcp`
-//! (connections by 4-tuple, our writer's `comments`) -> `stream` (one
-//! direction's reassembly).
+//! Layers: `buffer` (buffered bytes) -> `ng` | `classic` (blocks and
+//! records; blocks are framed before pcap-file parses them, so a hostile
+//! length can neither exhaust memory nor reach a parser that trusts it) ->
+//! `link` (etherparse: link, IP and TCP headers) -> `tcp` (connections by
+//! 4-tuple, our writer's comments from `pcapng::comment`) -> `stream`
+//! (sequence numbers to offsets, for the shared `flow::reassembly`).
 
+mod buffer;
 mod classic;
-mod comments;
-mod input;
 mod link;
 mod ng;
 mod stream;
@@ -22,9 +21,8 @@ mod tests;
 use std::fmt;
 use std::io::{self, Read};
 
-use crate::capture::record::{Comm, Writer};
 use crate::flow::{ConnId, Sink};
-use input::Input;
+use buffer::Input;
 use tcp::{Connections, PacketMeta};
 
 /// Largest block (pcapng) or packet record (pcap) accepted: far above any
@@ -137,15 +135,6 @@ impl From<io::Error> for ReadError {
     }
 }
 
-/// The writer of bytes whose writer the capture does not name (pid 0).
-fn unknown_writer() -> Writer {
-    Writer {
-        pid: 0,
-        tid: 0,
-        comm: Comm::default(),
-    }
-}
-
 /// Read a whole capture from `input`, handing `sink` the connections it
 /// holds as flow events: `Open`, then each direction's bytes in order with
 /// exact gaps, `Close` at FIN/RST. At the end of the input, bytes waiting
@@ -176,7 +165,7 @@ pub fn read<R: Read>(
         connections: st.conns.count(),
         bytes: c.bytes,
         gap_bytes: c.gap_bytes,
-        retransmitted_bytes: c.retransmitted_bytes,
+        retransmitted_bytes: c.stale_bytes,
         skipped_packets: st.skipped,
         mid_connection: std::mem::take(&mut st.conns.mid_connection),
     })

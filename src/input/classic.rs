@@ -5,7 +5,7 @@ use std::io::Read;
 use pcap_file::pcap::PcapParser;
 use pcap_file::{Endianness, TsResolution};
 
-use super::input::Input;
+use super::buffer::Input;
 use super::tcp::PacketMeta;
 use super::{link, malformed, ReadError, State, MAX_BLOCK};
 use crate::flow::Sink;

@@ -11,7 +11,7 @@ use pcap_file::pcapng::blocks::interface_description::{
 use pcap_file::pcapng::blocks::section_header::SectionHeaderOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
 
-use super::input::Input;
+use super::buffer::Input;
 use super::tcp::PacketMeta;
 use super::{link, malformed, ReadError, State, MAX_BLOCK, PCAPNG_MAGIC};
 use crate::flow::Sink;

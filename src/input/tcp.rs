@@ -6,11 +6,12 @@ use std::net::SocketAddr;
 
 use anyhow::Result;
 
-use super::comments;
 use super::link::Segment;
-use super::stream::{Counts, Ctx, Stream};
+use super::stream::Stream;
+use crate::decode::sniff::PREFACE;
+use crate::flow::reassembly::{Counts, ToSink};
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Placement, Side, Sink};
-use crate::pcapng::sniff::PREFACE;
+use crate::pcapng::comment;
 
 /// Connections open at once; beyond it the oldest is finished (flushed and closed).
 const MAX_OPEN: usize = 16384;
@@ -23,13 +24,6 @@ const HTTP_PORT: u16 = 80;
 
 /// The two endpoints, in a fixed order.
 type Key = (SocketAddr, SocketAddr);
-
-fn other(dir: Dir) -> Dir {
-    match dir {
-        Dir::ToServer => Dir::ToClient,
-        Dir::ToClient => Dir::ToServer,
-    }
-}
 
 fn key(a: SocketAddr, b: SocketAddr) -> Key {
     if a <= b {
@@ -130,7 +124,7 @@ impl Connections {
             return Ok(());
         };
         let Some(o) = c.open.as_mut() else {
-            self.counts.retransmitted_bytes += seg.payload.len() as u64;
+            self.counts.stale_bytes += seg.payload.len() as u64;
             return Ok(());
         };
         let dir = if seg.src == c.client {
@@ -149,9 +143,8 @@ impl Connections {
                 o.dirs[0].start_at(seg.seq.wrapping_add(1));
             }
         }
-        let comment = m.comment.unwrap_or("");
-        if dir == Dir::ToServer && seg.payload == PREFACE && comments::is_synthetic_preface(comment)
-        {
+        let text = m.comment.unwrap_or("");
+        if dir == Dir::ToServer && seg.payload == PREFACE && comment::is_synthetic_preface(text) {
             // Made up by our writer, not traffic: the stream starts after it.
             if o.dirs[0].skip_start(seg.seq, PREFACE.len() as u32)
                 && self.mid_connection.last() != Some(&c.conn.id)
@@ -160,14 +153,9 @@ impl Connections {
             }
             return Ok(());
         }
-        if let Some(w) = comments::writer(comment) {
+        if let Some(w) = comment::parse_writer(text) {
             o.dirs[d].writer = w;
-            let side = match dir {
-                Dir::ToServer => &mut c.conn.client,
-                Dir::ToClient => &mut c.conn.server,
-            };
-            side.pid = Some(w.pid);
-            side.comm = Some(w.comm);
+            c.conn.sender_mut(dir).owner = w.owner();
         }
         let before = o.dirs[0].held_cost() + o.dirs[1].held_cost();
         let others = self.held.saturating_sub(before);
@@ -177,19 +165,18 @@ impl Connections {
             Dir::ToServer => (to_server, to_client),
             Dir::ToClient => (to_client, to_server),
         };
-        let mut cx = Ctx {
+        let mut cx = ToSink {
             conn: &c.conn,
             dir,
             sink,
             counts: &mut self.counts,
         };
         if seg.payload.is_empty() && seg.missing == 0 {
-            if let Some(len) = comments::lost(comment) {
+            if let Some(len) = comment::parse_lost(text) {
                 stream.lost_before(m.ts, data_seq, len, &mut cx)?;
             }
         }
-        let writer = stream.writer;
-        stream.segment(m.ts, data_seq, seg.payload, seg.missing, writer, &mut cx)?;
+        stream.segment(m.ts, data_seq, seg.payload, seg.missing, &mut cx)?;
         if let Some(offset) = stream.offset_of(data_seq) {
             // Bytes from before the stream's start are not part of it.
             let skip = (-offset).clamp(0, seg.payload.len() as i128) as usize;
@@ -216,9 +203,9 @@ impl Connections {
             o.fin[d] = true;
         }
         if seg.ack {
-            let mut cx = Ctx {
+            let mut cx = ToSink {
                 conn: &c.conn,
-                dir: other(dir),
+                dir: dir.opposite(),
                 sink,
                 counts: &mut self.counts,
             };
@@ -273,12 +260,12 @@ impl Connections {
         let server = if client == seg.src { seg.dst } else { seg.src };
         let id = self.next_id;
         self.next_id += 1;
-        let opening = m.comment.and_then(comments::opening);
+        let opening = m.comment.and_then(comment::parse_opening);
         let (path, client_side, server_side) = match opening {
             Some(o) => (o.path, o.client, o.server),
             None => {
                 let path = match m.iface_name {
-                    Some(name) if m.ours => (name != "(unnamed)").then(|| name.to_string()),
+                    Some(name) if m.ours => (name != comment::UNNAMED).then(|| name.to_string()),
                     _ => Some(server.to_string()),
                 };
                 (path, Side::default(), Side::default())
@@ -330,10 +317,10 @@ impl Connections {
         let Some(mut o) = c.open.take() else {
             return Ok(());
         };
-        for dir in [Dir::ToServer, Dir::ToClient] {
+        for dir in Dir::BOTH {
             let s = &mut o.dirs[dir.index()];
             self.held -= s.held_cost().min(self.held);
-            let mut cx = Ctx {
+            let mut cx = ToSink {
                 conn: &c.conn,
                 dir,
                 sink,
@@ -371,8 +358,8 @@ impl Connections {
             let Some(o) = c.open.as_mut() else {
                 continue;
             };
-            for dir in [Dir::ToServer, Dir::ToClient] {
-                let mut cx = Ctx {
+            for dir in Dir::BOTH {
+                let mut cx = ToSink {
                     conn: &c.conn,
                     dir,
                     sink,

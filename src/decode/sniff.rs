@@ -1,0 +1,84 @@
+//! What protocol a connection speaks, from its first bytes: the one place
+//! that recognises HTTP/2 for the pcapng writer (where to put the preface,
+//! which port to give the server) and for the decoders.
+
+use super::frame::{flags, Head, Kind, HEAD_LEN};
+use super::framer::{self, Limits};
+
+pub use super::framer::PREFACE;
+
+/// Largest frame length a sniffed HTTP/2 write may hold: the initial
+/// SETTINGS_MAX_FRAME_SIZE (RFC 9113 section 6.5.2), which gRPC's Go
+/// implementation keeps. Larger limits are allowed by the RFC but would let
+/// random bytes pass too easily.
+const SNIFF_MAX_FRAME: u32 = 16_384;
+
+/// Whether `bytes`, taken as the start of a write, is a run of plausible
+/// HTTP/2 frame headers (the rules the decoder uses to resynchronise: known
+/// types, defined flags, the reserved bit clear, stream 0 exactly for
+/// connection frames). Writes of Go's framer hold whole frames, so every
+/// header in the run is checked; the last frame may go on past the end of
+/// the write.
+pub fn looks_like_h2_frames(bytes: &[u8], from_server: bool) -> bool {
+    let lim = Limits {
+        sync_max: SNIFF_MAX_FRAME,
+        scan_max: SNIFF_MAX_FRAME,
+        from_server,
+        highest_stream: None,
+    };
+    let mut pos = 0;
+    let mut frames = 0;
+    while let Some(head) = Head::parse_prefix(&bytes[pos..]) {
+        if !framer::plausible(&head, &lim) {
+            return false;
+        }
+        frames += 1;
+        pos += HEAD_LEN + head.length as usize;
+        if pos >= bytes.len() {
+            break;
+        }
+    }
+    frames > 0 && pos >= bytes.len()
+}
+
+/// Whether the write is a server's first SETTINGS frame (not an ACK): what a
+/// fresh HTTP/2 connection's server sends, possibly before reading the preface.
+pub fn is_initial_settings(bytes: &[u8]) -> bool {
+    match Head::parse_prefix(bytes) {
+        Some(h) => h.kind == Kind::Settings && !h.has(flags::ACK) && h.stream_id == 0,
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_frames() {
+        let settings = [0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100];
+        assert!(looks_like_h2_frames(&settings, true));
+        assert!(is_initial_settings(&settings));
+        let mut two = settings.to_vec();
+        two.extend_from_slice(&[0, 0, 4, 8, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert!(looks_like_h2_frames(&two, true));
+        // HEADERS on stream 0 is not HTTP/2.
+        assert!(!looks_like_h2_frames(&[0, 0, 0, 1, 4, 0, 0, 0, 0], false));
+        // Trailing garbage shorter than a header.
+        let mut bad = settings.to_vec();
+        bad.extend_from_slice(&[1, 2, 3]);
+        assert!(!looks_like_h2_frames(&bad, true));
+        assert!(!looks_like_h2_frames(b"GET / HTTP/1.1\r\n", false));
+        assert!(!looks_like_h2_frames(b"", false));
+        // A DATA frame that goes on in the next write.
+        assert!(looks_like_h2_frames(
+            &[0, 1, 0, 0, 0, 0, 0, 0, 1, 9, 9],
+            false
+        ));
+        // Longer than the initial maximum frame size: not taken for HTTP/2.
+        assert!(!looks_like_h2_frames(
+            &[0x0f, 0x27, 0, 0, 0, 0, 0, 0, 1, 9, 9],
+            false
+        ));
+    }
+}

@@ -1,0 +1,325 @@
+//! The live capture's connections: pairs the two sockets of each AF_UNIX
+//! connection (by inode and peer inode), tells client from server, learns
+//! who owns each end from its writes, and puts each direction's records
+//! back in offset order.
+//!
+//! Records of one write arrive in order, but two threads writing on the
+//! same socket can reserve ring buffer space in the other order than their
+//! offsets: ranges ahead of the stream position wait in the reassembler
+//! (bounded in bytes, and for at most `HOLD_TICKS` ticks) for the missing
+//! range; what never comes is a gap.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+
+use super::reassembly::{Chunk, Counts, Reassembler, ToSink};
+use super::{Conn, ConnId, Dir, FlowEvent, Process, Side, Sink};
+use crate::capture::record::{Payload, Record};
+
+/// Bytes a direction may hold while waiting for an earlier range.
+const HOLD_LIMIT: usize = 8 << 20;
+/// Ticks (about 100 ms each) a range waits before the missing bytes are declared lost.
+const HOLD_TICKS: u32 = 2;
+/// Most connections tracked at once; the oldest is finished beyond it
+/// (sockets closed by process exit produce no close record).
+const MAX_CONNS: usize = 16384;
+
+/// Counters for the status line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FlowStats {
+    /// Connections seen.
+    pub connections: u64,
+    /// Connections currently open.
+    pub open: u64,
+    /// Data records received.
+    pub writes: u64,
+    /// Payload bytes received.
+    pub bytes: u64,
+    /// Bytes declared lost (gaps).
+    pub gap_bytes: u64,
+    /// Bytes received twice or behind the stream position (dropped).
+    pub stale_bytes: u64,
+}
+
+/// One direction: its reassembler, and how long it has waited for a hole.
+struct Direction {
+    stream: Reassembler,
+    age: u32,
+}
+
+impl Direction {
+    fn new() -> Self {
+        Direction {
+            stream: Reassembler::new(HOLD_LIMIT),
+            age: 0,
+        }
+    }
+}
+
+struct ConnState {
+    conn: Conn,
+    dirs: [Direction; 2],
+    /// When one side closed; the connection ends at the next tick.
+    closing: Option<u64>,
+}
+
+/// The connection table.
+pub struct Tracker {
+    mono_to_wall: i128,
+    by_sock: HashMap<u64, ConnId>,
+    conns: HashMap<ConnId, ConnState>,
+    next_id: ConnId,
+    counts: Counts,
+    /// Counters.
+    pub stats: FlowStats,
+}
+
+impl Tracker {
+    /// A tracker converting kernel CLOCK_MONOTONIC times with `mono_to_wall` (ns).
+    pub fn new(mono_to_wall: i128) -> Self {
+        Tracker {
+            mono_to_wall,
+            by_sock: HashMap::new(),
+            conns: HashMap::new(),
+            next_id: 0,
+            counts: Counts::default(),
+            stats: FlowStats::default(),
+        }
+    }
+
+    fn wall(&self, mono_ns: u64) -> u64 {
+        (mono_ns as i128 + self.mono_to_wall).max(0) as u64
+    }
+
+    fn sync_stats(&mut self) {
+        self.stats.gap_bytes = self.counts.gap_bytes;
+        self.stats.stale_bytes = self.counts.stale_bytes;
+    }
+
+    /// Handle one ring buffer record.
+    pub fn record(&mut self, rec: &Record<'_>, sink: &mut dyn Sink) -> Result<()> {
+        let result = self.record_inner(rec, sink);
+        self.sync_stats();
+        result
+    }
+
+    fn record_inner(&mut self, rec: &Record<'_>, sink: &mut dyn Sink) -> Result<()> {
+        let ts = self.wall(rec.mono_ns);
+        let known = self.by_sock.contains_key(&rec.socket.ino)
+            || (rec.socket.peer_ino != 0 && self.by_sock.contains_key(&rec.socket.peer_ino));
+        if !known && matches!(rec.payload, Payload::Close { .. }) {
+            // The other side closed first and the connection is finished.
+            return Ok(());
+        }
+        let id = self.conn_for(rec, ts, sink)?;
+        let dir = if rec.socket.is_server() {
+            Dir::ToClient
+        } else {
+            Dir::ToServer
+        };
+        let Some(st) = self.conns.get_mut(&id) else {
+            return Ok(());
+        };
+        let side = st.conn.sender_mut(dir);
+        side.owner = rec.writer.owner();
+        if side.ino == 0 {
+            // A client that wrote before accept() saw no peer inode yet.
+            side.ino = rec.socket.ino;
+            self.by_sock.insert(rec.socket.ino, id);
+        }
+        let mut out = ToSink {
+            conn: &st.conn,
+            dir,
+            sink,
+            counts: &mut self.counts,
+        };
+        let d = &mut st.dirs[dir.index()];
+        match &rec.payload {
+            Payload::Info { path } => {
+                if st.conn.path.is_none() {
+                    st.conn.path = path.clone();
+                }
+            }
+            Payload::Data { offset, bytes } => {
+                self.stats.writes += 1;
+                self.stats.bytes += bytes.len() as u64;
+                let at = i128::from(*offset);
+                d.stream
+                    .insert(at, ts, rec.writer, Chunk::Bytes(bytes), &mut out)?;
+                if !d.stream.is_holding() {
+                    d.age = 0;
+                }
+            }
+            Payload::Close { final_offset } => {
+                let last = d.stream.last_ts();
+                d.stream.end_at(last, i128::from(*final_offset), &mut out)?;
+                // The peer's last writes may still be on their way from
+                // another CPU: finish the connection at the next tick.
+                st.closing = Some(ts);
+            }
+        }
+        Ok(())
+    }
+
+    /// The connection a record belongs to, opened (and announced) if new.
+    fn conn_for(&mut self, rec: &Record<'_>, ts: u64, sink: &mut dyn Sink) -> Result<ConnId> {
+        let s = &rec.socket;
+        if let Some(&id) = self.by_sock.get(&s.ino) {
+            return Ok(id);
+        }
+        if s.peer_ino != 0 {
+            if let Some(&id) = self.by_sock.get(&s.peer_ino) {
+                self.by_sock.insert(s.ino, id);
+                return Ok(id);
+            }
+        }
+        if self.conns.len() >= MAX_CONNS {
+            if let Some(oldest) = self.conns.keys().min().copied() {
+                self.close(oldest, ts, sink)?;
+            }
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let me = Side {
+            ino: s.ino,
+            owner: rec.writer.owner(),
+        };
+        let peer = Side {
+            ino: s.peer_ino,
+            owner: Process {
+                pid: (s.peer_pid != 0).then_some(s.peer_pid),
+                ..Process::default()
+            },
+        };
+        let (client, server) = if s.is_server() {
+            (peer, me)
+        } else {
+            (me, peer)
+        };
+        let path = match &rec.payload {
+            Payload::Info { path } => path.clone(),
+            _ => None,
+        };
+        self.insert(Conn {
+            id,
+            path,
+            client,
+            server,
+            first_ns: ts,
+        });
+        self.stats.connections += 1;
+        self.stats.open += 1;
+        let st = &self.conns[&id];
+        sink.event(&st.conn, ts, FlowEvent::Open)?;
+        Ok(id)
+    }
+
+    fn insert(&mut self, conn: Conn) {
+        for ino in [conn.client.ino, conn.server.ino] {
+            if ino != 0 {
+                self.by_sock.insert(ino, conn.id);
+            }
+        }
+        self.conns.insert(
+            conn.id,
+            ConnState {
+                conn,
+                dirs: [Direction::new(), Direction::new()],
+                closing: None,
+            },
+        );
+    }
+
+    /// Finish a connection: flush what waits for reordering, announce the close, forget it.
+    fn close(&mut self, id: ConnId, ts: u64, sink: &mut dyn Sink) -> Result<()> {
+        let Some(mut st) = self.conns.remove(&id) else {
+            return Ok(());
+        };
+        for dir in Dir::BOTH {
+            let mut out = ToSink {
+                conn: &st.conn,
+                dir,
+                sink,
+                counts: &mut self.counts,
+            };
+            st.dirs[dir.index()].stream.flush(&mut out)?;
+        }
+        self.by_sock.remove(&st.conn.client.ino);
+        self.by_sock.remove(&st.conn.server.ino);
+        self.stats.open -= 1;
+        sink.event(&st.conn, ts, FlowEvent::Close)
+    }
+
+    fn finish_closing(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        let closing: Vec<(ConnId, u64)> = self
+            .conns
+            .values()
+            .filter_map(|st| st.closing.map(|ts| (st.conn.id, ts)))
+            .collect();
+        for (id, ts) in closing {
+            self.close(id, ts, sink)?;
+        }
+        Ok(())
+    }
+
+    /// Periodic work: ranges that waited `HOLD_TICKS` ticks for earlier
+    /// bytes are released, the hole before them a gap.
+    pub fn tick(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        let result = self.tick_inner(sink);
+        self.sync_stats();
+        result
+    }
+
+    fn tick_inner(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        self.finish_closing(sink)?;
+        for st in self.conns.values_mut() {
+            for dir in Dir::BOTH {
+                let d = &mut st.dirs[dir.index()];
+                if !d.stream.is_holding() {
+                    d.age = 0;
+                    continue;
+                }
+                d.age += 1;
+                if d.age > HOLD_TICKS {
+                    d.age = 0;
+                    let mut out = ToSink {
+                        conn: &st.conn,
+                        dir,
+                        sink,
+                        counts: &mut self.counts,
+                    };
+                    d.stream.flush(&mut out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// End of capture: deliver everything still waiting (connections stay open).
+    pub fn flush(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        let result = self.flush_inner(sink);
+        self.sync_stats();
+        result
+    }
+
+    fn flush_inner(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        self.finish_closing(sink)?;
+        for st in self.conns.values_mut() {
+            for dir in Dir::BOTH {
+                let mut out = ToSink {
+                    conn: &st.conn,
+                    dir,
+                    sink,
+                    counts: &mut self.counts,
+                };
+                st.dirs[dir.index()].stream.flush(&mut out)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[path = "tests.rs"]
+mod tests;

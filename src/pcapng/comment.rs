@@ -1,0 +1,178 @@
+//! The packet comments of containerdsnoop's pcapng files: written by the
+//! writer, read back by the offline reader (`input`), defined once here.
+//! Comments in other tools' captures simply do not parse.
+//!
+//! - the SYN of a connection: `connection 3 on /run/x.sock: client pid 17013
+//!   (ctr) inode 5678; server pid 15367 (containerd) inode 5679`
+//! - every data segment: `pid 17013 tid 17016 comm ctr`
+//! - the bare ACK just past a gap: `1234 bytes lost`
+//! - a preface made up for a connection seen mid-stream:
+//!   `synthetic HTTP/2 preface: the capture began mid-connection`
+
+use crate::flow::{Comm, Conn, Process, Side};
+
+/// What the comment of a synthetic preface segment says.
+pub const SYNTHETIC_PREFACE: &str = "synthetic HTTP/2 preface: the capture began mid-connection";
+
+/// The path a connection on no named socket is shown with.
+pub const UNNAMED: &str = "(unnamed)";
+
+/// What the comment on a connection's SYN says.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Opening {
+    /// The socket path (None for [`UNNAMED`]).
+    pub path: Option<String>,
+    /// The connecting side.
+    pub client: Side,
+    /// The bound side.
+    pub server: Side,
+}
+
+/// The comment of a connection's SYN.
+pub fn opening(conn: &Conn) -> String {
+    format!(
+        "connection {} on {}: client {}; server {}",
+        conn.id,
+        conn.path.as_deref().unwrap_or(UNNAMED),
+        side(&conn.client),
+        side(&conn.server)
+    )
+}
+
+fn side(side: &Side) -> String {
+    let pid = side.owner.pid.map_or("?".to_string(), |p| p.to_string());
+    let comm = side.owner.comm.map_or("?".to_string(), |c| c.to_string());
+    format!("pid {pid} ({comm}) inode {}", side.ino)
+}
+
+/// Reads a SYN's comment.
+pub fn parse_opening(comment: &str) -> Option<Opening> {
+    let rest = comment.strip_prefix("connection ")?;
+    let (id, rest) = rest.split_once(" on ")?;
+    id.parse::<u64>().ok()?;
+    let (rest, server) = rest.rsplit_once("; server ")?;
+    let (path, client) = rest.rsplit_once(": client ")?;
+    Some(Opening {
+        path: (path != UNNAMED).then(|| path.to_string()),
+        client: parse_side(client)?,
+        server: parse_side(server)?,
+    })
+}
+
+/// `pid 17013 (ctr) inode 5678`, `?` for what was unknown.
+fn parse_side(text: &str) -> Option<Side> {
+    let rest = text.strip_prefix("pid ")?;
+    let (pid, rest) = rest.split_once(" (")?;
+    let (comm, ino) = rest.rsplit_once(") inode ")?;
+    Some(Side {
+        ino: ino.parse().ok()?,
+        owner: Process {
+            pid: if pid == "?" {
+                None
+            } else {
+                Some(pid.parse().ok()?)
+            },
+            tid: None,
+            comm: (comm != "?").then(|| Comm::from_name(comm)),
+        },
+    })
+}
+
+/// The comment of a data segment, when its writer is known.
+pub fn writer(by: &Process) -> Option<String> {
+    let (pid, tid, comm) = (by.pid?, by.tid?, by.comm?);
+    Some(format!("pid {pid} tid {tid} comm {comm}"))
+}
+
+/// Reads a data segment's comment.
+pub fn parse_writer(comment: &str) -> Option<Process> {
+    let rest = comment.strip_prefix("pid ")?;
+    let (pid, rest) = rest.split_once(" tid ")?;
+    let (tid, comm) = rest.split_once(" comm ")?;
+    Some(Process::thread(
+        pid.parse().ok()?,
+        tid.parse().ok()?,
+        Comm::from_name(comm),
+    ))
+}
+
+/// The comment of the bare ACK just past a gap of `len` bytes.
+pub fn lost(len: u64) -> String {
+    format!("{len} bytes lost")
+}
+
+/// Reads a gap's comment: how many bytes were lost.
+pub fn parse_lost(comment: &str) -> Option<u64> {
+    comment.strip_suffix(" bytes lost")?.parse().ok()
+}
+
+/// Whether a segment holds a preface the writer made up.
+pub fn is_synthetic_preface(comment: &str) -> bool {
+    comment.starts_with("synthetic HTTP/2 preface")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn(path: Option<&str>, client: Side, server: Side) -> Conn {
+        Conn {
+            id: 3,
+            path: path.map(str::to_string),
+            client,
+            server,
+            first_ns: 0,
+        }
+    }
+
+    #[test]
+    fn what_is_written_reads_back() {
+        let client = Side {
+            ino: 5678,
+            owner: Process {
+                pid: Some(17013),
+                tid: None,
+                comm: Some(Comm::from_name("c) tr")),
+            },
+        };
+        let c = conn(Some("/run/x: y.sock"), client, Side::default());
+        let o = parse_opening(&opening(&c)).unwrap();
+        assert_eq!(o.path.as_deref(), Some("/run/x: y.sock"));
+        assert_eq!((o.client, o.server), (client, Side::default()));
+        let u = parse_opening(&opening(&conn(None, client, client))).unwrap();
+        assert_eq!(u.path, None);
+        let w = Process::thread(17013, 17016, Comm::from_name("ctr x"));
+        assert_eq!(parse_writer(&writer(&w).unwrap()), Some(w));
+        assert_eq!(writer(&Process::default()), None);
+        assert_eq!(parse_lost(&lost(65536)), Some(65536));
+        assert!(is_synthetic_preface(SYNTHETIC_PREFACE));
+    }
+
+    #[test]
+    fn the_format_is_stable() {
+        let s = Side {
+            ino: 2,
+            owner: Process {
+                pid: Some(1),
+                tid: None,
+                comm: Some(Comm::from_name("a")),
+            },
+        };
+        assert_eq!(
+            opening(&conn(None, s, Side::default())),
+            "connection 3 on (unnamed): client pid 1 (a) inode 2; server pid ? (?) inode 0"
+        );
+        let w = Process::thread(1, 2, Comm::from_name("ctr"));
+        assert_eq!(writer(&w).unwrap(), "pid 1 tid 2 comm ctr");
+        assert_eq!(lost(7), "7 bytes lost");
+    }
+
+    #[test]
+    fn foreign_comments_do_not_parse() {
+        assert!(parse_opening("connection reset").is_none());
+        assert!(parse_writer("pid x tid 1 comm a").is_none());
+        assert!(parse_writer("hello").is_none());
+        assert!(parse_lost("many bytes lost").is_none());
+        assert!(!is_synthetic_preface("PRI"));
+    }
+}

@@ -1,0 +1,140 @@
+//! The decoding pipeline: flow events -> per-connection decoders
+//! ([`decoders`]) -> the presentation model ([`item`]) -> the method filter
+//! and the schema decoding, done once here -> an [`Output`] that only
+//! formats (table or NDJSON). `trace`, `record --decode` and `decode` run
+//! this same pipeline, fed by the live capture or a capture file.
+
+pub mod decoders;
+pub mod filter;
+pub mod item;
+
+use std::sync::Arc;
+
+use anyhow::Result;
+
+use crate::decode::{Event, PathInfo};
+use crate::flow::{Conn, FlowEvent, Sink};
+use crate::protobuf::{Forms, Schemas};
+use decoders::{Decoders, Events};
+use filter::MethodFilter;
+pub use item::{ConnInfo, Item, What};
+
+/// Receives items (table, JSON).
+pub trait Output {
+    /// One item. An error stops the pipeline (e.g. the reader of stdout went away).
+    fn item(&mut self, item: &Item) -> Result<()>;
+    /// Push buffered output out (called about every 100 ms live, and at the end).
+    fn flush(&mut self) -> Result<()>;
+}
+
+impl<O: Output + ?Sized> Output for Box<O> {
+    fn item(&mut self, item: &Item) -> Result<()> {
+        (**self).item(item)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        (**self).flush()
+    }
+}
+
+/// What is shown and how messages are decoded.
+#[derive(Clone, Debug)]
+pub struct View {
+    /// The schemas that name and decode messages.
+    pub schemas: Arc<Schemas>,
+    /// Which calls are shown.
+    pub methods: MethodFilter,
+    /// Which forms of a message the output prints.
+    pub forms: Forms,
+}
+
+impl View {
+    /// Whether items of a call on `path` are shown; gaps and notes
+    /// (`path` None) only when no method filter is set.
+    fn shows(&self, path: Option<&PathInfo>) -> bool {
+        match path {
+            Some(p) => self.methods.accepts(p.known()),
+            None => self.methods.is_empty(),
+        }
+    }
+
+    /// `item` filtered, and its message decoded.
+    fn prepare(&self, mut item: Item) -> Option<Item> {
+        if !self.shows(item.what.path()) {
+            return None;
+        }
+        if let What::Message {
+            dir,
+            path,
+            payload,
+            decompress_error: None,
+            decoded,
+            ..
+        } = &mut item.what
+        {
+            let d = self
+                .schemas
+                .decode_forms(path.known(), dir.is_request(), payload, self.forms);
+            *decoded = Some(d);
+        }
+        Some(item)
+    }
+}
+
+/// Decoder events to items, through the view, into the output.
+struct Present<'a, O: Output> {
+    view: &'a View,
+    out: &'a mut O,
+}
+
+impl<O: Output> Events for Present<'_, O> {
+    fn event(&mut self, conn: &ConnInfo, ts_ns: u64, ev: Event) -> Result<()> {
+        match item::of_event(conn, ev, ts_ns).and_then(|i| self.view.prepare(i)) {
+            Some(item) => self.out.item(&item),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The pipeline, as a flow sink.
+pub struct Pipeline<O: Output> {
+    decoders: Decoders,
+    view: View,
+    /// Where items go.
+    pub out: O,
+}
+
+impl<O: Output> Pipeline<O> {
+    /// A pipeline showing `view` on `out`.
+    pub fn new(view: View, out: O) -> Self {
+        Pipeline {
+            decoders: Decoders::new(),
+            view,
+            out,
+        }
+    }
+
+    /// Time of the latest event seen (for finishing at the end of a file).
+    pub fn last_ns(&self) -> u64 {
+        self.decoders.last_ns()
+    }
+
+    /// End of input: finish open calls of every connection as unfinished.
+    pub fn finish(&mut self, ts_ns: u64) -> Result<()> {
+        let mut present = Present {
+            view: &self.view,
+            out: &mut self.out,
+        };
+        self.decoders.finish(ts_ns, &mut present)
+    }
+}
+
+impl<O: Output> Sink for Pipeline<O> {
+    fn event(&mut self, conn: &Conn, ts_ns: u64, ev: FlowEvent<'_>) -> Result<()> {
+        let mut present = Present {
+            view: &self.view,
+            out: &mut self.out,
+        };
+        self.decoders.on_flow(conn, ts_ns, ev, &mut present)
+    }
+}

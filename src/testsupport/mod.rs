@@ -1,0 +1,22 @@
+//! Support for the tests (unit tests, `tests/`, the fuzz crate's seed
+//! generator): one deterministic generator and one HTTP/2 + HPACK + gRPC
+//! encoder, instead of a copy in each test file. Built with `cfg(test)` or
+//! the `test-support` feature, never into the shipped binary.
+
+pub mod h2;
+mod rng;
+
+pub use rng::Rng;
+
+/// Bytes from hex digits; whitespace is ignored.
+///
+/// # Panics
+///
+/// On a character that is not a hex digit (test input only).
+pub fn hex(s: &str) -> Vec<u8> {
+    let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    digits
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).expect("ASCII"), 16).expect("hex"))
+        .collect()
+}
