@@ -242,6 +242,7 @@ def build_clean(cap):
     d2 = frame(13, DATA, b"", REMOTE_CLOSED | NO_DATA)
     info["upload_req"] = a.client(up + d1[:5])
     info["upload_data"] = a.client(d1[5:] + d2)
+    info["upload_server_data"] = a.server(frame(13, DATA, msg(f_bytes(1, "ack"))))
     info["upload_resp"] = a.server(frame(13, RESPONSE, ttrpc_response(payload=f_varint(1, 2))))
     a.close()
 
@@ -419,7 +420,8 @@ def frame_table(rows):
 
 def test_calls(c, run, clean, info, mode, extra):
     fields = ["ttrpc.type", "ttrpc.method_path", "ttrpc.status_code", "ttrpc.stream_id",
-              "ttrpc.namespace", "ttrpc.request_in", "ttrpc.response_in", "_ws.col.Info"]
+              "ttrpc.namespace", "ttrpc.request_in", "ttrpc.response_in", "ttrpc.from_client",
+              "_ws.col.Info"]
     rows = run.fields(clean, fields, extra=extra)
     table = frame_table(rows)
 
@@ -431,7 +433,11 @@ def test_calls(c, run, clean, info, mode, extra):
         c.equal("%s: %ss per method" % (mode, kind), counts, EXPECTED_CALLS)
     data = [(n, p) for n, t, p, _ in table if t == "data"]
     c.equal("%s: data frames" % mode, data,
-            [(info["upload_data"], "/example.Uploader/Upload")] * 2)
+            [(info["upload_data"], "/example.Uploader/Upload")] * 2
+            + [(info["upload_server_data"], "/example.Uploader/Upload")])
+    c.equal("%s: who sent the data frames" % mode,
+            (rows[info["upload_data"]]["ttrpc.from_client"], rows[info["upload_server_data"]]["ttrpc.from_client"]),
+            (["1", "1"], ["0"]))
 
     codes = {(n, p): code for n, t, p, code in table if t == "response"}
     c.equal("%s: Kill fails with NOT_FOUND (5)" % mode,
@@ -527,7 +533,8 @@ def run_all(tshark, keep):
                                         got[info["forward_req"]]["ttrpc.event.type"]),
                     (["/tasks/create"], ["containerd.events.TaskCreate"]))
             c.equal("untyped payload of an unknown method still goes to protobuf",
-                    run.frames(clean, "ttrpc.type == 3 && protobuf"), [info["upload_data"]])
+                    run.frames(clean, "ttrpc.type == 3 && protobuf"),
+                    [info["upload_data"], info["upload_server_data"]])
 
         c.guarded("more fields", more_fields)
 
