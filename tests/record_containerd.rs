@@ -8,10 +8,9 @@ use std::collections::HashSet;
 use common::{busybox_oci, http2_calls, require_root, short_tempdir, tshark, Containerd, Recorder};
 
 #[test]
+#[ignore = "needs root: run with --include-ignored (scripts/test.sh does)"]
 fn ctr_calls_are_dissected_by_wireshark() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let cd = Containerd::start();
     let dir = short_tempdir("cs-ctr");
     let image = busybox_oci(dir.path());

@@ -22,10 +22,9 @@ fn method(o: &Value) -> Option<&str> {
 }
 
 #[test]
+#[ignore = "needs root: run with --include-ignored (scripts/test.sh does)"]
 fn trace_decodes_ctr_requests_and_streams() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let cd = Containerd::start();
     let dir = short_tempdir("cs-trace");
     let image = busybox_oci(dir.path());
@@ -101,10 +100,9 @@ fn trace_decodes_ctr_requests_and_streams() {
 }
 
 #[test]
+#[ignore = "needs root: run with --include-ignored (scripts/test.sh does)"]
 fn capture_started_mid_connection_never_misattributes() {
-    if !require_root() {
-        return;
-    }
+    require_root();
     let cd = Containerd::start();
     let dir = short_tempdir("cs-mid");
     let image = busybox_oci(dir.path());

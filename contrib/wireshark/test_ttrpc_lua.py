@@ -9,7 +9,8 @@ it shows.  Standard library only.
 
     python3 contrib/wireshark/test_ttrpc_lua.py [--keep DIR] [--tshark PATH]
 
-Exits non-zero when a check fails; the last line is "N passed, M failed".
+Exits non-zero when a check fails; the last line is "ttrpc.lua checks: N ok, M failed"
+(worded apart from a test runner's summary: scripts/test.sh runs it before cargo test).
 """
 
 import argparse
@@ -616,7 +617,7 @@ def run_all(tshark, keep):
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
-    print("%d passed, %d failed" % (c.passed, c.failed))
+    print("ttrpc.lua checks: %d ok, %d failed" % (c.passed, c.failed))
     return c.failed == 0
 
 
@@ -627,7 +628,7 @@ def main():
     args = ap.parse_args()
     if not os.path.exists(args.tshark):
         print("tshark not found (apt-get install tshark)")
-        print("0 passed, 1 failed")
+        print("ttrpc.lua checks: 0 ok, 1 failed")
         return 1
     return 0 if run_all(args.tshark, args.keep) else 1
 

@@ -4,7 +4,8 @@
 //! instead of bytes.
 #![no_main]
 
-use containerdsnoop::decode::{ConnDecoder, Dir, Meta};
+use containerdsnoop::decode::{ConnDecoder, Dir, Stamp};
+use containerdsnoop::flow::{Comm, Process};
 use containerdsnoop_fuzz::Records;
 use libfuzzer_sys::fuzz_target;
 
@@ -14,27 +15,25 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut dec = ConnDecoder::new(first & 1 != 0);
     let mut out = Vec::new();
-    let mut meta = Meta {
+    let mut stamp = Stamp {
         ts_ns: 1,
-        pid: Some(7),
-        tid: Some(7),
-        comm: Some("fuzz".into()),
+        by: Process::thread(7, 7, Comm::from_name("fuzz")),
     };
     for rec in Records(rest) {
         let dir = if rec.ctrl & 1 != 0 {
-            Dir::ServerToClient
+            Dir::ToClient
         } else {
-            Dir::ClientToServer
+            Dir::ToServer
         };
-        meta.ts_ns += 1000;
+        stamp.ts_ns += 1000;
         if rec.ctrl & 2 != 0 {
             let n = u64::from(rec.len) << if rec.ctrl & 4 != 0 { 8 } else { 0 };
             dec.gap(dir, n, &mut out);
         } else {
-            dec.feed(dir, rec.bytes, &meta, &mut out);
+            dec.feed(dir, rec.bytes, &stamp, &mut out);
         }
         out.clear();
     }
-    dec.close(meta.ts_ns + 1, &mut out);
+    dec.close(stamp.ts_ns + 1, &mut out);
     std::hint::black_box(&out);
 });

@@ -5,8 +5,11 @@
 //! Every format is a sequence of records `ctrl:u8 len:u16le bytes[len]`
 //! (the length is cut to what is left), read by [`Records`].
 
-use containerdsnoop::calls::{Item, Output};
-use containerdsnoop::protobuf::Schemas;
+use std::sync::Arc;
+
+use containerdsnoop::pipeline::filter::MethodFilter;
+use containerdsnoop::pipeline::{Item, Output, Pipeline, View};
+use containerdsnoop::protobuf::{Forms, Schemas};
 
 /// An [`Output`] that drops every item: the decoding runs, nothing is printed.
 pub struct NullOutput;
@@ -20,6 +23,17 @@ impl Output for NullOutput {
     fn flush(&mut self) -> anyhow::Result<()> {
         Ok(())
     }
+}
+
+/// The whole decoding pipeline, every method shown and decoded in both
+/// forms, output dropped.
+pub fn pipeline() -> Pipeline<NullOutput> {
+    let view = View {
+        schemas: Arc::new(Schemas::embedded()),
+        methods: MethodFilter::default(),
+        forms: Forms::BOTH,
+    };
+    Pipeline::new(view, NullOutput)
 }
 
 /// One record of a fuzz input.

@@ -5,6 +5,7 @@ use std::io::{self, Read};
 
 use anyhow::Result;
 
+use super::output::is_broken_pipe;
 use crate::cli::DecodeArgs;
 use crate::error::Fatal;
 use crate::input::{self, ReadError, ReadOptions};
@@ -25,16 +26,19 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
     // The reader buffers its input itself.
     let result = input::read(input, &opts, &mut sink);
     let last_ns = sink.last_ns();
-    sink.finish(last_ns)?;
-    sink.out.flush()?;
+    let written = sink.finish(last_ns).and_then(|()| sink.out.flush());
     let shown = args.file.display();
-    match result {
-        Ok(_) => Ok(()),
-        Err(ReadError::Sink(e)) => Err(e),
-        Err(e @ ReadError::Truncated { .. }) => Err(Fatal::input(format!(
+    match (result, written) {
+        // The reader of our output went away (`| head`): done, quietly, as
+        // grep and tshark end.
+        (Err(ReadError::Sink(e)), _) | (_, Err(e)) if is_broken_pipe(&e) => Ok(()),
+        (_, Err(e)) => Err(e),
+        (Ok(_), Ok(())) => Ok(()),
+        (Err(ReadError::Sink(e)), Ok(())) => Err(e),
+        (Err(e @ ReadError::Truncated { .. }), Ok(())) => Err(Fatal::input(format!(
             "{shown}: {e}; everything before that point was decoded"
         ))
         .into()),
-        Err(e) => Err(Fatal::input(format!("{shown}: {e}")).into()),
+        (Err(e), Ok(())) => Err(Fatal::input(format!("{shown}: {e}")).into()),
     }
 }

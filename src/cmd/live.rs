@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
+use super::output::ReaderWatch;
 use super::spool::Spool;
 use super::status::{self, Status};
 use super::view::{self, StdoutPipeline};
@@ -26,6 +27,8 @@ type Decoder = StdoutPipeline;
 struct Live {
     tracker: Tracker,
     writer: Option<Writer>,
+    /// The pcapng output's reader, when it can go away (a pipe).
+    watch: Option<ReaderWatch>,
     decoder: Option<Decoder>,
     status: Status,
     deadline: Option<Instant>,
@@ -58,6 +61,10 @@ impl Handler for Live {
             w.tick()?;
             w.get_mut().flush().context("writing the capture")?;
         }
+        if self.watch.as_ref().is_some_and(ReaderWatch::reader_gone) {
+            // Noticed at the next tick, not at the next captured write.
+            return Err(io::Error::from(io::ErrorKind::BrokenPipe)).context("writing the capture");
+        }
         if let Some(d) = &mut self.decoder {
             d.out.flush()?;
         }
@@ -67,17 +74,6 @@ impl Handler for Live {
         }
         Ok(())
     }
-}
-
-/// Whether an error is the reader of our output going away (`| head`).
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<io::Error>()
-            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
-            || c.downcast_ref::<pcap_file::PcapError>().is_some_and(
-                |p| matches!(p, pcap_file::PcapError::IoError(io) if io.kind() == io::ErrorKind::BrokenPipe),
-            )
-    })
 }
 
 fn filters(f: &FilterArgs) -> Result<Filters> {
@@ -142,19 +138,21 @@ fn run(plan: Plan<'_>) -> Result<()> {
     raise_priority();
     let stop = install_stop_handler()?;
     let comment = format!("containerdsnoop record: {}", filters.describe());
-    let (writer, target) = match plan.pcapng {
+    let (writer, watch, target) = match plan.pcapng {
         Some((path, force)) => {
             let out = super::output::open(path, force)?;
-            let spool = Spool::new(out).context("starting the capture's writing thread")?;
+            let watch = ReaderWatch::of(&out);
+            let spool =
+                Spool::new(Box::new(out)).context("starting the capture's writing thread")?;
             let w = PcapngWriter::new(spool, &comment)?;
             let target = if path.as_os_str() == "-" {
                 "standard output".to_string()
             } else {
                 path.display().to_string()
             };
-            (Some(w), Some(target))
+            (Some(w), watch, Some(target))
         }
-        None => (None, None),
+        None => (None, None, None),
     };
     match &target {
         Some(t) => eprintln!(
@@ -172,6 +170,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
     let mut live = Live {
         tracker: Tracker::new(mono_to_wall_offset()),
         writer,
+        watch,
         decoder: plan.decoder,
         // On a terminal the table erases the status line before each write
         // (view::output) and the next tick draws it again below the rows.
@@ -220,7 +219,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
             eprintln!("containerdsnoop: {}{written}", status::line(&flow, &kernel));
             Ok(())
         }
-        Err(e) if is_broken_pipe(&e) => {
+        Err(e) if super::output::is_broken_pipe(&e) => {
             eprintln!(
                 "containerdsnoop: the reader of the output went away; {}",
                 status::line(&flow, &kernel)

@@ -1,6 +1,5 @@
 use std::fs;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use prost::Message;
 use prost_reflect::{DynamicMessage, Value as PValue};
@@ -491,53 +490,4 @@ fn extra_schema_errors_name_the_file_and_the_problem() {
     let empty = tempfile::tempdir().unwrap();
     let err = Schemas::with_extra(&[empty.path().to_path_buf()]).unwrap_err();
     assert!(err.to_string().contains("holds no .proto files"), "{err}");
-}
-
-/// Rough speed figures; run with
-/// `cargo test --release --lib protobuf::tests::speed -- --ignored --nocapture`.
-#[test]
-#[ignore = "benchmark"]
-fn speed() {
-    let s = Schemas::embedded();
-    let small = encode(
-        &s,
-        "containerd.services.namespaces.v1.CreateNamespaceRequest",
-        r#"namespace { name: "snoop" labels { key: "a" value: "b" } }"#,
-    );
-    let n = 200_000;
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(s.decode(Some(NS_CREATE), true, &small));
-    }
-    let per = t.elapsed() / n;
-    println!("small typed ({} B): {per:?}/msg", small.len());
-
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(s.decode_forms(Some(NS_CREATE), true, &small, Forms::TEXT));
-    }
-    println!("small typed, text only: {:?}/msg", t.elapsed() / n);
-
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(s.decode(None, true, &small));
-    }
-    println!("small schema-less: {:?}/msg", t.elapsed() / n);
-
-    let mut rng = Rng::new(3);
-    let big = content_write(&s, rng.bytes(1 << 20));
-    let n = 500;
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(s.decode(Some(CONTENT_WRITE), true, &big));
-    }
-    let per = t.elapsed() / n;
-    let mbps = big.len() as f64 / per.as_secs_f64() / 1e6;
-    println!("1 MiB Content/Write typed: {per:?}/msg ({mbps:.0} MB/s)");
-    let t = Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(s.decode(None, true, &big));
-    }
-    println!("1 MiB Content/Write schema-less: {:?}/msg", t.elapsed() / n);
-    println!("embedded descriptor set: {} bytes", EMBEDDED.len());
 }

@@ -44,18 +44,18 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_containerdsnoop"))
 }
 
-/// True when running as root. Otherwise the test should return early: under `CI=true` this
-/// panics instead, so that a CI job cannot pass by skipping everything.
-pub fn require_root() -> bool {
+/// Fails the test unless it runs as root. Tests that need root are marked
+/// `#[ignore = "needs root..."]`, so a plain `cargo test` lists them as
+/// ignored; `scripts/test.sh` (and CI) runs them with `--include-ignored`,
+/// where a missing privilege is a failure, never a skip.
+pub fn require_root() {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
+    if unsafe { libc::geteuid() } != 0 {
+        panic!(
+            "this test needs root (BPF, containerd, runc): run it with sudo, or leave out \
+             --include-ignored"
+        );
     }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("this test needs root (BPF, containerd, runc) and CI=true forbids skipping it");
-    }
-    eprintln!("skipped: this test needs root (BPF, containerd, runc); run it with sudo");
-    false
 }
 
 /// A temporary directory with a short path, so that socket paths inside it fit in `sun_path`

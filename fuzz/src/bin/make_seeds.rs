@@ -10,10 +10,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use containerdsnoop::decode::frame::{self, Frame, Head, HEAD_LEN};
-use containerdsnoop::decode::{ConnDecoder, Dir, Event, Meta, PathInfo};
+use containerdsnoop::decode::sniff::PREFACE;
+use containerdsnoop::decode::{ConnDecoder, Event, PathInfo, Stamp};
 use containerdsnoop::flow::{self, Conn, ConnId, FlowEvent, Sink};
-use containerdsnoop::pcapng::reader::{self, ReadOptions};
-use containerdsnoop::pcapng::sniff::PREFACE;
+use containerdsnoop::input::{self, ReadOptions};
 use containerdsnoop_fuzz::segments::{self, ctrl};
 use containerdsnoop_fuzz::{method_paths, push_record};
 
@@ -105,7 +105,7 @@ fn main() {
         let bytes = fs::read(fx).unwrap();
         out.put("pcap_read", &stem, &bytes);
         let mut rec = Record::default();
-        reader::read(&bytes[..], &ReadOptions::default(), &mut rec).unwrap();
+        input::read(&bytes[..], &ReadOptions::default(), &mut rec).unwrap();
         for (id, evs) in &rec.conns {
             let name = format!("{stem}-{id}");
             let mut streams: [Vec<u8>; 2] = Default::default();
@@ -226,11 +226,11 @@ fn main() {
             // protobuf: each message with its method's index.
             let mut dec = ConnDecoder::new(false);
             let mut evout = Vec::new();
-            let meta = Meta::default();
+            let stamp = Stamp::default();
             for e in evs {
                 match e {
-                    Ev::Data(d, b) => dec.feed(decode_dir(*d), b, &meta, &mut evout),
-                    Ev::Gap(d, n) => dec.gap(decode_dir(*d), *n, &mut evout),
+                    Ev::Data(d, b) => dec.feed(*d, b, &stamp, &mut evout),
+                    Ev::Gap(d, n) => dec.gap(*d, *n, &mut evout),
                 }
             }
             for ev in evout {
@@ -248,7 +248,7 @@ fn main() {
                         continue;
                     }
                     let mut m = (idx as u16).to_le_bytes().to_vec();
-                    m.push(u8::from(dir == Dir::ClientToServer));
+                    m.push(u8::from(dir == flow::Dir::ToServer));
                     m.extend_from_slice(&payload);
                     let before = out.seen.len();
                     out.put("protobuf", &format!("{name}-{msgs_kept}"), &m);
@@ -258,13 +258,6 @@ fn main() {
         }
     }
     println!("seeds written under {}", out.root.display());
-}
-
-fn decode_dir(d: flow::Dir) -> Dir {
-    match d {
-        flow::Dir::ToServer => Dir::ClientToServer,
-        flow::Dir::ToClient => Dir::ServerToClient,
-    }
 }
 
 fn head_bytes(h: &Head) -> [u8; HEAD_LEN] {

@@ -1,6 +1,6 @@
 //! HPACK header block decoding (RFC 7541) that stays exact when the capture
 //! starts in the middle of a connection: names and values the decoder cannot
-//! know come out as `Octets::Unknown`, never as a guess (DESIGN.md section 4).
+//! know come out as `Octets::Unknown`, never as a guess (docs/ARCHITECTURE.md, "HPACK when the capture starts mid-connection").
 
 use std::fmt;
 use std::ops::Range;

@@ -1,5 +1,5 @@
 //! The HPACK dynamic table as seen by a capture that may have started after
-//! the connection did (DESIGN.md section 4).
+//! the connection did (docs/ARCHITECTURE.md, "HPACK when the capture starts mid-connection").
 //!
 //! Written by hand because no HPACK crate can hold entries it never saw: the
 //! table is `recent` (the insertions we observed, newest first, each exact)
