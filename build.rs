@@ -28,25 +28,39 @@ mod bpf {
 
     const SRC: &str = "src/bpf/snoop.bpf.c";
 
-    /// The `__TARGET_ARCH_*` name bpf_tracing.h knows the target by.
-    fn target_arch() -> &'static str {
-        match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
-            Ok("x86_64") | Err(_) => "x86",
+    /// The `__TARGET_ARCH_*` name bpf_tracing.h knows the target by, and
+    /// the directory holding that architecture's vmlinux.h: x86_64's is
+    /// `vmlinux/` (generated from a 6.18 kernel's BTF); another
+    /// architecture's goes in `vmlinux/<arch>/`, made on such a machine
+    /// with `bpftool btf dump file /sys/kernel/btf/vmlinux format c`.
+    fn target_arch() -> (&'static str, String) {
+        let arch = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
+            Ok("x86_64") | Err(_) => return ("x86", "vmlinux".into()),
             Ok("aarch64") => "arm64",
+            Ok("riscv64") => "riscv",
             Ok(other) => panic!(
-                "containerdsnoop's BPF program supports x86_64 and aarch64, not {other}: \
-                 build with --no-default-features for the offline decoder only"
+                "containerdsnoop's BPF program has no support for {other}: build with \
+                 --no-default-features for the offline decoder only"
             ),
+        };
+        let dir = format!("vmlinux/{arch}");
+        if !Path::new(&dir).join("vmlinux.h").exists() {
+            panic!(
+                "no {dir}/vmlinux.h: on a {arch} machine with BTF, run `bpftool btf dump file \
+                 /sys/kernel/btf/vmlinux format c > {dir}/vmlinux.h`, or build with \
+                 --no-default-features for the offline decoder only"
+            );
         }
+        (arch, dir)
     }
 
     pub fn build(out: &Path) {
-        let arch = target_arch();
+        let (arch, vmlinux) = target_arch();
         SkeletonBuilder::new()
             .source(SRC)
             .clang_args([
                 "-I",
-                "vmlinux",
+                &vmlinux,
                 "-I",
                 "src/bpf",
                 "-Wall",
@@ -54,7 +68,7 @@ mod bpf {
             ])
             .build_and_generate(out.join("snoop.skel.rs"))
             .expect("compiling src/bpf/snoop.bpf.c (is clang installed?)");
-        for input in [SRC, "src/bpf/snoop.h", "vmlinux/vmlinux.h"] {
+        for input in [SRC, "src/bpf/snoop.h", &format!("{vmlinux}/vmlinux.h")] {
             println!("cargo:rerun-if-changed={input}");
         }
     }

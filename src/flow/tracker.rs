@@ -263,60 +263,54 @@ impl Tracker {
         Ok(())
     }
 
-    /// Periodic work: ranges that waited `HOLD_TICKS` ticks for earlier
-    /// bytes are released, the hole before them a gap.
-    pub fn tick(&mut self, sink: &mut dyn Sink) -> Result<()> {
-        let result = self.tick_inner(sink);
-        self.sync_stats();
-        result
-    }
-
-    fn tick_inner(&mut self, sink: &mut dyn Sink) -> Result<()> {
-        self.finish_closing(sink)?;
-        for st in self.conns.values_mut() {
-            for dir in Dir::BOTH {
-                let d = &mut st.dirs[dir.index()];
-                if !d.stream.is_holding() {
-                    d.age = 0;
-                    continue;
-                }
-                d.age += 1;
-                if d.age > HOLD_TICKS {
-                    d.age = 0;
-                    let mut out = ToSink {
-                        conn: &st.conn,
-                        dir,
-                        sink,
-                        counts: &mut self.counts,
-                    };
-                    d.stream.flush(&mut out)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// End of capture: deliver everything still waiting (connections stay open).
-    pub fn flush(&mut self, sink: &mut dyn Sink) -> Result<()> {
-        let result = self.flush_inner(sink);
-        self.sync_stats();
-        result
-    }
-
-    fn flush_inner(&mut self, sink: &mut dyn Sink) -> Result<()> {
-        self.finish_closing(sink)?;
+    /// Runs `f` on every direction of every open connection, with its delivery.
+    fn each_direction(
+        &mut self,
+        sink: &mut dyn Sink,
+        mut f: impl FnMut(&mut Direction, &mut ToSink<'_>) -> Result<()>,
+    ) -> Result<()> {
         for st in self.conns.values_mut() {
             for dir in Dir::BOTH {
                 let mut out = ToSink {
                     conn: &st.conn,
                     dir,
-                    sink,
+                    sink: &mut *sink,
                     counts: &mut self.counts,
                 };
-                st.dirs[dir.index()].stream.flush(&mut out)?;
+                f(&mut st.dirs[dir.index()], &mut out)?;
             }
         }
         Ok(())
+    }
+
+    /// Periodic work: ranges that waited `HOLD_TICKS` ticks for earlier
+    /// bytes are released, the hole before them a gap.
+    pub fn tick(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        let result = self.finish_closing(sink).and_then(|()| {
+            self.each_direction(sink, |d, out| {
+                if !d.stream.is_holding() {
+                    d.age = 0;
+                    return Ok(());
+                }
+                d.age += 1;
+                if d.age <= HOLD_TICKS {
+                    return Ok(());
+                }
+                d.age = 0;
+                d.stream.flush(out)
+            })
+        });
+        self.sync_stats();
+        result
+    }
+
+    /// End of capture: deliver everything still waiting (connections stay open).
+    pub fn flush(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        let result = self
+            .finish_closing(sink)
+            .and_then(|()| self.each_direction(sink, |d, out| d.stream.flush(out)));
+        self.sync_stats();
+        result
     }
 }
 
