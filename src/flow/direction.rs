@@ -21,6 +21,8 @@ struct Stashed {
     ts: u64,
     writer: Writer,
     bytes: Vec<u8>,
+    /// A range the tracer reported as not copied (then `bytes` is empty).
+    gap: u64,
 }
 
 /// What one call did, for the counters.
@@ -28,6 +30,7 @@ struct Stashed {
 pub(super) struct Outcome {
     pub gap_bytes: u64,
     pub stale_bytes: u64,
+    pub resets: u64,
 }
 
 /// The state of one direction.
@@ -40,6 +43,10 @@ pub(super) struct Direction {
     stash: BTreeMap<u64, Stashed>,
     stash_bytes: usize,
     stash_age: u32,
+    /// Added to the sender's offsets: after the tracer's state for the
+    /// socket was recreated its offsets start at 0 again, and the stream
+    /// continues where it was.
+    shift: u64,
 }
 
 impl Direction {
@@ -56,6 +63,12 @@ impl Direction {
         sink: &mut dyn Sink,
     ) -> Result<Outcome> {
         let mut out = Outcome::default();
+        if offset == 0 && self.next > 0 && self.shift + bytes.len() as u64 <= self.next {
+            // The sender's offsets started again (its fresh-state record
+            // was lost): a restart, not stale bytes.
+            out = self.restart(conn, dir, sink)?;
+        }
+        let offset = offset + self.shift;
         let end = offset + bytes.len() as u64;
         if end <= self.next && !bytes.is_empty() {
             out.stale_bytes = bytes.len() as u64;
@@ -68,6 +81,7 @@ impl Direction {
                     ts,
                     writer: *writer,
                     bytes: bytes.to_vec(),
+                    gap: 0,
                 },
             );
             self.stash_bytes += bytes.len();
@@ -78,10 +92,74 @@ impl Direction {
         }
         // Overlap with what was delivered: keep only the new tail.
         let skip = (self.next - offset) as usize;
-        out.stale_bytes = skip as u64;
+        out.stale_bytes += skip as u64;
         self.deliver(&bytes[skip..], ts, writer, conn, dir, sink)?;
-        self.drain(conn, dir, sink)?;
+        out.gap_bytes += self.drain(conn, dir, sink)?;
         Ok(out)
+    }
+
+    /// The tracer reported `len` bytes at `offset` as sent but not copied.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gap(
+        &mut self,
+        offset: u64,
+        len: u64,
+        ts: u64,
+        writer: &Writer,
+        conn: &Conn,
+        dir: Dir,
+        sink: &mut dyn Sink,
+    ) -> Result<Outcome> {
+        let mut out = Outcome::default();
+        let offset = offset + self.shift;
+        let end = offset + len;
+        if end <= self.next {
+            return Ok(out);
+        }
+        if offset > self.next {
+            let stashed = Stashed {
+                ts,
+                writer: *writer,
+                bytes: Vec::new(),
+                gap: len,
+            };
+            self.stash.insert(offset, stashed);
+            return Ok(out);
+        }
+        out.gap_bytes += self.skip_to(end, ts, conn, dir, sink)?;
+        out.gap_bytes += self.drain(conn, dir, sink)?;
+        Ok(out)
+    }
+
+    /// The sender's offsets start again at 0 (a fresh tracer state): what
+    /// waits is flushed, and later offsets continue the stream from here.
+    pub fn restart(&mut self, conn: &Conn, dir: Dir, sink: &mut dyn Sink) -> Result<Outcome> {
+        let mut out = self.flush_stash(conn, dir, sink)?;
+        if self.next > 0 {
+            out.resets = 1;
+        }
+        self.shift = self.next;
+        Ok(out)
+    }
+
+    /// Report the bytes up to `end` as missing and move past them.
+    fn skip_to(
+        &mut self,
+        end: u64,
+        ts: u64,
+        conn: &Conn,
+        dir: Dir,
+        sink: &mut dyn Sink,
+    ) -> Result<u64> {
+        let len = end.saturating_sub(self.next);
+        if len == 0 {
+            return Ok(0);
+        }
+        let offset = self.next;
+        self.next = end;
+        self.last_ts = ts;
+        sink.event(conn, ts, FlowEvent::Gap { dir, offset, len })?;
+        Ok(len)
     }
 
     fn deliver(
@@ -108,8 +186,10 @@ impl Direction {
         )
     }
 
-    /// Deliver stashed ranges that are now contiguous.
-    fn drain(&mut self, conn: &Conn, dir: Dir, sink: &mut dyn Sink) -> Result<()> {
+    /// Deliver stashed ranges that are now contiguous; returns the bytes of
+    /// reported gaps among them.
+    fn drain(&mut self, conn: &Conn, dir: Dir, sink: &mut dyn Sink) -> Result<u64> {
+        let mut gap_bytes = 0;
         while let Some(entry) = self.stash.first_entry() {
             let off = *entry.key();
             if off > self.next {
@@ -117,6 +197,10 @@ impl Direction {
             }
             let s = entry.remove();
             self.stash_bytes -= s.bytes.len();
+            if s.gap > 0 {
+                gap_bytes += self.skip_to(off + s.gap, s.ts, conn, dir, sink)?;
+                continue;
+            }
             let end = off + s.bytes.len() as u64;
             if end <= self.next {
                 continue;
@@ -127,7 +211,7 @@ impl Direction {
         if self.stash.is_empty() {
             self.stash_age = 0;
         }
-        Ok(())
+        Ok(gap_bytes)
     }
 
     /// Give up waiting for the range before the first stashed one.
@@ -147,8 +231,7 @@ impl Direction {
             },
         )?;
         self.next = off;
-        self.drain(conn, dir, sink)?;
-        Ok(len)
+        Ok(len + self.drain(conn, dir, sink)?)
     }
 
     /// Everything waiting becomes deliverable, with gaps for what is missing.
@@ -170,7 +253,7 @@ impl Direction {
         sink: &mut dyn Sink,
     ) -> Result<Outcome> {
         let mut out = self.flush_stash(conn, dir, sink)?;
-        if let Some(end) = final_offset {
+        if let Some(end) = final_offset.map(|e| e + self.shift) {
             if end > self.next {
                 let len = end - self.next;
                 sink.event(

@@ -143,6 +143,9 @@ pub struct FlowStats {
     pub gap_bytes: u64,
     /// Bytes received twice or behind the stream position (dropped).
     pub stale_bytes: u64,
+    /// Directions whose sender's offsets started again (the tracer lost
+    /// and recreated its state for the socket): bytes may be missing there.
+    pub resets: u64,
 }
 
 /// Most connections tracked at once; the oldest is finished beyond it
@@ -199,18 +202,32 @@ impl Tracker {
         } else {
             &mut st.conn.client
         };
-        side.pid = Some(rec.writer.pid);
-        side.comm = Some(rec.writer.comm);
+        // A close record may be made by the peer's reader (end of file).
+        if !matches!(rec.payload, Payload::Close { .. }) {
+            side.pid = Some(rec.writer.pid);
+            side.comm = Some(rec.writer.comm);
+        }
         if side.ino == 0 {
             // A client that wrote before accept() saw no peer inode yet.
             side.ino = rec.socket.ino;
             self.by_sock.insert(rec.socket.ino, id);
         }
         match &rec.payload {
-            Payload::Info { path } => {
+            Payload::Info { path, fresh } => {
                 if st.conn.path.is_none() {
                     st.conn.path = path.clone();
                 }
+                if *fresh {
+                    let d = &mut st.dirs[dir.index()];
+                    let out = d.restart(&st.conn, dir, sink)?;
+                    self.stats.gap_bytes += out.gap_bytes;
+                    self.stats.resets += out.resets;
+                }
+            }
+            Payload::Gap { offset, len, .. } => {
+                let d = &mut st.dirs[dir.index()];
+                let out = d.gap(*offset, *len, ts, &rec.writer, &st.conn, dir, sink)?;
+                self.stats.gap_bytes += out.gap_bytes;
             }
             Payload::Data { offset, bytes } => {
                 self.stats.writes += 1;
@@ -219,6 +236,7 @@ impl Tracker {
                 let out = d.data(*offset, bytes, ts, &rec.writer, &st.conn, dir, sink)?;
                 self.stats.gap_bytes += out.gap_bytes;
                 self.stats.stale_bytes += out.stale_bytes;
+                self.stats.resets += out.resets;
             }
             Payload::Close { final_offset } => {
                 let d = &mut st.dirs[dir.index()];
@@ -267,7 +285,7 @@ impl Tracker {
             (me, peer)
         };
         let path = match &rec.payload {
-            Payload::Info { path } => path.clone(),
+            Payload::Info { path, .. } => path.clone(),
             _ => None,
         };
         self.insert(Conn {
