@@ -6,8 +6,9 @@ use clap::{Args, Parser, Subcommand};
 
 /// See what kubelet, crictl, ctr and containerd's shims say to containerd.
 ///
-/// Captures the bytes written on AF_UNIX stream sockets with eBPF (syscall
-/// tracepoints, CO-RE: no compiler or kernel headers needed at run time) and
+/// Captures the bytes written on AF_UNIX stream sockets with eBPF (socket
+/// tracepoints, or syscall tracepoints on kernels before 6.3; CO-RE: no
+/// compiler or kernel headers needed at run time) and
 /// writes them as a pcapng file that Wireshark's HTTP/2 and gRPC dissectors
 /// open with no preferences set.
 #[derive(Parser, Debug)]
@@ -138,6 +139,12 @@ pub struct FilterArgs {
     /// Stop after this many seconds (fractions allowed).
     #[arg(long, value_name = "SECONDS")]
     pub duration: Option<f64>,
+    /// Where to hook in the kernel: `sock` (tracepoints in the socket layer,
+    /// Linux 6.3+: no cost to other system calls), `syscalls` (syscall
+    /// tracepoints, Linux 5.17+: every system call of every task takes the
+    /// slow path while attached), or `auto` (sock where the kernel has it).
+    #[arg(long, value_enum, value_name = "HOOK", default_value = "auto")]
+    pub hook: crate::capture::preflight::HookChoice,
 }
 
 /// `record`'s options.

@@ -8,13 +8,20 @@
 #define CONTAINERDSNOOP_SNOOP_H
 
 /* Payload bytes carried by one ringbuf record at most. A write larger than
- * this becomes several records with consecutive offsets. */
+ * this becomes several records with consecutive offsets, all but the last
+ * flagged SNOOP_F_MORE. Must be a power of two (the copy loop masks with
+ * SNOOP_CHUNK - 1 so that the verifier can bound its stores). */
 #define SNOOP_CHUNK 32768
-/* Bound on records one syscall may emit (iovec pieces plus chunks): 16 MiB
- * in 32 KiB chunks is 512, plus up to 1024 iovecs (UIO_MAXIOV). Bytes past
- * the bound are not copied; the offset still advances, so userspace sees a
- * gap of exactly that size. */
+/* Bound on the steps of one call's copy loop (one step reads one iovec
+ * piece or emits one record): 16 MiB in 32 KiB chunks is 512 records,
+ * plus up to 1024 iovecs (UIO_MAXIOV). Bytes past the bound are reported
+ * as a gap (SNOOP_GAP_TOO_LONG); the offset still advances. */
 #define SNOOP_MAX_RECORDS 4096
+/* Every socket's send offsets start here, and `ack` values are in the same
+ * space: bytes that were queued before the tracer first saw a connection
+ * get offsets below it (see the alignment comment in snoop.bpf.c).
+ * Userspace subtracts it. */
+#define SNOOP_OFFSET_BASE (1ULL << 32)
 #define SNOOP_PATH_MAX 108
 /* Path filter slots are padded to whole 8-byte words, compared a word at a time. */
 #define SNOOP_PATH_SLOT 112
@@ -28,11 +35,16 @@ enum snoop_kind {
 	/* `len` payload bytes of the socket's send stream at `offset`. */
 	SNOOP_DATA = 1,
 	/* The socket's address: `len` bytes of path follow (abstract names
-	 * start with '@'); zero bytes when neither side is bound. */
+	 * start with '@'); zero bytes when neither side is bound. `offset`
+	 * is the socket's send offset when the record was made. */
 	SNOOP_SOCK_INFO = 2,
-	/* The last file reference to the socket is being closed; `offset`
-	 * is the socket's final send offset. */
+	/* The socket is gone (its last file reference closed, or its reader
+	 * saw end of file); `offset` is the socket's final send offset. */
 	SNOOP_CLOSE = 3,
+	/* `gap_len` bytes of the send stream at `offset` were sent but could
+	 * not be copied; `reason` (enum snoop_gap_reason) says why. No
+	 * payload follows. */
+	SNOOP_GAP = 4,
 };
 
 /* Flags on every record. */
@@ -44,33 +56,82 @@ enum snoop_flags {
 	/* The peer socket is bound too (both bound, or neither: userspace
 	 * picks the roles by inode order). */
 	SNOOP_F_PEER_BOUND = 4,
+	/* More data or gap records of the same call follow this one (on the
+	 * same thread, in order): userspace joins them into one payload. */
+	SNOOP_F_MORE = 8,
+	/* `ack` means nothing: the syscall hook, or a kernel without
+	 * unix_sock.inq_len. Userspace orders such records by time. */
+	SNOOP_F_ACK_UNKNOWN = 16,
+	/* SOCK_INFO only: the socket's state was created just now, so its
+	 * send offsets start again at SNOOP_OFFSET_BASE. On the syscall hook
+	 * this can follow an eviction of an idle socket's state: userspace
+	 * treats offsets that go backwards after it as a restart. */
+	SNOOP_F_FRESH = 32,
+	/* The socket belongs to another network namespace than the tracer's
+	 * (userspace's sock_diag liveness queries cannot see it). */
+	SNOOP_F_FOREIGN_NETNS = 64,
+};
+
+/* Why a SNOOP_GAP record has no bytes. */
+enum snoop_gap_reason {
+	/* Sent through io_uring (inline or by an io-wq worker): the buffer's
+	 * address is in the submission queue, not in the registers. */
+	SNOOP_GAP_IO_URING = 1,
+	/* splice(2) or sendfile(2): the bytes come from a pipe or a file,
+	 * there is no user buffer to read. */
+	SNOOP_GAP_SPLICE = 2,
+	/* A sendmmsg(2) message whose iovecs could not be matched to the
+	 * bytes the kernel reports for it. */
+	SNOOP_GAP_SENDMMSG = 3,
+	/* A system call the tracer does not know how to read, or the fd in
+	 * the registers is not the socket that sent (e.g. a kernel-internal
+	 * send on behalf of the task). */
+	SNOOP_GAP_UNKNOWN_CALLER = 4,
+	/* bpf_probe_read_user failed (the page was not resident, or the
+	 * iovecs describe fewer bytes than were sent). */
+	SNOOP_GAP_FAULT = 5,
+	/* The ring buffer had no room for the data record. */
+	SNOOP_GAP_RING_FULL = 6,
+	/* The call was longer than SNOOP_MAX_RECORDS copy steps. */
+	SNOOP_GAP_TOO_LONG = 7,
 };
 
 /* Counters in the `stats` per-CPU array. */
 enum snoop_stat {
 	/* Records that did not fit in the ring buffer. */
 	SNOOP_STAT_LOST_RECORDS = 0,
-	/* Payload bytes in those records and bytes past SNOOP_MAX_RECORDS. */
+	/* Payload bytes in those records (when not even their gap record
+	 * fitted) and bytes past SNOOP_MAX_RECORDS. */
 	SNOOP_STAT_LOST_BYTES = 1,
 	/* Payload bytes bpf_probe_read_user could not read. */
 	SNOOP_STAT_FAULT_BYTES = 2,
 	/* Info/close records lost (their data is resent or implied). */
 	SNOOP_STAT_LOST_META = 3,
-	SNOOP_STAT_MAX = 4,
+	/* Bytes reported in gap records (all reasons). */
+	SNOOP_STAT_GAP_BYTES = 4,
+	SNOOP_STAT_MAX = 5,
 };
 
-/* The header of every ringbuf record; `len` payload bytes follow it. */
+/* The header of every ringbuf record; `len` payload bytes follow it. 88
+ * bytes, so the payload is 8-byte aligned (the path filter compares it a
+ * word at a time). */
 struct snoop_event {
-	/* CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns): for data, when the
-	 * write call began (records are reordered by it); else when emitted. */
+	/* CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns): on the syscall
+	 * hook, when the write call began (records without a known `ack` are
+	 * reordered by it); on the sock hook, when the send completed. */
 	__u64 ts_ns;
 	/* Inode of the writing socket (what `ss -x` shows). */
 	__u64 sock_ino;
 	/* Inode of its peer socket, 0 if unknown. */
 	__u64 peer_ino;
 	/* Offset of the first payload byte in this socket's send stream,
-	 * counted from the first write the tracer saw on it. */
+	 * SNOOP_OFFSET_BASE for the first byte the tracer saw. */
 	__u64 offset;
+	/* Data and gap: how far this socket had read its peer's send stream
+	 * when it sent, in the peer's offset space (so a reply can be placed
+	 * right after the request bytes it answered). Meaningless when
+	 * SNOOP_F_ACK_UNKNOWN is set. */
+	__u64 ack;
 	/* Thread group id (process id) and thread id of the writer. */
 	__u32 pid;
 	__u32 tid;
@@ -78,11 +139,17 @@ struct snoop_event {
 	__u32 peer_pid;
 	/* Payload bytes that follow this header. */
 	__u32 len;
+	/* SNOOP_GAP: bytes missing at `offset`. */
+	__u32 gap_len;
 	/* enum snoop_kind */
 	__u16 kind;
 	/* enum snoop_flags */
 	__u16 flags;
+	/* SNOOP_GAP: enum snoop_gap_reason. */
+	__u16 reason;
+	__u16 _pad0;
 	char comm[SNOOP_COMM_LEN];
+	__u32 _pad1;
 };
 
 #endif

@@ -1,6 +1,9 @@
 //! The kernel side's userspace half: load the BPF program, read its records.
 
+pub mod causal;
 pub mod filter;
+pub mod join;
+pub mod liveness;
 pub mod preflight;
 pub mod record;
 pub mod reorder;

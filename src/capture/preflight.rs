@@ -1,10 +1,119 @@
 //! Checks before loading BPF, so that a missing privilege or kernel feature
-//! is one clear sentence instead of a libbpf error.
+//! is one clear sentence instead of a libbpf error, and the choice of hook
+//! (probed the way libbpf-tools do: BTF for tracepoints, test loads for
+//! helpers and map types).
 
+use std::ffi::CString;
 use std::fs;
 use std::path::Path;
 
+use libbpf_rs::libbpf_sys;
+
 use crate::error::Fatal;
+
+/// Which hook the user asked for (`--hook`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum HookChoice {
+    /// The sock tracepoints where the kernel has them, else the syscall tracepoints.
+    #[default]
+    Auto,
+    /// The syscall tracepoints (Linux 5.17+); slows every system call of every task.
+    Syscalls,
+    /// tp_btf on sock_send_length and sock_recv_length (Linux 6.3+).
+    Sock,
+}
+
+/// The hook the programs are attached to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hook {
+    /// tp_btf/sock_send_length and tp_btf/sock_recv_length.
+    Sock,
+    /// sys_enter/sys_exit tracepoints of the send calls, and sys_enter_close.
+    Syscalls,
+}
+
+impl Hook {
+    /// How the "attached" line names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Hook::Sock => "tp_btf/sock_send_length",
+            Hook::Syscalls => "syscall tracepoints",
+        }
+    }
+}
+
+/// Whether the running kernel's BTF has a typedef named `name` (every
+/// tracepoint `tp` has one named `btf_trace_<tp>`, which tp_btf attaches by).
+fn vmlinux_has_typedef(name: &str) -> bool {
+    let Ok(name) = CString::new(name) else {
+        return false;
+    };
+    // SAFETY: btf__load_vmlinux_btf returns an owned BTF object or NULL
+    // (errors as a NULL pointer in libbpf 1.x); it is freed once, below.
+    let btf = unsafe { libbpf_sys::btf__load_vmlinux_btf() };
+    if btf.is_null() {
+        return false;
+    }
+    // SAFETY: btf is a valid BTF object and name a NUL-terminated string.
+    let id = unsafe {
+        libbpf_sys::btf__find_by_name_kind(btf, name.as_ptr(), libbpf_sys::BTF_KIND_TYPEDEF)
+    };
+    // SAFETY: btf came from btf__load_vmlinux_btf and is not used after this.
+    unsafe { libbpf_sys::btf__free(btf) };
+    id > 0
+}
+
+/// Whether the kernel has the sock_send_length and sock_recv_length tracepoints (6.3+).
+pub fn has_sock_tracepoints() -> bool {
+    vmlinux_has_typedef("btf_trace_sock_send_length")
+        && vmlinux_has_typedef("btf_trace_sock_recv_length")
+}
+
+/// libbpf's probe: 1 when the kernel supports it, 0 when not, negative when unknown.
+fn probe_map(kind: libbpf_sys::bpf_map_type) -> i32 {
+    // SAFETY: a test load with no options (NULL is allowed).
+    unsafe { libbpf_sys::libbpf_probe_bpf_map_type(kind, std::ptr::null()) }
+}
+
+fn probe_helper(helper: libbpf_sys::bpf_func_id) -> i32 {
+    // SAFETY: a test load with no options (NULL is allowed).
+    unsafe {
+        libbpf_sys::libbpf_probe_bpf_helper(
+            libbpf_sys::BPF_PROG_TYPE_TRACEPOINT,
+            helper,
+            std::ptr::null(),
+        )
+    }
+}
+
+/// The kernel features both hooks need, each missing one as its own sentence.
+fn check_features() -> Result<(), Fatal> {
+    if probe_map(libbpf_sys::BPF_MAP_TYPE_RINGBUF) == 0 {
+        return Err(Fatal::setup(
+            "this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF, Linux 5.8+): containerdsnoop \
+             needs Linux 5.17 or later",
+        ));
+    }
+    if probe_helper(libbpf_sys::BPF_FUNC_loop) == 0 {
+        return Err(Fatal::setup(
+            "this kernel has no bpf_loop helper (Linux 5.17+), which containerdsnoop's copy loop \
+             needs: it needs Linux 5.17 or later",
+        ));
+    }
+    Ok(())
+}
+
+/// Choose the hook for `choice` on this kernel.
+fn choose(choice: HookChoice, sock_available: bool) -> Result<Hook, Fatal> {
+    match (choice, sock_available) {
+        (HookChoice::Sock, false) => Err(Fatal::setup(
+            "--hook sock needs the sock_send_length and sock_recv_length tracepoints (Linux 6.3+), \
+             which this kernel's BTF does not have: use --hook syscalls (or leave --hook out)",
+        )),
+        (HookChoice::Sock | HookChoice::Auto, true) => Ok(Hook::Sock),
+        (HookChoice::Syscalls, _) | (HookChoice::Auto, false) => Ok(Hook::Syscalls),
+    }
+}
 
 const CAP_SYS_ADMIN: u32 = 21;
 const CAP_PERFMON: u32 = 38;
@@ -28,8 +137,9 @@ pub fn privileged(caps: u64) -> bool {
 }
 
 /// Everything that can be checked without trying: privileges, BTF,
-/// lockdown, tracefs. Returns the first problem as a Fatal (exit code 2).
-pub fn check() -> Result<(), Fatal> {
+/// lockdown, kernel features, and tracefs for the syscall hook. Returns the
+/// hook to use, or the first problem as a Fatal (exit code 2).
+pub fn check(choice: HookChoice) -> Result<Hook, Fatal> {
     match effective_caps() {
         Some(caps) if !privileged(caps) => return Err(Fatal::setup(
             "containerdsnoop needs root (or the CAP_BPF and CAP_PERFMON capabilities) to load its \
@@ -52,7 +162,13 @@ pub fn check() -> Result<(), Fatal> {
             ));
         }
     }
-    ensure_tracefs()
+    check_features()?;
+    let hook = choose(choice, has_sock_tracepoints())?;
+    // tp_btf attaches by BTF id: only the syscall tracepoints need tracefs.
+    if hook == Hook::Syscalls {
+        ensure_tracefs()?;
+    }
+    Ok(hook)
 }
 
 const TRACEFS: &str = "/sys/kernel/tracing";
@@ -120,6 +236,14 @@ fn ensure_tracefs() -> Result<(), Fatal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hook_choice() {
+        assert_eq!(choose(HookChoice::Auto, true).unwrap(), Hook::Sock);
+        assert_eq!(choose(HookChoice::Auto, false).unwrap(), Hook::Syscalls);
+        assert_eq!(choose(HookChoice::Syscalls, true).unwrap(), Hook::Syscalls);
+        assert!(choose(HookChoice::Sock, false).is_err());
+    }
 
     #[test]
     fn capability_rules() {

@@ -12,11 +12,82 @@ use crate::flow::{Comm, Process};
 // arrays generated from the C header: every bit pattern is a valid value.
 unsafe impl plain::Plain for snoop_event {}
 
-const KIND_DATA: u16 = 1;
-const KIND_SOCK_INFO: u16 = 2;
-const KIND_CLOSE: u16 = 3;
+pub(crate) const KIND_DATA: u16 = 1;
+pub(crate) const KIND_SOCK_INFO: u16 = 2;
+pub(crate) const KIND_CLOSE: u16 = 3;
+pub(crate) const KIND_GAP: u16 = 4;
 const FLAG_SERVER: u16 = 1;
 const FLAG_PEER_BOUND: u16 = 4;
+/// More records of the same call follow (snoop.h SNOOP_F_MORE).
+pub(crate) const FLAG_MORE: u16 = 8;
+/// The record's `ack` means nothing (SNOOP_F_ACK_UNKNOWN).
+pub(crate) const FLAG_ACK_UNKNOWN: u16 = 16;
+/// A socket state created just now: offsets start at the base again (SNOOP_F_FRESH).
+const FLAG_FRESH: u16 = 32;
+/// The socket is in another network namespace (SNOOP_F_FOREIGN_NETNS).
+pub(crate) const FLAG_FOREIGN_NETNS: u16 = 64;
+/// Where every socket's send offsets start in the kernel (SNOOP_OFFSET_BASE):
+/// records carry offsets relative to it.
+pub const OFFSET_BASE: u64 = 1 << 32;
+
+/// Why a range of a send stream could not be copied (snoop.h's `snoop_gap_reason`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GapReason {
+    /// Sent through io_uring: the buffer is not in the registers.
+    IoUring,
+    /// splice(2) or sendfile(2): no user buffer.
+    Splice,
+    /// A sendmmsg(2) message that could not be matched to its iovecs.
+    Sendmmsg,
+    /// A system call the tracer cannot read, or an fd that is not the socket.
+    UnknownCaller,
+    /// The user memory could not be read.
+    Fault,
+    /// The ring buffer was full.
+    RingFull,
+    /// The call needed more copy steps than the tracer allows.
+    TooLong,
+    /// A reason this build does not know.
+    Other(u16),
+}
+
+impl GapReason {
+    fn from_code(code: u16) -> Self {
+        match code {
+            1 => GapReason::IoUring,
+            2 => GapReason::Splice,
+            3 => GapReason::Sendmmsg,
+            4 => GapReason::UnknownCaller,
+            5 => GapReason::Fault,
+            6 => GapReason::RingFull,
+            7 => GapReason::TooLong,
+            c => GapReason::Other(c),
+        }
+    }
+
+    /// Whether the bytes were sent by a path whose buffers the tracer cannot
+    /// see (by design), rather than lost by the tracer.
+    pub fn by_design(self) -> bool {
+        matches!(
+            self,
+            GapReason::IoUring | GapReason::Splice | GapReason::Sendmmsg | GapReason::UnknownCaller
+        )
+    }
+
+    /// Short name, for the summary line.
+    pub fn name(self) -> &'static str {
+        match self {
+            GapReason::IoUring => "io_uring",
+            GapReason::Splice => "splice/sendfile",
+            GapReason::Sendmmsg => "sendmmsg",
+            GapReason::UnknownCaller => "unknown caller",
+            GapReason::Fault => "fault",
+            GapReason::RingFull => "ring full",
+            GapReason::TooLong => "too long",
+            GapReason::Other(_) => "other",
+        }
+    }
+}
 
 /// The socket a record is about, as the kernel saw it at that moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -60,6 +131,18 @@ pub enum Payload<'a> {
     Info {
         /// The socket path, or None for unnamed pairs.
         path: Option<String>,
+        /// The tracer's state for this socket was (re)created just now: its
+        /// send offsets start again at 0 (after an eviction, on the syscall hook).
+        fresh: bool,
+    },
+    /// `len` bytes of the send stream at `offset` were sent but not copied.
+    Gap {
+        /// Offset of the first missing byte.
+        offset: u64,
+        /// How many bytes are missing.
+        len: u64,
+        /// Why.
+        reason: GapReason,
     },
     /// The socket's last file reference was closed after `final_offset` bytes.
     Close {
@@ -118,6 +201,21 @@ impl std::error::Error for RecordError {}
 /// Size of the record header.
 pub const HEADER_LEN: usize = std::mem::size_of::<snoop_event>();
 
+/// The header of a raw record, for the stages that work before parsing
+/// (joining, ordering); None if too short.
+pub(crate) fn header(raw: &[u8]) -> Option<snoop_event> {
+    let mut h = snoop_event::default();
+    plain::copy_from_bytes(&mut h, raw).ok()?;
+    Some(h)
+}
+
+/// Overwrite the header at the start of `raw` (which must hold one).
+pub(crate) fn set_header(raw: &mut [u8], h: &snoop_event) {
+    // SAFETY: snoop_event is plain old data (see the Plain impl above).
+    let bytes = unsafe { plain::as_bytes(h) };
+    raw[..HEADER_LEN].copy_from_slice(bytes);
+}
+
 /// Parse one ring buffer record.
 pub fn parse(raw: &[u8]) -> Result<Record<'_>, RecordError> {
     let mut h = snoop_event::default();
@@ -133,14 +231,20 @@ pub fn parse(raw: &[u8]) -> Result<Record<'_>, RecordError> {
     let body = &body[..len];
     let payload = match h.kind {
         KIND_DATA => Payload::Data {
-            offset: h.offset,
+            offset: h.offset.wrapping_sub(OFFSET_BASE),
             bytes: body,
         },
         KIND_SOCK_INFO => Payload::Info {
             path: (!body.is_empty()).then(|| String::from_utf8_lossy(body).into_owned()),
+            fresh: h.flags & FLAG_FRESH != 0,
         },
         KIND_CLOSE => Payload::Close {
-            final_offset: h.offset,
+            final_offset: h.offset.wrapping_sub(OFFSET_BASE),
+        },
+        KIND_GAP => Payload::Gap {
+            offset: h.offset.wrapping_sub(OFFSET_BASE),
+            len: u64::from(h.gap_len),
+            reason: GapReason::from_code(h.reason),
         },
         k => return Err(RecordError::UnknownKind(k)),
     };
@@ -171,7 +275,7 @@ mod tests {
             ts_ns: 7,
             sock_ino: 10,
             peer_ino: 11,
-            offset,
+            offset: offset + OFFSET_BASE,
             pid: 100,
             tid: 101,
             peer_pid: 200,
@@ -213,7 +317,8 @@ mod tests {
         assert_eq!(
             rec.payload,
             Payload::Info {
-                path: Some("/run/x.sock".into())
+                path: Some("/run/x.sock".into()),
+                fresh: false,
             }
         );
         assert!(!rec.socket.is_server());
@@ -229,6 +334,25 @@ mod tests {
         r.truncate(r.len() - 1);
         assert!(matches!(parse(&r), Err(RecordError::BadLength { .. })));
         assert_eq!(parse(&raw(9, 0, 0, b"")), Err(RecordError::UnknownKind(9)));
+    }
+
+    #[test]
+    fn parses_gaps() {
+        let mut r = raw(KIND_GAP, FLAG_MORE, 5, b"");
+        let mut h = header(&r).unwrap();
+        h.gap_len = 300;
+        h.reason = 1;
+        set_header(&mut r, &h);
+        assert_eq!(
+            parse(&r).unwrap().payload,
+            Payload::Gap {
+                offset: 5,
+                len: 300,
+                reason: GapReason::IoUring
+            }
+        );
+        assert!(GapReason::IoUring.by_design());
+        assert!(!GapReason::RingFull.by_design());
     }
 
     #[test]

@@ -10,8 +10,12 @@ use anyhow::{Context, Result};
 use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, OpenObject, PrintLevel, RingBufferBuilder};
 
+use super::causal::Causal;
 use super::filter::Filters;
-use super::record::{self, Record};
+use super::join::Joiner;
+use super::liveness::Liveness;
+use super::preflight::Hook;
+use super::record::{self, Record, FLAG_ACK_UNKNOWN, KIND_GAP};
 use super::reorder::Reorder;
 use super::skel::{SnoopSkel, SnoopSkelBuilder};
 use crate::error::Fatal;
@@ -36,6 +40,22 @@ pub struct KernelStats {
     pub fault_bytes: u64,
     /// Close records lost.
     pub lost_meta: u64,
+    /// Bytes reported in gap records, by reason code (snoop.h's
+    /// `snoop_gap_reason`; index 0 holds unknown codes).
+    pub uncopied: [u64; 8],
+    /// Records released by the causal order's time or memory bound rather
+    /// than by their ack.
+    pub unordered: u64,
+    /// Connections closed because their socket was found gone (sock_diag).
+    pub vanished: u64,
+}
+
+impl KernelStats {
+    /// Bytes of gaps with a reason that is a limit of the hook rather than
+    /// a loss (io_uring, splice/sendfile, unmatched sendmmsg, unknown caller).
+    pub fn uncopyable(&self) -> u64 {
+        (1..=4).map(|r| self.uncopied[r]).sum()
+    }
 }
 
 /// Receives what the tracer delivers.
@@ -68,6 +88,106 @@ pub struct Tracer<'obj> {
     skel: SnoopSkel<'obj>,
     /// Time from `start` until every program was attached.
     pub attach_time: Duration,
+    /// The hook the programs are attached to.
+    pub hook: Hook,
+}
+
+/// Counts of what the pipeline saw, merged into [`KernelStats`].
+#[derive(Default)]
+struct PipelineStats {
+    uncopied: [u64; 8],
+}
+
+/// The stages between the ring buffer and the handler: joining a call's
+/// records, then ordering (by ack where records carry one, else by time),
+/// and the liveness backstop.
+#[derive(Default)]
+struct Pipeline {
+    joiner: Joiner,
+    reorder: Reorder,
+    causal: Causal,
+    liveness: Liveness,
+    stats: PipelineStats,
+    /// Records ready for the handler, in order.
+    ready: Vec<Vec<u8>>,
+}
+
+impl Pipeline {
+    /// One ring buffer record.
+    fn push(&mut self, raw: &[u8], now: u64) {
+        let mut joined = Vec::new();
+        self.joiner.push(raw, &mut joined);
+        for r in joined {
+            self.route(r, now);
+        }
+    }
+
+    fn route(&mut self, raw: Vec<u8>, now: u64) {
+        let Some(h) = record::header(&raw) else {
+            self.ready.push(raw);
+            return;
+        };
+        if h.kind == KIND_GAP {
+            let i = if (h.reason as usize) < 8 {
+                h.reason as usize
+            } else {
+                0
+            };
+            self.stats.uncopied[i] += u64::from(h.gap_len);
+        }
+        if h.flags & FLAG_ACK_UNKNOWN != 0 {
+            self.reorder.push(h.ts_ns, &raw);
+        } else {
+            self.causal.push(raw, now, &mut self.ready);
+        }
+    }
+
+    /// Move what the timestamp window lets go (all of it when `now` is
+    /// None) to `ready`, telling the causal stage of each.
+    fn release_reorder(&mut self, now: Option<u64>) {
+        loop {
+            let next = match now {
+                Some(now) => self.reorder.pop_due(now),
+                None => self.reorder.pop_any(),
+            };
+            let Some(raw) = next else { return };
+            let mut more = Vec::new();
+            self.causal.note(&raw, &mut more);
+            self.ready.push(raw);
+            self.ready.extend(more);
+        }
+    }
+
+    /// Periodic work at CLOCK_MONOTONIC `now`.
+    fn tick(&mut self, now: u64) {
+        let mut joined = Vec::new();
+        self.joiner.tick(&mut joined);
+        for r in joined {
+            self.route(r, now);
+        }
+        self.release_reorder(Some(now));
+        self.causal.expire(now, &mut self.ready);
+    }
+
+    /// End of capture: everything held.
+    fn finish(&mut self) {
+        let mut joined = Vec::new();
+        self.joiner.finish(&mut joined);
+        for r in joined {
+            self.route(r, u64::MAX);
+        }
+        self.release_reorder(None);
+        self.causal.finish(&mut self.ready);
+    }
+
+    /// The records ready for the handler, each noted by the liveness backstop.
+    fn take_ready(&mut self) -> Vec<Vec<u8>> {
+        let out = std::mem::take(&mut self.ready);
+        for r in &out {
+            self.liveness.note(r);
+        }
+        out
+    }
 }
 
 fn copy_str(dst: &mut [i8], s: &str) {
@@ -107,14 +227,16 @@ fn load_failure(err: &libbpf_rs::Error, stage: &str) -> Fatal {
 }
 
 impl<'obj> Tracer<'obj> {
-    /// Check privileges, load the program with `filters`, and attach it.
+    /// Check privileges, choose the hook (`choice`, or the best this kernel
+    /// has), load the programs of that hook with `filters`, and attach them.
     pub fn start(
         object: &'obj mut MaybeUninit<OpenObject>,
         filters: &Filters,
         ringbuf_bytes: u32,
+        choice: super::preflight::HookChoice,
     ) -> Result<Self> {
         let started = Instant::now();
-        super::preflight::check()?;
+        let hook = super::preflight::check(choice)?;
         libbpf_rs::set_print(Some((PrintLevel::Warn, keep_libbpf_message)));
         let builder = SnoopSkelBuilder::default();
         let mut open = builder.open(object).map_err(|e| load_failure(&e, "open"))?;
@@ -123,7 +245,22 @@ impl<'obj> Tracer<'obj> {
             .rodata_data
             .as_deref_mut()
             .context("the BPF object has no read-only data section")?;
-        ro.self_tgid = std::process::id();
+        let me = SelfIds::get();
+        ro.self_pidns_dev = me.pidns_dev;
+        ro.self_pidns_ino = me.pidns_ino;
+        ro.self_pid = std::process::id();
+        ro.self_netns_ino = me.netns_ino;
+        // This architecture's numbers, for reading the registers of the
+        // system call that sent (sock hook).
+        ro.nr_write = libc::SYS_write;
+        ro.nr_writev = libc::SYS_writev;
+        ro.nr_pwritev2 = libc::SYS_pwritev2;
+        ro.nr_sendto = libc::SYS_sendto;
+        ro.nr_sendmsg = libc::SYS_sendmsg;
+        ro.nr_sendmmsg = libc::SYS_sendmmsg;
+        ro.nr_io_uring_enter = libc::SYS_io_uring_enter;
+        ro.nr_sendfile = libc::SYS_sendfile;
+        ro.nr_splice = libc::SYS_splice;
         // Wake the reader when an eighth of the ring is used.
         ro.wakeup_bytes = u64::from(ringbuf_bytes / 8);
         ro.capture_all = filters.all;
@@ -149,6 +286,34 @@ impl<'obj> Tracer<'obj> {
             .scratch_buf
             .set_max_entries(cpus as u32)
             .map_err(|e| load_failure(&e, "size the scratch buffers of"))?;
+        let sock = hook == Hook::Sock;
+        for prog in [
+            &mut open.progs.enter_write,
+            &mut open.progs.enter_writev,
+            &mut open.progs.enter_sendto,
+            &mut open.progs.enter_sendmsg,
+            &mut open.progs.exit_write,
+            &mut open.progs.exit_writev,
+            &mut open.progs.exit_sendto,
+            &mut open.progs.exit_sendmsg,
+            &mut open.progs.enter_close,
+        ] {
+            prog.set_autoload(!sock);
+        }
+        open.progs.sock_send.set_autoload(sock);
+        open.progs.sock_recv.set_autoload(sock);
+        if sock {
+            // The syscall hook's tables are not used: keep them minimal
+            // (per-CPU LRU lists need an entry per CPU).
+            for map in [
+                &mut open.maps.kept_socks,
+                &mut open.maps.rejected_socks,
+                &mut open.maps.pending,
+            ] {
+                map.set_max_entries(cpus as u32)
+                    .map_err(|e| load_failure(&e, "size the tables of"))?;
+            }
+        }
         open.maps
             .events
             .set_max_entries(ringbuf_bytes)
@@ -158,6 +323,7 @@ impl<'obj> Tracer<'obj> {
         Ok(Tracer {
             skel,
             attach_time: started.elapsed(),
+            hook,
         })
     }
 
@@ -179,39 +345,44 @@ impl<'obj> Tracer<'obj> {
             lost_bytes: sums[1],
             fault_bytes: sums[2],
             lost_meta: sums[3],
+            ..Default::default()
+        }
+    }
+
+    fn stats_with(&self, p: &Pipeline) -> KernelStats {
+        KernelStats {
+            uncopied: p.stats.uncopied,
+            unordered: p.causal.forced,
+            vanished: p.liveness.synthesized,
+            ..self.stats()
         }
     }
 
     /// Deliver records to `handler` until `stop` is set or the handler fails,
-    /// then drain what is left in the ring buffer.
-    pub fn run<H: Handler>(&self, stop: &AtomicBool, handler: &mut H) -> Result<()> {
-        let handler = RefCell::new(handler);
+    /// then drain what is left in the ring buffer. Returns the final counters.
+    pub fn run<H: Handler>(&self, stop: &AtomicBool, handler: &mut H) -> Result<KernelStats> {
+        let pipeline = RefCell::new(Pipeline::default());
         let failure: RefCell<Option<anyhow::Error>> = RefCell::new(None);
-        let held = RefCell::new(Reorder::default());
-        // Hand the due records (all of them when `now` is None) to the handler.
-        let release = |now: Option<u64>| -> Result<()> {
-            loop {
-                let next = match now {
-                    Some(now) => held.borrow_mut().pop_due(now),
-                    None => held.borrow_mut().pop_any(),
-                };
-                let Some(raw) = next else { return Ok(()) };
-                handler.borrow_mut().record(record::parse(&raw)?)?;
+        // Hand the ready records to the handler.
+        let deliver = |handler: &mut H| -> Result<()> {
+            let ready = pipeline.borrow_mut().take_ready();
+            for raw in ready {
+                handler.record(record::parse(&raw)?)?;
             }
+            Ok(())
         };
         let mut builder = RingBufferBuilder::new();
         builder.add(&self.skel.maps.events, |raw: &[u8]| {
-            let result = match record::parse(raw) {
-                Ok(rec) => {
-                    held.borrow_mut().push(rec.mono_ns, raw);
-                    release(Some(0))
+            if failure.borrow().is_some() {
+                return -1;
+            }
+            match record::parse(raw) {
+                Ok(_) => {
+                    pipeline.borrow_mut().push(raw, now_ns());
+                    0
                 }
-                Err(e) => Err(anyhow::Error::new(e)),
-            };
-            match result {
-                Ok(()) => 0,
                 Err(e) => {
-                    failure.borrow_mut().get_or_insert(e);
+                    failure.borrow_mut().get_or_insert(anyhow::Error::new(e));
                     -1
                 }
             }
@@ -224,10 +395,23 @@ impl<'obj> Tracer<'obj> {
             if failure.borrow().is_none() {
                 let _ = ring.consume();
             }
+            deliver(handler)?;
             if last_tick.elapsed() >= TICK_INTERVAL {
                 last_tick = Instant::now();
-                release(Some(super::clock_ns(libc::CLOCK_MONOTONIC) as u64))?;
-                handler.borrow_mut().tick(&self.stats())?;
+                pipeline.borrow_mut().tick(now_ns());
+                if pipeline.borrow().liveness.due() {
+                    // Drained first: no record of a socket found gone is
+                    // still in the ring when its close is made.
+                    let _ = ring.consume();
+                    let mut p = pipeline.borrow_mut();
+                    let now = now_ns();
+                    for close in p.liveness.check(now) {
+                        p.route(close, now);
+                    }
+                }
+                deliver(handler)?;
+                let stats = self.stats_with(&pipeline.borrow());
+                handler.tick(&stats)?;
             }
         }
         if failure.borrow().is_none() {
@@ -237,8 +421,41 @@ impl<'obj> Tracer<'obj> {
         if let Some(e) = failure.borrow_mut().take() {
             return Err(e);
         }
-        release(None)?;
-        let result = handler.borrow_mut().tick(&self.stats());
-        result
+        pipeline.borrow_mut().finish();
+        deliver(handler)?;
+        let stats = self.stats_with(&pipeline.borrow());
+        handler.tick(&stats)?;
+        Ok(stats)
+    }
+}
+
+fn now_ns() -> u64 {
+    super::clock_ns(libc::CLOCK_MONOTONIC) as u64
+}
+
+/// The tracer's own namespaces, for the BPF side to recognise it.
+#[derive(Default)]
+struct SelfIds {
+    /// Device of the nsfs inode, in the kernel's encoding (MKDEV).
+    pidns_dev: u64,
+    pidns_ino: u64,
+    netns_ino: u32,
+}
+
+impl SelfIds {
+    fn get() -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let mut ids = SelfIds::default();
+        if let Ok(m) = std::fs::metadata("/proc/self/ns/pid") {
+            // stat's st_dev is the userspace encoding; the kernel compares
+            // with s_dev, which is (major << 20) | minor.
+            let (major, minor) = (libc::major(m.dev()), libc::minor(m.dev()));
+            ids.pidns_dev = (u64::from(major) << 20) | u64::from(minor);
+            ids.pidns_ino = m.ino();
+        }
+        if let Ok(m) = std::fs::metadata("/proc/self/ns/net") {
+            ids.netns_ino = m.ino() as u32;
+        }
+        ids
     }
 }

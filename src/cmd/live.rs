@@ -33,6 +33,8 @@ struct Live {
     status: Status,
     deadline: Option<Instant>,
     stop: Arc<AtomicBool>,
+    /// The counters of the last tick.
+    kernel: KernelStats,
 }
 
 impl Live {
@@ -68,6 +70,7 @@ impl Handler for Live {
         if let Some(d) = &mut self.decoder {
             d.out.flush()?;
         }
+        self.kernel = *stats;
         self.status.update(&self.tracker.stats, stats);
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             self.stop.store(true, Ordering::Relaxed);
@@ -134,7 +137,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
     let filters = filters(f)?;
     let mut object = MaybeUninit::uninit();
     // Before any thread exists: the tracer may need a private mount namespace.
-    let tracer = Tracer::start(&mut object, &filters, f.ringbuf_size)?;
+    let tracer = Tracer::start(&mut object, &filters, f.ringbuf_size, f.hook)?;
     raise_priority();
     let stop = install_stop_handler()?;
     let comment = format!("containerdsnoop record: {}", filters.describe());
@@ -156,13 +159,15 @@ fn run(plan: Plan<'_>) -> Result<()> {
     };
     match &target {
         Some(t) => eprintln!(
-            "containerdsnoop: attached in {} ms; recording {} to {t} (Ctrl-C to stop)",
+            "containerdsnoop: attached in {} ms (hook: {}); recording {} to {t} (Ctrl-C to stop)",
             tracer.attach_time.as_millis(),
+            tracer.hook.describe(),
             filters.describe()
         ),
         None => eprintln!(
-            "containerdsnoop: attached in {} ms; tracing {} (Ctrl-C to stop)",
+            "containerdsnoop: attached in {} ms (hook: {}); tracing {} (Ctrl-C to stop)",
             tracer.attach_time.as_millis(),
+            tracer.hook.describe(),
             filters.describe()
         ),
     }
@@ -179,10 +184,11 @@ fn run(plan: Plan<'_>) -> Result<()> {
             .duration
             .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0))),
         stop: stop.clone(),
+        kernel: KernelStats::default(),
     };
     let result = tracer.run(&stop, &mut live);
     live.status.clear();
-    let result = result.and_then(|()| {
+    let result = result.and_then(|_| {
         live.with_sink(|t, s| t.flush(s))?;
         if let Some(d) = &mut live.decoder {
             d.finish(crate::output::time_now_ns())?;
@@ -198,7 +204,13 @@ fn run(plan: Plan<'_>) -> Result<()> {
             None => Ok(None),
         }
     });
-    let kernel = tracer.stats();
+    // The kernel's counters now, with what the pipeline counted (as of its last tick).
+    let kernel = KernelStats {
+        uncopied: live.kernel.uncopied,
+        unordered: live.kernel.unordered,
+        vanished: live.kernel.vanished,
+        ..tracer.stats()
+    };
     let flow = live.tracker.stats;
     match result {
         Ok(ws) => {

@@ -34,15 +34,50 @@ pub fn line(flow: &FlowStats, kernel: &KernelStats) -> String {
         bytes(flow.bytes)
     );
     let lost = kernel.lost_bytes + kernel.fault_bytes;
-    if lost > 0 || kernel.lost_records > 0 || flow.gap_bytes > 0 {
+    // Gaps the hook cannot avoid (io_uring, splice...) are reported apart:
+    // the tracer lost nothing there.
+    let uncopyable = kernel.uncopyable();
+    if lost > 0 || kernel.lost_records > 0 || flow.gap_bytes > uncopyable {
         s.push_str(&format!(
             ", DROPPED {} in {} records ({} in gaps)",
             bytes(lost),
             kernel.lost_records,
-            bytes(flow.gap_bytes)
+            bytes(flow.gap_bytes.saturating_sub(uncopyable))
         ));
     } else {
         s.push_str(", no drops");
+    }
+    if uncopyable > 0 {
+        let reasons: Vec<String> = (1..=4)
+            .filter(|&r| kernel.uncopied[r] > 0)
+            .map(|r| {
+                let name = [
+                    "",
+                    "io_uring",
+                    "splice/sendfile",
+                    "sendmmsg",
+                    "unknown caller",
+                ][r];
+                format!("{name} {}", bytes(kernel.uncopied[r]))
+            })
+            .collect();
+        s.push_str(&format!(
+            ", {} not copyable ({})",
+            bytes(uncopyable),
+            reasons.join(", ")
+        ));
+    }
+    if flow.stale_bytes > 0 {
+        s.push_str(&format!(", {} stale", bytes(flow.stale_bytes)));
+    }
+    if flow.resets > 0 {
+        s.push_str(&format!(", {} offset restarts", flow.resets));
+    }
+    if kernel.unordered > 0 {
+        s.push_str(&format!(
+            ", {} records ordered by time bound",
+            kernel.unordered
+        ));
     }
     s
 }
@@ -107,5 +142,17 @@ mod tests {
             ..Default::default()
         };
         assert!(line(&f, &k).contains("DROPPED 2.0 KiB in 1 records"));
+        let mut k = KernelStats::default();
+        k.uncopied[1] = 100;
+        let g = FlowStats {
+            gap_bytes: 100,
+            stale_bytes: 3,
+            resets: 1,
+            ..f
+        };
+        assert_eq!(
+            line(&g, &k),
+            "2 connections (1 open), 5 writes, 100 B, no drops, 100 B not copyable (io_uring 100 B), 3 B stale, 1 offset restarts"
+        );
     }
 }

@@ -67,6 +67,7 @@ fn pairs_both_sockets_into_one_connection() {
     let info = Record {
         payload: Payload::Info {
             path: Some("/run/x.sock".into()),
+            fresh: false,
         },
         ..data(false, 0, b"")
     };
@@ -135,7 +136,37 @@ fn duplicates_are_dropped_and_counted() {
     let mut log = Log::default();
     t.record(&data(true, 0, b"abcd"), &mut log).unwrap();
     t.record(&data(true, 2, b"cdef"), &mut log).unwrap();
-    t.record(&data(true, 0, b"ab"), &mut log).unwrap();
+    t.record(&data(true, 1, b"bc"), &mut log).unwrap();
     assert_eq!(log.lines[1..], ["0 ToClient @0 abcd", "0 ToClient @4 ef"]);
     assert_eq!(t.stats.stale_bytes, 4);
+    assert_eq!(t.stats.resets, 0);
+}
+
+#[test]
+fn offsets_that_start_again_are_a_counted_restart() {
+    let mut t = Tracker::new(0);
+    let mut log = Log::default();
+    t.record(&data(true, 0, b"abcd"), &mut log).unwrap();
+    // The tracer's state for the socket was lost and made again: its
+    // offsets start at 0 (here without the fresh-state record, lost too).
+    t.record(&data(true, 0, b"xy"), &mut log).unwrap();
+    t.record(&data(true, 2, b"z"), &mut log).unwrap();
+    assert_eq!(
+        log.lines[1..],
+        ["0 ToClient @0 abcd", "0 ToClient @4 xy", "0 ToClient @6 z"]
+    );
+    assert_eq!(t.stats.resets, 1);
+    assert_eq!(t.stats.stale_bytes, 0);
+    // With the fresh-state record, the restart is explicit.
+    let info = Record {
+        payload: Payload::Info {
+            path: None,
+            fresh: true,
+        },
+        ..data(true, 0, b"")
+    };
+    t.record(&info, &mut log).unwrap();
+    t.record(&data(true, 0, b"q"), &mut log).unwrap();
+    assert_eq!(log.lines.last().unwrap(), "0 ToClient @7 q");
+    assert_eq!(t.stats.resets, 2);
 }

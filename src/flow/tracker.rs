@@ -40,12 +40,20 @@ pub struct FlowStats {
     pub gap_bytes: u64,
     /// Bytes received twice or behind the stream position (dropped).
     pub stale_bytes: u64,
+    /// Directions whose sender's offsets started again (the tracer lost
+    /// and recreated its state for the socket): bytes may be missing there.
+    pub resets: u64,
 }
 
-/// One direction: its reassembler, and how long it has waited for a hole.
+/// One direction: its reassembler, how long it has waited for a hole, and
+/// where the sender's offsets start.
 struct Direction {
     stream: Reassembler,
     age: u32,
+    /// Added to the sender's offsets: after the tracer's state for the
+    /// socket was recreated its offsets start at 0 again, and the stream
+    /// continues where it was.
+    shift: u64,
 }
 
 impl Direction {
@@ -53,7 +61,22 @@ impl Direction {
         Direction {
             stream: Reassembler::new(HOLD_LIMIT),
             age: 0,
+            shift: 0,
         }
+    }
+
+    /// The sender's offsets start again at 0 (a fresh tracer state): what
+    /// waits is flushed and later offsets continue the stream from here.
+    /// True when that is news (bytes had been delivered).
+    fn restart(&mut self, out: &mut ToSink<'_>) -> Result<bool> {
+        self.stream.flush(out)?;
+        self.shift = self.stream.next();
+        Ok(self.shift > 0)
+    }
+
+    /// Offset `offset` of the sender, in the stream.
+    fn at(&self, offset: u64) -> i128 {
+        i128::from(offset) + i128::from(self.shift)
     }
 }
 
@@ -122,7 +145,10 @@ impl Tracker {
             return Ok(());
         };
         let side = st.conn.sender_mut(dir);
-        side.owner = rec.writer.owner();
+        // A close record may be made by the peer's reader (end of file).
+        if !matches!(rec.payload, Payload::Close { .. }) {
+            side.owner = rec.writer.owner();
+        }
         if side.ino == 0 {
             // A client that wrote before accept() saw no peer inode yet.
             side.ino = rec.socket.ino;
@@ -198,7 +224,7 @@ impl Tracker {
             (me, peer)
         };
         let path = match &rec.payload {
-            Payload::Info { path } => path.clone(),
+            Payload::Info { path, .. } => path.clone(),
             _ => None,
         };
         self.insert(Conn {
