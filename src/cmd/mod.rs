@@ -4,6 +4,7 @@ pub mod decode;
 pub mod live;
 pub mod output;
 pub mod redact;
+pub mod schemas;
 pub mod spool;
 pub mod status;
 pub mod view;
