@@ -13,6 +13,7 @@ use crate::error::Fatal;
 use crate::protobuf::binary::export::export;
 use crate::protobuf::binary::pool::{Origin, PoolFile};
 use crate::protobuf::binary::scan::Form;
+use crate::protobuf::binary::verify::verify;
 use crate::protobuf::binary::BinarySchemas;
 
 /// Run `schemas`.
@@ -48,6 +49,23 @@ pub fn run(args: &SchemasArgs) -> Result<()> {
         );
         for why in &done.skipped {
             let _ = writeln!(text, "  not exported: {why}");
+        }
+        match verify(&found.pool, dir, &done.written) {
+            Ok(diffs) if diffs.is_empty() => {
+                let _ = writeln!(
+                    text,
+                    "checked: read back with protox, they define the same fields, enum values and methods"
+                );
+            }
+            Ok(diffs) => {
+                let _ = writeln!(text, "the exported files read back differently:");
+                for d in diffs {
+                    let _ = writeln!(text, "  {d}");
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(text, "the exported files do not read back: {e:#}");
+            }
         }
     }
     let mut out = io::stdout().lock();

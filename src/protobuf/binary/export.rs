@@ -18,7 +18,7 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 use prost_reflect::prost_types::field_descriptor_proto::{Label, Type};
@@ -36,8 +36,9 @@ const FIELD_MAX: i32 = 536_870_911;
 /// What [`export`] wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Exported {
-    /// The files written, under the directory given.
-    pub written: Vec<PathBuf>,
+    /// The names of the files written, each relative to the directory
+    /// given.
+    pub written: Vec<String>,
     /// Files not written, each with the reason, as sentences.
     pub skipped: Vec<String>,
 }
@@ -75,7 +76,7 @@ pub fn export(pool: &DescriptorPool, dir: &Path) -> anyhow::Result<Exported> {
                 path.display()
             )
         })?;
-        done.written.push(path);
+        done.written.push(name.to_owned());
     }
     Ok(done)
 }
@@ -152,6 +153,10 @@ impl Printer {
         }
         self.out.push_str(text);
         self.out.push('\n');
+        // A blank line after each top-level definition.
+        if depth == 0 && text == "}" {
+            self.out.push('\n');
+        }
     }
 
     fn message(&mut self, m: &DescriptorProto, scope: &str, depth: usize) -> Result<(), String> {

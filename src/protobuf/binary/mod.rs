@@ -13,7 +13,8 @@
 //!   report of what was kept, renamed, borrowed and dropped;
 //! - [`info`] reads what the binary says about itself (Go version, module,
 //!   build IDs);
-//! - [`export`] writes the files back as `.proto` source.
+//! - [`export`] writes the files back as `.proto` source, and [`verify`]
+//!   checks that what it wrote reads back the same.
 //!
 //! Nothing here panics on any input, and work and memory are bounded (see
 //! [`scan::ScanLimits`]). [`CacheKey`] identifies an executable file, so
@@ -23,6 +24,7 @@ pub mod export;
 pub mod info;
 pub mod pool;
 pub mod scan;
+pub mod verify;
 
 use std::fs::{File, Metadata};
 use std::io::Read;
