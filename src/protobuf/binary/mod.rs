@@ -26,6 +26,9 @@ pub mod pool;
 pub mod scan;
 pub mod verify;
 
+#[cfg(test)]
+mod tests;
+
 use std::fs::{File, Metadata};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;

@@ -13,8 +13,9 @@
 //!   field (tag `0x0a`, a length, a name ending in `.proto`) and delimited by
 //!   walking the fields that a `FileDescriptorProto` has, in the ascending
 //!   order serializers write them, up to the first that cannot belong to it;
-//!   the longest prefix that parses as a descriptor with a name and some
-//!   content is kept.
+//!   that extent, or one without its last few non-definition fields (bytes
+//!   after the descriptor that look like its options or syntax), must parse
+//!   as a descriptor with a name and some content.
 //!
 //! The input is untrusted: every loop is bounded by [`ScanLimits`] (bytes
 //! inflated, bytes parsed, files kept), nothing here panics, and message
@@ -411,10 +412,19 @@ enum Delimit {
     OutOfBudget,
 }
 
-/// The descriptor at the start of `b`, and its length.
+/// The descriptor at the start of `b`, and its length: the fields that
+/// [`field_ends`] walks, or fewer when the last ones were bytes after the
+/// descriptor that happened to look like its trailing fields. Only fields
+/// from `options` (8) on are given up that way, never definitions: a
+/// descriptor whose messages do not parse is no descriptor.
 fn delimit(b: &[u8], work: &mut usize) -> Delimit {
+    const OPTIONS: u64 = 8;
     let ends = field_ends(b);
-    for &end in ends.iter().rev().take(RAW_TRIES) {
+    let mut count = ends.len();
+    for _ in 0..RAW_TRIES {
+        let Some(&(end, field)) = count.checked_sub(1).and_then(|i| ends.get(i)) else {
+            break;
+        };
         let Some(left) = work.checked_sub(end) else {
             *work = 0;
             return Delimit::OutOfBudget;
@@ -425,6 +435,10 @@ fn delimit(b: &[u8], work: &mut usize) -> Delimit {
                 return Delimit::Found(Box::new(file), end);
             }
         }
+        if field < OPTIONS {
+            break;
+        }
+        count -= 1;
     }
     Delimit::No
 }
@@ -432,8 +446,9 @@ fn delimit(b: &[u8], work: &mut usize) -> Delimit {
 /// Where each top-level field of a descriptor at the start of `b` ends, up
 /// to the first field that cannot continue it: an unknown field number, a
 /// wire type the field does not use, a number lower than the one before (or
-/// a second `name`), or a length past the end.
-fn field_ends(b: &[u8]) -> Vec<usize> {
+/// a second `name`), or a length past the end. Each end comes with the
+/// number of the field that ends there.
+fn field_ends(b: &[u8]) -> Vec<(usize, u64)> {
     const VARINT: u64 = 0;
     const LEN: u64 = 2;
     let mut ends = Vec::new();
@@ -462,7 +477,7 @@ fn field_ends(b: &[u8]) -> Vec<usize> {
         };
         match next {
             Some(end) if end <= b.len() => {
-                ends.push(end);
+                ends.push((end, field));
                 pos = end;
                 last = field;
             }
