@@ -168,7 +168,7 @@ impl BinaryInfo {
                 "build" => {
                     let setting = cols.join("\t");
                     let (k, v) = setting.split_once('=').unwrap_or((&setting, ""));
-                    self.settings.push((k.to_owned(), v.to_owned()));
+                    self.settings.push((k.to_owned(), unquote(v)));
                 }
                 _ => {}
             }
@@ -270,6 +270,34 @@ fn inline_string<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
     let s = rest.get(used..used + len as usize)?;
     *rest = &rest[used + len as usize..];
     Some(s)
+}
+
+/// A build setting's value: Go quotes those with spaces, tabs or quotes
+/// (`strconv.Quote`); common escapes are undone, others kept as written.
+fn unquote(v: &str) -> String {
+    let Some(inner) = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) else {
+        return v.to_owned();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some(c @ ('"' | '\\')) => out.push(c),
+            Some(c) => {
+                out.push('\\');
+                out.push(c);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
 }
 
 /// `b` as text: up to its first NUL, and only if it is UTF-8.

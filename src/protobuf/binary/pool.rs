@@ -25,6 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 
 use prost_reflect::prost_types::{DescriptorProto, FieldDescriptorProto, FileDescriptorProto};
 use prost_reflect::DescriptorPool;
@@ -440,6 +441,7 @@ fn add_files(
 ) -> DescriptorPool {
     let mut pool = DescriptorPool::new();
     let mut added = vec![false; entries.len()];
+    let mut added_files: Vec<&FileDescriptorProto> = Vec::new();
     let mut unused: BTreeMap<&str, usize> = BTreeMap::new();
     for &i in order {
         let e = &entries[i];
@@ -451,8 +453,17 @@ fn add_files(
                 "it imports {}, which was left out",
                 entries[d].file.name()
             ))
+        } else if let Some(syntax) = e
+            .file
+            .syntax
+            .as_deref()
+            .filter(|s| !["", "proto2", "proto3"].contains(s))
+        {
+            Some(format!(
+                "its syntax {syntax:?} is not supported (proto2 and proto3 are)"
+            ))
         } else {
-            match pool.add_file_descriptor_proto(e.file.clone()) {
+            match add(&mut pool, &e.file, &added_files) {
                 Ok(()) => None,
                 Err(err) if e.missing.is_empty() => Some(format!("the pool rejects it: {err}")),
                 Err(err) => Some(format!(
@@ -468,6 +479,7 @@ fn add_files(
             }),
             None => {
                 added[i] = true;
+                added_files.push(&e.file);
                 for m in &e.missing {
                     *unused.entry(m).or_default() += 1;
                 }
@@ -482,6 +494,33 @@ fn add_files(
         ));
     }
     pool
+}
+
+/// Adds `file` to `pool`, or says why not. A panic inside prost-reflect (a
+/// bug there, on input it does not expect) is caught, and the pool rebuilt
+/// from the files added `before`, which it had accepted in that order.
+fn add(
+    pool: &mut DescriptorPool,
+    file: &FileDescriptorProto,
+    before: &[&FileDescriptorProto],
+) -> Result<(), String> {
+    // prost-reflect reads an empty syntax as an unknown one.
+    let mut file = file.clone();
+    if file.syntax.as_deref() == Some("") {
+        file.syntax = None;
+    }
+    let attempt = panic::catch_unwind(AssertUnwindSafe(|| pool.add_file_descriptor_proto(file)));
+    match attempt {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => {
+            let mut fresh = DescriptorPool::new();
+            for f in before {
+                let _ = fresh.add_file_descriptor_proto((*f).clone());
+            }
+            *pool = fresh;
+            Err("prost-reflect failed on it (a bug there; please report the binary)".to_owned())
+        }
+    }
 }
 
 /// The last component of a path.

@@ -179,9 +179,15 @@ impl Collector {
     }
 }
 
-/// A descriptor worth keeping: a `.proto` name and something besides it.
+/// A descriptor worth keeping: a `.proto` name, a known syntax, and
+/// something besides the name.
 fn acceptable(file: &FileDescriptorProto) -> bool {
-    file.name.as_deref().is_some_and(|n| n.ends_with(".proto"))
+    let known_syntax = matches!(
+        file.syntax.as_deref(),
+        None | Some("proto2" | "proto3" | "editions")
+    );
+    known_syntax
+        && file.name.as_deref().is_some_and(|n| n.ends_with(".proto"))
         && (file.package.is_some()
             || file.syntax.is_some()
             || !file.dependency.is_empty()
@@ -445,8 +451,9 @@ fn delimit(b: &[u8], work: &mut usize) -> Delimit {
 
 /// Where each top-level field of a descriptor at the start of `b` ends, up
 /// to the first field that cannot continue it: an unknown field number, a
-/// wire type the field does not use, a number lower than the one before (or
-/// a second `name`), or a length past the end. Each end comes with the
+/// wire type the field does not use, a number lower than the one before, a
+/// second occurrence of a field that does not repeat, or a length past the
+/// end. Each end comes with the
 /// number of the field that ends there.
 fn field_ends(b: &[u8]) -> Vec<(usize, u64)> {
     const VARINT: u64 = 0;
@@ -464,7 +471,10 @@ fn field_ends(b: &[u8]) -> Vec<(usize, u64)> {
             14 => wire == VARINT,
             _ => false,
         };
-        if !fits || field < last || (field == 1 && last == 1) {
+        // Serializers write fields in ascending order; only repeated ones
+        // (dependency, the definitions, public and weak dependency) repeat.
+        let repeats = matches!(field, 3..=7 | 10 | 11);
+        if !fits || field < last || (field == last && !repeats) {
             break;
         }
         let body = pos + n;

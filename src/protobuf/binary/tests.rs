@@ -407,7 +407,11 @@ fn conflicts_and_cycles_are_dropped_with_their_importers() {
     let c = file("c.proto", "c", |f| f.dependency = vec!["b.proto".into()]);
     let x = file("x.proto", "x", |f| f.dependency = vec!["y.proto".into()]);
     let y = file("y.proto", "y", |f| f.dependency = vec!["x.proto".into()]);
-    let (pool, report) = build_pool(&found(vec![a, b, c, x, y]), Schemas::embedded().pool());
+    // prost-reflect 0.16 panics on an unknown syntax: refused before.
+    let e = file("e.proto", "e", |f| f.syntax = Some("editions".into()));
+    let empty = file("empty.proto", "empty", |f| f.syntax = Some(String::new()));
+    let files = vec![a, b, c, x, y, e, empty];
+    let (pool, report) = build_pool(&found(files), Schemas::embedded().pool());
     assert!(pool.get_file_by_name("a.proto").is_some());
     let reason = |name: &str| {
         report
@@ -424,7 +428,9 @@ fn conflicts_and_cycles_are_dropped_with_their_importers() {
     );
     assert!(reason("c.proto").contains("b.proto, which was left out"));
     assert!(reason("x.proto").contains("cycle") || reason("y.proto").contains("cycle"));
-    assert_eq!(pool.files().len(), 1);
+    assert!(reason("e.proto").contains("syntax \"editions\" is not supported"));
+    assert!(pool.get_message_by_name("empty.M").is_some());
+    assert_eq!(pool.files().len(), 2);
 }
 
 /// Go's build information framing around the module text.
