@@ -2,13 +2,15 @@
 # Installs what building and testing containerdsnoop needs on Debian/Ubuntu,
 # skipping what is already there. Run as root.
 #   build: clang, llvm (llvm-strip), libelf-dev, zlib1g-dev, pkg-config, make
-#   tests: containerd, runc, busybox-static, tshark, util-linux (setpriv)
+#   tests: containerd, runc, busybox-static, tshark, util-linux (setpriv),
+#          docker.io (only dockerd's binary is read, by tests/schemas_from_binary.rs;
+#          no test starts the docker service)
 set -euo pipefail
 
 [[ $EUID -eq 0 ]] || { echo "install-deps.sh: run as root (apt-get)" >&2; exit 1; }
 
 packages=(clang llvm libelf-dev zlib1g-dev pkg-config make
-          containerd runc busybox-static tshark util-linux)
+          containerd runc busybox-static tshark util-linux docker.io)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

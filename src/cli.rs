@@ -43,6 +43,15 @@ pub enum Command {
     /// same length: the copy keeps every packet and opens in Wireshark as the
     /// original does. Example: containerdsnoop redact pull.pcapng -o pull-shared.pcapng
     Redact(RedactArgs),
+    /// List the protobuf schemas compiled into a Go binary, or export them as .proto files.
+    ///
+    /// Reads the descriptors that containerd, its shims, dockerd or any Go
+    /// gRPC program registers, and prints its Go version, module and build
+    /// ID, then each .proto file with its package and services. A process ID
+    /// reads /proc/PID/exe (also for processes in containers). With --export,
+    /// the files are written as .proto source for Wireshark's protobuf search
+    /// path. Example: containerdsnoop schemas /usr/bin/containerd --export /tmp/protos
+    Schemas(SchemasArgs),
 }
 
 /// How decoded calls are shown.
@@ -114,6 +123,18 @@ pub struct RedactArgs {
     /// repeatable) whose secret fields are redacted too.
     #[arg(long = "proto", value_name = "FILE_OR_DIR")]
     pub protos: Vec<PathBuf>,
+}
+
+/// `schemas`' options.
+#[derive(Args, Debug)]
+pub struct SchemasArgs {
+    /// A Go executable, or a process ID (digits only; write ./123 for a file named 123).
+    #[arg(value_name = "BINARY|PID")]
+    pub target: String,
+    /// Write each file found as .proto source under this directory, at its
+    /// own path (created if needed; files there are replaced).
+    #[arg(long, value_name = "DIR")]
+    pub export: Option<PathBuf>,
 }
 
 /// Which connections to capture.

@@ -19,6 +19,7 @@ fn main() {
         .into()),
         Command::Decode(args) => cmd::decode::run(args),
         Command::Redact(args) => cmd::redact::run(args),
+        Command::Schemas(args) => cmd::schemas::run(args),
     };
     if let Err(e) = result {
         let code = e.downcast_ref::<Fatal>().map_or(1, |f| f.code);

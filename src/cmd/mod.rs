@@ -5,6 +5,7 @@ pub mod decode;
 pub mod live;
 pub mod output;
 pub mod redact;
+pub mod schemas;
 #[cfg(feature = "bpf")]
 pub mod spool;
 #[cfg(feature = "bpf")]

@@ -154,6 +154,9 @@ impl Tracker {
             side.ino = rec.socket.ino;
             self.by_sock.insert(rec.socket.ino, id);
         }
+        if let Payload::Info { path: Some(p), .. } = &rec.payload {
+            st.conn.path.get_or_insert_with(|| p.clone());
+        }
         let mut out = ToSink {
             conn: &st.conn,
             dir,
@@ -162,15 +165,28 @@ impl Tracker {
         };
         let d = &mut st.dirs[dir.index()];
         match &rec.payload {
-            Payload::Info { path } => {
-                if st.conn.path.is_none() {
-                    st.conn.path = path.clone();
+            Payload::Info { fresh, .. } => {
+                if *fresh && d.restart(&mut out)? {
+                    self.stats.resets += 1;
                 }
+            }
+            Payload::Gap { offset, len, .. } => {
+                let at = d.at(*offset);
+                d.stream
+                    .insert(at, ts, rec.writer, Chunk::Lost(*len), &mut out)?;
             }
             Payload::Data { offset, bytes } => {
                 self.stats.writes += 1;
                 self.stats.bytes += bytes.len() as u64;
-                let at = i128::from(*offset);
+                let next = d.stream.next();
+                if *offset == 0 && next > 0 && d.shift + bytes.len() as u64 <= next {
+                    // The sender's offsets started again (its fresh-state
+                    // record was lost): a restart, not stale bytes.
+                    if d.restart(&mut out)? {
+                        self.stats.resets += 1;
+                    }
+                }
+                let at = d.at(*offset);
                 d.stream
                     .insert(at, ts, rec.writer, Chunk::Bytes(bytes), &mut out)?;
                 if !d.stream.is_holding() {
@@ -179,7 +195,8 @@ impl Tracker {
             }
             Payload::Close { final_offset } => {
                 let last = d.stream.last_ts();
-                d.stream.end_at(last, i128::from(*final_offset), &mut out)?;
+                let end = d.at(*final_offset);
+                d.stream.end_at(last, end, &mut out)?;
                 // The peer's last writes may still be on their way from
                 // another CPU: finish the connection at the next tick.
                 st.closing = Some(ts);

@@ -25,6 +25,7 @@ use std::sync::{Arc, OnceLock};
 
 use prost_reflect::{DescriptorPool, DynamicMessage, MessageDescriptor};
 
+pub mod binary;
 mod json;
 mod load;
 mod raw;

@@ -1,0 +1,323 @@
+//! What a Go binary says about itself: the Go build information (toolchain
+//! version, main package and module, dependencies, build settings) and its
+//! build IDs.
+//!
+//! The ELF section headers are read by hand (64-bit little-endian only; any
+//! other file just has no section information): the project's dependencies
+//! include no ELF reader, and this needs three fields of two tables.
+//!
+//! Build information is the `.go.buildinfo` section, or failing that the
+//! magic `\xff Go buildinf:` anywhere in the file. Since Go
+//! 1.18 its flags byte has bit 2 set and two varint-length strings follow the
+//! 32-byte header: the Go version, then the module information (lines
+//! `path P`, `mod PATH VERSION SUM`, `dep PATH VERSION SUM`, `=> PATH
+//! VERSION SUM` for a replacement, `build KEY=VALUE`, separated by tabs). The
+//! older form holds pointers to Go strings instead; it is reported as
+//! unknown.
+
+use super::scan::find;
+
+/// The Go build information magic.
+const BUILDINFO_MAGIC: &[u8] = b"\xff Go buildinf:";
+/// Flags bit: the strings follow the header inline (Go 1.18 and later).
+const FLAG_INLINE: u8 = 0x2;
+/// Longest Go version or module information string read.
+const BUILDINFO_STRING_MAX: u64 = 1 << 20;
+/// Most section headers read.
+const MAX_SECTIONS: usize = 4096;
+/// Largest note section read.
+const NOTE_MAX: usize = 64 << 10;
+
+/// A module named in the build information.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Module {
+    /// Module path, such as `github.com/containerd/containerd`.
+    pub path: String,
+    /// Version, such as `v1.6.20`, or `(devel)`.
+    pub version: String,
+    /// Checksum (`h1:...`), when recorded.
+    pub sum: Option<String>,
+    /// The module that replaced it (`=>` line), if any.
+    pub replaced_by: Option<Box<Module>>,
+}
+
+/// What the binary says about itself. Every field is optional: stripped,
+/// non-Go and non-ELF files lack some or all of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BinaryInfo {
+    /// Whether the file is a 64-bit little-endian ELF file, whose sections
+    /// were read.
+    pub elf: bool,
+    /// The Go toolchain, such as `go1.19.8`; `None` if not a Go binary, or
+    /// the build information is in the pre-1.18 form (see `buildinfo_form`).
+    pub go_version: Option<String>,
+    /// `inline` (Go 1.18+), `pointers` (older Go: not decoded), or `None`
+    /// when there is no build information.
+    pub buildinfo_form: Option<&'static str>,
+    /// The main package's import path (`path` line).
+    pub path: Option<String>,
+    /// The main module (`mod` line); absent in GOPATH builds such as
+    /// Debian's.
+    pub main_module: Option<Module>,
+    /// The dependencies (`dep` lines).
+    pub deps: Vec<Module>,
+    /// Build settings (`build` lines), such as `-ldflags` or `GOARCH`.
+    pub settings: Vec<(String, String)>,
+    /// The Go build ID (`.note.go.buildid`).
+    pub go_build_id: Option<String>,
+    /// The GNU build ID (`.note.gnu.build-id`), in hex.
+    pub gnu_build_id: Option<String>,
+}
+
+impl BinaryInfo {
+    /// Reads what `bytes` (a whole executable) says about itself.
+    pub fn parse(bytes: &[u8]) -> BinaryInfo {
+        let mut info = BinaryInfo::default();
+        let sections = elf_sections(bytes);
+        info.elf = sections.is_some();
+        let sections = sections.unwrap_or_default();
+        let section = |name: &str| {
+            sections
+                .iter()
+                .find(|s| s.name == name.as_bytes())
+                .and_then(|s| bytes.get(s.range.clone()))
+        };
+        if let Some(note) = section(".note.go.buildid") {
+            info.go_build_id = note_desc(note, b"Go", 4).map(|d| text(d).to_owned());
+        }
+        if let Some(note) = section(".note.gnu.build-id") {
+            info.gnu_build_id = note_desc(note, b"GNU", 3).map(hex);
+        }
+        let header = section(".go.buildinfo")
+            .filter(|s| s.starts_with(BUILDINFO_MAGIC))
+            .or_else(|| find(bytes, 0, BUILDINFO_MAGIC).and_then(|at| bytes.get(at..)));
+        if let Some(header) = header {
+            info.read_buildinfo(header);
+        }
+        info
+    }
+
+    /// A version for the program from `-ldflags -X pkg.Version=V` (how
+    /// Debian and upstream release builds stamp dockerd, containerd and
+    /// runc when no main module version is recorded), if any.
+    pub fn ldflags_version(&self) -> Option<String> {
+        let (_, flags) = self.settings.iter().find(|(k, _)| k == "-ldflags")?;
+        let mut words = flags.split(|c: char| c.is_whitespace() || c == '"');
+        while let Some(w) = words.next() {
+            let assignment = match w {
+                "-X" => words.find(|w| !w.is_empty())?,
+                _ => match w.strip_prefix("-X=") {
+                    Some(rest) => rest,
+                    None => continue,
+                },
+            };
+            if let Some((key, value)) = assignment.split_once('=') {
+                if key.ends_with(".Version") && !value.is_empty() {
+                    return Some(value.to_owned());
+                }
+            }
+        }
+        None
+    }
+
+    fn read_buildinfo(&mut self, header: &[u8]) {
+        let Some(&flags) = header.get(15) else {
+            return;
+        };
+        if flags & FLAG_INLINE == 0 {
+            self.buildinfo_form = Some("pointers");
+            return;
+        }
+        self.buildinfo_form = Some("inline");
+        let mut rest = header.get(32..).unwrap_or_default();
+        let Some(version) = inline_string(&mut rest) else {
+            return;
+        };
+        self.go_version = Some(text(version).to_owned()).filter(|v| !v.is_empty());
+        let Some(mut modinfo) = inline_string(&mut rest) else {
+            return;
+        };
+        // The module text is framed by 16 bytes on each side.
+        if modinfo.len() >= 33 && modinfo[modinfo.len() - 17] == b'\n' {
+            modinfo = &modinfo[16..modinfo.len() - 16];
+        }
+        self.read_modinfo(text(modinfo));
+    }
+
+    fn read_modinfo(&mut self, modinfo: &str) {
+        for line in modinfo.lines() {
+            let mut cols = line.split('\t');
+            let kind = cols.next().unwrap_or_default();
+            let cols: Vec<&str> = cols.collect();
+            let module = || Module {
+                path: cols.first().copied().unwrap_or_default().to_owned(),
+                version: cols.get(1).copied().unwrap_or_default().to_owned(),
+                sum: cols.get(2).map(|s| (*s).to_owned()),
+                replaced_by: None,
+            };
+            match kind {
+                "path" => self.path = cols.first().map(|s| (*s).to_owned()),
+                "mod" => self.main_module = Some(module()),
+                "dep" => self.deps.push(module()),
+                "=>" => {
+                    let last = self.deps.last_mut().or(self.main_module.as_mut());
+                    if let Some(m) = last {
+                        m.replaced_by = Some(Box::new(module()));
+                    }
+                }
+                "build" => {
+                    let setting = cols.join("\t");
+                    let (k, v) = setting.split_once('=').unwrap_or((&setting, ""));
+                    self.settings.push((k.to_owned(), unquote(v)));
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// One section header: its name and where its bytes lie in the file
+/// (empty for sections with no bytes in the file).
+struct Section<'a> {
+    name: &'a [u8],
+    range: std::ops::Range<usize>,
+}
+
+/// The sections of a 64-bit little-endian ELF file, or `None` for anything
+/// else (or a header table that does not fit in the file).
+fn elf_sections(b: &[u8]) -> Option<Vec<Section<'_>>> {
+    const SHT_NOBITS: u32 = 8;
+    if b.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let shoff = usize::try_from(u64_at(b, 0x28)?).ok()?;
+    let shentsize = usize::from(u16_at(b, 0x3a)?);
+    let shnum = usize::from(u16_at(b, 0x3c)?);
+    let shstrndx = usize::from(u16_at(b, 0x3e)?);
+    if shentsize < 64 || shnum == 0 || shnum > MAX_SECTIONS {
+        return None;
+    }
+    let header = |i: usize| {
+        b.get(shoff.checked_add(i.checked_mul(shentsize)?)?..)?
+            .get(..64)
+    };
+    let raw: Vec<(u32, u32, std::ops::Range<usize>)> = (0..shnum)
+        .map(|i| {
+            let h = header(i)?;
+            let name = u32_at(h, 0)?;
+            let kind = u32_at(h, 4)?;
+            let offset = usize::try_from(u64_at(h, 24)?).ok()?;
+            let size = usize::try_from(u64_at(h, 32)?).ok()?;
+            let end = offset.checked_add(size).filter(|&e| e <= b.len());
+            let range = match end {
+                Some(end) if kind != SHT_NOBITS => offset..end,
+                _ => 0..0,
+            };
+            Some((name, kind, range))
+        })
+        .collect::<Option<_>>()?;
+    let strtab = b.get(raw.get(shstrndx)?.2.clone())?;
+    Some(
+        raw.into_iter()
+            .map(|(name, _, range)| {
+                let name = strtab
+                    .get(name as usize..)
+                    .map(|s| &s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())])
+                    .unwrap_or_default();
+                Section { name, range }
+            })
+            .collect(),
+    )
+}
+
+/// The descriptor of the first note in `section` with this owner name and
+/// type (ELF note: namesz, descsz, type, then name and descriptor, each
+/// padded to 4 bytes).
+fn note_desc<'a>(section: &'a [u8], owner: &[u8], kind: u32) -> Option<&'a [u8]> {
+    let mut rest = section.get(..section.len().min(NOTE_MAX))?;
+    while rest.len() >= 12 {
+        let namesz = u32_at(rest, 0)? as usize;
+        let descsz = u32_at(rest, 4)? as usize;
+        let ty = u32_at(rest, 8)?;
+        let name_end = 12usize.checked_add(namesz)?;
+        let desc_start = name_end.checked_add(3)? & !3;
+        let desc_end = desc_start.checked_add(descsz)?;
+        let name = rest.get(12..name_end)?;
+        let desc = rest.get(desc_start..desc_end)?;
+        let name = &name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())];
+        if name == owner && ty == kind {
+            return Some(desc);
+        }
+        rest = rest.get(desc_end.checked_add(3)? & !3..)?;
+    }
+    None
+}
+
+/// A varint-length string at the start of `rest`, which moves past it.
+fn inline_string<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
+    let mut len = 0u64;
+    let mut used = 0;
+    for (i, &byte) in rest.iter().take(10).enumerate() {
+        len |= u64::from(byte & 0x7f) << (7 * i);
+        if byte < 0x80 {
+            used = i + 1;
+            break;
+        }
+    }
+    if used == 0 || len > BUILDINFO_STRING_MAX {
+        return None;
+    }
+    let s = rest.get(used..used + len as usize)?;
+    *rest = &rest[used + len as usize..];
+    Some(s)
+}
+
+/// A build setting's value: Go quotes those with spaces, tabs or quotes
+/// (`strconv.Quote`); common escapes are undone, others kept as written.
+fn unquote(v: &str) -> String {
+    let Some(inner) = v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) else {
+        return v.to_owned();
+    };
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some(c @ ('"' | '\\')) => out.push(c),
+            Some(c) => {
+                out.push('\\');
+                out.push(c);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// `b` as text: up to its first NUL, and only if it is UTF-8.
+fn text(b: &[u8]) -> &str {
+    let b = &b[..b.iter().position(|&c| c == 0).unwrap_or(b.len())];
+    std::str::from_utf8(b).unwrap_or_default()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
