@@ -27,6 +27,14 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
     let last_ns = sink.last_ns();
     sink.finish(last_ns)?;
     sink.out.flush()?;
+    let other = sink.protocols().other;
+    if other > 0 {
+        eprintln!(
+            "containerdsnoop: {other} connection{} spoke neither gRPC nor ttrpc and {} not decoded",
+            if other == 1 { "" } else { "s" },
+            if other == 1 { "was" } else { "were" }
+        );
+    }
     let shown = args.file.display();
     match result {
         Ok(_) => Ok(()),
