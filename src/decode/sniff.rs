@@ -33,8 +33,8 @@ pub enum Sniff {
 /// plausible frame headers ([`looks_like_h2_frames`]). Then ttrpc, by the
 /// rules its decoder resynchronises with: a 10-byte header with a zero first
 /// byte (length at most 4 MiB), type 1 to 3, its type's flags and an odd
-/// stream id, and either a request naming a method, a response with a
-/// status, or a data frame followed by another such header.
+/// stream id, and either a request naming a method, a response envelope,
+/// or a data frame followed by another such header.
 pub fn sniff(bytes: &[u8], from_server: bool) -> Sniff {
     let Some(&first) = bytes.first() else {
         return Sniff::NeedMore;

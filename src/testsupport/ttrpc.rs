@@ -52,7 +52,8 @@ pub fn request_env(
     out
 }
 
-/// A `ttrpc.Response` envelope with a `google.rpc.Status`.
+/// A `ttrpc.Response` envelope; OK responses carry no `google.rpc.Status`,
+/// as containerd 1.6's shims send them (newer ttrpc sends an empty one).
 pub fn response_env(code: u32, message: &str, payload: &[u8]) -> Vec<u8> {
     let mut status = Vec::new();
     if code != 0 {
@@ -62,7 +63,9 @@ pub fn response_env(code: u32, message: &str, payload: &[u8]) -> Vec<u8> {
         len_field(&mut status, 2, message.as_bytes());
     }
     let mut out = Vec::new();
-    len_field(&mut out, 1, &status);
+    if !status.is_empty() {
+        len_field(&mut out, 1, &status);
+    }
     if !payload.is_empty() {
         len_field(&mut out, 2, payload);
     }

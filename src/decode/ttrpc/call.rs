@@ -223,8 +223,10 @@ impl Calls {
                 env.payload.clone(),
             ));
         }
-        let status = env.status.map(|s| (s.code, s.message));
-        self.finish(sid, stamp, status, false, out);
+        // No status is OK: Go's `status.FromProto(nil)` is codes.OK, and
+        // containerd 1.6's shims send none when a call succeeds.
+        let status = env.status.unwrap_or_default();
+        self.finish(sid, stamp, Some((status.code, status.message)), false, out);
     }
 
     /// A data frame from either side.
