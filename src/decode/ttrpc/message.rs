@@ -218,7 +218,10 @@ mod tests {
         // An OK status: absent (containerd 1.6) or empty (newer ttrpc).
         assert_eq!(parse_response(&[]), Some(ResponseEnv::default()));
         let empty = parse_response(&[0x0a, 0, 0x12, 1, 7]).unwrap();
-        assert_eq!((empty.status, empty.payload), (Some(Status::default()), 4..5));
+        assert_eq!(
+            (empty.status, empty.payload),
+            (Some(Status::default()), 4..5)
+        );
         // Field 1 as a varint, a truncated length, a group.
         assert_eq!(parse_response(&[0x08, 1]), None);
         assert_eq!(parse_request(&[0x0a, 5, b'a']), None);
