@@ -55,11 +55,14 @@ enum Held {
 /// Per-direction evidence while undecided.
 #[derive(Default)]
 struct Evidence {
-    /// The direction's bytes from its first, while no gap broke them.
+    /// The direction's bytes from its first, while they may still decide.
     start: Vec<u8>,
+    /// A gap came before the start decided.
     broken: bool,
-    /// Every write start seen so far said "not gRPC, not ttrpc".
+    /// The start is neither protocol's (or was broken): only later writes' starts count.
     other: bool,
+    /// Writes seen.
+    writes: u64,
 }
 
 enum Proto {
@@ -174,7 +177,11 @@ impl Decoders {
                 match &mut e.proto {
                     Proto::Undecided { held, dirs, .. } => {
                         held.push(Held::Gap { dir, len });
-                        dirs[dir.index()].broken = true;
+                        // The start can no longer be read as one stream.
+                        let ev = &mut dirs[dir.index()];
+                        ev.broken = true;
+                        ev.other = true;
+                        ev.start = Vec::new();
                     }
                     _ => gap(e, dir, len, &mut self.events),
                 }
@@ -273,26 +280,31 @@ impl Decoders {
 }
 
 /// What a new write of `dir` tells: a protocol, neither (`Some(None)`), or
-/// nothing yet. The direction's start is sniffed as its bytes accumulate
-/// (split-independent), and each write's start too (peers write whole
-/// frames, which settles captures begun inside a frame).
+/// nothing yet. The direction's start decides as its bytes accumulate,
+/// whatever the writes (split-independent); only when the start is not
+/// either protocol's (a capture begun inside a frame, or a gap before the
+/// verdict) do later writes' starts count, since peers write whole frames.
 fn look(ev: &mut Evidence, dir: Dir, write: &[u8], held: usize) -> Option<Option<Protocol>> {
     let from_server = dir == Dir::ToClient;
-    let mut verdicts = vec![sniff(write, from_server)];
-    if !ev.broken && ev.start.len() < HOLD_LIMIT {
-        let first = ev.start.is_empty();
+    let first = ev.writes == 0;
+    ev.writes += 1;
+    if !ev.broken && !ev.other {
         ev.start.extend_from_slice(write);
-        if !first {
-            verdicts.push(sniff(&ev.start, from_server));
+        match sniff(&ev.start, from_server) {
+            Sniff::Is(p) => return Some(Some(p)),
+            Sniff::NeedMore if ev.start.len() <= HOLD_LIMIT => return None,
+            _ => {
+                ev.other = true;
+                ev.start = Vec::new();
+            }
         }
     }
-    if let Some(p) = verdicts.iter().find_map(|v| match v {
-        Sniff::Is(p) => Some(*p),
-        _ => None,
-    }) {
-        return Some(Some(p));
+    ev.other = true;
+    if !first {
+        if let Sniff::Is(p) = sniff(write, from_server) {
+            return Some(Some(p));
+        }
     }
-    ev.other = verdicts.iter().all(|v| *v == Sniff::Other);
     (held > HOLD_LIMIT).then_some(None)
 }
 
