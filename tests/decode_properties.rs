@@ -21,8 +21,8 @@ const FIXTURES: [&str; 4] = ["ctr-session", "ctr-run", "mid-connection", "shim-r
 /// The decoder a connection's first write calls for (as `decode::sniff`
 /// says; the pipeline's choice is tested through `pipeline_rows`).
 enum Decoder {
-    Http2(ConnDecoder),
-    Ttrpc(TtrpcDecoder),
+    Http2(Box<ConnDecoder>),
+    Ttrpc(Box<TtrpcDecoder>),
 }
 
 /// Whether a connection, as captured, is ttrpc (by its first write).
@@ -39,8 +39,8 @@ fn is_ttrpc(writes: &[Chunk]) -> bool {
 /// with the decoder of its protocol.
 fn events(ttrpc: bool, writes: &[Chunk]) -> Vec<Event> {
     let mut dec = match ttrpc {
-        true => Decoder::Ttrpc(TtrpcDecoder::new()),
-        false => Decoder::Http2(ConnDecoder::new(false)),
+        true => Decoder::Ttrpc(Box::default()),
+        false => Decoder::Http2(Box::new(ConnDecoder::new(false))),
     };
     let stamp = Stamp {
         ts_ns: 1,
