@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# One-command demo: record what ctr says to a throwaway containerd, then list the gRPC calls.
+# One-command demo: record what ctr says to a throwaway containerd, and what containerd and its
+# shim say to each other, then list the gRPC and ttrpc calls.
 #
 #   sudo scripts/demo.sh                 writes demo.pcapng in the current directory
 #   sudo OUT=/tmp/x.pcapng scripts/demo.sh
 #
 # Builds containerdsnoop (cargo build --release; a no-op when up to date), starts a private
-# containerd under a temp dir, records its socket while ctr runs version, namespaces
-# create/ls/remove, images import/ls of a busybox OCI tarball and run --rm /bin/true, then stops
-# everything, removes the temp dir and shows the calls with tshark.
+# containerd under a temp dir, records its gRPC socket, its ttrpc socket and the shim sockets
+# (/run/containerd/s/*) while ctr runs version, namespaces create/ls/remove, images import/ls of a
+# busybox OCI tarball and run --rm /bin/true, then stops everything, removes the temp dir and
+# shows the calls with tshark (gRPC, and ttrpc with contrib/wireshark/ttrpc.lua) and with
+# containerdsnoop decode.
 set -euo pipefail
 
 die() { echo "demo.sh: $*" >&2; exit 1; }
@@ -103,8 +106,10 @@ containerd --config "$dir/config.toml" >"$dir/containerd.log" 2>&1 &
 containerd_pid=$!
 wait_for 20 test -S "$sock" || die "containerd did not create $sock within 20 s"
 
-echo "== starting containerdsnoop record -o $out --socket $sock"
-"$bin" record -o "$out" --socket "$sock" 2>"$dir/recorder.log" &
+# containerd's shims bind under /run/containerd/s/ whatever its state dir.
+sockets=(--socket "$sock" --socket "$sock.ttrpc" --socket '/run/containerd/s/*')
+echo "== starting containerdsnoop record -o $out ${sockets[*]}"
+"$bin" record -o "$out" "${sockets[@]}" 2>"$dir/recorder.log" &
 recorder_pid=$!
 attached() {
     grep -q attached "$dir/recorder.log" && return 0
@@ -156,7 +161,19 @@ echo
 "${cmd[@]}"
 
 echo
+echo "== the ttrpc frames in $out, by the Lua dissector (stream, frame type, method, status):"
+cmd=(tshark -X "lua_script:$repo/contrib/wireshark/ttrpc.lua" -r "$out" -Y ttrpc -T fields
+    -e tcp.stream -e ttrpc.type -e ttrpc.method_path -e ttrpc.status_code)
+printf '%q ' "${cmd[@]}"
+echo
+"${cmd[@]}"
+
+echo
 echo "== the version, namespace and task calls, decoded by containerdsnoop (every call: $bin decode $out):"
 "$bin" decode "$out" --method '*Namespaces/*' --method '*Version/*' --method '*Tasks/*'
 echo
+echo "== what containerd and the shim said over ttrpc during ctr run (Task calls, forwarded events):"
+"$bin" decode "$out" --method '/containerd.task.v2.Task/*' --method '*Events/Forward'
+echo
 echo "Open it in Wireshark: wireshark $out   (filter: grpc)"
+echo "ttrpc too: wireshark -X lua_script:$repo/contrib/wireshark/ttrpc.lua $out   (filter: ttrpc)"

@@ -141,7 +141,10 @@ pub struct SchemasArgs {
 #[derive(Args, Debug, Clone)]
 pub struct FilterArgs {
     /// Socket path to capture (repeatable); a trailing `*` matches a prefix,
-    /// `@name` an abstract socket. [default: /run/containerd/containerd.sock]
+    /// `@name` an abstract socket. Replaces the defaults: containerd's gRPC
+    /// socket, its ttrpc socket and its shims' sockets
+    /// [default: /run/containerd/containerd.sock,
+    /// /run/containerd/containerd.sock.ttrpc, /run/containerd/s/*]
     #[arg(long = "socket", value_name = "PATH")]
     pub sockets: Vec<String>,
     /// Capture every AF_UNIX stream connection, whatever its path.

@@ -1,6 +1,9 @@
 //! Offline decoding of captures recorded from real containerd sessions
 //! (tests/fixtures): golden table and NDJSON output, and tshark as the
-//! oracle for which gRPC messages exist. No root needed.
+//! oracle for which gRPC messages exist (and, with contrib's Lua
+//! dissector, which ttrpc frames). No root needed. `shim-run` is one
+//! `ctr run --rm` seen on containerd's ttrpc socket and the shim's
+//! (re-recorded by tests/ttrpc_containerd.rs `write_shim_fixture`).
 //!
 //! After a deliberate output change: `UPDATE_GOLDEN=1 cargo test --test decode_golden`.
 
@@ -12,7 +15,7 @@ use std::process::Command;
 
 use common::bin;
 
-const FIXTURES: [&str; 3] = ["ctr-session", "ctr-run", "mid-connection"];
+const FIXTURES: [&str; 4] = ["ctr-session", "ctr-run", "mid-connection", "shim-run"];
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -140,4 +143,27 @@ fn mid_connection_capture_decodes_more_than_wireshark_can() {
     {
         assert_eq!(o["schema"], "typed", "{o}");
     }
+}
+
+#[test]
+fn shim_fixture_frames_match_the_lua_dissector() {
+    let pcap = fixture("shim-run.pcapng");
+    let p = pcap.to_str().unwrap();
+    let mut ours: BTreeMap<(String, u8), u32> = BTreeMap::new();
+    for line in decode(&[p, "--json"]).lines() {
+        let o: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(o["protocol"], "ttrpc", "{o}");
+        let kind = match (o["type"].as_str(), o["direction"].as_str()) {
+            (Some("message"), Some("request")) => 1,
+            (Some("call"), _) if o["unfinished"] == false => 2,
+            _ => continue,
+        };
+        let method = o["method"].as_str().unwrap().to_string();
+        *ours.entry((method, kind)).or_default() += 1;
+    }
+    let theirs = common::ttrpc_lua_census(p);
+    assert!(theirs.values().sum::<u32>() > 20, "{theirs:?}");
+    assert_eq!(ours, theirs, "(method, frame type) -> count");
+    let problems = common::ttrpc_lua_problems(p);
+    assert!(problems.trim().is_empty(), "{problems}");
 }

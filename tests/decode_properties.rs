@@ -7,7 +7,8 @@ mod flows;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
-use containerdsnoop::decode::{ConnDecoder, Event};
+use containerdsnoop::decode::sniff::{sniff, Sniff};
+use containerdsnoop::decode::{ConnDecoder, Event, Protocol, TtrpcDecoder};
 use containerdsnoop::flow::{Comm, Conn, FlowEvent, Process, Side, Sink, Stamp};
 use containerdsnoop::input::{self, ReadOptions};
 use containerdsnoop::pipeline::filter::MethodFilter;
@@ -15,25 +16,78 @@ use containerdsnoop::pipeline::{Item, Output, Pipeline, View, What};
 use containerdsnoop::protobuf::{Forms, Schemas};
 use flows::{Chunk, Rng};
 
-const FIXTURES: [&str; 3] = ["ctr-session", "ctr-run", "mid-connection"];
+const FIXTURES: [&str; 4] = ["ctr-session", "ctr-run", "mid-connection", "shim-run"];
+
+/// The decoder a connection's first write calls for (as `decode::sniff`
+/// says; the pipeline's choice is tested through `pipeline_rows`).
+enum Decoder {
+    Http2(Box<ConnDecoder>),
+    Ttrpc(Box<TtrpcDecoder>),
+}
+
+/// Whether a connection, as captured, is ttrpc (by its first write).
+fn is_ttrpc(writes: &[Chunk]) -> bool {
+    let first = writes.iter().find_map(|w| match w {
+        Chunk::Data(d, b) => Some(sniff(b, !d.is_request())),
+        Chunk::Gap(..) => None,
+    });
+    first == Some(Sniff::Is(Protocol::Ttrpc))
+}
 
 /// Decodes a connection given as writes, each with the same stamp, as the
-/// pipeline does (the start is recognised by the preface, not assumed).
-fn events(writes: &[Chunk]) -> Vec<Event> {
-    let mut dec = ConnDecoder::new(false);
+/// pipeline does (the start is recognised by the preface, not assumed),
+/// with the decoder of its protocol.
+fn events(ttrpc: bool, writes: &[Chunk]) -> Vec<Event> {
+    let mut dec = match ttrpc {
+        true => Decoder::Ttrpc(Box::default()),
+        false => Decoder::Http2(Box::new(ConnDecoder::new(false))),
+    };
     let stamp = Stamp {
         ts_ns: 1,
         by: Process::thread(1, 1, Comm::from_name("w")),
     };
     let mut out = Vec::new();
     for w in writes {
-        match w {
-            Chunk::Data(d, b) => dec.feed(*d, b, &stamp, &mut out),
-            Chunk::Gap(d, n) => dec.gap(*d, *n, &mut out),
+        match (&mut dec, w) {
+            (Decoder::Http2(x), Chunk::Data(d, b)) => x.feed(*d, b, &stamp, &mut out),
+            (Decoder::Http2(x), Chunk::Gap(d, n)) => x.gap(*d, *n, &mut out),
+            (Decoder::Ttrpc(x), Chunk::Data(d, b)) => x.feed(*d, b, &stamp, &mut out),
+            (Decoder::Ttrpc(x), Chunk::Gap(d, n)) => x.gap(*d, *n, &mut out),
         }
     }
-    dec.close(2, &mut out);
+    match &mut dec {
+        Decoder::Http2(x) => x.close(2, &mut out),
+        Decoder::Ttrpc(x) => x.close(2, &mut out),
+    }
     out
+}
+
+#[test]
+fn any_cut_of_a_ttrpc_stream_decodes_the_same() {
+    // Real shim traffic: every connection of the fixture is ttrpc.
+    let mut rng = Rng(0x77c0_ffee);
+    let mut total = 0;
+    for (id, chunks) in flows::of_fixture("shim-run.pcapng").conns {
+        assert!(is_ttrpc(&chunks), "connection {id}");
+        let want = events(true, &chunks);
+        let n = messages(&want);
+        assert!(n > 0, "connection {id} decodes nothing");
+        assert!(
+            !want
+                .iter()
+                .any(|e| matches!(e, Event::Error { .. } | Event::Resync { skipped: 1.., .. })),
+            "connection {id}: {want:#?}"
+        );
+        total += n;
+        for round in 0..64 {
+            let writes = recut(&chunks, &mut rng, [2, 8, 64, 512][round % 4]);
+            assert!(
+                events(true, &writes) == want,
+                "connection {id}, round {round}"
+            );
+        }
+    }
+    assert!(total >= 20, "only {total} ttrpc messages");
 }
 
 /// The same bytes in other writes: consecutive writes of a direction
@@ -80,11 +134,12 @@ fn any_cut_into_writes_decodes_the_same() {
     let mut total = 0;
     for name in FIXTURES {
         for (id, chunks) in flows::of_fixture(&format!("{name}.pcapng")).conns {
-            let want = events(&chunks);
+            let ttrpc = is_ttrpc(&chunks);
+            let want = events(ttrpc, &chunks);
             total += messages(&want);
             for round in 0..12 {
                 let writes = recut(&chunks, &mut rng, [2, 8, 64][round % 3]);
-                let got = events(&writes);
+                let got = events(ttrpc, &writes);
                 assert!(
                     got == want,
                     "{name} connection {id}, round {round}: {} writes give other events",
@@ -100,7 +155,7 @@ fn any_cut_into_writes_decodes_the_same() {
                 })
                 .collect();
             assert!(
-                events(&bytes) == want,
+                events(ttrpc, &bytes) == want,
                 "{name} connection {id}: byte by byte"
             );
         }

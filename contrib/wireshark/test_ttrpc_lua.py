@@ -288,6 +288,19 @@ def build_on_port(cap, port):
     return info
 
 
+def build_statusless(cap):
+    """An OK response with no status at all, as containerd 1.6's shims send
+    them, and an empty one (a Forward's answer: zero bytes of data)."""
+    info = {}
+    c = Conn(cap, "10.0.4.214", 1028, "172.16.0.4")
+    c.client(frame(1, REQUEST, ttrpc_request(TASK, "Start", msg(f_bytes(1, "s")), 0, NS)))
+    info["start_resp"] = c.server(frame(1, RESPONSE, f_bytes(2, f_varint(1, 42))))
+    c.client(frame(3, REQUEST, ttrpc_request(EVENTS, "Forward", b"", 0, NS)))
+    info["empty_resp"] = c.server(frame(3, RESPONSE, b""))
+    c.close()
+    return info
+
+
 def build_fuzz(cap, rounds=300):
     """Frames with valid headers and random bodies, random flags, unknown
     types, and a new connection on the same endpoints (stream IDs restart)."""
@@ -591,6 +604,22 @@ def run_all(tshark, keep):
                     [i83["req"]])
 
         c.guarded("ports", ports)
+
+        def statusless():
+            path = os.path.join(tmp, "statusless.pcapng")
+            cap = Capture()
+            si = build_statusless(cap)
+            cap.write(path)
+            got = run.fields(path, ["ttrpc.status_code"], "ttrpc.type == 2")
+            c.equal("a response without a status is OK (generated code 0)",
+                    [got[n]["ttrpc.status_code"] for n in (si["start_resp"], si["empty_resp"])],
+                    [["0"], ["0"]])
+            c.equal("a response without a status is no warning",
+                    run.frames(path, "_ws.malformed || _ws.expert.severity >= warning"), [])
+            c.equal("its payload is typed",
+                    run.frames(path, "pbf.containerd.task.v2.StartResponse.pid == 42"), [si["start_resp"]])
+
+        c.guarded("statusless responses", statusless)
 
         def without_protos():
             c.equal("without schemas: payloads still go to protobuf, untyped",

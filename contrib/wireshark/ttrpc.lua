@@ -122,8 +122,6 @@ local ef = {
         expert.group.PROTOCOL, expert.severity.WARN),
     unexpected_data = ProtoExpert.new("ttrpc.unexpected_data", "Frame flagged no-data carries data",
         expert.group.PROTOCOL, expert.severity.WARN),
-    no_status = ProtoExpert.new("ttrpc.no_status", "Response without a status",
-        expert.group.PROTOCOL, expert.severity.WARN),
     no_request = ProtoExpert.new("ttrpc.no_request", "The request of this stream was not seen",
         expert.group.SEQUENCE, expert.severity.NOTE),
     status_error = ProtoExpert.new("ttrpc.status_error", "Call failed",
@@ -132,7 +130,7 @@ local ef = {
 
 ttrpc.experts = {
     ef.bad_length, ef.unknown_type, ef.bad_protobuf, ef.truncated, ef.internal,
-    ef.even_stream, ef.unexpected_data, ef.no_status, ef.no_request,
+    ef.even_stream, ef.unexpected_data, ef.no_request,
     ef.status_error,
 }
 
@@ -512,7 +510,12 @@ local function dissect_response(tvb, offset, limit, pinfo, tree, call)
     if bad then
         bad_envelope(tvb, bad, limit, tree, "Response")
     elseif code == nil then
-        tree:add_proto_expert_info(ef.no_status)
+        -- containerd 1.6's shims (gogo-generated ttrpc) leave the status out
+        -- of every OK response; Go's status.FromProto(nil) reads it as OK.
+        code = 0
+        local item = tree:add(pf.status_code, tvb(offset, 0), 0)
+        item:set_generated()
+        item:append_text(" (no status sent)")
     end
     if payload_field then
         add_payload(tvb, payload_field, pinfo, tree, call and call.path, "response")

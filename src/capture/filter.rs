@@ -6,6 +6,18 @@ use anyhow::{bail, Result};
 /// containerd's default gRPC socket.
 pub const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
 
+/// What `record` and `trace` capture without `--socket`: containerd's gRPC
+/// socket, its ttrpc socket (shims forward events there: the `[ttrpc]`
+/// address defaults to the gRPC one plus `.ttrpc`), and the shims' own
+/// sockets, which containerd 1.6 and 1.7 bind under `/run/containerd/s/`
+/// whatever their state directory (verified with a private containerd and
+/// `ss -xlp` while `ctr run` runs).
+pub const DEFAULT_SOCKETS: [&str; 3] = [
+    DEFAULT_SOCKET,
+    "/run/containerd/containerd.sock.ttrpc",
+    "/run/containerd/s/*",
+];
+
 /// Limits fixed by the BPF program (see `src/bpf/snoop.h`).
 pub const MAX_PATHS: usize = 8;
 /// Most `--pid` values.
@@ -80,7 +92,9 @@ impl Filters {
             .map(|s| PathFilter::parse(s))
             .collect::<Result<Vec<_>>>()?;
         if paths.is_empty() && !all {
-            paths.push(PathFilter::parse(DEFAULT_SOCKET)?);
+            for p in DEFAULT_SOCKETS {
+                paths.push(PathFilter::parse(p)?);
+            }
         }
         if paths.len() > MAX_PATHS {
             bail!("at most {MAX_PATHS} --socket values are supported; use a prefix such as /run/containerd/*");
@@ -133,11 +147,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_is_containerd_socket() {
+    fn defaults_are_containerd_its_ttrpc_socket_and_the_shims() {
         let f = Filters::new(false, &[], &[], &[]).unwrap();
-        assert_eq!(f.paths, vec![PathFilter::parse(DEFAULT_SOCKET).unwrap()]);
-        assert!(f.paths[0].matches(DEFAULT_SOCKET));
-        assert!(!f.paths[0].matches("/run/containerd/containerd.sock.ttrpc"));
+        let kept = |p: &str| f.paths.iter().any(|f| f.matches(p));
+        assert!(kept(DEFAULT_SOCKET));
+        assert!(kept("/run/containerd/containerd.sock.ttrpc"));
+        assert!(kept("/run/containerd/s/998900d07b0ae20006783fd6b47ab2ae"));
+        assert!(!kept("/run/containerd/other.sock"));
+        // --socket replaces the defaults.
+        let f = Filters::new(false, &["/x".into()], &[], &[]).unwrap();
+        assert_eq!(f.paths, vec![PathFilter::parse("/x").unwrap()]);
     }
 
     #[test]

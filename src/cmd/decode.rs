@@ -27,6 +27,14 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
     let result = input::read(input, &opts, &mut sink);
     let last_ns = sink.last_ns();
     let written = sink.finish(last_ns).and_then(|()| sink.out.flush());
+    let other = sink.protocols().other;
+    if other > 0 {
+        eprintln!(
+            "containerdsnoop: {other} connection{} spoke neither gRPC nor ttrpc and {} not decoded",
+            if other == 1 { "" } else { "s" },
+            if other == 1 { "was" } else { "were" }
+        );
+    }
     let shown = args.file.display();
     match (result, written) {
         // The reader of our output went away (`| head`): done, quietly, as

@@ -188,17 +188,22 @@ fn run(plan: Plan<'_>) -> Result<()> {
     };
     let result = tracer.run(&stop, &mut live);
     live.status.clear();
+    let mut protocols = None;
     let result = result.and_then(|_| {
         live.with_sink(|t, s| t.flush(s))?;
         if let Some(d) = &mut live.decoder {
             d.finish(crate::output::time_now_ns())?;
             d.out.flush()?;
+            let c = d.protocols();
+            protocols = Some((c.grpc, c.ttrpc, c.other));
         }
         match live.writer.take() {
             Some(w) => {
                 let stats = w.stats;
                 let out = w.finish()?;
                 out.close().context("writing the capture")?;
+                // The writer decides from the same bytes, for every connection.
+                protocols = Some((stats.grpc, stats.ttrpc, stats.other));
                 Ok(Some(stats))
             }
             None => Ok(None),
@@ -228,7 +233,11 @@ fn run(plan: Plan<'_>) -> Result<()> {
                 }
                 _ => String::new(),
             };
-            eprintln!("containerdsnoop: {}{written}", status::line(&flow, &kernel));
+            let protocols = protocols.map_or_else(String::new, status::protocols);
+            eprintln!(
+                "containerdsnoop: {}{protocols}{written}",
+                status::line(&flow, &kernel)
+            );
             Ok(())
         }
         Err(e) if super::output::is_broken_pipe(&e) => {

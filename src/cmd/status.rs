@@ -82,6 +82,16 @@ pub fn line(flow: &FlowStats, kernel: &KernelStats) -> String {
     s
 }
 
+/// The protocols part of the final summary, from (gRPC, ttrpc, other)
+/// connection counts: `; 3 gRPC, 5 ttrpc, 1 other (not decoded)`.
+pub fn protocols((grpc, ttrpc, other): (u64, u64, u64)) -> String {
+    let mut s = format!("; {grpc} gRPC, {ttrpc} ttrpc");
+    if other > 0 {
+        s.push_str(&format!(", {other} other (not decoded)"));
+    }
+    s
+}
+
 /// Refreshes the status line about once a second when stderr is a terminal.
 pub struct Status {
     tty: bool,

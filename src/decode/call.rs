@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::grpc::{self, Assembler, Encoding};
 use super::hpack::{HeaderField, Octets};
-use super::{Dir, Error, Event, PathInfo, Request, Stamp};
+use super::{CallMeta, Dir, Error, Event, PathInfo, Request, Stamp};
 
 /// Ended streams below the first one we saw, remembered so late frames for
 /// them do not revive them.
@@ -17,6 +17,7 @@ pub const MAX_OPEN_CALLS: usize = 1024;
 #[derive(Debug)]
 struct Call {
     path: PathInfo,
+    meta: CallMeta,
     request_seen: bool,
     response_seen: bool,
     started_ns: Option<u64>,
@@ -34,6 +35,7 @@ impl Call {
     fn unknown(c2s_synced: bool, s2c_synced: bool) -> Call {
         Call {
             path: PathInfo::Unknown,
+            meta: CallMeta::default(),
             request_seen: false,
             response_seen: false,
             started_ns: None,
@@ -133,10 +135,12 @@ impl Calls {
                 call.started_ns = Some(stamp.ts_ns);
                 call.encoding[0] = encoding_of(fields);
                 call.asm[0] = Assembler::new(true);
+                let request = request_of(fields);
+                call.meta = request.meta.clone();
                 out.push(Event::CallStart {
                     stream_id: sid,
                     path: call.path.clone(),
-                    request: request_of(fields),
+                    request,
                     stamp: *stamp,
                 });
             }
@@ -198,6 +202,7 @@ impl Calls {
                         payload,
                         decompress_error,
                         stream_ranges: raw.stream_ranges,
+                        meta: call.meta.clone(),
                     }
                 }
                 Err(error) => Event::Error {
@@ -293,6 +298,7 @@ impl Calls {
             ended_ns: stamp.ts_ns,
             unfinished,
             stamp: *stamp,
+            meta: call.meta,
         });
     }
 }
@@ -348,7 +354,31 @@ fn request_of(fields: Option<&[HeaderField]>) -> Request {
         grpc_encoding: text(f, b"grpc-encoding"),
         headers: f.to_vec(),
         decoded: fields.is_some(),
+        meta: CallMeta {
+            namespace: text(f, b"containerd-namespace"),
+            timeout_ns: value(f, b"grpc-timeout").and_then(timeout_ns),
+        },
     }
+}
+
+/// `grpc-timeout` in ns: "TimeoutValue TimeoutUnit", at most 8 ASCII digits
+/// and one of `H M S m u n` (gRPC PROTOCOL-HTTP2.md, "Requests").
+fn timeout_ns(v: &[u8]) -> Option<u64> {
+    let (&unit, digits) = v.split_last()?;
+    if digits.is_empty() || digits.len() > 8 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    let scale: u64 = match unit {
+        b'H' => 3_600_000_000_000,
+        b'M' => 60_000_000_000,
+        b'S' => 1_000_000_000,
+        b'm' => 1_000_000,
+        b'u' => 1_000,
+        b'n' => 1,
+        _ => return None,
+    };
+    Some(n.saturating_mul(scale))
 }
 
 /// gRPC percent-encodes `grpc-message` (PROTOCOL-HTTP2 spec): `%XX` is a
@@ -379,6 +409,17 @@ fn percent_decode(v: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn grpc_timeouts() {
+        assert_eq!(timeout_ns(b"1999945u"), Some(1_999_945_000));
+        assert_eq!(timeout_ns(b"2S"), Some(2_000_000_000));
+        assert_eq!(timeout_ns(b"99999999H"), Some(u64::MAX));
+        assert_eq!(timeout_ns(b"5000H"), Some(5000 * 3_600_000_000_000));
+        for bad in [&b""[..], b"S", b"123456789S", b"1x", b"-1S"] {
+            assert_eq!(timeout_ns(bad), None);
+        }
+    }
 
     #[test]
     fn percent_decoding() {

@@ -1,9 +1,12 @@
-//! Decoding of captured AF_UNIX bytes: HTTP/2 framing, HPACK, gRPC calls.
+//! Decoding of captured AF_UNIX bytes: HTTP/2 framing, HPACK, gRPC calls;
+//! ttrpc calls ([`ttrpc`]).
 //!
 //! Pure functions of bytes and state, with no I/O: the decoding pipeline
 //! (fed by the live capture or a capture file) and the tests all feed a
-//! [`ConnDecoder`] with the ordered bytes of each direction of one
-//! connection, plus gaps of known size, and get [`Event`]s back. Layers, lowest first: [`frame`] (RFC 9113 frames),
+//! [`ConnDecoder`] (HTTP/2) or a [`TtrpcDecoder`] (ttrpc), chosen by
+//! [`sniff`], with the ordered bytes of each direction of one
+//! connection, plus gaps of known size, and get the same [`Event`]s back.
+//! HTTP/2 layers, lowest first: [`frame`] (RFC 9113 frames),
 //! [`hpack`] (RFC 7541, tolerant of captures that start mid-connection),
 //! `framer` (frame boundaries, preface, resynchronisation), `conn`
 //! (CONTINUATION assembly, SETTINGS, streams), [`grpc`] (length-prefixed
@@ -23,6 +26,7 @@ mod framer;
 pub mod grpc;
 pub mod hpack;
 pub mod sniff;
+pub mod ttrpc;
 
 #[cfg(test)]
 mod tests;
@@ -32,6 +36,37 @@ mod testutil;
 pub use crate::flow::{Dir, Stamp};
 pub use conn::ConnDecoder;
 pub use hpack::{HeaderField, Octets};
+pub use ttrpc::TtrpcDecoder;
+
+/// The RPC protocol of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// gRPC over HTTP/2.
+    Grpc,
+    /// containerd's ttrpc.
+    Ttrpc,
+}
+
+impl Protocol {
+    /// `grpc` or `ttrpc`, as JSON output names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::Ttrpc => "ttrpc",
+        }
+    }
+}
+
+/// What a call's request says about its context, in both protocols.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallMeta {
+    /// The containerd namespace: gRPC header `containerd-namespace`, ttrpc
+    /// metadata `containerd-namespace-ttrpc` (containerd's
+    /// `namespaces.GRPCHeader` and `TTRPCHeader`).
+    pub namespace: Option<String>,
+    /// The client's deadline, in ns: gRPC `grpc-timeout`, ttrpc `timeout_nano`.
+    pub timeout_ns: Option<u64>,
+}
 
 /// The gRPC method path of a call (`/package.Service/Method`), if known.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -77,10 +112,13 @@ pub struct Request {
     pub grpc_timeout: Option<String>,
     /// `grpc-encoding`: compression of the client's messages.
     pub grpc_encoding: Option<String>,
-    /// Every field in order, unknown names and values included.
+    /// Every field in order, unknown names and values included (ttrpc:
+    /// the request's metadata).
     pub headers: Vec<HeaderField>,
     /// False when the header block could not be decoded at all.
     pub decoded: bool,
+    /// Namespace and timeout.
+    pub meta: CallMeta,
 }
 
 /// A header field whose value was sent as a string literal, and where the
@@ -129,8 +167,11 @@ pub enum Event {
         /// Where the message bytes as sent (after the 5-byte prefix, before
         /// decompression) lie in the direction's stream, whose offsets
         /// count every byte fed and lost since the decoder began: one range
-        /// per DATA frame that carried part of it.
+        /// per DATA frame that carried part of it (ttrpc: one range, the
+        /// payload field of the envelope or the data frame's data).
         stream_ranges: Vec<Range<u64>>,
+        /// Namespace and timeout of its call, when its request was seen.
+        meta: CallMeta,
     },
     /// Literal values of a decoded header block, only from a decoder told
     /// to [report them](ConnDecoder::report_literals).
@@ -164,6 +205,8 @@ pub enum Event {
         unfinished: bool,
         /// The write that ended the call; only a time for `unfinished` calls.
         stamp: Stamp,
+        /// Namespace and timeout, when the request was seen.
+        meta: CallMeta,
     },
     /// Bytes lost in a direction (reported by the capture).
     Gap {
@@ -269,6 +312,8 @@ pub enum Error {
         /// What went wrong.
         error: grpc::Error,
     },
+    /// A ttrpc framing or envelope problem.
+    Ttrpc(ttrpc::Error),
 }
 
 impl fmt::Display for Error {
@@ -308,6 +353,7 @@ impl fmt::Display for Error {
                 "stream {stream_id}: headers after its call ended, not decoded"
             ),
             Error::Grpc { stream_id, error } => write!(f, "stream {stream_id}: {error}"),
+            Error::Ttrpc(e) => e.fmt(f),
         }
     }
 }

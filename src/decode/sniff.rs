@@ -1,9 +1,10 @@
 //! What protocol a connection speaks, from its first bytes: the one place
-//! that recognises HTTP/2 for the pcapng writer (where to put the preface,
-//! which port to give the server) and for the decoders.
+//! that recognises HTTP/2 and ttrpc for the pcapng writer (where to put the
+//! preface, which port to give the server) and for the decoders.
 
 use super::frame::{flags, Head, Kind, HEAD_LEN};
 use super::framer::{self, Limits};
+use super::{ttrpc, Protocol};
 
 pub use super::framer::PREFACE;
 
@@ -12,6 +13,56 @@ pub use super::framer::PREFACE;
 /// implementation keeps. Larger limits are allowed by the RFC but would let
 /// random bytes pass too easily.
 const SNIFF_MAX_FRAME: u32 = 16_384;
+
+/// What the start of one direction's bytes says about the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sniff {
+    /// The bytes are this protocol's.
+    Is(Protocol),
+    /// Neither gRPC nor ttrpc starts here.
+    Other,
+    /// Too few bytes to tell.
+    NeedMore,
+}
+
+/// The protocol of a connection whose direction (`from_server` or not)
+/// begins with `bytes` as captured: the start of a connection, or of a
+/// write when the capture began mid-connection (peers write whole frames).
+///
+/// HTTP/2 first: the client preface (RFC 9113 section 3.4), or a run of
+/// plausible frame headers ([`looks_like_h2_frames`]). Then ttrpc, by the
+/// rules its decoder resynchronises with: a 10-byte header with a zero first
+/// byte (length at most 4 MiB), type 1 to 3, its type's flags and an odd
+/// stream id, and either a request naming a method, a response envelope,
+/// or a data frame followed by another such header.
+pub fn sniff(bytes: &[u8], from_server: bool) -> Sniff {
+    let Some(&first) = bytes.first() else {
+        return Sniff::NeedMore;
+    };
+    if !from_server {
+        let n = bytes.len().min(PREFACE.len());
+        if bytes[..n] == PREFACE[..n] {
+            return match n == PREFACE.len() {
+                true => Sniff::Is(Protocol::Grpc),
+                false => Sniff::NeedMore,
+            };
+        }
+    }
+    // Both protocols' headers start with a zero byte here: HTTP/2 frames
+    // sniffed are at most 16 KiB, ttrpc's at most 4 MiB.
+    if first != 0 {
+        return Sniff::Other;
+    }
+    if looks_like_h2_frames(bytes, from_server) {
+        return Sniff::Is(Protocol::Grpc);
+    }
+    match ttrpc::starts_with_frame(bytes) {
+        Some(true) => Sniff::Is(Protocol::Ttrpc),
+        Some(false) if bytes.len() >= HEAD_LEN => Sniff::Other,
+        // An HTTP/2 header may be incomplete too.
+        _ => Sniff::NeedMore,
+    }
+}
 
 /// Whether `bytes`, taken as the start of a write, is a run of plausible
 /// HTTP/2 frame headers (the rules the decoder uses to resynchronise: known
@@ -53,6 +104,34 @@ pub fn is_initial_settings(bytes: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testsupport::ttrpc::{frame, request_env, response_env};
+
+    #[test]
+    fn tells_protocols_apart() {
+        let grpc = Sniff::Is(Protocol::Grpc);
+        let ttrpc = Sniff::Is(Protocol::Ttrpc);
+        assert_eq!(sniff(PREFACE, false), grpc);
+        assert_eq!(sniff(&PREFACE[..5], false), Sniff::NeedMore);
+        let settings = [0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100];
+        assert_eq!(sniff(&settings, true), grpc);
+        let req = frame(
+            1,
+            1,
+            0,
+            &request_env("containerd.task.v2.Task", "Start", b"", 0, &[]),
+        );
+        assert_eq!(sniff(&req, false), ttrpc);
+        assert_eq!(sniff(&req[..12], false), Sniff::NeedMore);
+        let resp = frame(7, 2, 0, &response_env(0, "", b"\x08\x01"));
+        assert_eq!(sniff(&resp, true), ttrpc);
+        // A data frame proves itself only with the next header.
+        let data = frame(3, 3, 0, b"\x08\x01");
+        assert_eq!(sniff(&data, true), Sniff::NeedMore);
+        assert_eq!(sniff(&[data.clone(), data].concat(), true), ttrpc);
+        assert_eq!(sniff(b"GET / HTTP/1.1\r\n", false), Sniff::Other);
+        assert_eq!(sniff(&[0; 12], false), Sniff::Other);
+        assert_eq!(sniff(b"", false), Sniff::NeedMore);
+    }
 
     #[test]
     fn recognises_frames() {

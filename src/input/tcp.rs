@@ -19,8 +19,11 @@ const MAX_OPEN: usize = 16384;
 const MAX_CLOSED: usize = 16384;
 /// Bytes all directions together may hold waiting for holes to fill.
 const TOTAL_HOLD_LIMIT: usize = 256 << 20;
-/// Port Wireshark (and our writer) give HTTP/2 servers.
-const HTTP_PORT: u16 = 80;
+/// Ports our writer gives servers: HTTP/2 (as Wireshark expects) and ttrpc.
+const SERVER_PORTS: [u16; 2] = [
+    crate::pcapng::packet::SERVER_PORT,
+    crate::pcapng::packet::TTRPC_PORT,
+];
 
 /// The two endpoints, in a fixed order.
 type Key = (SocketAddr, SocketAddr);
@@ -298,9 +301,10 @@ impl Connections {
         Ok(())
     }
 
-    /// Without a SYN: the server is the side on port 80 or a `--port`, else the lower port.
+    /// Without a SYN: the server is the side on port 80 (HTTP/2), 81
+    /// (ttrpc) or a `--port`, else the lower port.
     fn client_by_port(&self, src: SocketAddr, dst: SocketAddr) -> SocketAddr {
-        let is_server = |p: u16| p == HTTP_PORT || self.http2_ports.contains(&p);
+        let is_server = |p: u16| SERVER_PORTS.contains(&p) || self.http2_ports.contains(&p);
         match (is_server(src.port()), is_server(dst.port())) {
             (true, false) => dst,
             (false, true) => src,

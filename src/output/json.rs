@@ -1,4 +1,7 @@
-//! `--json`: NDJSON, one object per gRPC message, finished call, gap and note.
+//! `--json`: NDJSON, one object per gRPC or ttrpc message, finished call,
+//! gap and note. Message and call objects say their `protocol` (`grpc` or
+//! `ttrpc`) and their call's `namespace` and `timeout_ms` (null when not
+//! known: not sent, or the request was not seen).
 
 use std::io::Write;
 
@@ -37,9 +40,12 @@ struct Record<'a> {
 #[serde(untagged)]
 enum Body<'a> {
     Message {
+        protocol: Option<&'static str>,
         direction: &'static str,
         stream: u32,
         method: Option<&'a str>,
+        namespace: Option<&'a str>,
+        timeout_ms: Option<f64>,
         compressed: bool,
         size: usize,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,8 +58,11 @@ enum Body<'a> {
         message: Option<&'a Value>,
     },
     Call {
+        protocol: Option<&'static str>,
         stream: u32,
         method: Option<&'a str>,
+        namespace: Option<&'a str>,
+        timeout_ms: Option<f64>,
         status: Option<u32>,
         status_name: Option<&'static str>,
         grpc_message: &'a Option<String>,
@@ -85,19 +94,25 @@ impl<W: Write> Json<W> {
 
 impl<W: Write> Output for Json<W> {
     fn item(&mut self, item: &Item) -> Result<()> {
+        let protocol = item.conn.protocol.map(|p| p.name());
+        let timeout_ms = |t: Option<u64>| t.map(|ns| ns as f64 / 1e6);
         let body = match &item.what {
             What::Message {
                 dir,
                 stream,
                 path,
+                meta,
                 compressed,
                 payload,
                 decompress_error,
                 decoded,
             } => Body::Message {
+                protocol,
                 direction: dir.role(),
                 stream: *stream,
                 method: path.known(),
+                namespace: meta.namespace.as_deref(),
+                timeout_ms: timeout_ms(meta.timeout_ns),
                 compressed: *compressed,
                 size: payload.len(),
                 error: decompress_error.as_deref(),
@@ -108,14 +123,18 @@ impl<W: Write> Output for Json<W> {
             What::CallEnd {
                 stream,
                 path,
+                meta,
                 status,
                 message,
                 reset,
                 latency_ns,
                 unfinished,
             } => Body::Call {
+                protocol,
                 stream: *stream,
                 method: path.known(),
+                namespace: meta.namespace.as_deref(),
+                timeout_ms: timeout_ms(meta.timeout_ns),
                 status: *status,
                 status_name: status.map(grpc_status_name),
                 grpc_message: message,

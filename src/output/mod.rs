@@ -54,6 +54,23 @@ pub fn duration(ns: u64) -> String {
     }
 }
 
+/// A duration as short as it is exact: a whole number of its largest unit
+/// (`2s`, `500ms`, `10m`), else [`duration`] (`2.00s` for 1999945 µs).
+pub fn duration_short(ns: u64) -> String {
+    const UNITS: [(u64, &str); 6] = [
+        (3_600_000_000_000, "h"),
+        (60_000_000_000, "m"),
+        (1_000_000_000, "s"),
+        (1_000_000, "ms"),
+        (1_000, "µs"),
+        (1, "ns"),
+    ];
+    match UNITS.iter().find(|(u, _)| ns >= *u) {
+        Some((u, name)) if ns % u == 0 => format!("{}{name}", ns / u),
+        _ => duration(ns),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +90,9 @@ mod tests {
         assert_eq!(duration(850_000), "850µs");
         assert_eq!(duration(12_300_000), "12.3ms");
         assert_eq!(duration(1_200_000_000), "1.20s");
+        assert_eq!(duration_short(2_000_000_000), "2s");
+        assert_eq!(duration_short(600_000_000_000), "10m");
+        assert_eq!(duration_short(1_999_945_000), "2.00s");
+        assert_eq!(duration_short(0), "0µs");
     }
 }

@@ -1,4 +1,6 @@
-//! The live table: one row per gRPC message, failed call and gap.
+//! The live table: one row per gRPC or ttrpc message, failed call and gap.
+//! A request's MESSAGE starts with its call's namespace and timeout when
+//! known, as in `[ns=default timeout=2s] id:"c1"`.
 //!
 //! ```text
 //! TIMESTAMP       COMM         PID     TID     PEER              TYPE STREAM METHOD                          MESSAGE
@@ -11,7 +13,7 @@ use anyhow::{Context, Result};
 use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 use super::{grpc_status_name, short_method, time};
-use crate::decode::PathInfo;
+use crate::decode::{CallMeta, PathInfo};
 use crate::pipeline::{Item, Output, What};
 
 /// Column widths (the last column takes the rest).
@@ -124,6 +126,7 @@ impl<W: Write> Output for Table<W> {
                 dir,
                 stream,
                 path,
+                meta,
                 compressed,
                 payload,
                 decompress_error,
@@ -136,6 +139,9 @@ impl<W: Write> Output for Table<W> {
                 };
                 if *compressed {
                     text.insert_str(0, "(compressed) ");
+                }
+                if dir.is_request() {
+                    text.insert_str(0, &context(meta));
                 }
                 let kind = if dir.is_request() { "REQ" } else { "RESP" };
                 (kind, stream.to_string(), self.method(path), text)
@@ -199,9 +205,34 @@ impl<W: Write> Output for Table<W> {
     }
 }
 
+/// `[ns=NS timeout=T] ` for a request whose call named either, else "".
+fn context(meta: &CallMeta) -> String {
+    let mut parts = Vec::new();
+    if let Some(ns) = &meta.namespace {
+        parts.push(format!("ns={ns}"));
+    }
+    if let Some(t) = meta.timeout_ns {
+        parts.push(format!("timeout={}", super::duration_short(t)));
+    }
+    match parts.is_empty() {
+        true => String::new(),
+        false => format!("[{}] ", parts.join(" ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_context() {
+        let meta = CallMeta {
+            namespace: Some("default".into()),
+            timeout_ns: Some(2_000_000_000),
+        };
+        assert_eq!(context(&meta), "[ns=default timeout=2s] ");
+        assert_eq!(context(&CallMeta::default()), "");
+    }
 
     #[test]
     fn rows_are_cut_by_terminal_columns() {

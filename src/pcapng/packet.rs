@@ -9,6 +9,11 @@ pub const MAX_SEGMENT: usize = 65535 - 20 - 20;
 /// to HTTP/2 when it sees the client preface.
 pub const SERVER_PORT: u16 = 80;
 
+/// TCP port the server side of a ttrpc connection uses. Wireshark has no
+/// ttrpc dissector and none registered on 81 (a "hosts2-ns" port it does
+/// not dissect); `contrib/wireshark/ttrpc.lua` registers here.
+pub const TTRPC_PORT: u16 = 81;
+
 /// An IPv4 address and TCP port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Endpoint {

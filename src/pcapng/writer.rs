@@ -1,5 +1,8 @@
 //! Flow events as a pcapng file Wireshark's HTTP/2 and gRPC dissectors open
 //! with no preferences set (the recipe is in docs/ARCHITECTURE.md, "pcapng").
+//! ttrpc connections get their own server port ([`TTRPC_PORT`]) and no
+//! preface, for `contrib/wireshark/ttrpc.lua`; connections that are
+//! neither keep port 80 and no preface.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -8,8 +11,9 @@ use anyhow::Result;
 
 use super::blocks::{Blocks, INBOUND, OUTBOUND};
 use super::comment;
-use super::packet::{self, Endpoint, Flags, MAX_SEGMENT, SERVER_PORT};
-use crate::decode::sniff::{is_initial_settings, looks_like_h2_frames, PREFACE};
+use super::packet::{self, Endpoint, Flags, MAX_SEGMENT, SERVER_PORT, TTRPC_PORT};
+use crate::decode::sniff::{is_initial_settings, sniff, Sniff, PREFACE};
+use crate::decode::Protocol;
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Sink};
 
 /// Server bytes held while waiting for the client's first write, at most.
@@ -95,6 +99,12 @@ pub struct WriterStats {
     pub packets: u64,
     /// Connections whose preface was synthesised (capture began mid-connection).
     pub synthetic_prefaces: u64,
+    /// Connections whose first bytes were HTTP/2.
+    pub grpc: u64,
+    /// Connections whose first bytes were ttrpc.
+    pub ttrpc: u64,
+    /// Connections with bytes that were neither.
+    pub other: u64,
 }
 
 /// The pcapng sink.
@@ -323,7 +333,6 @@ impl<W: Write> PcapngWriter<W> {
         id: ConnId,
         first_client: Option<(u64, &Process, u64, &[u8])>,
     ) -> Result<()> {
-        self.handshake(id)?;
         let Some(c) = self.conns.get_mut(&id) else {
             return Ok(());
         };
@@ -331,11 +340,29 @@ impl<W: Write> PcapngWriter<W> {
             Preface::Undecided { held, .. } => held,
             Preface::Decided => vec![],
         };
+        // The writes at hand decide, each from its own start: peers write
+        // whole frames (decode::sniff).
+        let client = first_client.map(|(_, _, _, b)| sniff(b, false));
+        let server = held
+            .iter()
+            .map(|Held::Data { bytes, .. }| sniff(bytes, true));
+        let verdicts: Vec<Sniff> = client.into_iter().chain(server).collect();
+        let protocol = verdicts.iter().find_map(|v| match v {
+            Sniff::Is(p) => Some(*p),
+            _ => None,
+        });
+        match protocol {
+            Some(Protocol::Grpc) => self.stats.grpc += 1,
+            Some(Protocol::Ttrpc) => {
+                self.stats.ttrpc += 1;
+                c.ends[1].port = TTRPC_PORT;
+            }
+            None if verdicts.is_empty() => {}
+            None => self.stats.other += 1,
+        }
+        self.handshake(id)?;
         let real = first_client.filter(|&(_, _, off, b)| off == 0 && b.starts_with(PREFACE));
-        let h2_seen = first_client.is_some_and(|(_, _, _, b)| looks_like_h2_frames(b, false))
-            || held.iter().any(
-                |h| matches!(h, Held::Data { bytes, .. } if looks_like_h2_frames(bytes, true)),
-            );
+        let h2_seen = protocol == Some(Protocol::Grpc);
         let mut rest = first_client;
         if let Some((ts, w, _, b)) = real {
             // The preface in a segment of its own: Wireshark's HTTP dissector

@@ -2,7 +2,7 @@
 //! finished call, lost range and note, built from decoder events. Messages
 //! arrive here already filtered and decoded, so outputs only format.
 
-use crate::decode::{self, Event, PathInfo};
+use crate::decode::{self, CallMeta, Event, PathInfo, Protocol};
 use crate::flow::{Conn, ConnId, Dir, Process};
 use crate::protobuf::Decoded;
 
@@ -17,6 +17,8 @@ pub struct ConnInfo {
     pub client: Process,
     /// The server process.
     pub server: Process,
+    /// The protocol its bytes showed, once decided.
+    pub protocol: Option<Protocol>,
 }
 
 impl ConnInfo {
@@ -27,6 +29,7 @@ impl ConnInfo {
             path: conn.path.clone(),
             client: conn.client.owner,
             server: conn.server.owner,
+            protocol: None,
         }
     }
 
@@ -42,14 +45,16 @@ impl ConnInfo {
 /// What happened, ready for output.
 #[derive(Clone, Debug)]
 pub enum What {
-    /// A gRPC message.
+    /// A gRPC or ttrpc message.
     Message {
         /// Request or response.
         dir: Dir,
-        /// HTTP/2 stream id.
+        /// HTTP/2 or ttrpc stream id.
         stream: u32,
         /// Method path.
         path: PathInfo,
+        /// Namespace and timeout of its call.
+        meta: CallMeta,
         /// The compressed flag of the message.
         compressed: bool,
         /// The message bytes (decompressed).
@@ -62,10 +67,12 @@ pub enum What {
     },
     /// A call ended.
     CallEnd {
-        /// HTTP/2 stream id.
+        /// HTTP/2 or ttrpc stream id.
         stream: u32,
         /// Method path.
         path: PathInfo,
+        /// Namespace and timeout of the call.
+        meta: CallMeta,
         /// grpc-status (0 is OK).
         status: Option<u32>,
         /// grpc-message.
@@ -144,6 +151,7 @@ pub fn of_event(info: &ConnInfo, ev: Event, ts_ns: u64) -> Option<Item> {
             compressed,
             payload,
             decompress_error,
+            meta,
             ..
         } => Some(item(
             stamp.ts_ns,
@@ -153,6 +161,7 @@ pub fn of_event(info: &ConnInfo, ev: Event, ts_ns: u64) -> Option<Item> {
                 dir,
                 stream: stream_id,
                 path,
+                meta,
                 compressed,
                 payload,
                 decompress_error: decompress_error.map(|e| e.to_string()),
@@ -169,6 +178,7 @@ pub fn of_event(info: &ConnInfo, ev: Event, ts_ns: u64) -> Option<Item> {
             ended_ns,
             unfinished,
             stamp,
+            meta,
             ..
         } => {
             let writer = match stamp.by.pid {
@@ -178,6 +188,7 @@ pub fn of_event(info: &ConnInfo, ev: Event, ts_ns: u64) -> Option<Item> {
             let what = What::CallEnd {
                 stream: stream_id,
                 path,
+                meta,
                 status,
                 message,
                 reset,
@@ -189,10 +200,14 @@ pub fn of_event(info: &ConnInfo, ev: Event, ts_ns: u64) -> Option<Item> {
         Event::Gap { dir, bytes } => {
             Some(item(ts_ns, info.sender(dir), dir, What::Gap { dir, bytes }))
         }
-        Event::Resync { dir, skipped } => Some(note(
-            dir,
-            format!("HTTP/2 frame boundary found after skipping {skipped} bytes"),
-        )),
+        Event::Resync { dir, skipped } => {
+            let proto = match info.protocol {
+                Some(Protocol::Ttrpc) => "ttrpc",
+                _ => "HTTP/2",
+            };
+            let text = format!("{proto} frame boundary found after skipping {skipped} bytes");
+            Some(note(dir, text))
+        }
         Event::Desync { dir, reason } => Some(note(dir, format!("HPACK state reset: {reason}"))),
         Event::Goaway {
             dir,

@@ -15,6 +15,7 @@ use anyhow::Result;
 use crate::decode::{Event, PathInfo};
 use crate::flow::{Conn, FlowEvent, Sink};
 use crate::protobuf::{Forms, Schemas};
+pub use decoders::ProtocolCounts;
 use decoders::{Decoders, Events};
 use filter::MethodFilter;
 pub use item::{ConnInfo, Item, What};
@@ -117,6 +118,11 @@ impl<O: Output> Pipeline<O> {
     /// Time of the latest event seen (for finishing at the end of a file).
     pub fn last_ns(&self) -> u64 {
         self.decoders.last_ns()
+    }
+
+    /// Connections by protocol, as decided from their bytes so far.
+    pub fn protocols(&self) -> ProtocolCounts {
+        self.decoders.counts()
     }
 
     /// End of input: finish open calls of every connection as unfinished.

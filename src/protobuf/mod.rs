@@ -31,6 +31,7 @@ mod load;
 mod raw;
 mod secret;
 mod text;
+pub mod wire;
 
 pub use secret::is_secret_name;
 

@@ -1,10 +1,8 @@
 //! Schema-less reading of the protobuf wire format: a pure function of the
 //! bytes, for methods without a schema and payloads that do not fit theirs.
 //!
-//! Wire types, per the encoding guide
-//! (<https://protobuf.dev/programming-guides/encoding/>): 0 varint,
-//! 1 64-bit, 2 length-delimited, 5 32-bit. Groups (3 and 4) are deprecated
-//! and unused by proto3, so a payload holding them is taken as not protobuf.
+//! Fields are read by [`super::wire`]; a payload holding groups (wire
+//! types 3 and 4, unused by proto3) is taken as not protobuf.
 //!
 //! A length-delimited value may be a string, bytes or a nested message; the
 //! wire does not say. We show it as a string when its bytes are printable
@@ -21,19 +19,8 @@ use serde_json::{Map, Value};
 
 use super::json::{cut_string, Budget, TRUNCATED};
 use super::text::{printable_prefix, write_bytes, write_hex, write_quoted, TextOut};
+use super::wire::{is_message, next_field, Wire};
 use super::{Decoded, Forms, SchemaUse, BYTES_CAP, MAX_DEPTH};
-
-/// Largest field number (2^29 - 1, language guide "Assigning Field Numbers").
-const MAX_FIELD: u64 = (1 << 29) - 1;
-
-/// One field's value as the wire gives it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Wire<'a> {
-    Varint(u64),
-    Fixed64(u64),
-    Fixed32(u32),
-    Len(&'a [u8]),
-}
 
 /// What a length-delimited value most likely holds.
 enum LenKind<'a> {
@@ -41,65 +28,6 @@ enum LenKind<'a> {
     Text(&'a str),
     Message,
     Bytes,
-}
-
-/// Reads a base-128 varint: at most 10 bytes, the tenth holding one bit.
-fn varint(buf: &mut &[u8]) -> Option<u64> {
-    let mut value = 0u64;
-    for i in 0..10 {
-        let (&byte, rest) = buf.split_first()?;
-        *buf = rest;
-        if i == 9 && byte > 1 {
-            return None;
-        }
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte < 0x80 {
-            return Some(value);
-        }
-    }
-    None
-}
-
-fn take<const N: usize>(buf: &mut &[u8]) -> Option<[u8; N]> {
-    let (head, rest) = buf.split_first_chunk::<N>()?;
-    *buf = rest;
-    Some(*head)
-}
-
-/// Reads one field from the front of `buf`; `None` if the bytes there are
-/// not a valid field (buf is then left anywhere).
-pub(super) fn next_field<'a>(buf: &mut &'a [u8]) -> Option<(u32, Wire<'a>)> {
-    let key = varint(buf)?;
-    let number = key >> 3;
-    if number == 0 || number > MAX_FIELD {
-        return None;
-    }
-    let wire = match key & 7 {
-        0 => Wire::Varint(varint(buf)?),
-        1 => Wire::Fixed64(u64::from_le_bytes(take(buf)?)),
-        2 => {
-            let len = usize::try_from(varint(buf)?).ok()?;
-            let (value, rest) = buf.split_at_checked(len)?;
-            *buf = rest;
-            Wire::Len(value)
-        }
-        5 => Wire::Fixed32(u32::from_le_bytes(take(buf)?)),
-        _ => return None,
-    };
-    // MAX_FIELD < 2^32, checked above.
-    Some((number as u32, wire))
-}
-
-/// True if all of `b` parses as fields (one level; nested values are not
-/// looked into). The empty message is valid.
-pub(super) fn is_message(b: &[u8]) -> bool {
-    let mut rest = b;
-    while !rest.is_empty() {
-        if next_field(&mut rest).is_none() {
-            return false;
-        }
-    }
-    true
 }
 
 fn classify(b: &[u8]) -> LenKind<'_> {

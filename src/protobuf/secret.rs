@@ -15,7 +15,7 @@ use std::ops::Range;
 
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor, Value};
 
-use super::raw::{self, Wire};
+use super::wire::{self, Wire};
 
 /// Substrings of a lower-cased field name that make it secret.
 const SECRET_WORDS: [&str; 5] = ["password", "passwd", "secret", "token", "credential"];
@@ -85,7 +85,7 @@ fn walk(
         return any(desc, b, base, depth, out);
     }
     let mut rest = b;
-    while let Some((number, wire)) = raw::next_field(&mut rest) {
+    while let Some((number, wire)) = wire::next_field(&mut rest) {
         let (Wire::Len(value), Some(field)) = (wire, desc.get_field(number)) else {
             continue;
         };
@@ -108,7 +108,7 @@ fn walk(
 /// The values (field 2) of one map entry whose map is secret.
 fn map_values(entry: &[u8], base: usize, out: &mut Vec<Range<usize>>) {
     let mut rest = entry;
-    while let Some((number, wire)) = raw::next_field(&mut rest) {
+    while let Some((number, wire)) = wire::next_field(&mut rest) {
         if let (2, Wire::Len(value)) = (number, wire) {
             let at = base + offset_in(entry, value);
             out.push(at..at + value.len());
@@ -121,7 +121,7 @@ fn map_values(entry: &[u8], base: usize, out: &mut Vec<Range<usize>>) {
 fn any(desc: &MessageDescriptor, b: &[u8], base: usize, depth: usize, out: &mut Vec<Range<usize>>) {
     let (mut type_url, mut value) = (None, None);
     let mut rest = b;
-    while let Some((number, wire)) = raw::next_field(&mut rest) {
+    while let Some((number, wire)) = wire::next_field(&mut rest) {
         match (number, wire) {
             (1, Wire::Len(v)) => type_url = Some(v),
             (2, Wire::Len(v)) => value = Some(v),

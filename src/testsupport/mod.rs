@@ -5,6 +5,7 @@
 
 pub mod h2;
 mod rng;
+pub mod ttrpc;
 
 pub use rng::Rng;
 

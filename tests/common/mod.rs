@@ -599,3 +599,82 @@ pub fn http2_calls(pcap: &str) -> Http2Calls {
     }
     calls
 }
+
+/// tshark's options that load `contrib/wireshark/ttrpc.lua` and the
+/// repository's schemas (absolute paths, as Wireshark's protobuf search
+/// path needs them).
+pub fn ttrpc_lua_args() -> Vec<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let search = |dir: &str| {
+        format!(
+            "uat:protobuf_search_paths:\"{}\",\"TRUE\"",
+            root.join(dir).display()
+        )
+    };
+    vec![
+        "-X".into(),
+        format!(
+            "lua_script:{}",
+            root.join("contrib/wireshark/ttrpc.lua").display()
+        ),
+        "-o".into(),
+        search("proto"),
+        "-o".into(),
+        search("contrib/wireshark/wkt"),
+        "-o".into(),
+        "protobuf.preload_protos:TRUE".into(),
+    ]
+}
+
+/// The ttrpc frames the Lua dissector finds: (method path, frame type 1
+/// request / 2 response / 3 data) -> count. A frame whose request was not
+/// seen has an empty path.
+pub fn ttrpc_lua_census(pcap: &str) -> std::collections::BTreeMap<(String, u8), u32> {
+    let mut args = ttrpc_lua_args();
+    args.extend(
+        [
+            "-r",
+            pcap,
+            "-Y",
+            "ttrpc",
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "separator=|",
+            "-e",
+            "ttrpc.type",
+            "-e",
+            "ttrpc.method_path",
+        ]
+        .map(String::from),
+    );
+    let mut c = std::collections::BTreeMap::new();
+    for line in tshark(args).lines() {
+        let (types, paths) = line.split_once('|').expect("two fields");
+        let paths: Vec<&str> = paths.split(',').collect();
+        for (i, t) in types.split(',').enumerate() {
+            let t: u8 = t.parse().expect("ttrpc.type is a number");
+            let path = paths.get(i).copied().unwrap_or("").to_string();
+            *c.entry((path, t)).or_default() += 1;
+        }
+    }
+    c
+}
+
+/// What the Lua dissector and Wireshark flag in a capture: malformed
+/// packets and expert infos of warning severity or worse, one line each.
+pub fn ttrpc_lua_problems(pcap: &str) -> String {
+    let mut args = ttrpc_lua_args();
+    args.extend(
+        [
+            "-r",
+            pcap,
+            "-Y",
+            "_ws.malformed || _ws.expert.severity >= warning",
+        ]
+        .map(String::from),
+    );
+    tshark(args)
+}

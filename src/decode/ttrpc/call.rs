@@ -1,0 +1,313 @@
+//! Per-stream call state of a ttrpc connection: pairs a request with its
+//! data and its response, and emits the same call events as gRPC's.
+//!
+//! Stream life (containerd/ttrpc PROTOCOL.md, "Streaming"): a request opens
+//! the stream; a unary request (no flags) carries the one request message
+//! and is answered by one response; `remote open` on a request means the
+//! client streams data frames, `remote closed` on a data frame ends a
+//! side's data, and a response always ends the stream. A server's data
+//! frame with `remote closed` finishes it too ("finished" in the diagrams).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+
+use super::frame::{Head, NO_DATA, REMOTE_CLOSED, REMOTE_OPEN};
+use super::message::{RequestEnv, ResponseEnv, NAMESPACE_KEY};
+use super::Error;
+use crate::decode::hpack::{HeaderField, Octets};
+use crate::decode::{CallMeta, Dir, Event, PathInfo, Request, Stamp};
+
+/// Ended streams below the first one we saw, remembered so late frames for
+/// them do not revive them.
+const MAX_PRE_CLOSED: usize = 1 << 16;
+/// Open calls kept per connection; beyond it the oldest ends unfinished.
+pub const MAX_OPEN_CALLS: usize = 1024;
+
+#[derive(Debug)]
+struct Call {
+    path: PathInfo,
+    meta: CallMeta,
+    started_ns: Option<u64>,
+    /// The request was unary (no flags), or the call's request was not seen.
+    unary: bool,
+}
+
+/// A frame's data and where it lies in the direction's stream.
+#[derive(Clone, Copy, Debug)]
+pub struct Data<'a> {
+    /// The frame's data.
+    pub bytes: &'a [u8],
+    /// Stream offset of `bytes[0]`.
+    pub at: u64,
+}
+
+impl Data<'_> {
+    fn message(&self, r: Range<usize>) -> (Vec<u8>, Vec<Range<u64>>) {
+        let payload = self.bytes.get(r.clone()).unwrap_or_default().to_vec();
+        let mut ranges = Vec::new();
+        if !r.is_empty() {
+            ranges.push(self.at + r.start as u64..self.at + r.end as u64);
+        }
+        (payload, ranges)
+    }
+}
+
+/// The calls of one connection.
+#[derive(Debug, Default)]
+pub struct Calls {
+    open: BTreeMap<u32, Call>,
+    /// Highest stream id a call was created for.
+    highest: Option<u32>,
+    /// The first stream id a call was created for: lower ids were opened
+    /// before the capture.
+    boundary: Option<u32>,
+    /// Ended streams below `boundary`.
+    pre_closed: BTreeSet<u32>,
+}
+
+fn message_event(
+    sid: u32,
+    dir: Dir,
+    call: &Call,
+    stamp: &Stamp,
+    data: &Data<'_>,
+    r: Range<usize>,
+) -> Event {
+    let (payload, stream_ranges) = data.message(r);
+    Event::Message {
+        stream_id: sid,
+        dir,
+        path: call.path.clone(),
+        stamp: *stamp,
+        compressed: false,
+        payload,
+        decompress_error: None,
+        stream_ranges,
+        meta: call.meta.clone(),
+    }
+}
+
+impl Calls {
+    /// Whether a stream never seen may be a call: newer than all seen, or
+    /// older than the first seen (open before the capture) and not ended.
+    fn admissible(&self, sid: u32) -> bool {
+        match (self.highest, self.boundary) {
+            (Some(h), Some(b)) => sid > h || (sid < b && !self.pre_closed.contains(&sid)),
+            _ => true,
+        }
+    }
+
+    fn admit(&mut self, sid: u32, call: Call, stamp: &Stamp, out: &mut Vec<Event>) {
+        if self.open.len() >= MAX_OPEN_CALLS {
+            if let Some(&oldest) = self.open.keys().next() {
+                self.finish(oldest, stamp, None, true, out);
+            }
+        }
+        self.highest = Some(self.highest.map_or(sid, |h| h.max(sid)));
+        self.boundary.get_or_insert(sid);
+        self.open.insert(sid, call);
+    }
+
+    /// The open call on `sid`, or one whose request came before the capture.
+    fn get_or_unknown(
+        &mut self,
+        sid: u32,
+        stamp: &Stamp,
+        out: &mut Vec<Event>,
+    ) -> Option<&mut Call> {
+        if !self.open.contains_key(&sid) {
+            if !self.admissible(sid) {
+                return None;
+            }
+            let call = Call {
+                path: PathInfo::Unknown,
+                meta: CallMeta::default(),
+                started_ns: None,
+                unary: true,
+            };
+            self.admit(sid, call, stamp, out);
+        }
+        self.open.get_mut(&sid)
+    }
+
+    /// A request frame with its envelope.
+    pub fn on_request(
+        &mut self,
+        head: &Head,
+        env: RequestEnv,
+        data: &Data<'_>,
+        stamp: &Stamp,
+        out: &mut Vec<Event>,
+    ) {
+        let sid = head.stream_id;
+        if self.open.contains_key(&sid) || !self.admissible(sid) {
+            out.push(Event::Error {
+                dir: Dir::ToServer,
+                error: Error::RequestOnUsedStream { stream_id: sid }.into(),
+            });
+            return;
+        }
+        let meta = CallMeta {
+            namespace: env.meta(NAMESPACE_KEY).map(str::to_owned),
+            // ttrpc sends 0 for "no deadline".
+            timeout_ns: u64::try_from(env.timeout_nano).ok().filter(|&t| t > 0),
+        };
+        let call = Call {
+            path: PathInfo::Known(env.path()),
+            meta: meta.clone(),
+            started_ns: Some(stamp.ts_ns),
+            unary: head.flags & (REMOTE_OPEN | REMOTE_CLOSED) == 0,
+        };
+        let headers = env
+            .metadata
+            .iter()
+            .map(|(k, v)| HeaderField {
+                name: Octets::Known(k.clone().into_bytes()),
+                value: Octets::Known(v.clone().into_bytes()),
+            })
+            .collect();
+        out.push(Event::CallStart {
+            stream_id: sid,
+            path: call.path.clone(),
+            request: Request {
+                headers,
+                decoded: true,
+                meta,
+                ..Request::default()
+            },
+            stamp: *stamp,
+        });
+        // A client-streaming request carries no message: its data frames do.
+        let streams_data = head.has(REMOTE_OPEN) && env.payload.is_empty();
+        if !streams_data {
+            out.push(message_event(
+                sid,
+                Dir::ToServer,
+                &call,
+                stamp,
+                data,
+                env.payload.clone(),
+            ));
+        }
+        self.admit(sid, call, stamp, out);
+    }
+
+    /// A response frame with its envelope: the call's last message, if OK,
+    /// and its end.
+    pub fn on_response(
+        &mut self,
+        head: &Head,
+        env: ResponseEnv,
+        data: &Data<'_>,
+        stamp: &Stamp,
+        out: &mut Vec<Event>,
+    ) {
+        let sid = head.stream_id;
+        let Some(call) = self.get_or_unknown(sid, stamp, out) else {
+            out.push(Event::Error {
+                dir: Dir::ToClient,
+                error: Error::ResponseAfterEnd { stream_id: sid }.into(),
+            });
+            return;
+        };
+        let ok = env.status.as_ref().is_none_or(|s| s.code == 0);
+        // Streams end with an empty response after their data ("a server
+        // sends a final empty response to finish a stream").
+        if ok && (call.unary || !env.payload.is_empty()) {
+            out.push(message_event(
+                sid,
+                Dir::ToClient,
+                call,
+                stamp,
+                data,
+                env.payload.clone(),
+            ));
+        }
+        // No status is OK: Go's `status.FromProto(nil)` is codes.OK, and
+        // containerd 1.6's shims send none when a call succeeds.
+        let status = env.status.unwrap_or_default();
+        self.finish(sid, stamp, Some((status.code, status.message)), false, out);
+    }
+
+    /// A data frame from either side.
+    pub fn on_data(
+        &mut self,
+        dir: Dir,
+        head: &Head,
+        data: &Data<'_>,
+        stamp: &Stamp,
+        out: &mut Vec<Event>,
+    ) {
+        let sid = head.stream_id;
+        let Some(call) = self.get_or_unknown(sid, stamp, out) else {
+            return;
+        };
+        call.unary = false;
+        if !head.has(NO_DATA) {
+            out.push(message_event(
+                sid,
+                dir,
+                call,
+                stamp,
+                data,
+                0..data.bytes.len(),
+            ));
+        }
+        if dir == Dir::ToClient && head.has(REMOTE_CLOSED) {
+            self.finish(sid, stamp, None, false, out);
+        }
+    }
+
+    /// A response to `sid` lost in a gap: its call ended, how is unknown.
+    pub fn lost_response(&mut self, sid: u32, stamp: &Stamp, out: &mut Vec<Event>) {
+        self.finish(sid, stamp, None, false, out);
+    }
+
+    /// The connection closed: every open call ends unfinished.
+    pub fn close_all(&mut self, ts_ns: u64, out: &mut Vec<Event>) {
+        let stamp = Stamp {
+            ts_ns,
+            ..Stamp::default()
+        };
+        let sids: Vec<u32> = self.open.keys().copied().collect();
+        for sid in sids {
+            self.finish(sid, &stamp, None, true, out);
+        }
+    }
+
+    fn finish(
+        &mut self,
+        sid: u32,
+        stamp: &Stamp,
+        status: Option<(u32, String)>,
+        unfinished: bool,
+        out: &mut Vec<Event>,
+    ) {
+        let Some(call) = self.open.remove(&sid) else {
+            return;
+        };
+        if self.boundary.is_some_and(|b| sid < b) {
+            if self.pre_closed.len() >= MAX_PRE_CLOSED {
+                self.pre_closed.pop_first();
+            }
+            self.pre_closed.insert(sid);
+        }
+        let (status, message) = match status {
+            Some((code, msg)) => (Some(code), Some(msg).filter(|m| !m.is_empty())),
+            None => (None, None),
+        };
+        out.push(Event::CallEnd {
+            stream_id: sid,
+            path: call.path,
+            http_status: None,
+            status,
+            message,
+            reset: None,
+            started_ns: call.started_ns,
+            ended_ns: stamp.ts_ns,
+            unfinished,
+            stamp: *stamp,
+            meta: call.meta,
+        });
+    }
+}
