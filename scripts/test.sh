@@ -16,7 +16,8 @@ python3 contrib/wireshark/test_ttrpc_lua.py || status=1
 echo "== cargo test"
 # One test at a time: several start containerd and tracers. Tests that need
 # root are marked ignored (a plain `cargo test` lists them as skipped) and
-# run here, where a missing privilege fails them. The fixture writer (write_shim_fixture)
-# re-record committed fixtures: run it by hand with UPDATE_FIXTURE=1.
+# run here, where a missing privilege fails them. The fixture writer
+# (write_shim_fixture) re-records a committed fixture: run it by hand with
+# UPDATE_FIXTURE=1.
 cargo test --release --no-fail-fast -- --test-threads=1 --include-ignored --skip write_shim_fixture || status=1
 exit "$status"
