@@ -43,13 +43,28 @@ pub(super) struct Direction {
     stash: BTreeMap<u64, Stashed>,
     stash_bytes: usize,
     stash_age: u32,
-    /// Added to the sender's offsets: after the tracer's state for the
-    /// socket was recreated its offsets start at 0 again, and the stream
-    /// continues where it was.
+    /// Added (wrapping) to the sender's offsets: after the tracer's state
+    /// for the socket was recreated its offsets start at 0 again and the
+    /// stream continues where it was; and a stream whose first send starts
+    /// below the tracer's base (the sock hook's second end of a connection)
+    /// starts at 0 here.
     shift: u64,
+    /// The first record placed the stream.
+    based: bool,
 }
 
 impl Direction {
+    /// Where the tracer's `raw` offset lies in the stream delivered.
+    fn place(&mut self, raw: u64) -> u64 {
+        if !self.based {
+            self.based = true;
+            if (raw as i64) < 0 {
+                self.shift = raw.wrapping_neg();
+            }
+        }
+        raw.wrapping_add(self.shift)
+    }
+
     /// Bytes at `offset` arrived.
     #[allow(clippy::too_many_arguments)]
     pub fn data(
@@ -63,12 +78,13 @@ impl Direction {
         sink: &mut dyn Sink,
     ) -> Result<Outcome> {
         let mut out = Outcome::default();
-        if offset == 0 && self.next > 0 && self.shift + bytes.len() as u64 <= self.next {
+        if offset == 0 && self.next > 0 && self.shift.wrapping_add(bytes.len() as u64) <= self.next
+        {
             // The sender's offsets started again (its fresh-state record
             // was lost): a restart, not stale bytes.
             out = self.restart(conn, dir, sink)?;
         }
-        let offset = offset + self.shift;
+        let offset = self.place(offset);
         let end = offset + bytes.len() as u64;
         if end <= self.next && !bytes.is_empty() {
             out.stale_bytes = bytes.len() as u64;
@@ -111,7 +127,7 @@ impl Direction {
         sink: &mut dyn Sink,
     ) -> Result<Outcome> {
         let mut out = Outcome::default();
-        let offset = offset + self.shift;
+        let offset = self.place(offset);
         let end = offset + len;
         if end <= self.next {
             return Ok(out);
@@ -139,6 +155,7 @@ impl Direction {
             out.resets = 1;
         }
         self.shift = self.next;
+        self.based = true;
         Ok(out)
     }
 
@@ -253,7 +270,7 @@ impl Direction {
         sink: &mut dyn Sink,
     ) -> Result<Outcome> {
         let mut out = self.flush_stash(conn, dir, sink)?;
-        if let Some(end) = final_offset.map(|e| e + self.shift) {
+        if let Some(end) = final_offset.map(|e| e.wrapping_add(self.shift)) {
             if end > self.next {
                 let len = end - self.next;
                 sink.event(

@@ -240,7 +240,8 @@ impl Tracker {
             }
             Payload::Close { final_offset } => {
                 let d = &mut st.dirs[dir.index()];
-                let out = d.finish(Some(*final_offset), &st.conn, dir, sink)?;
+                let known = *final_offset != crate::capture::record::UNKNOWN_OFFSET;
+                let out = d.finish(known.then_some(*final_offset), &st.conn, dir, sink)?;
                 self.stats.gap_bytes += out.gap_bytes;
                 // The peer's last writes may still be on their way from
                 // another CPU: finish the connection at the next tick.
