@@ -751,3 +751,64 @@ fn kept_connection_survives_socket_churn_sock_hook() {
 fn kept_connection_survives_socket_churn_syscall_hook() {
     kept_connection_survives_socket_churn("syscalls");
 }
+
+/// A client that sends and closes while its server never reads again: no
+/// end of file is read, so the sock hook sees no close. The recorder's
+/// sock_diag backstop finds the client's socket gone and ends the
+/// connection (FIN packets) during the capture, about a second later.
+#[test]
+fn a_connection_whose_socket_is_gone_ends_during_the_capture_sock_hook() {
+    if !require_root() {
+        return;
+    }
+    let dir = short_tempdir("cs-gone");
+    let sock = dir.path().join("gone.sock");
+    let pcap = dir.path().join("gone.pcapng");
+    let sock_arg = sock.display().to_string();
+    let rec = Recorder::start(&pcap, &["--socket", &sock_arg, "--hook", "sock"]);
+    let listener = UnixListener::bind(&sock).unwrap();
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let server = thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut got = [0u8; 5];
+        conn.read_exact(&mut got).unwrap();
+        // Keep the socket open, unread, until the capture is over.
+        let _ = hold.recv();
+        drop(conn);
+    });
+    let mut client = UnixStream::connect(&sock).unwrap();
+    client.write_all(b"hello").unwrap();
+    thread::sleep(Duration::from_millis(100));
+    let epoch = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    drop(client);
+    let closed = epoch(std::time::SystemTime::now());
+    thread::sleep(Duration::from_secs(3));
+    let stopped = epoch(std::time::SystemTime::now());
+    let (status, stderr) = rec.stop();
+    release.send(()).unwrap();
+    server.join().unwrap();
+    assert!(status.success(), "record failed: {stderr}");
+    let fins = tshark([
+        "-r",
+        &pcap.display().to_string(),
+        "-Y",
+        "tcp.flags.fin == 1",
+        "-T",
+        "fields",
+        "-e",
+        "frame.time_epoch",
+    ]);
+    let fin: f64 = fins
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the connection was not ended: no FIN; {stderr}"));
+    assert!(
+        fin >= closed + 0.9 && fin <= stopped - 0.5,
+        "ended at {fin:.3}: the client closed at {closed:.3} and the capture stopped at {stopped:.3}"
+    );
+}

@@ -421,6 +421,15 @@ impl<'obj> Tracer<'obj> {
         if let Some(e) = failure.borrow_mut().take() {
             return Err(e);
         }
+        {
+            // Connections whose sockets are gone end with the capture's
+            // summary and FIN packets, not as "open".
+            let mut p = pipeline.borrow_mut();
+            let now = now_ns();
+            for close in p.liveness.check_all(now) {
+                p.route(close, now);
+            }
+        }
         pipeline.borrow_mut().finish();
         deliver(handler)?;
         let stats = self.stats_with(&pipeline.borrow());
