@@ -6,18 +6,22 @@
 # Prints a Markdown report (the body of BENCHMARKS.md) on stdout; progress on
 # stderr. Runs are interleaved (none, record, trace, ... then again) and
 # medians are quoted, because these machines are noisy.
-#   1. overhead on traced programs: unixload ping-pong (64 B; also with both
-#      ends pinned to CPU 0, where a round trip is two context switches and
-#      not two wake-ups from idle), streaming (64 KiB writes; also untraced
-#      with one extra copy of every byte, the copy-bound limit), 16 concurrent
-#      ping-pong connections, and unrelated syscalls (file and pipe writes the
-#      filters leave out), with no tracer, record -o /dev/null, record -o
-#      FILE, trace --json > /dev/null. A tracer that dropped data is marked.
-#   2. lossless capture ceiling with the default ring buffer
+#   1. overhead of each hook (--hook sock: tp_btf on the socket layer;
+#      --hook syscalls: the syscall tracepoints), side by side in interleaved
+#      rounds, record -o /dev/null (and, for the sock hook, record -o FILE
+#      and trace --json): unixload ping-pong (64 B; also with both ends
+#      pinned to CPU 0, where a round trip is two context switches and not
+#      two wake-ups from idle), streaming (64 KiB writes; also untraced with
+#      one extra copy of every byte, the copy-bound limit), 16 concurrent
+#      ping-pong connections, and unrelated work the filters leave out: 4 KiB
+#      file and pipe writes, and dd if=/dev/zero of=/dev/null bs=4k. A
+#      tracer that dropped data is marked.
+#   2. lossless capture ceiling with the default ring buffer, both hooks
 #   3. offline decode of a large capture of real containerd traffic:
 #      containerdsnoop decode --json vs tshark -Y grpc, wall time and peak RSS
 #   4. peak RSS of record for a short and a ten times longer capture
-#   5. start-up: launch to attached
+#   5. start-up: launch to attached, both hooks
+# BENCH_QUICK=1 skips sections 3 and 4.
 set -euo pipefail
 
 ROUNDS=${1:-5}
@@ -46,21 +50,32 @@ start_tracer() {
 stop_tracer() { kill -INT "$TRACER_PID"; wait "$TRACER_PID" || true; }
 
 # One workload run: prints ops_per_s (or bytes_per_s for streaming).
-# A mode starting with "pinned-" runs the load on CPU 0 only.
+# A mode starting with "pinned-" runs the load on CPU 0 only; mode "dd" is
+# dd if=/dev/zero of=/dev/null bs=4k count=400000 (blocks per second).
 run_load() {
     local field=$1 mode=$2; shift 2
     local pin=()
+    if [[ $mode == dd ]]; then
+        local t0=${EPOCHREALTIME/./} t1
+        dd if=/dev/zero of=/dev/null bs=4k count=400000 status=none
+        t1=${EPOCHREALTIME/./}
+        echo "400000 * 1000000 / ($t1 - $t0)" | bc
+        return
+    fi
     [[ $mode == pinned-* ]] && { pin=(taskset -c 0); mode=${mode#pinned-}; }
     "${pin[@]}" "$LOAD" "$mode" "$work" "$@" --seconds "$SECS" | tr ' ' '\n' | awk -F= -v f="$field" '$1==f {print $2}'
 }
 
 declare -A RESULT DROPS
-modes=(none record_null record_file trace)
+modes=(none sock_null syscalls_null sock_file sock_trace)
+declare -A MODE_NAME=([sock_null]="sock: record -o /dev/null" [syscalls_null]="syscalls: record -o /dev/null"
+                      [sock_file]="sock: record -o FILE" [sock_trace]="sock: trace --json")
 workloads=("pingpong|ops_per_s|pingpong --size 64"
            "pingpong-cpu0|ops_per_s|pinned-pingpong --size 64"
            "stream|bytes_per_s|stream --size 65536"
            "conns16|ops_per_s|pingpong --size 64 --conns 16"
-           "syscalls|ops_per_s|syscalls --size 4096")
+           "syscalls|ops_per_s|syscalls --size 4096"
+           "dd|blocks_per_s|dd")
 for ((r = 1; r <= ROUNDS; r++)); do
     for w in "${workloads[@]}"; do
         IFS='|' read -r name field args <<<"$w"
@@ -68,10 +83,11 @@ for ((r = 1; r <= ROUNDS; r++)); do
             sock=$work/load.sock
             case $m in
                 none) ;;
-                record_null) start_tracer "$work/t.err" "$BIN" record -o /dev/null --socket "$sock" ;;
-                record_file) rm -f "$work/cap.pcapng"
-                             start_tracer "$work/t.err" "$BIN" record -o "$work/cap.pcapng" --socket "$sock" ;;
-                trace) start_tracer "$work/t.err" sh -c "exec '$BIN' trace --json --socket '$sock' > /dev/null" ;;
+                sock_null) start_tracer "$work/t.err" "$BIN" record -o /dev/null --hook sock --socket "$sock" ;;
+                syscalls_null) start_tracer "$work/t.err" "$BIN" record -o /dev/null --hook syscalls --socket "$sock" ;;
+                sock_file) rm -f "$work/cap.pcapng"
+                           start_tracer "$work/t.err" "$BIN" record -o "$work/cap.pcapng" --hook sock --socket "$sock" ;;
+                sock_trace) start_tracer "$work/t.err" sh -c "exec '$BIN' trace --json --hook sock --socket '$sock' > /dev/null" ;;
             esac
             # shellcheck disable=SC2086
             v=$(run_load "$field" $args)
@@ -91,19 +107,23 @@ for ((r = 1; r <= ROUNDS; r++)); do
     done
 done
 
-echo "## 1. Overhead on traced programs"
+echo "## 1. Overhead of each hook"
 echo
-echo "Median of $ROUNDS interleaved runs of ${SECS} s; ratio = with tracer / without."
-echo "A cell marked \"dropped k/$ROUNDS\" had a tracer that dropped data in k of the runs (it"
-echo "copied less than it was given, so its ratio flatters it)."
+echo "Median of $ROUNDS interleaved runs of ${SECS} s (dd: 400 000 blocks of 4 KiB); ratio = with"
+echo "tracer / without. The tracers watch the load's socket; the syscalls and dd rows are"
+echo "unrelated work the filters leave out. A cell marked \"dropped k/$ROUNDS\" had a tracer that"
+echo "dropped data in k of the runs (it copied less than it was given, so its ratio flatters it)."
 echo
-echo "| workload | no tracer | record -o /dev/null | record -o FILE | trace --json |"
-echo "| --- | --- | --- | --- | --- |"
+header="| workload | no tracer"
+sep="| --- | ---"
+for m in "${modes[@]:1}"; do header+=" | ${MODE_NAME[$m]}"; sep+=" | ---"; done
+echo "$header |"
+echo "$sep |"
 for w in "${workloads[@]}"; do
     IFS='|' read -r name field args <<<"$w"
     base=$(echo "${RESULT[$name,none]}" | tr ' ' '\n' | grep . | median)
     row="| $name ($field) | $(printf '%.0f' "$base")"
-    for m in record_null record_file trace; do
+    for m in "${modes[@]:1}"; do
         v=$(echo "${RESULT[$name,$m]}" | tr ' ' '\n' | grep . | median)
         row+=" | $(printf '%.0f (%.2f)' "$v" "$(echo "$v / $base" | bc -l)")"
         [[ -n ${DROPS[$name,$m]:-} ]] && row+=" dropped ${DROPS[$name,$m]}/$ROUNDS"
@@ -117,23 +137,30 @@ echo "Copy-bound limit for streaming: untraced, with every byte copied once more
 echo "(\`unixload stream --copies 1\`): $(printf '%.0f (%.2f)' "$copy" "$(echo "$copy / $base" | bc -l)")."
 echo
 
-echo "## 2. Lossless capture ceiling (default 16 MiB ring buffer)"
+echo "## 2. Lossless capture ceiling (default 16 MiB ring buffer, record -o /dev/null)"
 echo
-echo "| offered MB/s | achieved MB/s | recorder summary |"
-echo "| --- | --- | --- |"
-for rate in 250 500 1000 1500 2000 3000 0; do
-    start_tracer "$work/t.err" "$BIN" record -o /dev/null --socket "$work/load.sock"
-    if [[ $rate == 0 ]]; then
-        v=$(run_load bytes_per_s stream --size 65536); label=unlimited
-    else
-        v=$(run_load bytes_per_s stream --size 65536 --rate "$rate"); label=$rate
-    fi
-    stop_tracer
-    summary=$(tail -1 "$work/t.err" | sed 's/^containerdsnoop: //; s/; [0-9]* packets.*//')
-    echo "| $label | $(echo "$v / 1000000" | bc) | $summary |"
-    log "ceiling $label: $v"
+echo "Ratio = achieved / the copy-bound limit above ($(printf '%.0f' "$(echo "$copy / 1000000" | bc -l)") MB/s)."
+echo
+echo "| hook | offered MB/s | achieved MB/s | ratio to copy bound | recorder summary |"
+echo "| --- | --- | --- | --- | --- |"
+for rate in 1000 2000 0; do
+    for hook in sock syscalls; do
+        start_tracer "$work/t.err" "$BIN" record -o /dev/null --hook "$hook" --socket "$work/load.sock"
+        if [[ $rate == 0 ]]; then
+            v=$(run_load bytes_per_s stream --size 65536); label=unlimited
+        else
+            v=$(run_load bytes_per_s stream --size 65536 --rate "$rate"); label=$rate
+        fi
+        stop_tracer
+        summary=$(tail -1 "$work/t.err" | sed 's/^containerdsnoop: //; s/; [0-9]* packets.*//')
+        echo "| $hook | $label | $(echo "$v / 1000000" | bc) | $(printf '%.2f' "$(echo "$v / $copy" | bc -l)") | $summary |"
+        log "ceiling $hook $label: $v"
+    done
 done
 echo
+if [[ -n ${BENCH_QUICK:-} ]]; then
+    log "BENCH_QUICK: skipping sections 3 and 4"
+else
 
 echo "## 3. Offline decode of a large capture"
 echo
@@ -193,18 +220,24 @@ for f in "$repo/tests/fixtures/ctr-run.pcapng" "$big"; do
 done
 echo
 
+fi
+
 echo "## 5. Start-up (launch to attached)"
 echo
 # The recorder's stderr is read through a pipe, so the clock stops as soon
 # as the "attached" line is written (no polling interval in the figure).
-starts=""
+declare -A STARTS
 for r in 1 2 3 4 5 6 7 8 9; do
-    t0=${EPOCHREALTIME/./}
-    exec 3< <(exec "$BIN" record -o /dev/null --socket "$work/load.sock" 2>&1 >/dev/null)
-    pid=$!
-    while read -r line <&3; do [[ $line == *attached* ]] && break; done
-    t1=${EPOCHREALTIME/./}
-    kill -INT "$pid"; cat <&3 >/dev/null; exec 3<&-
-    starts+="$(( (t1 - t0) / 1000 )) "
+    for hook in sock syscalls; do
+        t0=${EPOCHREALTIME/./}
+        exec 3< <(exec "$BIN" record -o /dev/null --hook "$hook" --socket "$work/load.sock" 2>&1 >/dev/null)
+        pid=$!
+        while read -r line <&3; do [[ $line == *attached* ]] && break; done
+        t1=${EPOCHREALTIME/./}
+        kill -INT "$pid"; cat <&3 >/dev/null; exec 3<&-
+        STARTS[$hook]+="$(( (t1 - t0) / 1000 )) "
+    done
 done
-echo "Median of 9: $(echo "$starts" | tr ' ' '\n' | grep . | median) ms (runs: $starts)."
+for hook in sock syscalls; do
+    echo "- $hook: median of 9: $(echo "${STARTS[$hook]}" | tr ' ' '\n' | grep . | median) ms (runs: ${STARTS[$hook]})."
+done

@@ -104,12 +104,30 @@ fn flood_through_a_tiny_ring_buffer_is_counted_marked_and_resynced() {
     let started = Instant::now();
     let mut stream = 1u32;
     let mut sent = 0usize;
+    // The reader may keep up with this writer: the recorder is stopped for
+    // a while in the middle of the flood, so that the 64K ring overflows.
+    let pid = libc::pid_t::try_from(rec.pid()).unwrap();
+    let mut stopped = false;
     while started.elapsed() < Duration::from_secs(2) {
         // Several calls per write, as a busy client's buffered writer does.
         let batch: Vec<u8> = (0..8).flat_map(|i| call(stream + 2 * i)).collect();
         c.write_all(&batch).unwrap();
         stream += 16;
         sent += batch.len();
+        let t = started.elapsed();
+        if !stopped && t > Duration::from_millis(500) && t < Duration::from_millis(1000) {
+            // SAFETY: kill on our own child, which has not been reaped.
+            unsafe { libc::kill(pid, libc::SIGSTOP) };
+            stopped = true;
+        } else if stopped && t >= Duration::from_millis(1000) {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGCONT) };
+            stopped = false;
+        }
+    }
+    if stopped {
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGCONT) };
     }
     drop(c);
     server.join().unwrap();

@@ -88,7 +88,8 @@ struct sock_state {
 	__u64 peer_ino;
 	/* SO_PEERCRED's process id. */
 	__u32 peer_pid;
-	/* SNOOP_F_SERVER, _ABSTRACT, _PEER_BOUND, _ACK_UNKNOWN, _FOREIGN_NETNS. */
+	/* SNOOP_F_SERVER, _ABSTRACT, _PEER_BOUND, _ACK_UNKNOWN, _FOREIGN_NETNS,
+	 * _PEER_PENDING. */
 	__u16 flags;
 	/* 1 when the filters keep this socket's connection. */
 	__u8 keep;
@@ -96,6 +97,12 @@ struct sock_state {
 	__u8 info_sent;
 	/* 1 once a SNOOP_CLOSE record was emitted for it. */
 	__u8 closed;
+	/* sock hook: 1 while the peer has not adopted the state this end
+	 * left for it in `handoff`; this end's reads are mirrored there. */
+	__u8 peer_unadopted;
+	/* handoff entries only: the creator's `read` (how much of the
+	 * adopter's stream it consumed), kept current until adoption. */
+	__u64 peer_read;
 };
 
 /* sock hook: state per socket, freed with the socket (sk_destruct). */
@@ -567,7 +574,8 @@ static __always_inline int send_info(struct sock *sk, struct sock_state *st)
 	if (n > SNOOP_PATH_MAX)
 		return -1;
 	/* Roles can only be told once connected; refresh them with the path. */
-	st->flags = flags | (st->flags & (SNOOP_F_ACK_UNKNOWN | SNOOP_F_FOREIGN_NETNS));
+	st->flags = flags | (st->flags & (SNOOP_F_ACK_UNKNOWN | SNOOP_F_FOREIGN_NETNS |
+					  SNOOP_F_PEER_PENDING));
 	fill_header(&s->hdr, SNOOP_SOCK_INFO, st, bpf_ktime_get_ns());
 	/* Nothing was sent through this state yet: its offsets start at the
 	 * base (a new state, perhaps after an eviction on the syscall hook). */
@@ -926,10 +934,10 @@ static __always_inline void emit_close(struct sock_state *st)
 }
 
 /* sock hook: the peer of `st`'s socket ended its stream (end of file).
- * The record is about the peer (its inode). Its offset is the base, which
+ * The record is about the peer (its inode). Its offset is 0, which
  * userspace takes as "final offset unknown" (no trailing gap is inferred):
  * st->read would be the peer's final offset, but the start-up races
- * described at sock_state_create can make it too high by one send. */
+ * described at sock_state_create can make it too high by one read. */
 static __always_inline void emit_peer_close(struct sock_state *st)
 {
 	struct snoop_event h = {};
@@ -943,7 +951,7 @@ static __always_inline void emit_peer_close(struct sock_state *st)
 		h.flags |= SNOOP_F_PEER_BOUND;
 	if (st->flags & SNOOP_F_PEER_BOUND)
 		h.flags |= SNOOP_F_SERVER;
-	h.offset = SNOOP_OFFSET_BASE;
+	h.offset = 0;
 	if (bpf_ringbuf_output(&events, &h, sizeof(h), wakeup_flag()))
 		stat_add(SNOOP_STAT_LOST_META, 1);
 }
@@ -1007,12 +1015,24 @@ struct {
 	__type(value, struct sock_state);
 } handoff SEC(".maps");
 
-/* The state its peer left for `sk` (inode `ino`), made its own; NULL if none. */
-static __always_inline struct sock_state *adopt(struct sock *sk, __u64 ino)
+/*
+ * The state its peer left for `sk` (inode `ino`), made its own; NULL if
+ * none. `in_flight` is the size of the send being hooked (0 in a receive).
+ *
+ * This end's send offsets are placed where its peer's reads put them: the
+ * creator counted this end's stream from its own reads (`peer_read`,
+ * mirrored until now), so everything this end queued so far ends at
+ * peer_read + inq_len(peer), and the send being hooked ends there too. A
+ * send in flight when the creator started (a write blocked on a full
+ * socket, whose first bytes the creator already read and answered) thus
+ * gets offsets below the base, as the creator's acks expect.
+ */
+static __always_inline struct sock_state *adopt(struct sock *sk, __u64 ino, int in_flight)
 {
 	struct unix_sock *u = bpf_skc_to_unix_sock(sk);
 	struct sock_state *left, init;
 	__u64 key = (__u64)sk;
+	long unread;
 
 	left = bpf_map_lookup_elem(&handoff, &key);
 	if (!left)
@@ -1023,6 +1043,14 @@ static __always_inline struct sock_state *adopt(struct sock *sk, __u64 ino)
 	if (!u || !ino || sock_ino(u->peer) != init.peer_ino)
 		return NULL;
 	init.ino = ino;
+	if (!(init.flags & SNOOP_F_ACK_UNKNOWN)) {
+		unread = unread_bytes(u->peer);
+		if (unread >= 0)
+			init.next_off = init.peer_read + unread - in_flight;
+		else
+			init.flags |= SNOOP_F_ACK_UNKNOWN;
+	}
+	init.peer_read = 0;
 	/* The verdict is the connection's (the creator's); the address
 	 * flags and SO_PEERCRED pid are this end's own. */
 	verdict(sk, &init);
@@ -1036,21 +1064,21 @@ static __always_inline struct sock_state *adopt(struct sock *sk, __u64 ino)
  *
  * Alignment of the acks: this runs inside the send hook of a write W of
  * `ret` bytes on sk (C) whose peer is S, after W's bytes were queued on S.
- * Both ends start sending at SNOOP_OFFSET_BASE, so W occupies [BASE,
- * BASE + ret) of C's stream. S has read everything of C's stream up to what
- * is still queued on S: S.read = BASE + ret - inq_len(S) (W's unread part
- * included; older bytes get offsets below BASE). Likewise C.read = BASE -
- * inq_len(C): the bytes S sent before now are below S's BASE.
+ * C starts sending at SNOOP_OFFSET_BASE, so W occupies [BASE, BASE + ret)
+ * of C's stream. S has read everything of C's stream up to what is still
+ * queued on S: S.read = BASE + ret - inq_len(S) (W's unread part included;
+ * older bytes get offsets below BASE). C's count of S's stream starts so
+ * that the bytes still queued on C end at BASE: C.read = BASE - inq_len(C);
+ * S's own offsets are placed on that count when S adopts its state (see
+ * adopt), which also covers a send of S still in flight now.
  *
- * Remaining races, at connection start only: a send on S whose hook has
- * not run yet when this runs is counted in inq_len(C) as if it preceded
- * BASE, although S's hook then gives it offsets from BASE on (C's acks are
- * low by that send's size: C's reply may be placed before a request it
- * answered); a read on S whose hook has not run yet is counted both in the
- * inq_len(S) difference and by that hook (S's acks are high: S's records
- * wait for bytes C never sends, until userspace's time bound); and if S
- * already had a state (its handoff entry was evicted, or both ends sent at
- * once), its offsets did not start here.
+ * Remaining races, at connection start only: a read on S whose hook has not
+ * run yet is counted both in the inq_len(S) difference and by that hook
+ * (S's acks are high by that read: S's records wait for bytes C never
+ * sends, until userspace's time bound); two threads of one end sending at
+ * once around the adoption; and if S already had a state (its handoff entry
+ * was evicted, or both ends created theirs at once), the two counts do not
+ * start together.
  */
 static __always_inline struct sock_state *sock_state_create(struct sock *sk, __u64 ino, int ret)
 {
@@ -1073,7 +1101,12 @@ static __always_inline struct sock_state *sock_state_create(struct sock *sk, __u
 		peer_init.flags |= SNOOP_F_ACK_UNKNOWN;
 	} else {
 		init.read = SNOOP_OFFSET_BASE - unread;
+		if (unread > 0)
+			init.flags |= SNOOP_F_PEER_PENDING;
 		peer_init.read = SNOOP_OFFSET_BASE + ret - peer_unread;
+		/* The adopter places its own offsets after what we read (see adopt). */
+		peer_init.peer_read = init.read;
+		init.peer_unadopted = 1;
 	}
 	st = bpf_sk_storage_get(&sk_states, sk, &init, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st || !peer || !ino)
@@ -1240,7 +1273,7 @@ int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
 	if (!st) {
 		__u64 ino = sk_ino(sk);
 
-		st = adopt(sk, ino);
+		st = adopt(sk, ino, ret);
 		if (!st)
 			st = sock_state_create(sk, ino, ret);
 	}
@@ -1260,6 +1293,24 @@ int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
+/* Until the peer adopts its state, keep our read count there current: the
+ * peer places its send offsets on it (see adopt). */
+static __always_inline void mirror_read(struct sock *sk, struct sock_state *st)
+{
+	struct unix_sock *u = bpf_skc_to_unix_sock(sk);
+	struct sock_state *left;
+	__u64 key;
+
+	if (!u)
+		return;
+	key = (__u64)u->peer;
+	left = bpf_map_lookup_elem(&handoff, &key);
+	if (left && left->peer_ino == st->ino)
+		left->peer_read = st->read;
+	else
+		st->peer_unadopted = 0;
+}
+
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 {
@@ -1273,11 +1324,13 @@ int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 	 * handoff lookup). */
 	st = bpf_sk_storage_get(&sk_states, sk, 0, 0);
 	if (!st)
-		st = adopt(sk, sk_ino(sk));
+		st = adopt(sk, sk_ino(sk), 0);
 	if (!st || !st->keep)
 		return 0;
 	if (ret > 0) {
 		__sync_fetch_and_add(&st->read, ret);
+		if (st->peer_unadopted)
+			mirror_read(sk, st);
 		return 0;
 	}
 	/* 0 bytes: end of file only if the peer shut down its sending side

@@ -39,7 +39,8 @@ enum snoop_kind {
 	 * is the socket's send offset when the record was made. */
 	SNOOP_SOCK_INFO = 2,
 	/* The socket is gone (its last file reference closed, or its reader
-	 * saw end of file); `offset` is the socket's final send offset. */
+	 * saw end of file); `offset` is the socket's final send offset, or 0
+	 * when it is not known (sock hook). */
 	SNOOP_CLOSE = 3,
 	/* `gap_len` bytes of the send stream at `offset` were sent but could
 	 * not be copied; `reason` (enum snoop_gap_reason) says why. No
@@ -70,6 +71,12 @@ enum snoop_flags {
 	/* The socket belongs to another network namespace than the tracer's
 	 * (userspace's sock_diag liveness queries cannot see it). */
 	SNOOP_F_FOREIGN_NETNS = 64,
+	/* sock hook: when this end's state was created, bytes of the peer's
+	 * stream were queued on it with no record of the peer's yet (a peer
+	 * write whose hook had not run, typically one blocked on a full
+	 * socket). Its acks then refer to that write: userspace waits for the
+	 * peer's first record even for acks below the base. */
+	SNOOP_F_PEER_PENDING = 128,
 };
 
 /* Why a SNOOP_GAP record has no bytes. */
@@ -124,8 +131,10 @@ struct snoop_event {
 	__u64 sock_ino;
 	/* Inode of its peer socket, 0 if unknown. */
 	__u64 peer_ino;
-	/* Offset of the first payload byte in this socket's send stream,
-	 * SNOOP_OFFSET_BASE for the first byte the tracer saw. */
+	/* Offset of the first payload byte in this socket's send stream:
+	 * SNOOP_OFFSET_BASE for the first byte the tracer saw on the syscall
+	 * hook; on the sock hook the first send of a connection's second end
+	 * can start below it (see adopt in snoop.bpf.c). */
 	__u64 offset;
 	/* Data and gap: how far this socket had read its peer's send stream
 	 * when it sent, in the peer's offset space (so a reply can be placed

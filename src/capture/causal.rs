@@ -14,7 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use super::record::{self, KIND_CLOSE, KIND_DATA, KIND_GAP, OFFSET_BASE};
+use super::record::{self, FLAG_PEER_PENDING, KIND_CLOSE, KIND_DATA, KIND_GAP, OFFSET_BASE};
 
 /// Longest wait for the peer's records.
 pub const MAX_HOLD_NS: u64 = 500_000_000;
@@ -28,6 +28,9 @@ struct Held {
     peer: u64,
     /// Offset of the peer's stream this record needs released first.
     ack: Option<i64>,
+    /// The ack may refer to a peer write whose record has not come yet,
+    /// even at or below the base: wait for the peer's first record.
+    pending_peer: bool,
     /// When it arrived (CLOCK_MONOTONIC ns).
     since: u64,
     seq: u64,
@@ -70,10 +73,27 @@ impl Causal {
     }
 
     fn ready(&self, h: &Held) -> bool {
+        // Bytes below the base were sent before the tracer saw the
+        // connection: no record of them will come, unless the kernel side
+        // said one is pending.
+        let unseen = if h.pending_peer { i64::MIN } else { 0 };
         match h.ack {
             None => true,
-            Some(ack) => ack <= self.progress.get(&h.peer).copied().unwrap_or(0),
+            Some(ack) => ack <= self.progress.get(&h.peer).copied().unwrap_or(unseen),
         }
+    }
+
+    /// A record leaves by the time bound: counted, unless it only waited for
+    /// a peer that never sent (its pending bytes predate the tracer), which
+    /// is then taken as caught up with the record's ack.
+    fn release_forced(&mut self, h: Held, out: &mut Vec<Vec<u8>>) {
+        match (h.pending_peer, h.ack, self.progress.contains_key(&h.peer)) {
+            (true, Some(ack), false) => {
+                self.progress.insert(h.peer, ack);
+            }
+            _ => self.forced += 1,
+        }
+        self.release(h, out);
     }
 
     /// A record left by another route (the timestamp window): its socket's
@@ -142,6 +162,7 @@ impl Causal {
             raw,
             peer: hdr.peer_ino,
             ack,
+            pending_peer: hdr.flags & FLAG_PEER_PENDING != 0,
             since: now,
             seq: self.seq,
         };
@@ -168,8 +189,11 @@ impl Causal {
             .min();
         if let Some((_, ino)) = oldest {
             if let Some(h) = self.pop(ino) {
-                self.forced += u64::from(count);
-                self.release(h, out);
+                if count {
+                    self.release_forced(h, out);
+                } else {
+                    self.release(h, out);
+                }
                 self.cascade(ino, out);
             }
         }
@@ -186,8 +210,7 @@ impl Causal {
                 .min();
             let Some((_, ino)) = due else { return };
             if let Some(h) = self.pop(ino) {
-                self.forced += 1;
-                self.release(h, out);
+                self.release_forced(h, out);
                 self.cascade(ino, out);
             }
         }
@@ -259,6 +282,36 @@ mod tests {
         assert!(out.is_empty(), "behind a held record");
         c.push(data(1, 2, 0, 10, 0), 1, &mut out);
         assert_eq!(who(&out), [(1, 0), (2, 0), (2, 5)]);
+    }
+
+    #[test]
+    fn a_pending_peer_write_is_waited_for_even_below_the_base() {
+        let mut c = Causal::default();
+        let mut out = vec![];
+        // The server answered the first bytes of a client write that was
+        // still blocked (its record comes later, starting below the base).
+        let mut reply = data(2, 1, 0, 5, -100);
+        let mut h = record::header(&reply).unwrap();
+        h.flags |= FLAG_PEER_PENDING;
+        record::set_header(&mut reply, &h);
+        c.push(reply.clone(), 0, &mut out);
+        assert!(out.is_empty());
+        c.push(data(1, 2, -164, 4096, 0), 1, &mut out);
+        assert_eq!(who(&out), [(1, -164), (2, 0)]);
+        // A peer that never sends: released at the bound, not counted, and
+        // later records of the same wait need not wait again.
+        let mut c = Causal::default();
+        let mut out = vec![];
+        c.push(reply.clone(), 0, &mut out);
+        c.expire(MAX_HOLD_NS, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(c.forced, 0);
+        let mut next = data(2, 1, 5, 5, -100);
+        let mut h = record::header(&next).unwrap();
+        h.flags |= FLAG_PEER_PENDING;
+        record::set_header(&mut next, &h);
+        c.push(next, MAX_HOLD_NS, &mut out);
+        assert_eq!(out.len(), 2);
     }
 
     #[test]

@@ -38,10 +38,20 @@ fn finished(mut raw: Vec<u8>) -> Vec<u8> {
 
 impl Joiner {
     /// Take one ring buffer record; whole calls (and records that are not
-    /// data) are appended to `out`, in order per thread.
-    pub fn push(&mut self, raw: &[u8], out: &mut Vec<Vec<u8>>) {
+    /// data) are appended to `out`, in order per thread. Copies go into
+    /// buffers taken from `pool` when it has some (allocating a fresh 32 KiB
+    /// buffer per record made the heap grow and shrink, and page faults were
+    /// a sixth of the recorder's time when streaming).
+    pub fn push(&mut self, raw: &[u8], out: &mut Vec<Vec<u8>>, pool: &mut Vec<Vec<u8>>) {
+        let copy = |pool: &mut Vec<Vec<u8>>, bytes: &[u8], room: usize| {
+            let mut v = pool.pop().unwrap_or_default();
+            v.clear();
+            v.reserve(room);
+            v.extend_from_slice(bytes);
+            v
+        };
         let Some(h) = record::header(raw) else {
-            out.push(raw.to_vec());
+            out.push(copy(pool, raw, raw.len()));
             return;
         };
         let more = h.flags & FLAG_MORE != 0;
@@ -50,7 +60,7 @@ impl Joiner {
             if let Some(o) = self.open.remove(&h.tid) {
                 out.push(finished(o.raw));
             }
-            out.push(raw.to_vec());
+            out.push(copy(pool, raw, raw.len()));
             return;
         }
         let body = raw
@@ -75,8 +85,11 @@ impl Joiner {
                 out.push(finished(o.raw));
             }
         }
-        let mut own = Vec::with_capacity(if more { 2 * raw.len() } else { raw.len() });
-        own.extend_from_slice(&raw[..HEADER_LEN]);
+        let mut own = copy(
+            pool,
+            &raw[..HEADER_LEN],
+            if more { 2 * raw.len() } else { raw.len() },
+        );
         own.extend_from_slice(body);
         if more {
             self.open.insert(
@@ -151,10 +164,12 @@ mod tests {
     fn records_of_one_call_become_one_payload_across_threads() {
         let mut j = Joiner::default();
         let mut out = vec![];
-        j.push(&rec(1, 10, 0, true, b"ab"), &mut out);
-        j.push(&rec(2, 20, 0, false, b"other"), &mut out);
-        j.push(&rec(1, 10, 2, true, b"cd"), &mut out);
-        j.push(&rec(1, 10, 4, false, b"e"), &mut out);
+        let mut pool = vec![vec![7u8; 3]];
+        j.push(&rec(1, 10, 0, true, b"ab"), &mut out, &mut pool);
+        j.push(&rec(2, 20, 0, false, b"other"), &mut out, &mut pool);
+        j.push(&rec(1, 10, 2, true, b"cd"), &mut out, &mut pool);
+        j.push(&rec(1, 10, 4, false, b"e"), &mut out, &mut pool);
+        assert!(pool.is_empty(), "the pooled buffer was used");
         assert_eq!(out.len(), 2);
         assert_eq!(bytes(&out[0]), (0, b"other".to_vec()));
         assert_eq!(bytes(&out[1]), (0, b"abcde".to_vec()));
@@ -166,7 +181,7 @@ mod tests {
     fn a_call_cut_short_is_handed_on_at_the_second_tick() {
         let mut j = Joiner::default();
         let mut out = vec![];
-        j.push(&rec(1, 10, 0, true, b"ab"), &mut out);
+        j.push(&rec(1, 10, 0, true, b"ab"), &mut out, &mut vec![]);
         j.tick(&mut out);
         assert!(out.is_empty());
         j.tick(&mut out);
@@ -177,8 +192,8 @@ mod tests {
     fn a_discontinuity_starts_a_new_payload() {
         let mut j = Joiner::default();
         let mut out = vec![];
-        j.push(&rec(1, 10, 0, true, b"ab"), &mut out);
-        j.push(&rec(1, 10, 9, false, b"zz"), &mut out);
+        j.push(&rec(1, 10, 0, true, b"ab"), &mut out, &mut vec![]);
+        j.push(&rec(1, 10, 9, false, b"zz"), &mut out, &mut vec![]);
         assert_eq!(out.len(), 2);
         assert_eq!(bytes(&out[1]), (9, b"zz".to_vec()));
     }

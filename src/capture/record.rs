@@ -26,9 +26,13 @@ pub(crate) const FLAG_ACK_UNKNOWN: u16 = 16;
 const FLAG_FRESH: u16 = 32;
 /// The socket is in another network namespace (SNOOP_F_FOREIGN_NETNS).
 pub(crate) const FLAG_FOREIGN_NETNS: u16 = 64;
+/// Acks refer to a peer write not recorded yet (SNOOP_F_PEER_PENDING).
+pub(crate) const FLAG_PEER_PENDING: u16 = 128;
 /// Where every socket's send offsets start in the kernel (SNOOP_OFFSET_BASE):
 /// records carry offsets relative to it.
 pub const OFFSET_BASE: u64 = 1 << 32;
+/// A close record's final offset when the tracer does not know it.
+pub const UNKNOWN_OFFSET: u64 = u64::MAX;
 
 /// Why a range of a send stream could not be copied (snoop.h's `snoop_gap_reason`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -122,7 +126,8 @@ impl Socket {
 pub enum Payload<'a> {
     /// Bytes of the socket's send stream starting at `offset`.
     Data {
-        /// Offset of `bytes[0]` in the socket's send stream.
+        /// Offset of `bytes[0]` in the socket's send stream (relative to the
+        /// tracer's base, wrapping: see [`Payload::Close`]).
         offset: u64,
         /// The bytes written.
         bytes: &'a [u8],
@@ -146,7 +151,9 @@ pub enum Payload<'a> {
     },
     /// The socket's last file reference was closed after `final_offset` bytes.
     Close {
-        /// Total bytes sent on the socket since the tracer first saw it.
+        /// Offset after the last byte sent on the socket, [`UNKNOWN_OFFSET`]
+        /// if not known. Offsets are relative to the tracer's base and wrap:
+        /// the first send of a connection's second end may start below it.
         final_offset: u64,
     },
 }
@@ -239,7 +246,12 @@ pub fn parse(raw: &[u8]) -> Result<Record<'_>, RecordError> {
             fresh: h.flags & FLAG_FRESH != 0,
         },
         KIND_CLOSE => Payload::Close {
-            final_offset: h.offset.wrapping_sub(OFFSET_BASE),
+            // 0: not known (the sock hook's end-of-file closes).
+            final_offset: if h.offset == 0 {
+                UNKNOWN_OFFSET
+            } else {
+                h.offset.wrapping_sub(OFFSET_BASE)
+            },
         },
         KIND_GAP => Payload::Gap {
             offset: h.offset.wrapping_sub(OFFSET_BASE),

@@ -27,12 +27,12 @@ pub struct Reorder {
 }
 
 impl Reorder {
-    /// Hold a copy of `raw`, a record whose call began at `ts`.
-    pub fn push(&mut self, ts: u64, raw: &[u8]) {
+    /// Hold `raw`, a record whose call began at `ts`.
+    pub fn push(&mut self, ts: u64, raw: Vec<u8>) {
         self.newest = self.newest.max(ts);
         self.held += raw.len();
         self.seq += 1;
-        self.heap.push(Reverse((ts, self.seq, raw.to_vec())));
+        self.heap.push(Reverse((ts, self.seq, raw)));
     }
 
     /// The next record that is due: older than `WINDOW_NS` before `now`
@@ -61,8 +61,8 @@ mod tests {
     #[test]
     fn records_leave_in_the_order_their_calls_began() {
         let mut r = Reorder::default();
-        r.push(1_000, b"response");
-        r.push(900, b"request");
+        r.push(1_000, b"response".to_vec());
+        r.push(900, b"request".to_vec());
         assert_eq!(r.pop_due(1_000), None, "both are within the window");
         let late = 900 + WINDOW_NS;
         assert_eq!(r.pop_due(late).as_deref(), Some(&b"request"[..]));
@@ -75,7 +75,7 @@ mod tests {
     fn equal_times_keep_their_arrival_order() {
         let mut r = Reorder::default();
         for i in 0..5u8 {
-            r.push(7, &[i]);
+            r.push(7, vec![i]);
         }
         let out: Vec<u8> = std::iter::from_fn(|| r.pop_any()).map(|v| v[0]).collect();
         assert_eq!(out, [0, 1, 2, 3, 4]);
@@ -87,7 +87,7 @@ mod tests {
         let chunk = vec![0u8; 32 << 10];
         let mut released = 0;
         for i in 0..1000 {
-            r.push(i, &chunk);
+            r.push(i, chunk.clone());
             while r.pop_due(i).is_some() {
                 released += 1;
             }

@@ -110,15 +110,28 @@ struct Pipeline {
     stats: PipelineStats,
     /// Records ready for the handler, in order.
     ready: Vec<Vec<u8>>,
+    /// Buffers of records the handler is done with, for the next ones.
+    pool: Vec<Vec<u8>>,
 }
+
+/// Buffers kept for reuse at most, and the largest kept.
+const POOL_BUFFERS: usize = 1024;
+const POOL_MAX_CAPACITY: usize = 128 << 10;
 
 impl Pipeline {
     /// One ring buffer record.
     fn push(&mut self, raw: &[u8], now: u64) {
         let mut joined = Vec::new();
-        self.joiner.push(raw, &mut joined);
+        self.joiner.push(raw, &mut joined, &mut self.pool);
         for r in joined {
             self.route(r, now);
+        }
+    }
+
+    /// A record the handler is done with: its buffer serves again.
+    fn recycle(&mut self, raw: Vec<u8>) {
+        if self.pool.len() < POOL_BUFFERS && raw.capacity() <= POOL_MAX_CAPACITY {
+            self.pool.push(raw);
         }
     }
 
@@ -136,7 +149,7 @@ impl Pipeline {
             self.stats.uncopied[i] += u64::from(h.gap_len);
         }
         if h.flags & FLAG_ACK_UNKNOWN != 0 {
-            self.reorder.push(h.ts_ns, &raw);
+            self.reorder.push(h.ts_ns, raw);
         } else {
             self.causal.push(raw, now, &mut self.ready);
         }
@@ -313,6 +326,12 @@ impl<'obj> Tracer<'obj> {
                 map.set_max_entries(cpus as u32)
                     .map_err(|e| load_failure(&e, "size the tables of"))?;
             }
+        } else {
+            // Likewise the sock hook's handoff table on the syscall hook.
+            open.maps
+                .handoff
+                .set_max_entries(cpus as u32)
+                .map_err(|e| load_failure(&e, "size the tables of"))?;
         }
         open.maps
             .events
@@ -368,6 +387,7 @@ impl<'obj> Tracer<'obj> {
             let ready = pipeline.borrow_mut().take_ready();
             for raw in ready {
                 handler.record(record::parse(&raw)?)?;
+                pipeline.borrow_mut().recycle(raw);
             }
             Ok(())
         };
@@ -420,6 +440,15 @@ impl<'obj> Tracer<'obj> {
         drop(ring);
         if let Some(e) = failure.borrow_mut().take() {
             return Err(e);
+        }
+        {
+            // Connections whose sockets are gone end with the capture's
+            // summary and FIN packets, not as "open".
+            let mut p = pipeline.borrow_mut();
+            let now = now_ns();
+            for close in p.liveness.check_all(now) {
+                p.route(close, now);
+            }
         }
         pipeline.borrow_mut().finish();
         deliver(handler)?;

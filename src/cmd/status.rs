@@ -79,6 +79,12 @@ pub fn line(flow: &FlowStats, kernel: &KernelStats) -> String {
             kernel.unordered
         ));
     }
+    if kernel.vanished > 0 {
+        s.push_str(&format!(
+            ", {} sockets found gone (sock_diag)",
+            kernel.vanished
+        ));
+    }
     s
 }
 

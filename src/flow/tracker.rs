@@ -50,10 +50,14 @@ pub struct FlowStats {
 struct Direction {
     stream: Reassembler,
     age: u32,
-    /// Added to the sender's offsets: after the tracer's state for the
-    /// socket was recreated its offsets start at 0 again, and the stream
-    /// continues where it was.
+    /// Added (wrapping) to the sender's offsets: after the tracer's state
+    /// for the socket was recreated its offsets start at 0 again and the
+    /// stream continues where it was; and a stream whose first send starts
+    /// below the tracer's base (the sock hook's second end of a
+    /// connection) starts at 0 here.
     shift: u64,
+    /// The first record placed the stream.
+    based: bool,
 }
 
 impl Direction {
@@ -62,6 +66,7 @@ impl Direction {
             stream: Reassembler::new(HOLD_LIMIT),
             age: 0,
             shift: 0,
+            based: false,
         }
     }
 
@@ -71,12 +76,19 @@ impl Direction {
     fn restart(&mut self, out: &mut ToSink<'_>) -> Result<bool> {
         self.stream.flush(out)?;
         self.shift = self.stream.next();
+        self.based = true;
         Ok(self.shift > 0)
     }
 
-    /// Offset `offset` of the sender, in the stream.
-    fn at(&self, offset: u64) -> i128 {
-        i128::from(offset) + i128::from(self.shift)
+    /// Where the sender's offset `raw` lies in the stream delivered.
+    fn at(&mut self, raw: u64) -> i128 {
+        if !self.based {
+            self.based = true;
+            if (raw as i64) < 0 {
+                self.shift = raw.wrapping_neg();
+            }
+        }
+        i128::from(raw.wrapping_add(self.shift))
     }
 }
 
@@ -179,7 +191,7 @@ impl Tracker {
                 self.stats.writes += 1;
                 self.stats.bytes += bytes.len() as u64;
                 let next = d.stream.next();
-                if *offset == 0 && next > 0 && d.shift + bytes.len() as u64 <= next {
+                if *offset == 0 && next > 0 && d.shift.wrapping_add(bytes.len() as u64) <= next {
                     // The sender's offsets started again (its fresh-state
                     // record was lost): a restart, not stale bytes.
                     if d.restart(&mut out)? {
@@ -195,8 +207,14 @@ impl Tracker {
             }
             Payload::Close { final_offset } => {
                 let last = d.stream.last_ts();
-                let end = d.at(*final_offset);
-                d.stream.end_at(last, end, &mut out)?;
+                if *final_offset == crate::capture::record::UNKNOWN_OFFSET {
+                    // An end of file seen by the reader: nothing says how
+                    // much the sender sent last.
+                    d.stream.flush(&mut out)?;
+                } else {
+                    let end = d.at(*final_offset);
+                    d.stream.end_at(last, end, &mut out)?;
+                }
                 // The peer's last writes may still be on their way from
                 // another CPU: finish the connection at the next tick.
                 st.closing = Some(ts);
