@@ -9,6 +9,8 @@
 //! check is on our namespace's containers, and the tshark comparison is of
 //! the whole capture against itself.
 //!
+//! Like the other root tests here they are not `#[ignore]`d: `require_root`
+//! skips them for other users and fails them under `CI=true`.
 //! `UPDATE_FIXTURE=1 cargo test --release --test ttrpc_containerd
 //! write_shim_fixture -- --ignored` re-records `tests/fixtures/shim-run.pcapng`.
 
@@ -112,7 +114,6 @@ fn our_census(objs: &[Value]) -> BTreeMap<(String, u8), u32> {
 }
 
 #[test]
-#[ignore = "needs root: BPF, containerd and runc; run with --include-ignored"]
 fn shim_calls_decode_typed_and_match_the_lua_dissector() {
     require_root();
     let cd = Containerd::start();
@@ -281,7 +282,6 @@ fn shim_calls_decode_typed_and_match_the_lua_dissector() {
 }
 
 #[test]
-#[ignore = "needs root: BPF, containerd and runc; run with --include-ignored"]
 fn a_capture_begun_on_an_open_shim_connection_names_only_right_methods() {
     require_root();
     let cd = Containerd::start();

@@ -977,3 +977,86 @@ fn errors_read_as_sentences() {
         .to_string()
         .contains("147"));
 }
+
+/// The server ports of a capture's data segments, by their direction flag.
+fn server_ports(file: &[u8]) -> Vec<u16> {
+    let mut r = pcap_file::pcapng::PcapNgReader::new(file).unwrap();
+    let mut ports = Vec::new();
+    while let Some(block) = r.next_block() {
+        if let pcap_file::pcapng::Block::EnhancedPacket(p) = block.unwrap() {
+            let s = etherparse::SlicedPacket::from_ethernet(&p.data).unwrap();
+            if let Some(etherparse::TransportSlice::Tcp(t)) = s.transport {
+                if !t.payload().is_empty() {
+                    ports.push(t.source_port().min(t.destination_port()));
+                }
+            }
+        }
+    }
+    ports
+}
+
+#[test]
+fn ttrpc_connections_get_port_81_and_no_preface() {
+    use crate::testsupport::ttrpc::shim_conversation;
+    let conv = shim_conversation();
+    let conn = Meta {
+        id: 0,
+        path: Some("/run/containerd/s/0123abcd".into()),
+        client: side(11, 100, "containerd"),
+        server: side(12, 200, "containerd-shim"),
+        first_ns: T0,
+    };
+    let mut evs = vec![Ev::Open(conn)];
+    let mut offset = [0u64; 2];
+    for (i, (dir, bytes)) in conv.writes.iter().enumerate() {
+        evs.push(Ev::Data {
+            id: 0,
+            dir: *dir,
+            ts: T0 + i as u64,
+            writer: w(if dir.is_request() { 100 } else { 200 }, 1, "x"),
+            offset: offset[dir.index()],
+            bytes: bytes.clone(),
+        });
+        offset[dir.index()] += bytes.len() as u64;
+    }
+    evs.push(Ev::Close(0));
+    let file = write_capture(&evs);
+    let ports = server_ports(&file);
+    assert_eq!(
+        ports.len(),
+        conv.writes.len(),
+        "one segment per write, no preface"
+    );
+    assert!(
+        ports
+            .iter()
+            .all(|&p| p == crate::pcapng::packet::TTRPC_PORT),
+        "{ports:?}"
+    );
+    let (r, out) = read_all(&file, &[]);
+    assert!(r.unwrap().mid_connection.is_empty());
+    for dir in Dir::BOTH {
+        assert_eq!(stream(&out, 0, dir), vec![Piece::Bytes(conv.stream(dir))]);
+    }
+}
+
+#[test]
+fn without_syn_port_81_is_the_ttrpc_server() {
+    let shim = ([10, 0, 0, 9], 81);
+    let client = ([10, 0, 0, 8], 50000);
+    // With the client on a lower port still, only port 81 names the server.
+    let low = ([10, 0, 0, 8], 40);
+    for c in [client, low] {
+        let pkts = vec![
+            (T0, tcp(shim, c, 7, 1, "A", b"response")),
+            (T0 + 1, tcp(c, shim, 1, 15, "A", b"request")),
+        ];
+        let (r, out) = read_all(&pcap_file(101, false, false, &pkts), &[]);
+        assert_eq!(r.unwrap().mid_connection, vec![0]);
+        assert_eq!(
+            stream(&out, 0, Dir::ToServer),
+            vec![Piece::Bytes(b"request".to_vec())]
+        );
+        assert_eq!(conn_of(&out, 0).path.as_deref(), Some("10.0.0.9:81"));
+    }
+}

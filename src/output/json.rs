@@ -65,6 +65,7 @@ enum Body<'a> {
         timeout_ms: Option<f64>,
         status: Option<u32>,
         status_name: Option<&'static str>,
+        /// grpc-message, or a ttrpc response's `google.rpc.Status` message.
         grpc_message: &'a Option<String>,
         reset: Option<&'static str>,
         latency_us: Option<f64>,

@@ -164,7 +164,7 @@ impl Decoders {
                     });
                     let mut verdict = look(&mut dirs[dir.index()], dir, bytes, *n);
                     // Both sides wrote, neither like gRPC or ttrpc.
-                    if dirs.iter().all(|d| d.other) {
+                    if verdict.is_none() && dirs.iter().all(|d| d.other) {
                         verdict = Some(None);
                     }
                     self.decide(conn.id, verdict)?;

@@ -7,6 +7,8 @@
 pub mod decoders;
 pub mod filter;
 pub mod item;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@
 //! side's data, and a response always ends the stream. A server's data
 //! frame with `remote closed` finishes it too ("finished" in the diagrams).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Range;
 
 use super::frame::{Head, NO_DATA, REMOTE_CLOSED, REMOTE_OPEN};
@@ -22,6 +22,9 @@ use crate::decode::{CallMeta, Dir, Event, PathInfo, Request, Stamp};
 const MAX_PRE_CLOSED: usize = 1 << 16;
 /// Open calls kept per connection; beyond it the oldest ends unfinished.
 pub const MAX_OPEN_CALLS: usize = 1024;
+/// Streams a server's data frame ended, remembered so that a final
+/// response after it is not taken for a response to an ended call.
+const MAX_DATA_ENDED: usize = 64;
 
 #[derive(Debug)]
 struct Call {
@@ -63,6 +66,8 @@ pub struct Calls {
     boundary: Option<u32>,
     /// Ended streams below `boundary`.
     pre_closed: BTreeSet<u32>,
+    /// The latest streams a server's `remote closed` data frame ended.
+    data_ended: VecDeque<u32>,
 }
 
 fn message_event(
@@ -203,6 +208,13 @@ impl Calls {
         out: &mut Vec<Event>,
     ) {
         let sid = head.stream_id;
+        if !self.open.contains_key(&sid) {
+            // A server may close a stream with data and still answer it.
+            if let Some(i) = self.data_ended.iter().position(|&s| s == sid) {
+                self.data_ended.remove(i);
+                return;
+            }
+        }
         let Some(call) = self.get_or_unknown(sid, stamp, out) else {
             out.push(Event::Error {
                 dir: Dir::ToClient,
@@ -255,6 +267,10 @@ impl Calls {
         }
         if dir == Dir::ToClient && head.has(REMOTE_CLOSED) {
             self.finish(sid, stamp, None, false, out);
+            if self.data_ended.len() >= MAX_DATA_ENDED {
+                self.data_ended.pop_front();
+            }
+            self.data_ended.push_back(sid);
         }
     }
 

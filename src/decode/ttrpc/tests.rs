@@ -265,6 +265,40 @@ fn streams_data_frames_and_unfinished_calls() {
 }
 
 #[test]
+fn a_server_stream_ends_with_data_and_maybe_a_response() {
+    let env = request_env("s.Svc", "Follow", b"\x08\x07", 0, &[]);
+    let w = vec![
+        // Server streaming: the request is "remote closed" and carries the
+        // request message; the server sends data, the last "remote closed".
+        (Dir::ToServer, frame(1, 1, 0x01, &env)),
+        (Dir::ToClient, frame(1, 3, 0, b"\x08\x01")),
+        (Dir::ToClient, frame(1, 3, 0x05, b"")),
+        // A final empty response after that is no error.
+        (Dir::ToClient, frame(1, 2, 0, &response_env(0, "", b""))),
+        (Dir::ToServer, frame(3, 1, 0x01, &env)),
+        (Dir::ToClient, frame(3, 3, 0x01, b"\x08\x02")),
+    ];
+    let ev = run(&w, None);
+    assert!(
+        !ev.iter().any(|e| matches!(e, Event::Error { .. })),
+        "{ev:#?}"
+    );
+    let dirs: Vec<(u32, Dir)> = messages(&ev).iter().map(|m| (m.0, m.1)).collect();
+    assert_eq!(
+        dirs,
+        [
+            (1, Dir::ToServer),
+            (1, Dir::ToClient),
+            (3, Dir::ToServer),
+            (3, Dir::ToClient)
+        ]
+    );
+    let e = ends(&ev);
+    assert_eq!(e[0], (1, "/s.Svc/Follow".into(), None, None, false));
+    assert_eq!(e[1], (3, "/s.Svc/Follow".into(), None, None, false));
+}
+
+#[test]
 fn bad_frames_are_reported_then_skipped() {
     let req = frame(1, 1, 0, &request_env("s.Svc", "Get", b"", 0, &[]));
     let resp = frame(1, 2, 0, &response_env(0, "", b"\x08\x01"));
