@@ -75,6 +75,19 @@ pub struct ViewArgs {
     /// `<redacted N bytes>`.
     #[arg(long)]
     pub show_secrets: bool,
+    /// For testing only: leave this service (full name, repeatable) out of
+    /// the bundled schemas, to check that a binary's own schemas decode it.
+    #[arg(long = "exclude-bundled-service", value_name = "SERVICE", hide = true)]
+    pub exclude_bundled_services: Vec<String>,
+}
+
+/// Where live commands take schemas from besides the bundled ones.
+#[derive(Args, Debug, Clone, Default)]
+pub struct BinarySchemaArgs {
+    /// Do not read the schemas compiled into each connection's server
+    /// binary (/proc/PID/exe); decode with the bundled ones (and --proto) only.
+    #[arg(long)]
+    pub no_binary_schemas: bool,
 }
 
 /// `trace`'s options.
@@ -86,6 +99,9 @@ pub struct TraceArgs {
     /// How to show them.
     #[command(flatten)]
     pub view: ViewArgs,
+    /// Schemas from the servers' binaries.
+    #[command(flatten)]
+    pub binaries: BinarySchemaArgs,
 }
 
 /// `decode`'s options.
@@ -98,6 +114,11 @@ pub struct DecodeArgs {
     /// was captured (repeatable). Port 80 is always tried.
     #[arg(long = "port", value_name = "PORT")]
     pub ports: Vec<u16>,
+    /// Decode with the schemas compiled into this server binary first (a
+    /// Go executable such as /usr/bin/containerd; repeatable, the first
+    /// given wins), the bundled ones as the fallback, for every connection.
+    #[arg(long = "schemas-from", value_name = "BINARY")]
+    pub schemas_from: Vec<PathBuf>,
     /// How to show the calls.
     #[command(flatten)]
     pub view: ViewArgs,
@@ -123,6 +144,10 @@ pub struct RedactArgs {
     /// repeatable) whose secret fields are redacted too.
     #[arg(long = "proto", value_name = "FILE_OR_DIR")]
     pub protos: Vec<PathBuf>,
+    /// Find secret fields with the schemas compiled into this server binary
+    /// first (repeatable), as for `decode`.
+    #[arg(long = "schemas-from", value_name = "BINARY")]
+    pub schemas_from: Vec<PathBuf>,
 }
 
 /// `schemas`' options.
@@ -183,6 +208,9 @@ pub struct RecordArgs {
     /// How to show decoded calls (with --decode).
     #[command(flatten)]
     pub view: ViewArgs,
+    /// Schemas from the servers' binaries (used with --decode, and noted in the file).
+    #[command(flatten)]
+    pub binaries: BinarySchemaArgs,
     /// Which connections to capture.
     #[command(flatten)]
     pub filter: FilterArgs,
