@@ -32,6 +32,9 @@ use crate::protobuf::binary::info::BinaryInfo;
 use crate::protobuf::binary::{BinarySchemas, CacheKey};
 use crate::protobuf::{SchemaSet, Schemas};
 
+#[cfg(test)]
+mod tests;
+
 /// Most distinct executables whose schemas are kept (each pool is a few
 /// MiB); later ones are decoded with the bundled schemas.
 pub const MAX_BINARIES: usize = 32;
@@ -437,6 +440,12 @@ pub fn describe(b: &Binary, found: &BinarySchemas) -> Option<String> {
             "{} schema files left out as duplicates, inconsistent or incomplete; `containerdsnoop schemas {}` lists them",
             found.report.dropped.len(),
             b.path
+        ));
+    }
+    if found.scan.gzip_broken > 0 {
+        trouble.push(format!(
+            "{} compressed schema files cut short or corrupt: the file is truncated or damaged",
+            found.scan.gzip_broken
         ));
     }
     if !found.scan.limits_hit.is_empty() {

@@ -46,6 +46,12 @@ impl SchemaSet {
             .find_map(|s| Some((s.method(path)?, s.source(path)?)))
     }
 
+    /// As [`Schemas::decode`]: both forms, the first layer that decodes
+    /// the payload typed winning.
+    pub fn decode(&self, path: Option<&str>, is_request: bool, payload: &[u8]) -> Decoded {
+        self.decode_forms(path, is_request, payload, Forms::BOTH)
+    }
+
     /// As [`Schemas::decode_forms`], the first layer that decodes the
     /// payload typed winning; schema-less when none does.
     pub fn decode_forms(
