@@ -14,8 +14,8 @@
 //! Offline, the binaries given with `--schemas-from` decode every
 //! connection, in the order given, before the bundled schemas.
 //!
-//! Memory is bounded: at most [`MAX_BINARIES`] scanned binaries are kept and
-//! [`MAX_PIDS`] pids remembered.
+//! Memory is bounded: at most [`MAX_BINARIES`] binaries' schemas are kept,
+//! [`MAX_FILES`] executables and [`MAX_PIDS`] pids remembered.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -38,6 +38,8 @@ mod tests;
 /// Most distinct executables whose schemas are kept (each pool is a few
 /// MiB); later ones are decoded with the bundled schemas.
 pub const MAX_BINARIES: usize = 32;
+/// Most distinct executables remembered, with schemas or without.
+pub const MAX_FILES: usize = 1024;
 /// Most server pids remembered; past it, the settled ones are forgotten
 /// (and looked up again when they show up).
 pub const MAX_PIDS: usize = 4096;
@@ -367,10 +369,10 @@ fn lookup(
         if let Some(known) = sh.binaries.get(&key) {
             return known.clone();
         }
-        if sh.binaries.len() >= MAX_BINARIES {
+        if sh.learned.len() >= MAX_BINARIES || sh.binaries.len() >= MAX_FILES {
             if !std::mem::replace(&mut sh.full_noted, true) {
                 sh.notes.push(format!(
-                    "note: schemas of {MAX_BINARIES} server binaries are kept already; {shown} and later ones are decoded with the bundled schemas"
+                    "note: the schemas of {MAX_BINARIES} server binaries (or {MAX_FILES} executables) are known already; {shown} and later ones are decoded with the bundled schemas"
                 ));
             }
             return None;
