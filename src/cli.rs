@@ -75,6 +75,19 @@ pub struct ViewArgs {
     /// `<redacted N bytes>`.
     #[arg(long)]
     pub show_secrets: bool,
+    /// For testing only: leave this service (full name, repeatable) out of
+    /// the bundled schemas, to check that a binary's own schemas decode it.
+    #[arg(long = "exclude-bundled-service", value_name = "SERVICE", hide = true)]
+    pub exclude_bundled_services: Vec<String>,
+}
+
+/// Where live commands take schemas from besides the bundled ones.
+#[derive(Args, Debug, Clone, Default)]
+pub struct BinarySchemaArgs {
+    /// Do not read the schemas compiled into each connection's server
+    /// binary (/proc/PID/exe); decode with the bundled ones (and --proto) only.
+    #[arg(long)]
+    pub no_binary_schemas: bool,
 }
 
 /// `trace`'s options.
@@ -86,6 +99,9 @@ pub struct TraceArgs {
     /// How to show them.
     #[command(flatten)]
     pub view: ViewArgs,
+    /// Schemas from the servers' binaries.
+    #[command(flatten)]
+    pub binaries: BinarySchemaArgs,
 }
 
 /// `decode`'s options.
@@ -98,6 +114,11 @@ pub struct DecodeArgs {
     /// was captured (repeatable). Port 80 is always tried.
     #[arg(long = "port", value_name = "PORT")]
     pub ports: Vec<u16>,
+    /// Decode with the schemas compiled into this server binary first (a
+    /// Go executable such as /usr/bin/containerd; repeatable, the first
+    /// given wins), the bundled ones as the fallback, for every connection.
+    #[arg(long = "schemas-from", value_name = "BINARY")]
+    pub schemas_from: Vec<PathBuf>,
     /// How to show the calls.
     #[command(flatten)]
     pub view: ViewArgs,
@@ -123,6 +144,10 @@ pub struct RedactArgs {
     /// repeatable) whose secret fields are redacted too.
     #[arg(long = "proto", value_name = "FILE_OR_DIR")]
     pub protos: Vec<PathBuf>,
+    /// Find secret fields with the schemas compiled into this server binary
+    /// first (repeatable), as for `decode`.
+    #[arg(long = "schemas-from", value_name = "BINARY")]
+    pub schemas_from: Vec<PathBuf>,
 }
 
 /// `schemas`' options.
@@ -135,6 +160,18 @@ pub struct SchemasArgs {
     /// own path (created if needed; files there are replaced).
     #[arg(long, value_name = "DIR")]
     pub export: Option<PathBuf>,
+}
+
+/// Which hook the user asked for (`--hook`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum HookChoice {
+    /// The sock tracepoints where the kernel has them, else the syscall tracepoints.
+    #[default]
+    Auto,
+    /// The syscall tracepoints (Linux 5.17+); slows every system call of every task.
+    Syscalls,
+    /// tp_btf on sock_send_length and sock_recv_length (Linux 6.3+).
+    Sock,
 }
 
 /// Which connections to capture.
@@ -168,7 +205,7 @@ pub struct FilterArgs {
     /// tracepoints, Linux 5.17+: every system call of every task takes the
     /// slow path while attached), or `auto` (sock where the kernel has it).
     #[arg(long, value_enum, value_name = "HOOK", default_value = "auto")]
-    pub hook: crate::capture::preflight::HookChoice,
+    pub hook: HookChoice,
 }
 
 /// `record`'s options.
@@ -186,6 +223,9 @@ pub struct RecordArgs {
     /// How to show decoded calls (with --decode).
     #[command(flatten)]
     pub view: ViewArgs,
+    /// Schemas from the servers' binaries (used with --decode, and noted in the file).
+    #[command(flatten)]
+    pub binaries: BinarySchemaArgs,
     /// Which connections to capture.
     #[command(flatten)]
     pub filter: FilterArgs,

@@ -197,6 +197,7 @@ fn pipeline() -> Pipeline<Collect> {
         schemas: Arc::new(Schemas::embedded()),
         methods: MethodFilter::default(),
         forms: Forms::TEXT,
+        binaries: None,
     };
     Pipeline::new(view, Collect::default())
 }

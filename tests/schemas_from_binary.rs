@@ -90,7 +90,7 @@ fn containerd_schemas_decode_like_the_bundled_ones() {
         return;
     }
     let bundled = Schemas::embedded();
-    let own = read(CONTAINERD).schemas();
+    let own = read(CONTAINERD).schemas(CONTAINERD);
     let cases = [
         (
             "/containerd.services.namespaces.v1.Namespaces/Create",

@@ -32,6 +32,7 @@ pub fn pipeline() -> Pipeline<NullOutput> {
         schemas: Arc::new(Schemas::embedded()),
         methods: MethodFilter::default(),
         forms: Forms::BOTH,
+        binaries: None,
     };
     Pipeline::new(view, NullOutput)
 }

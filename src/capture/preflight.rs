@@ -11,17 +11,7 @@ use libbpf_rs::libbpf_sys;
 
 use crate::error::Fatal;
 
-/// Which hook the user asked for (`--hook`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum HookChoice {
-    /// The sock tracepoints where the kernel has them, else the syscall tracepoints.
-    #[default]
-    Auto,
-    /// The syscall tracepoints (Linux 5.17+); slows every system call of every task.
-    Syscalls,
-    /// tp_btf on sock_send_length and sock_recv_length (Linux 6.3+).
-    Sock,
-}
+pub use crate::cli::HookChoice;
 
 /// The hook the programs are attached to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 
 use std::fs::File;
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use anyhow::Result;
 
@@ -9,6 +10,8 @@ use super::output::is_broken_pipe;
 use crate::cli::DecodeArgs;
 use crate::error::Fatal;
 use crate::input::{self, ReadError, ReadOptions};
+use crate::pcapng::comment::SchemaNote;
+use crate::pipeline::schemas::Binary;
 
 /// Run `decode`.
 pub fn run(args: &DecodeArgs) -> Result<()> {
@@ -19,7 +22,12 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
             .map_err(|e| Fatal::setup(format!("cannot open {}: {e}", args.file.display())))?;
         Box::new(f)
     };
-    let mut sink = super::view::pipeline(&args.view)?;
+    let schemas = super::view::schemas(&args.view)?;
+    let binaries = super::view::file_registry(&schemas, &args.schemas_from)?;
+    let given: Vec<Arc<Binary>> = binaries
+        .as_ref()
+        .map_or_else(Vec::new, |r| r.learned_since(0));
+    let mut sink = super::view::pipeline(&args.view, schemas, binaries)?;
     let opts = ReadOptions {
         http2_ports: args.ports.clone(),
     };
@@ -41,7 +49,14 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
         // grep and tshark end.
         (Err(ReadError::Sink(e)), _) | (_, Err(e)) if is_broken_pipe(&e) => Ok(()),
         (_, Err(e)) => Err(e),
-        (Ok(_), Ok(())) => Ok(()),
+        (Ok(summary), Ok(())) => {
+            for note in &summary.schema_notes {
+                if let Some(hint) = schemas_hint(note, &given) {
+                    eprintln!("containerdsnoop: {hint}");
+                }
+            }
+            Ok(())
+        }
         (Err(ReadError::Sink(e)), Ok(())) => Err(e),
         (Err(e @ ReadError::Truncated { .. }), Ok(())) => Err(Fatal::input(format!(
             "{shown}: {e}; everything before that point was decoded"
@@ -49,4 +64,23 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
         .into()),
         (Err(e), Ok(())) => Err(Fatal::input(format!("{shown}: {e}")).into()),
     }
+}
+
+/// What to tell the user about a binary whose schemas decoded the capture
+/// when it was recorded, unless it is among the `given` ones (same build
+/// ID, or same path when the note has none).
+fn schemas_hint(note: &SchemaNote, given: &[Arc<Binary>]) -> Option<String> {
+    let same = |b: &Arc<Binary>| match &note.build_id {
+        Some(id) => b.build_id() == Some(id.as_str()),
+        None => b.path == note.path,
+    };
+    if given.iter().any(same) {
+        return None;
+    }
+    let about = crate::pcapng::comment::schemas(note);
+    let about = about.strip_prefix("schemas from ").unwrap_or(&about);
+    Some(format!(
+        "this capture was decoded live with the schemas of {about}; add --schemas-from {} (that binary or a copy with the same build id) to decode it the same way",
+        note.path
+    ))
 }

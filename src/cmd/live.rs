@@ -19,7 +19,9 @@ use crate::capture::tracer::{Handler, KernelStats, Tracer};
 use crate::cli::{FilterArgs, RecordArgs, TraceArgs};
 use crate::error::Fatal;
 use crate::flow::{Discard, Sink, Tee, Tracker};
+use crate::pcapng::comment::{self, SchemaNote};
 use crate::pcapng::PcapngWriter;
+use crate::pipeline::schemas::{self as registry, AskServers, SchemaRegistry};
 
 type Writer = PcapngWriter<Spool>;
 type Decoder = StdoutPipeline;
@@ -35,6 +37,10 @@ struct Live {
     stop: Arc<AtomicBool>,
     /// The counters of the last tick.
     kernel: KernelStats,
+    /// Schemas from the servers' binaries, unless --no-binary-schemas.
+    binaries: Option<Arc<SchemaRegistry>>,
+    /// How many learned binaries the capture file names already.
+    noted: usize,
 }
 
 impl Live {
@@ -43,12 +49,43 @@ impl Live {
         &mut self,
         f: impl FnOnce(&mut Tracker, &mut dyn Sink) -> Result<T>,
     ) -> Result<T> {
+        let registry = self.binaries.as_deref();
+        let t = &mut self.tracker;
         match (&mut self.writer, &mut self.decoder) {
-            (Some(w), Some(d)) => f(&mut self.tracker, &mut Tee { a: w, b: d }),
-            (Some(w), None) => f(&mut self.tracker, w),
-            (None, Some(d)) => f(&mut self.tracker, d),
-            (None, None) => Ok(f(&mut self.tracker, &mut Discard)?),
+            (Some(w), Some(d)) => {
+                let inner = &mut Tee { a: w, b: d };
+                f(t, &mut AskServers { registry, inner })
+            }
+            (Some(w), None) => f(t, &mut AskServers { registry, inner: w }),
+            (None, Some(d)) => f(t, &mut AskServers { registry, inner: d }),
+            (None, None) => Ok(f(t, &mut Discard)?),
         }
+    }
+
+    /// Tells the user what the registry learned, and names in the capture
+    /// each binary whose schemas are used.
+    fn schema_news(&mut self) -> Result<()> {
+        let Some(reg) = &self.binaries else {
+            return Ok(());
+        };
+        for note in reg.take_notes() {
+            super::terminal::hide();
+            eprintln!("containerdsnoop: {note}");
+        }
+        if reg.learned_count() == self.noted {
+            return Ok(());
+        }
+        for b in reg.learned_since(self.noted) {
+            self.noted += 1;
+            if let Some(w) = &mut self.writer {
+                w.note(&comment::schemas(&SchemaNote {
+                    path: b.path.clone(),
+                    version: registry::version_text(&b.info),
+                    build_id: b.build_id().map(str::to_owned),
+                }))?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -59,6 +96,7 @@ impl Handler for Live {
 
     fn tick(&mut self, stats: &KernelStats) -> Result<()> {
         self.with_sink(|t, s| t.tick(s))?;
+        self.schema_news()?;
         if let Some(w) = &mut self.writer {
             w.tick()?;
             w.get_mut().flush().context("writing the capture")?;
@@ -130,6 +168,7 @@ struct Plan<'a> {
     filter: &'a FilterArgs,
     pcapng: Option<(&'a std::path::Path, bool)>,
     decoder: Option<Decoder>,
+    binaries: Option<Arc<SchemaRegistry>>,
 }
 
 fn run(plan: Plan<'_>) -> Result<()> {
@@ -185,12 +224,15 @@ fn run(plan: Plan<'_>) -> Result<()> {
             .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0))),
         stop: stop.clone(),
         kernel: KernelStats::default(),
+        binaries: plan.binaries,
+        noted: 0,
     };
     let result = tracer.run(&stop, &mut live);
     live.status.clear();
     let mut protocols = None;
     let result = result.and_then(|_| {
         live.with_sink(|t, s| t.flush(s))?;
+        live.schema_news()?;
         if let Some(d) = &mut live.decoder {
             d.finish(crate::output::time_now_ns())?;
             d.out.flush()?;
@@ -258,6 +300,8 @@ fn run(plan: Plan<'_>) -> Result<()> {
 
 /// Run `record`.
 pub fn record(args: &RecordArgs) -> Result<()> {
+    let schemas = view::schemas(&args.view)?;
+    let binaries = view::live_registry(&schemas, &args.binaries);
     let decoder = if args.decode {
         if args.output.as_os_str() == "-" {
             return Err(Fatal::setup(
@@ -265,7 +309,7 @@ pub fn record(args: &RecordArgs) -> Result<()> {
             )
             .into());
         }
-        Some(view::pipeline(&args.view)?)
+        Some(view::pipeline(&args.view, schemas, binaries.clone())?)
     } else {
         None
     };
@@ -273,15 +317,19 @@ pub fn record(args: &RecordArgs) -> Result<()> {
         filter: &args.filter,
         pcapng: Some((&args.output, args.force)),
         decoder,
+        binaries,
     })
 }
 
 /// Run `trace`.
 pub fn trace(args: &TraceArgs) -> Result<()> {
-    let decoder = Some(view::pipeline(&args.view)?);
+    let schemas = view::schemas(&args.view)?;
+    let binaries = view::live_registry(&schemas, &args.binaries);
+    let decoder = Some(view::pipeline(&args.view, schemas, binaries.clone())?);
     run(Plan {
         filter: &args.filter,
         pcapng: None,
         decoder,
+        binaries,
     })
 }

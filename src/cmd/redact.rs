@@ -9,7 +9,8 @@ use anyhow::Result;
 use crate::cli::RedactArgs;
 use crate::error::Fatal;
 use crate::input::{ReadError, ReadOptions};
-use crate::protobuf::Schemas;
+use crate::pipeline::ConnInfo;
+use crate::protobuf::{SchemaSet, Schemas};
 use crate::redact::{self, Error};
 
 /// Run `redact`.
@@ -41,9 +42,13 @@ pub fn run(args: &RedactArgs) -> Result<()> {
         ))
         .into());
     }
-    let schemas = match args.protos.is_empty() {
+    let bundled = match args.protos.is_empty() {
         true => Schemas::embedded(),
         false => Schemas::with_extra(&args.protos).map_err(|e| Fatal::setup(format!("{e:#}")))?,
+    };
+    let schemas = match super::view::file_registry(&bundled, &args.schemas_from)? {
+        Some(r) => r.set_for(&ConnInfo::default()).as_ref().clone(),
+        None => SchemaSet::single(bundled),
     };
     let opts = ReadOptions {
         http2_ports: args.ports.clone(),

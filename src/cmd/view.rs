@@ -7,11 +7,14 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use crate::cli::ViewArgs;
+use std::path::PathBuf;
+
+use crate::cli::{BinarySchemaArgs, ViewArgs};
 use crate::error::Fatal;
 use crate::output::json::Json;
 use crate::output::table::{Table, TableOptions};
 use crate::pipeline::filter::MethodFilter;
+use crate::pipeline::schemas::SchemaRegistry;
 use crate::pipeline::{Output, Pipeline, View};
 use crate::protobuf::{Forms, Schemas};
 
@@ -31,13 +34,41 @@ pub fn schemas(view: &ViewArgs) -> Result<Arc<Schemas>> {
         true => Schemas::embedded(),
         false => Schemas::with_extra(&view.protos).map_err(|e| Fatal::setup(format!("{e:#}")))?,
     };
+    let schemas = schemas.without_services(&view.exclude_bundled_services);
     Ok(Arc::new(schemas.with_redaction(!view.show_secrets)))
 }
 
+/// Live: each connection's server binary's schemas before `bundled`,
+/// unless `--no-binary-schemas`.
+pub fn live_registry(bundled: &Schemas, args: &BinarySchemaArgs) -> Option<Arc<SchemaRegistry>> {
+    (!args.no_binary_schemas).then(|| Arc::new(SchemaRegistry::live(bundled.clone())))
+}
+
+/// Offline: the `--schemas-from` binaries' schemas before `bundled`, for
+/// every connection; what they hold is told on stderr.
+pub fn file_registry(bundled: &Schemas, paths: &[PathBuf]) -> Result<Option<Arc<SchemaRegistry>>> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let registry = SchemaRegistry::from_binaries(paths, bundled.clone()).map_err(|e| {
+        Fatal::setup(format!(
+            "{e:#}; give a server's executable, such as /usr/bin/containerd"
+        ))
+    })?;
+    for note in registry.take_notes() {
+        eprintln!("containerdsnoop: {note}");
+    }
+    Ok(Some(Arc::new(registry)))
+}
+
 /// The pipeline `view` asks for, on stdout: line-buffered for a terminal,
-/// block-buffered otherwise.
-pub fn pipeline(view: &ViewArgs) -> Result<StdoutPipeline> {
-    let schemas = schemas(view)?;
+/// block-buffered otherwise; messages decoded with `schemas`, or with the
+/// schemas `binaries` picks for their connection.
+pub fn pipeline(
+    view: &ViewArgs,
+    schemas: Arc<Schemas>,
+    binaries: Option<Arc<SchemaRegistry>>,
+) -> Result<StdoutPipeline> {
     let methods = MethodFilter::new(&view.methods);
     // A live status line on the same terminal is erased before each write.
     let stdout: Box<dyn Write> = match io::stdout().is_terminal() {
@@ -58,6 +89,7 @@ pub fn pipeline(view: &ViewArgs) -> Result<StdoutPipeline> {
         schemas,
         methods,
         forms,
+        binaries,
     };
     Ok(Pipeline::new(view, output))
 }

@@ -22,6 +22,7 @@ use std::fmt;
 use std::io::{self, Read};
 
 use crate::flow::{ConnId, Sink};
+use crate::pcapng::comment::SchemaNote;
 use buffer::Input;
 use tcp::{Connections, PacketMeta};
 
@@ -64,7 +65,13 @@ pub struct ReadSummary {
     /// preface from our writer (which is not delivered). Their first bytes
     /// are not the start of the conversation.
     pub mid_connection: Vec<ConnId>,
+    /// The server binaries whose own schemas were used when the capture was
+    /// recorded (containerdsnoop's notes; at most [`MAX_SCHEMA_NOTES`]).
+    pub schema_notes: Vec<SchemaNote>,
 }
+
+/// Most schema notes kept from one capture.
+pub const MAX_SCHEMA_NOTES: usize = 64;
 
 /// Why a capture could not be read (to the end).
 #[derive(Debug)]
@@ -150,6 +157,7 @@ pub fn read<R: Read>(
         conns: Connections::new(&opts.http2_ports),
         packets: 0,
         skipped: 0,
+        schema_notes: Vec::new(),
     };
     let result = match detect(&mut input)? {
         Format::Pcapng => ng::read(&mut input, &mut st, sink),
@@ -168,6 +176,7 @@ pub fn read<R: Read>(
         retransmitted_bytes: c.stale_bytes,
         skipped_packets: st.skipped,
         mid_connection: std::mem::take(&mut st.conns.mid_connection),
+        schema_notes: std::mem::take(&mut st.schema_notes),
     })
 }
 
@@ -197,9 +206,17 @@ struct State {
     conns: Connections,
     packets: u64,
     skipped: u64,
+    schema_notes: Vec<SchemaNote>,
 }
 
 impl State {
+    /// A schema note, kept once.
+    fn schema_note(&mut self, note: SchemaNote) {
+        if self.schema_notes.len() < MAX_SCHEMA_NOTES && !self.schema_notes.contains(&note) {
+            self.schema_notes.push(note);
+        }
+    }
+
     fn packet(
         &mut self,
         linktype: u32,

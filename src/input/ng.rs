@@ -8,6 +8,7 @@ use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
+use pcap_file::pcapng::blocks::name_resolution::NameResolutionOption;
 use pcap_file::pcapng::blocks::section_header::SectionHeaderOption;
 use pcap_file::pcapng::{Block, PcapNgParser};
 
@@ -15,10 +16,12 @@ use super::buffer::Input;
 use super::tcp::PacketMeta;
 use super::{link, malformed, ReadError, State, MAX_BLOCK, PCAPNG_MAGIC};
 use crate::flow::Sink;
+use crate::pcapng::comment;
 
 const SHB: u32 = 0x0a0d_0d0a;
 const IDB: u32 = 1;
 const PB: u32 = 2;
+const NRB: u32 = 4;
 const SPB: u32 = 3;
 const EPB: u32 = 6;
 /// Interfaces one section may describe.
@@ -95,7 +98,13 @@ pub fn read<R: Read>(
                 };
                 s.block(at, ty, block, st, sink)?;
             }
-            // Name resolution, statistics, journal, custom and unknown blocks say nothing we need.
+            // Our notes of the binaries whose schemas were used.
+            NRB => {
+                if let Some(s) = section.as_mut().filter(|s| s.ours) {
+                    s.notes(block, st);
+                }
+            }
+            // Statistics, journal, custom and unknown blocks say nothing we need.
             _ => {}
         }
         input.consume(len);
@@ -154,6 +163,20 @@ fn frame<R: Read>(
 }
 
 impl Section {
+    /// The schema notes of a name resolution block; a block that does not
+    /// parse says nothing.
+    fn notes(&mut self, block: &[u8], st: &mut State) {
+        let Ok((_, Block::NameResolution(nrb))) = self.parser.next_block(block) else {
+            return;
+        };
+        for o in &nrb.options {
+            if let NameResolutionOption::Comment(c) = o {
+                if let Some(note) = comment::parse_schemas(c) {
+                    st.schema_note(note);
+                }
+            }
+        }
+    }
     /// An interface description or a packet block.
     fn block(
         &mut self,

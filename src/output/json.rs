@@ -55,6 +55,8 @@ enum Body<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         schema: Option<&'static str>,
         #[serde(skip_serializing_if = "Option::is_none")]
+        schema_source: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
         message: Option<&'a Value>,
     },
     Call {
@@ -118,6 +120,10 @@ impl<W: Write> Output for Json<W> {
                 size: payload.len(),
                 error: decompress_error.as_deref(),
                 schema: decoded.as_ref().map(|d| d.schema.name()),
+                schema_source: decoded
+                    .as_ref()
+                    .and_then(|d| d.source.as_ref())
+                    .map(|s| s.name()),
                 message_type: decoded.as_ref().map(|d| &d.type_name),
                 message: decoded.as_ref().map(|d| &d.json),
             },

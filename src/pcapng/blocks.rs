@@ -10,7 +10,9 @@ use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPa
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
-use pcap_file::pcapng::blocks::name_resolution::{Ipv4Record, NameResolutionBlock, Record};
+use pcap_file::pcapng::blocks::name_resolution::{
+    Ipv4Record, NameResolutionBlock, NameResolutionOption, Record,
+};
 use pcap_file::pcapng::blocks::section_header::{SectionHeaderBlock, SectionHeaderOption};
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::{DataLink, Endianness};
@@ -92,6 +94,21 @@ impl<W: Write> Blocks<W> {
         self.w
             .write_pcapng_block(nrb)
             .context("writing a pcapng name block")?;
+        Ok(())
+    }
+
+    /// A note tied to no packet: a name resolution block with no names and
+    /// `comment` (pcapng allows it anywhere in the section).
+    pub fn note(&mut self, comment: &str) -> Result<()> {
+        let nrb = NameResolutionBlock {
+            records: vec![],
+            options: vec![NameResolutionOption::Comment(Cow::Owned(
+                comment.to_string(),
+            ))],
+        };
+        self.w
+            .write_pcapng_block(nrb)
+            .context("writing a pcapng note")?;
         Ok(())
     }
 

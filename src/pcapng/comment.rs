@@ -8,6 +8,9 @@
 //! - the bare ACK just past a gap: `1234 bytes lost`
 //! - a preface made up for a connection seen mid-stream:
 //!   `synthetic HTTP/2 preface: the capture began mid-connection`
+//! - a name resolution block, packet-less, for each server binary whose
+//!   own schemas decoded (see [`SchemaNote`]): `schemas from
+//!   /usr/bin/containerd (go1.19.8, version 1.6.20~ds1, build id 4e3f...)`
 
 use crate::flow::{Comm, Conn, Process, Side};
 
@@ -111,6 +114,54 @@ pub fn is_synthetic_preface(comment: &str) -> bool {
     comment.starts_with("synthetic HTTP/2 preface")
 }
 
+/// A server binary whose own schemas were used while recording.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaNote {
+    /// The binary's path, as the server process saw it.
+    pub path: String,
+    /// What it says of its version (`go1.19.8, version 1.6.20`); empty if nothing.
+    pub version: String,
+    /// Its build ID (GNU, else Go), to tell copies apart.
+    pub build_id: Option<String>,
+}
+
+const SCHEMAS_FROM: &str = "schemas from ";
+const UNKNOWN_VERSION: &str = "unknown version";
+const BUILD_ID: &str = "build id ";
+const NO_BUILD_ID: &str = "no build id";
+
+/// The comment naming a binary whose schemas were used.
+pub fn schemas(note: &SchemaNote) -> String {
+    let version = match note.version.is_empty() {
+        true => UNKNOWN_VERSION,
+        false => &note.version,
+    };
+    let id = match &note.build_id {
+        Some(id) => format!("{BUILD_ID}{id}"),
+        None => NO_BUILD_ID.to_string(),
+    };
+    format!("{SCHEMAS_FROM}{} ({version}, {id})", note.path)
+}
+
+/// Reads a schemas comment.
+pub fn parse_schemas(comment: &str) -> Option<SchemaNote> {
+    let rest = comment.strip_prefix(SCHEMAS_FROM)?;
+    let (path, details) = rest.strip_suffix(')')?.rsplit_once(" (")?;
+    let (version, id) = details.rsplit_once(", ")?;
+    let build_id = match id {
+        NO_BUILD_ID => None,
+        _ => Some(id.strip_prefix(BUILD_ID)?.to_string()),
+    };
+    Some(SchemaNote {
+        path: path.to_string(),
+        version: match version {
+            UNKNOWN_VERSION => String::new(),
+            v => v.to_string(),
+        },
+        build_id,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +216,33 @@ mod tests {
         let w = Process::thread(1, 2, Comm::from_name("ctr"));
         assert_eq!(writer(&w).unwrap(), "pid 1 tid 2 comm ctr");
         assert_eq!(lost(7), "7 bytes lost");
+    }
+
+    #[test]
+    fn schema_notes_read_back() {
+        let full = SchemaNote {
+            path: "/usr/bin/containerd (x), y".into(),
+            version: "go1.19.8, version 1.6.20~ds1".into(),
+            build_id: Some("4e3f00".into()),
+        };
+        let text = schemas(&full);
+        assert_eq!(
+            text,
+            "schemas from /usr/bin/containerd (x), y (go1.19.8, version 1.6.20~ds1, build id 4e3f00)"
+        );
+        assert_eq!(parse_schemas(&text), Some(full));
+        let bare = SchemaNote {
+            path: "/x".into(),
+            version: String::new(),
+            build_id: None,
+        };
+        assert_eq!(
+            schemas(&bare),
+            "schemas from /x (unknown version, no build id)"
+        );
+        assert_eq!(parse_schemas(&schemas(&bare)), Some(bare));
+        assert!(parse_schemas("schemas from /x").is_none());
+        assert!(parse_schemas("schemas from /x (v, id 3)").is_none());
     }
 
     #[test]

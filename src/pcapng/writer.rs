@@ -147,6 +147,11 @@ impl<W: Write> PcapngWriter<W> {
         Ok(self.blocks.into_inner())
     }
 
+    /// A note tied to no packet (see `comment::schemas`).
+    pub fn note(&mut self, comment: &str) -> Result<()> {
+        self.blocks.note(comment)
+    }
+
     /// Periodic work: server bytes held too long are written.
     pub fn tick(&mut self) -> Result<()> {
         let mut due = vec![];

@@ -7,6 +7,7 @@
 pub mod decoders;
 pub mod filter;
 pub mod item;
+pub mod schemas;
 #[cfg(test)]
 mod tests;
 
@@ -21,6 +22,7 @@ pub use decoders::ProtocolCounts;
 use decoders::{Decoders, Events};
 use filter::MethodFilter;
 pub use item::{ConnInfo, Item, What};
+use schemas::SchemaRegistry;
 
 /// Receives items (table, JSON).
 pub trait Output {
@@ -49,6 +51,9 @@ pub struct View {
     pub methods: MethodFilter,
     /// Which forms of a message the output prints.
     pub forms: Forms,
+    /// Per-connection schemas (a server binary's own before `schemas`),
+    /// when they are looked for.
+    pub binaries: Option<Arc<SchemaRegistry>>,
 }
 
 impl View {
@@ -75,9 +80,13 @@ impl View {
             ..
         } = &mut item.what
         {
-            let d = self
-                .schemas
-                .decode_forms(path.known(), dir.is_request(), payload, self.forms);
+            let (path, req) = (path.known(), dir.is_request());
+            let d = match &self.binaries {
+                Some(r) => r
+                    .set_for(&item.conn)
+                    .decode_forms(path, req, payload, self.forms),
+                None => self.schemas.decode_forms(path, req, payload, self.forms),
+            };
             *decoded = Some(d);
         }
         Some(item)

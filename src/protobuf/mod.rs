@@ -8,6 +8,11 @@
 //! falls back to a schema-less reading of the wire format otherwise;
 //! [`Schemas::decode_forms`] builds only the text or only the JSON form.
 //!
+//! A [`SchemaSet`] layers several [`Schemas`]: a server binary's own
+//! (see [`binary`]) first, the bundled ones as the fallback, method by
+//! method; every typed [`Decoded`] says which one decoded it
+//! ([`SchemaSource`]).
+//!
 //! Secret fields (passwords, tokens, registry auth: see [`is_secret_name`])
 //! of typed messages are shown as `<redacted N bytes>` unless
 //! [`Schemas::with_redaction`] turns that off, and
@@ -30,10 +35,12 @@ mod json;
 mod load;
 mod raw;
 mod secret;
+mod set;
 mod text;
 pub mod wire;
 
 pub use secret::is_secret_name;
+pub use set::SchemaSet;
 
 #[cfg(test)]
 mod tests;
@@ -71,11 +78,14 @@ struct Inner {
     /// `/pkg.Service/Method` -> method, built once so that decoding a message
     /// costs one hash look-up and no descriptor work.
     methods: HashMap<String, Method>,
+    /// File name -> where it came from.
+    files: HashMap<String, SchemaSource>,
 }
 
 #[derive(Debug)]
 struct Method {
     info: MethodInfo,
+    source: SchemaSource,
     input: MessageDescriptor,
     output: MessageDescriptor,
 }
@@ -148,6 +158,29 @@ impl SchemaUse {
     }
 }
 
+/// Where the schema that decoded a message came from.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SchemaSource {
+    /// The schemas built into containerdsnoop (containerd 1.6, CRI, ttrpc).
+    Bundled,
+    /// A `.proto` file given with `--proto`.
+    Proto,
+    /// The descriptors compiled into this executable (its path as the
+    /// process or the user named it, such as `/usr/bin/containerd`).
+    Binary(Arc<str>),
+}
+
+impl SchemaSource {
+    /// Its name in JSON output: `bundled`, `proto` or `binary:PATH`.
+    pub fn name(&self) -> String {
+        match self {
+            SchemaSource::Bundled => "bundled".to_owned(),
+            SchemaSource::Proto => "proto".to_owned(),
+            SchemaSource::Binary(path) => format!("binary:{path}"),
+        }
+    }
+}
+
 /// One decoded message payload.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Decoded {
@@ -162,6 +195,8 @@ pub struct Decoded {
     pub json: serde_json::Value,
     /// How the payload was read.
     pub schema: SchemaUse,
+    /// Which schemas decoded it, when [`SchemaUse::Typed`].
+    pub source: Option<SchemaSource>,
 }
 
 impl Schemas {
@@ -174,7 +209,7 @@ impl Schemas {
             .get_or_init(|| {
                 let pool = DescriptorPool::decode(EMBEDDED)
                     .expect("build.rs embeds a valid descriptor set");
-                Schemas::from_pool(pool)
+                Schemas::from_pool(pool, |_| SchemaSource::Bundled)
             })
             .clone()
     }
@@ -198,12 +233,31 @@ impl Schemas {
             return Ok(embedded);
         }
         let pool = load::compile_extra(&embedded.inner.pool, EMBEDDED, paths)?;
-        Ok(Schemas::from_pool(pool))
+        let bundled = embedded.pool();
+        Ok(Schemas::from_pool(pool, |file| {
+            match bundled.get_file_by_name(file) {
+                Some(_) => SchemaSource::Bundled,
+                None => SchemaSource::Proto,
+            }
+        }))
     }
 
-    fn from_pool(pool: DescriptorPool) -> Schemas {
+    /// The schemas of `pool`, each method labelled by `source_of` the name
+    /// of the file that defines its service.
+    pub(crate) fn from_pool(
+        pool: DescriptorPool,
+        source_of: impl Fn(&str) -> SchemaSource,
+    ) -> Schemas {
+        let files: HashMap<String, SchemaSource> = pool
+            .files()
+            .map(|f| (f.name().to_owned(), source_of(f.name())))
+            .collect();
         let mut methods = HashMap::new();
         for service in pool.services() {
+            let source = files
+                .get(service.parent_file().name())
+                .cloned()
+                .unwrap_or(SchemaSource::Bundled);
             for m in service.methods() {
                 let info = MethodInfo {
                     service: service.full_name().to_owned(),
@@ -216,6 +270,7 @@ impl Schemas {
                 let path = format!("/{}/{}", info.service, info.method);
                 let method = Method {
                     info,
+                    source: source.clone(),
                     input: m.input(),
                     output: m.output(),
                 };
@@ -223,7 +278,11 @@ impl Schemas {
             }
         }
         Schemas {
-            inner: Arc::new(Inner { pool, methods }),
+            inner: Arc::new(Inner {
+                pool,
+                methods,
+                files,
+            }),
             redact: true,
         }
     }
@@ -233,6 +292,38 @@ impl Schemas {
     pub fn with_redaction(mut self, redact: bool) -> Schemas {
         self.redact = redact;
         self
+    }
+
+    /// These schemas without the methods of the services named in
+    /// `services` (full names), as if they were not bundled: for testing
+    /// that a binary's schemas decode what the bundled ones would.
+    pub fn without_services(&self, services: &[String]) -> Schemas {
+        if services.is_empty() {
+            return self.clone();
+        }
+        let methods = self
+            .inner
+            .methods
+            .iter()
+            .filter(|(_, m)| !services.contains(&m.info.service))
+            .map(|(path, m)| {
+                let copy = Method {
+                    info: m.info.clone(),
+                    source: m.source.clone(),
+                    input: m.input.clone(),
+                    output: m.output.clone(),
+                };
+                (path.clone(), copy)
+            })
+            .collect();
+        Schemas {
+            inner: Arc::new(Inner {
+                pool: self.inner.pool.clone(),
+                methods,
+                files: self.inner.files.clone(),
+            }),
+            redact: self.redact,
+        }
     }
 
     /// Whether secret fields are hidden.
@@ -267,10 +358,34 @@ impl Schemas {
         payload: &[u8],
         forms: Forms,
     ) -> Decoded {
-        match self.message_type(path, is_request) {
-            Some(desc) => decode_typed(desc, payload, forms, self.redact),
+        match self.typed(path, is_request, payload, forms) {
+            Some(d) => d,
             None => raw::decode(payload, forms),
         }
+    }
+
+    /// The payload decoded with its method's message type, if these
+    /// schemas know the method and the bytes fit the type.
+    pub(crate) fn typed(
+        &self,
+        path: Option<&str>,
+        is_request: bool,
+        payload: &[u8],
+        forms: Forms,
+    ) -> Option<Decoded> {
+        let m = self.inner.methods.get(path?)?;
+        let desc = if is_request { &m.input } else { &m.output };
+        decode_typed(desc, payload, forms, self.redact, &m.source)
+    }
+
+    /// Whether a schema defines the method at `path`.
+    pub fn knows(&self, path: &str) -> bool {
+        self.inner.methods.contains_key(path)
+    }
+
+    /// Where the schema of the method at `path` comes from, if known.
+    pub fn source(&self, path: &str) -> Option<SchemaSource> {
+        self.inner.methods.get(path).map(|m| m.source.clone())
     }
 
     /// The byte ranges of `payload` (a message of the call at `path`, as
@@ -296,16 +411,46 @@ impl Schemas {
     /// than by method, like ttrpc event topics. Schema-less when the type is
     /// unknown or the bytes do not fit it.
     pub fn decode_as(&self, type_name: &str, payload: &[u8], forms: Forms) -> Decoded {
-        match self.inner.pool.get_message_by_name(type_name) {
-            Some(desc) => decode_typed(&desc, payload, forms, self.redact),
+        match self.typed_as(type_name, payload, forms) {
+            Some(d) => d,
             None => raw::decode(payload, forms),
         }
     }
+
+    /// The payload decoded as `type_name`, if these schemas define the type
+    /// and the bytes fit it; labelled as the methods of the file defining it.
+    pub(crate) fn typed_as(
+        &self,
+        type_name: &str,
+        payload: &[u8],
+        forms: Forms,
+    ) -> Option<Decoded> {
+        let desc = self.inner.pool.get_message_by_name(type_name)?;
+        let source = self.type_source(&desc);
+        decode_typed(&desc, payload, forms, self.redact, &source)
+    }
+
+    /// The source of a message type: that of the file defining it.
+    fn type_source(&self, desc: &MessageDescriptor) -> SchemaSource {
+        let file = desc.parent_file();
+        self.inner
+            .files
+            .get(file.name())
+            .cloned()
+            .unwrap_or(SchemaSource::Bundled)
+    }
 }
 
-fn decode_typed(desc: &MessageDescriptor, payload: &[u8], forms: Forms, redact: bool) -> Decoded {
+/// `payload` decoded as `desc`; None when the bytes do not fit it.
+fn decode_typed(
+    desc: &MessageDescriptor,
+    payload: &[u8],
+    forms: Forms,
+    redact: bool,
+    source: &SchemaSource,
+) -> Option<Decoded> {
     match DynamicMessage::decode(desc.clone(), payload) {
-        Ok(msg) => Decoded {
+        Ok(msg) => Some(Decoded {
             type_name: Some(desc.full_name().to_owned()),
             text: if forms.text {
                 text::message(&msg, redact)
@@ -318,7 +463,8 @@ fn decode_typed(desc: &MessageDescriptor, payload: &[u8], forms: Forms, redact: 
                 serde_json::Value::Null
             },
             schema: SchemaUse::Typed,
-        },
-        Err(_) => raw::decode(payload, forms),
+            source: Some(source.clone()),
+        }),
+        Err(_) => None,
     }
 }

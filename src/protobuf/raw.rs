@@ -56,6 +56,7 @@ pub(super) fn decode(payload: &[u8], forms: Forms) -> Decoded {
                 Value::Null
             },
             schema: SchemaUse::SchemaLess,
+            source: None,
         }
     } else {
         let mut out = TextOut::new();
@@ -70,6 +71,7 @@ pub(super) fn decode(payload: &[u8], forms: Forms) -> Decoded {
             },
             text: if forms.text { shown } else { String::new() },
             schema: SchemaUse::Invalid,
+            source: None,
         }
     }
 }

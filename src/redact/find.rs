@@ -11,7 +11,7 @@ use crate::decode::{Event, LiteralValue, PathInfo};
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Sink};
 use crate::pipeline::decoders::{Decoders, Events};
 use crate::pipeline::ConnInfo;
-use crate::protobuf::Schemas;
+use crate::protobuf::SchemaSet;
 
 /// What overwrites secret bytes of gRPC messages: `x`, printable and
 /// obviously not the original.
@@ -65,14 +65,14 @@ pub struct Finder<'a> {
 
 /// Where secret values lie, from the decoder's events.
 struct Collect<'a> {
-    schemas: &'a Schemas,
+    schemas: &'a SchemaSet,
     secrets: Secrets,
     found: Found,
 }
 
 impl<'a> Finder<'a> {
     /// A finder naming fields with `schemas`.
-    pub fn new(schemas: &'a Schemas) -> Self {
+    pub fn new(schemas: &'a SchemaSet) -> Self {
         Finder {
             decoders: Decoders::new().with_literals(),
             collect: Collect {
@@ -224,6 +224,7 @@ impl Sink for Finder<'_> {
 mod tests {
     use super::*;
     use crate::flow::{Comm, Process};
+    use crate::protobuf::Schemas;
     use prost::Message;
     use prost_reflect::DynamicMessage;
 
@@ -263,7 +264,7 @@ mod tests {
     }
 
     fn find(writes: &[u8]) -> (Found, Vec<Overwrite>) {
-        let schemas = Schemas::embedded();
+        let schemas = SchemaSet::single(Schemas::embedded());
         let mut f = Finder::new(&schemas);
         let conn = Conn {
             id: 7,

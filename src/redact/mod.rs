@@ -33,7 +33,7 @@ pub use find::{Found, FILL};
 use patch::Locator;
 
 use crate::input::{self, ReadError, ReadOptions, ReadSummary};
-use crate::protobuf::Schemas;
+use crate::protobuf::SchemaSet;
 
 /// What a redaction did.
 #[derive(Debug, Default)]
@@ -99,7 +99,7 @@ impl<R: Read> Read for Counted<R> {
 /// damaged or cut short part way is not an error: see [`Summary::stopped`].
 pub fn redact(
     input: &mut File,
-    schemas: &Schemas,
+    schemas: &SchemaSet,
     opts: &ReadOptions,
     out: &mut dyn Write,
 ) -> Result<Summary, Error> {

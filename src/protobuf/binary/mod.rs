@@ -33,11 +33,12 @@ use std::fs::{File, Metadata};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _};
 use prost_reflect::DescriptorPool;
 
-use super::Schemas;
+use super::{SchemaSource, Schemas};
 use info::BinaryInfo;
 use pool::PoolReport;
 use scan::{ScanLimits, ScanStats};
@@ -97,9 +98,17 @@ impl BinarySchemas {
     }
 
     /// These schemas as a [`Schemas`] for decoding (methods indexed,
-    /// secrets redacted by default).
-    pub fn schemas(&self) -> Schemas {
-        Schemas::from_pool(self.pool.clone())
+    /// secrets redacted by default), labelled as from the binary at `path`
+    /// ([`SchemaSource::Binary`]).
+    pub fn schemas(&self, path: &str) -> Schemas {
+        let source = SchemaSource::Binary(Arc::from(path));
+        Schemas::from_pool(self.pool.clone(), |_| source.clone())
+    }
+
+    /// Whether the binary defines any service (a pool of message types
+    /// only, or nothing at all, decodes no method).
+    pub fn has_services(&self) -> bool {
+        self.pool.services().next().is_some()
     }
 }
 

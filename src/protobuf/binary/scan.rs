@@ -99,6 +99,10 @@ pub struct ScanStats {
     pub gzip_magics: usize,
     /// Gzip members that held a descriptor, duplicates included.
     pub gzip_descriptors: usize,
+    /// Gzip members that began like a descriptor (a name ending in
+    /// `.proto`) but were cut short, corrupt, or failed their checksum: a
+    /// truncated or damaged binary.
+    pub gzip_broken: usize,
     /// Places that start like a raw descriptor (`0a`, length, `*.proto`).
     pub raw_candidates: usize,
     /// Raw descriptors accepted, duplicates included.
@@ -223,7 +227,10 @@ fn scan_gzip(bytes: &[u8], limits: &ScanLimits, out: &mut Collector) {
         let deflate = &member[header..member.len().min(header.saturating_add(input_max))];
         let used = match inflate(deflate, limits.member_bytes, &mut work, &mut buf) {
             Inflate::Done(used) => used,
-            Inflate::No => continue,
+            Inflate::No => {
+                out.stats.gzip_broken += usize::from(names_a_proto(&buf));
+                continue;
+            }
             Inflate::OutOfBudget => {
                 out.stats.limits_hit.push(format!(
                     "gzip members past offset {p:#x} were not read: more than {} MiB to inflate",
@@ -234,6 +241,7 @@ fn scan_gzip(bytes: &[u8], limits: &ScanLimits, out: &mut Collector) {
         };
         let trailer_at = header + used;
         let Some(trailer) = member.get(trailer_at..trailer_at + 8) else {
+            out.stats.gzip_broken += usize::from(names_a_proto(&buf));
             continue;
         };
         let mut crc = Crc::new();
@@ -241,9 +249,11 @@ fn scan_gzip(bytes: &[u8], limits: &ScanLimits, out: &mut Collector) {
         let want_crc = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
         let want_len = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
         if crc.sum() != want_crc || crc.amount() != want_len {
+            out.stats.gzip_broken += usize::from(names_a_proto(&buf));
             continue;
         }
         let Ok(file) = FileDescriptorProto::decode(buf.as_slice()) else {
+            out.stats.gzip_broken += usize::from(names_a_proto(&buf));
             continue;
         };
         if !acceptable(&file) {
@@ -303,6 +313,16 @@ enum Inflate {
     No,
     /// The scan's gzip budget is spent.
     OutOfBudget,
+}
+
+/// Whether `inflated` (what a member gave, maybe in part) starts with a
+/// descriptor's name field naming a `.proto` file.
+fn names_a_proto(inflated: &[u8]) -> bool {
+    let [0x0a, len, rest @ ..] = inflated else {
+        return false;
+    };
+    let len = usize::from(*len);
+    len < 0x80 && rest.get(..len).is_some_and(|n| n.ends_with(b".proto"))
 }
 
 /// Inflates the raw deflate stream at the start of `input` into `out`, at
