@@ -255,6 +255,13 @@ struct {
 
 /* So the skeleton generates the Rust type of the record header. */
 struct snoop_event _snoop_event_abi = {};
+/* So the skeleton generates the ABI's enums (kinds, flags, gap reasons,
+ * counters, limits) for Rust, which takes their values from there. */
+enum snoop_abi _snoop_abi = 0;
+enum snoop_kind _snoop_kind_abi = 0;
+enum snoop_flags _snoop_flags_abi = 0;
+enum snoop_gap_reason _snoop_gap_reason_abi = 0;
+enum snoop_stat _snoop_stat_abi = 0;
 
 /* Kernels before 6.13 ("fs: add file_ref") count file references in f_count. */
 struct file___pre_file_ref {

@@ -7,28 +7,38 @@
 #ifndef CONTAINERDSNOOP_SNOOP_H
 #define CONTAINERDSNOOP_SNOOP_H
 
-/* Payload bytes carried by one ringbuf record at most. A write larger than
- * this becomes several records with consecutive offsets, all but the last
- * flagged SNOOP_F_MORE. Must be a power of two (the copy loop masks with
- * SNOOP_CHUNK - 1 so that the verifier can bound its stores). */
-#define SNOOP_CHUNK 32768
-/* Bound on the steps of one call's copy loop (one step reads one iovec
- * piece or emits one record): 16 MiB in 32 KiB chunks is 512 records,
- * plus up to 1024 iovecs (UIO_MAXIOV). Bytes past the bound are reported
- * as a gap (SNOOP_GAP_TOO_LONG); the offset still advances. */
-#define SNOOP_MAX_RECORDS 4096
+/* Limits shared with userspace. An enum rather than #defines so that they
+ * are in the BTF and the skeleton gives Rust the same values (`snoop_abi`):
+ * userspace never keeps a copy of its own. */
+enum snoop_abi {
+	/* Payload bytes carried by one ringbuf record at most. A write larger
+	 * than this becomes several records with consecutive offsets, all but
+	 * the last flagged SNOOP_F_MORE. Must be a power of two (the copy loop
+	 * masks with SNOOP_CHUNK - 1 so that the verifier can bound its
+	 * stores). */
+	SNOOP_CHUNK = 32768,
+	/* Bound on the steps of one call's copy loop (one step reads one iovec
+	 * piece or emits one record): 16 MiB in 32 KiB chunks is 512 records,
+	 * plus up to 1024 iovecs (UIO_MAXIOV). Bytes past the bound are
+	 * reported as a gap (SNOOP_GAP_TOO_LONG); the offset still advances. */
+	SNOOP_MAX_RECORDS = 4096,
+	/* log2 of SNOOP_OFFSET_BASE (BTF enums hold 32 bits here). */
+	SNOOP_OFFSET_BASE_SHIFT = 32,
+	SNOOP_PATH_MAX = 108,
+	/* Path filter slots are padded to whole 8-byte words, compared a word
+	 * at a time. */
+	SNOOP_PATH_SLOT = 112,
+	SNOOP_COMM_LEN = 16,
+	SNOOP_MAX_PATH_FILTERS = 8,
+	SNOOP_MAX_PID_FILTERS = 8,
+	SNOOP_MAX_COMM_FILTERS = 8,
+};
+
 /* Every socket's send offsets start here, and `ack` values are in the same
  * space: bytes that were queued before the tracer first saw a connection
  * get offsets below it (see the alignment comment in snoop.bpf.c).
  * Userspace subtracts it. */
-#define SNOOP_OFFSET_BASE (1ULL << 32)
-#define SNOOP_PATH_MAX 108
-/* Path filter slots are padded to whole 8-byte words, compared a word at a time. */
-#define SNOOP_PATH_SLOT 112
-#define SNOOP_COMM_LEN 16
-#define SNOOP_MAX_PATH_FILTERS 8
-#define SNOOP_MAX_PID_FILTERS 8
-#define SNOOP_MAX_COMM_FILTERS 8
+#define SNOOP_OFFSET_BASE (1ULL << SNOOP_OFFSET_BASE_SHIFT)
 
 /* What a record is. */
 enum snoop_kind {

@@ -3,6 +3,8 @@
 
 use anyhow::{bail, Result};
 
+use super::skel::types::snoop_abi;
+
 /// containerd's default gRPC socket.
 pub const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
 
@@ -18,14 +20,14 @@ pub const DEFAULT_SOCKETS: [&str; 3] = [
     "/run/containerd/s/*",
 ];
 
-/// Limits fixed by the BPF program (see `src/bpf/snoop.h`).
-pub const MAX_PATHS: usize = 8;
+/// Limits fixed by the BPF program (`enum snoop_abi` in `src/bpf/snoop.h`).
+pub const MAX_PATHS: usize = snoop_abi::SNOOP_MAX_PATH_FILTERS.0 as usize;
 /// Most `--pid` values.
-pub const MAX_PIDS: usize = 8;
+pub const MAX_PIDS: usize = snoop_abi::SNOOP_MAX_PID_FILTERS.0 as usize;
 /// Most `--comm` values.
-pub const MAX_COMMS: usize = 8;
+pub const MAX_COMMS: usize = snoop_abi::SNOOP_MAX_COMM_FILTERS.0 as usize;
 /// Longest socket path (`sun_path`).
-pub const PATH_MAX: usize = 108;
+pub const PATH_MAX: usize = snoop_abi::SNOOP_PATH_MAX.0 as usize;
 
 /// One `--socket` value.
 #[derive(Clone, Debug, PartialEq, Eq)]

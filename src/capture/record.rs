@@ -5,32 +5,34 @@
 
 use std::fmt;
 
-use super::skel::types::snoop_event;
+use super::skel::types::{snoop_abi, snoop_event, snoop_flags, snoop_gap_reason, snoop_kind};
 use crate::flow::{Comm, Process};
 
 // SAFETY: `snoop_event` is a `#[repr(C)]` struct of plain integers and byte
 // arrays generated from the C header: every bit pattern is a valid value.
 unsafe impl plain::Plain for snoop_event {}
 
-pub(crate) const KIND_DATA: u16 = 1;
-pub(crate) const KIND_SOCK_INFO: u16 = 2;
-pub(crate) const KIND_CLOSE: u16 = 3;
-pub(crate) const KIND_GAP: u16 = 4;
-const FLAG_SERVER: u16 = 1;
-const FLAG_PEER_BOUND: u16 = 4;
-/// More records of the same call follow (snoop.h SNOOP_F_MORE).
-pub(crate) const FLAG_MORE: u16 = 8;
-/// The record's `ack` means nothing (SNOOP_F_ACK_UNKNOWN).
-pub(crate) const FLAG_ACK_UNKNOWN: u16 = 16;
-/// A socket state created just now: offsets start at the base again (SNOOP_F_FRESH).
-const FLAG_FRESH: u16 = 32;
-/// The socket is in another network namespace (SNOOP_F_FOREIGN_NETNS).
-pub(crate) const FLAG_FOREIGN_NETNS: u16 = 64;
-/// Acks refer to a peer write not recorded yet (SNOOP_F_PEER_PENDING).
-pub(crate) const FLAG_PEER_PENDING: u16 = 128;
+// The record kinds and flags of snoop.h, as the skeleton generated them
+// (`snoop_event::kind` and `flags` are 16-bit fields).
+pub(crate) const KIND_DATA: u16 = snoop_kind::SNOOP_DATA.0 as u16;
+pub(crate) const KIND_SOCK_INFO: u16 = snoop_kind::SNOOP_SOCK_INFO.0 as u16;
+pub(crate) const KIND_CLOSE: u16 = snoop_kind::SNOOP_CLOSE.0 as u16;
+pub(crate) const KIND_GAP: u16 = snoop_kind::SNOOP_GAP.0 as u16;
+const FLAG_SERVER: u16 = snoop_flags::SNOOP_F_SERVER.0 as u16;
+const FLAG_PEER_BOUND: u16 = snoop_flags::SNOOP_F_PEER_BOUND.0 as u16;
+/// More records of the same call follow.
+pub(crate) const FLAG_MORE: u16 = snoop_flags::SNOOP_F_MORE.0 as u16;
+/// The record's `ack` means nothing.
+pub(crate) const FLAG_ACK_UNKNOWN: u16 = snoop_flags::SNOOP_F_ACK_UNKNOWN.0 as u16;
+/// A socket state created just now: offsets start at the base again.
+const FLAG_FRESH: u16 = snoop_flags::SNOOP_F_FRESH.0 as u16;
+/// The socket is in another network namespace.
+pub(crate) const FLAG_FOREIGN_NETNS: u16 = snoop_flags::SNOOP_F_FOREIGN_NETNS.0 as u16;
+/// Acks refer to a peer write not recorded yet.
+pub(crate) const FLAG_PEER_PENDING: u16 = snoop_flags::SNOOP_F_PEER_PENDING.0 as u16;
 /// Where every socket's send offsets start in the kernel (SNOOP_OFFSET_BASE):
 /// records carry offsets relative to it.
-pub const OFFSET_BASE: u64 = 1 << 32;
+pub const OFFSET_BASE: u64 = 1 << snoop_abi::SNOOP_OFFSET_BASE_SHIFT.0;
 /// A close record's final offset when the tracer does not know it.
 pub const UNKNOWN_OFFSET: u64 = u64::MAX;
 
@@ -57,15 +59,15 @@ pub enum GapReason {
 
 impl GapReason {
     fn from_code(code: u16) -> Self {
-        match code {
-            1 => GapReason::IoUring,
-            2 => GapReason::Splice,
-            3 => GapReason::Sendmmsg,
-            4 => GapReason::UnknownCaller,
-            5 => GapReason::Fault,
-            6 => GapReason::RingFull,
-            7 => GapReason::TooLong,
-            c => GapReason::Other(c),
+        match snoop_gap_reason(u32::from(code)) {
+            snoop_gap_reason::SNOOP_GAP_IO_URING => GapReason::IoUring,
+            snoop_gap_reason::SNOOP_GAP_SPLICE => GapReason::Splice,
+            snoop_gap_reason::SNOOP_GAP_SENDMMSG => GapReason::Sendmmsg,
+            snoop_gap_reason::SNOOP_GAP_UNKNOWN_CALLER => GapReason::UnknownCaller,
+            snoop_gap_reason::SNOOP_GAP_FAULT => GapReason::Fault,
+            snoop_gap_reason::SNOOP_GAP_RING_FULL => GapReason::RingFull,
+            snoop_gap_reason::SNOOP_GAP_TOO_LONG => GapReason::TooLong,
+            _ => GapReason::Other(code),
         }
     }
 

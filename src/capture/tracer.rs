@@ -17,6 +17,7 @@ use super::liveness::Liveness;
 use super::preflight::Hook;
 use super::record::{self, Record, FLAG_ACK_UNKNOWN, KIND_GAP};
 use super::reorder::Reorder;
+use super::skel::types::{snoop_abi, snoop_stat};
 use super::skel::{SnoopSkel, SnoopSkelBuilder};
 use crate::error::Fatal;
 
@@ -280,7 +281,7 @@ impl<'obj> Tracer<'obj> {
         ro.n_paths = filters.paths.len() as u32;
         for (i, p) in filters.paths.iter().enumerate() {
             // Slots of little-endian words, as the BPF side compares them.
-            let mut slot = [0u8; 112];
+            let mut slot = [0u8; snoop_abi::SNOOP_PATH_SLOT.0 as usize];
             slot[..p.path.len()].copy_from_slice(p.path.as_bytes());
             for (w, word) in ro.path_filters[i].iter_mut().enumerate() {
                 *word = u64::from_le_bytes(slot[w * 8..w * 8 + 8].try_into().unwrap_or_default());
@@ -346,24 +347,26 @@ impl<'obj> Tracer<'obj> {
         })
     }
 
+    /// One counter of the `stats` map, summed over CPUs.
+    fn stat(&self, which: snoop_stat) -> u64 {
+        let key = which.0.to_ne_bytes();
+        match self.skel.maps.stats.lookup_percpu(&key, MapFlags::ANY) {
+            Ok(Some(per_cpu)) => per_cpu
+                .iter()
+                .filter_map(|v| v.get(..8))
+                .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or_default()))
+                .sum(),
+            _ => 0,
+        }
+    }
+
     /// The kernel's loss counters, summed over CPUs.
     pub fn stats(&self) -> KernelStats {
-        let mut sums = [0u64; 4];
-        for (i, sum) in sums.iter_mut().enumerate() {
-            let key = (i as u32).to_ne_bytes();
-            if let Ok(Some(per_cpu)) = self.skel.maps.stats.lookup_percpu(&key, MapFlags::ANY) {
-                *sum = per_cpu
-                    .iter()
-                    .filter_map(|v| v.get(..8))
-                    .map(|b| u64::from_ne_bytes(b.try_into().unwrap_or_default()))
-                    .sum();
-            }
-        }
         KernelStats {
-            lost_records: sums[0],
-            lost_bytes: sums[1],
-            fault_bytes: sums[2],
-            lost_meta: sums[3],
+            lost_records: self.stat(snoop_stat::SNOOP_STAT_LOST_RECORDS),
+            lost_bytes: self.stat(snoop_stat::SNOOP_STAT_LOST_BYTES),
+            fault_bytes: self.stat(snoop_stat::SNOOP_STAT_FAULT_BYTES),
+            lost_meta: self.stat(snoop_stat::SNOOP_STAT_LOST_META),
             ..Default::default()
         }
     }
