@@ -79,13 +79,19 @@ fn wait_stopped(cd: &Containerd, ns: &str, id: &str) {
     }
 }
 
-fn stop(rec: Recorder) {
+/// Stops the recorder: nothing may be lost by the tracer, and with
+/// `from_start` no byte may be missing at all (a capture begun on an open
+/// connection may start inside a write: a gap of known size there is
+/// honest, and counted).
+fn stop(rec: Recorder, from_start: bool) {
     // The last frames of the shims' connections are flushed within the
     // recorder's reorder window.
     std::thread::sleep(Duration::from_millis(300));
     let (status, stderr) = rec.stop();
     assert!(status.success(), "record failed: {stderr}");
-    assert!(stderr.contains("no drops"), "{stderr}");
+    let clean =
+        stderr.contains("no drops") || (!from_start && stderr.contains("DROPPED 0 B in 0 records"));
+    assert!(clean, "{stderr}");
     assert!(
         stderr.contains(" ttrpc"),
         "summary names no ttrpc: {stderr}"
@@ -151,7 +157,7 @@ fn shim_calls_decode_typed_and_match_the_lua_dissector() {
     wait_stopped(&cd, &ns, &bg_id);
     cd.ctr_ok(&["-n", &ns, "task", "delete", &bg_id]);
     cd.ctr_ok(&["-n", &ns, "containers", "rm", &bg_id]);
-    stop(rec);
+    stop(rec, true);
 
     let objs = decode_json(&pcap);
     let ours = |o: &&Value| {
@@ -205,11 +211,18 @@ fn shim_calls_decode_typed_and_match_the_lua_dissector() {
             call["type"], "call",
             "{key:?} {method} not ended: {kinds:?}"
         );
-        assert_eq!(call["unfinished"], false, "{key:?} {method}");
         let requests = objs.iter().filter(|o| o["direction"] == "request").count();
         assert_eq!(requests, 1, "{key:?} {method}: {kinds:?}");
-        let ok = call["status"] == 0;
         let responses = objs.iter().filter(|o| o["direction"] == "response").count();
+        if call["unfinished"] == true {
+            // A shim may exit before it answers Shutdown (containerd takes
+            // ttrpc's "closed" error from Shutdown as success): its
+            // connection then ends with the call open. Any other call ends.
+            assert!(method.ends_with("/Shutdown"), "{key:?} {method} unfinished");
+            assert_eq!(responses, 0, "{key:?} {method}: {kinds:?}");
+            continue;
+        }
+        let ok = call["status"] == 0;
         assert_eq!(responses, usize::from(ok), "{key:?} {method}: {kinds:?}");
         for m in objs.iter().filter(|o| o["type"] == "message") {
             assert_eq!(m["schema"], "typed", "{m}");
@@ -315,7 +328,7 @@ fn a_capture_begun_on_an_open_shim_connection_names_only_right_methods() {
     wait_stopped(&cd, &ns, &id);
     cd.ctr_ok(&["-n", &ns, "task", "delete", &id]);
     cd.ctr_ok(&["-n", &ns, "containers", "rm", &id]);
-    stop(rec);
+    stop(rec, false);
 
     let objs = decode_json(&pcap);
     let mut seen = BTreeSet::new();

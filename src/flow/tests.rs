@@ -118,13 +118,24 @@ fn close_reports_trailing_loss_and_forgets_the_connection() {
     t.record(&data(false, 0, b"ab"), &mut log).unwrap();
     // The last 3 bytes the client sent were lost.
     t.record(&close(false, 5), &mut log).unwrap();
+    // The server's last write, made before its close but late from
+    // another CPU, still belongs to the connection.
     t.tick(&mut log).unwrap();
+    t.record(&data(true, 0, b"yz"), &mut log).unwrap();
+    for _ in 0..=CLOSE_TICKS {
+        t.tick(&mut log).unwrap();
+    }
     // The server's close after the connection ended opens nothing new.
-    t.record(&close(true, 0), &mut log).unwrap();
+    t.record(&close(true, 2), &mut log).unwrap();
     t.tick(&mut log).unwrap();
     assert_eq!(
         log.lines[1..],
-        ["0 ToServer @0 ab", "0 ToServer gap @2+3", "0 close"]
+        [
+            "0 ToServer @0 ab",
+            "0 ToServer gap @2+3",
+            "0 ToClient @0 yz",
+            "0 close"
+        ]
     );
     assert_eq!(t.stats.open, 0);
     assert_eq!(t.stats.connections, 1);

@@ -21,6 +21,10 @@ use crate::capture::record::{Payload, Record};
 const HOLD_LIMIT: usize = 8 << 20;
 /// Ticks (about 100 ms each) a range waits before the missing bytes are declared lost.
 const HOLD_TICKS: u32 = 2;
+/// Ticks a connection stays after a side closed: records of its last
+/// writes may still be on their way from another CPU, or held for causal
+/// order (`capture::causal` holds one at most 500 ms).
+const CLOSE_TICKS: u32 = 6;
 /// Most connections tracked at once; the oldest is finished beyond it
 /// (sockets closed by process exit produce no close record).
 const MAX_CONNS: usize = 16384;
@@ -95,8 +99,9 @@ impl Direction {
 struct ConnState {
     conn: Conn,
     dirs: [Direction; 2],
-    /// When one side closed; the connection ends at the next tick.
-    closing: Option<u64>,
+    /// When one side closed, and the ticks since: the connection ends
+    /// after `CLOSE_TICKS`.
+    closing: Option<(u64, u32)>,
 }
 
 /// The connection table.
@@ -217,7 +222,7 @@ impl Tracker {
                 }
                 // The peer's last writes may still be on their way from
                 // another CPU: finish the connection at the next tick.
-                st.closing = Some(ts);
+                st.closing.get_or_insert((ts, 0));
             }
         }
         Ok(())
@@ -312,13 +317,19 @@ impl Tracker {
         sink.event(&st.conn, ts, FlowEvent::Close)
     }
 
-    fn finish_closing(&mut self, sink: &mut dyn Sink) -> Result<()> {
-        let closing: Vec<(ConnId, u64)> = self
-            .conns
-            .values()
-            .filter_map(|st| st.closing.map(|ts| (st.conn.id, ts)))
-            .collect();
-        for (id, ts) in closing {
+    /// Ends the connections that closed `CLOSE_TICKS` ticks ago (all that
+    /// closed, with `all`).
+    fn finish_closing(&mut self, sink: &mut dyn Sink, all: bool) -> Result<()> {
+        let mut due = Vec::new();
+        for st in self.conns.values_mut() {
+            if let Some((ts, ticks)) = &mut st.closing {
+                *ticks += 1;
+                if all || *ticks > CLOSE_TICKS {
+                    due.push((st.conn.id, *ts));
+                }
+            }
+        }
+        for (id, ts) in due {
             self.close(id, ts, sink)?;
         }
         Ok(())
@@ -347,7 +358,7 @@ impl Tracker {
     /// Periodic work: ranges that waited `HOLD_TICKS` ticks for earlier
     /// bytes are released, the hole before them a gap.
     pub fn tick(&mut self, sink: &mut dyn Sink) -> Result<()> {
-        let result = self.finish_closing(sink).and_then(|()| {
+        let result = self.finish_closing(sink, false).and_then(|()| {
             self.each_direction(sink, |d, out| {
                 if !d.stream.is_holding() {
                     d.age = 0;
@@ -368,7 +379,7 @@ impl Tracker {
     /// End of capture: deliver everything still waiting (connections stay open).
     pub fn flush(&mut self, sink: &mut dyn Sink) -> Result<()> {
         let result = self
-            .finish_closing(sink)
+            .finish_closing(sink, true)
             .and_then(|()| self.each_direction(sink, |d, out| d.stream.flush(out)));
         self.sync_stats();
         result
