@@ -55,7 +55,8 @@ pub enum GapReason {
 }
 
 impl GapReason {
-    fn from_code(code: u16) -> Self {
+    /// The reason a record's code stands for.
+    pub fn from_code(code: u16) -> Self {
         match code {
             1 => GapReason::IoUring,
             2 => GapReason::Splice,
