@@ -150,6 +150,10 @@ impl Direction {
     /// The sender's offsets start again at 0 (a fresh tracer state): what
     /// waits is flushed, and later offsets continue the stream from here.
     pub fn restart(&mut self, conn: &Conn, dir: Dir, sink: &mut dyn Sink) -> Result<Outcome> {
+        if !self.based {
+            // Nothing placed yet: the first record places the stream.
+            return Ok(Outcome::default());
+        }
         let mut out = self.flush_stash(conn, dir, sink)?;
         if self.next > 0 {
             out.resets = 1;
