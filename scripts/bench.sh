@@ -11,7 +11,8 @@
 #      rounds, record -o /dev/null (and, for the sock hook, record -o FILE
 #      and trace --json): unixload ping-pong (64 B; also with both ends
 #      pinned to CPU 0, where a round trip is two context switches and not
-#      two wake-ups from idle), streaming (64 KiB writes; also untraced with
+#      two wake-ups from idle, once with the tracer free to run anywhere and
+#      once kept on CPU 1), streaming (64 KiB writes; also untraced with
 #      one extra copy of every byte, the copy-bound limit), 16 concurrent
 #      ping-pong connections, and unrelated work the filters leave out: 4 KiB
 #      file and pipe writes, and dd if=/dev/zero of=/dev/null bs=4k. A
@@ -72,6 +73,7 @@ declare -A MODE_NAME=([sock_null]="sock: record -o /dev/null" [syscalls_null]="s
                       [sock_file]="sock: record -o FILE" [sock_trace]="sock: trace --json")
 workloads=("pingpong|ops_per_s|pingpong --size 64"
            "pingpong-cpu0|ops_per_s|pinned-pingpong --size 64"
+           "pingpong-cpu0-rec1|ops_per_s|pinned-pingpong --size 64"
            "stream|bytes_per_s|stream --size 65536"
            "conns16|ops_per_s|pingpong --size 64 --conns 16"
            "syscalls|ops_per_s|syscalls --size 4096"
@@ -81,13 +83,18 @@ for ((r = 1; r <= ROUNDS; r++)); do
         IFS='|' read -r name field args <<<"$w"
         for m in "${modes[@]}"; do
             sock=$work/load.sock
+            # "-rec1": the tracer is kept on CPU 1, off the load's CPU 0, so
+            # that the row shows what the hook adds to the traced calls
+            # rather than the recorder competing for the load's CPU.
+            pin_tracer=()
+            [[ $name == *-rec1 ]] && pin_tracer=(taskset -c 1)
             case $m in
                 none) ;;
-                sock_null) start_tracer "$work/t.err" "$BIN" record -o /dev/null --hook sock --socket "$sock" ;;
-                syscalls_null) start_tracer "$work/t.err" "$BIN" record -o /dev/null --hook syscalls --socket "$sock" ;;
+                sock_null) start_tracer "$work/t.err" "${pin_tracer[@]}" "$BIN" record -o /dev/null --hook sock --socket "$sock" ;;
+                syscalls_null) start_tracer "$work/t.err" "${pin_tracer[@]}" "$BIN" record -o /dev/null --hook syscalls --socket "$sock" ;;
                 sock_file) rm -f "$work/cap.pcapng"
-                           start_tracer "$work/t.err" "$BIN" record -o "$work/cap.pcapng" --hook sock --socket "$sock" ;;
-                sock_trace) start_tracer "$work/t.err" sh -c "exec '$BIN' trace --json --hook sock --socket '$sock' > /dev/null" ;;
+                           start_tracer "$work/t.err" "${pin_tracer[@]}" "$BIN" record -o "$work/cap.pcapng" --hook sock --socket "$sock" ;;
+                sock_trace) start_tracer "$work/t.err" "${pin_tracer[@]}" sh -c "exec '$BIN' trace --json --hook sock --socket '$sock' > /dev/null" ;;
             esac
             # shellcheck disable=SC2086
             v=$(run_load "$field" $args)

@@ -1280,6 +1280,10 @@ int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
 	if (!st) {
 		__u64 ino = sk_ino(sk);
 
+		/* No file, no inode: a kernel-internal socket, or one being
+		 * closed. Nothing that userspace could name. */
+		if (!ino)
+			return 0;
 		st = adopt(sk, ino, ret);
 		if (!st)
 			st = sock_state_create(sk, ino, ret);

@@ -58,7 +58,8 @@ pub enum GapReason {
 }
 
 impl GapReason {
-    fn from_code(code: u16) -> Self {
+    /// The reason a record's code stands for.
+    pub fn from_code(code: u16) -> Self {
         match snoop_gap_reason(u32::from(code)) {
             snoop_gap_reason::SNOOP_GAP_IO_URING => GapReason::IoUring,
             snoop_gap_reason::SNOOP_GAP_SPLICE => GapReason::Splice,

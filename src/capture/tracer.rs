@@ -55,7 +55,16 @@ impl KernelStats {
     /// Bytes of gaps with a reason that is a limit of the hook rather than
     /// a loss (io_uring, splice/sendfile, unmatched sendmmsg, unknown caller).
     pub fn uncopyable(&self) -> u64 {
-        (1..=4).map(|r| self.uncopied[r]).sum()
+        self.uncopyable_by_reason().map(|(_, n)| n).sum()
+    }
+
+    /// The nonzero counts of [`KernelStats::uncopyable`], by reason.
+    pub fn uncopyable_by_reason(&self) -> impl Iterator<Item = (record::GapReason, u64)> + '_ {
+        self.uncopied
+            .iter()
+            .enumerate()
+            .map(|(code, &n)| (record::GapReason::from_code(code as u16), n))
+            .filter(|(reason, n)| *n > 0 && reason.by_design())
     }
 }
 

@@ -48,18 +48,9 @@ pub fn line(flow: &FlowStats, kernel: &KernelStats) -> String {
         s.push_str(", no drops");
     }
     if uncopyable > 0 {
-        let reasons: Vec<String> = (1..=4)
-            .filter(|&r| kernel.uncopied[r] > 0)
-            .map(|r| {
-                let name = [
-                    "",
-                    "io_uring",
-                    "splice/sendfile",
-                    "sendmmsg",
-                    "unknown caller",
-                ][r];
-                format!("{name} {}", bytes(kernel.uncopied[r]))
-            })
+        let reasons: Vec<String> = kernel
+            .uncopyable_by_reason()
+            .map(|(reason, n)| format!("{} {}", reason.name(), bytes(n)))
             .collect();
         s.push_str(&format!(
             ", {} not copyable ({})",

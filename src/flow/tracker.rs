@@ -78,6 +78,10 @@ impl Direction {
     /// waits is flushed and later offsets continue the stream from here.
     /// True when that is news (bytes had been delivered).
     fn restart(&mut self, out: &mut ToSink<'_>) -> Result<bool> {
+        if !self.based {
+            // Nothing placed yet: the first record places the stream.
+            return Ok(false);
+        }
         self.stream.flush(out)?;
         self.shift = self.stream.next();
         self.based = true;
