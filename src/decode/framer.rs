@@ -6,6 +6,7 @@
 //! into chunks, so any split of a stream gives the same frames.
 
 use super::frame::{self, flags, Frame, Head, Kind, HEAD_LEN};
+use super::stream_buf::StreamBuf;
 use super::{hpack, Error};
 use std::ops::Range;
 
@@ -71,10 +72,7 @@ pub struct GapOutcome {
 /// Framing state of one direction.
 #[derive(Debug)]
 pub struct Framer {
-    buf: Vec<u8>,
-    pos: usize,
-    /// Offset of `buf[0]` in the direction's stream (gaps count their size).
-    base: u64,
+    s: StreamBuf,
     state: State,
 }
 
@@ -101,37 +99,30 @@ impl Framer {
 
     fn with_state(state: State) -> Self {
         Framer {
-            buf: Vec::new(),
-            pos: 0,
-            base: 0,
+            s: StreamBuf::default(),
             state,
         }
     }
 
     /// Appends captured bytes.
     pub fn push(&mut self, data: &[u8]) {
-        if self.pos > 0 {
-            self.buf.drain(..self.pos);
-            self.base += self.pos as u64;
-            self.pos = 0;
-        }
-        self.buf.extend_from_slice(data);
+        self.s.push(data);
     }
 
     /// Bytes of a frame returned by `advance`.
     pub fn bytes(&self, range: Range<usize>) -> &[u8] {
-        self.buf.get(range).unwrap_or_default()
+        self.s.bytes(range)
     }
 
     /// Stream offset of the byte at `index` of a range returned by `advance`.
     pub fn stream_offset(&self, index: usize) -> u64 {
-        self.base + index as u64
+        self.s.stream_offset(index)
     }
 
     /// The next step, or `None` when more bytes are needed.
     pub fn advance(&mut self, lim: &Limits) -> Option<Step> {
         loop {
-            let avail = &self.buf[self.pos..];
+            let avail = &self.s.buf[self.s.pos..];
             match self.state {
                 State::Preface { required } => {
                     let n = avail.len().min(PREFACE.len());
@@ -145,13 +136,13 @@ impl Framer {
                     if n < PREFACE.len() {
                         return None;
                     }
-                    self.pos += PREFACE.len();
+                    self.s.pos += PREFACE.len();
                     self.state = State::Sync;
                     return Some(Step::Preface);
                 }
                 State::Skip(n) => {
                     let take = n.min(avail.len() as u64);
-                    self.pos += take as usize;
+                    self.s.pos += take as usize;
                     if take < n {
                         self.state = State::Skip(n - take);
                         return None;
@@ -167,14 +158,14 @@ impl Framer {
                             max: lim.sync_max,
                         }));
                     }
-                    let start = self.pos + HEAD_LEN;
+                    let start = self.s.pos + HEAD_LEN;
                     let end = start + head.length as usize;
-                    let payload = self.buf.get(start..end)?;
+                    let payload = self.s.buf.get(start..end)?;
                     if let Err(e) = frame::load(&head, payload) {
                         self.skip_bad_header();
                         return Some(Step::Invalid(Error::Frame(e)));
                     }
-                    self.pos = end;
+                    self.s.pos = end;
                     return Some(Step::Frame(head, start..end));
                 }
                 State::Resync { skipped } => return self.scan(skipped, lim),
@@ -184,20 +175,20 @@ impl Framer {
 
     /// The frame at `pos` is invalid: search for a boundary after its first byte.
     fn skip_bad_header(&mut self) {
-        self.pos += 1;
+        self.s.pos += 1;
         self.state = State::Resync { skipped: 1 };
     }
 
     fn scan(&mut self, skipped: u64, lim: &Limits) -> Option<Step> {
-        let mut p = self.pos;
+        let mut p = self.s.pos;
         loop {
-            let verdict = candidate(&self.buf[p..], lim);
+            let verdict = candidate(&self.s.buf[p..], lim);
             if let Verdict::Reject = verdict {
                 p += 1;
                 continue;
             }
-            let skipped = skipped.saturating_add((p - self.pos) as u64);
-            self.pos = p;
+            let skipped = skipped.saturating_add((p - self.s.pos) as u64);
+            self.s.pos = p;
             if let Verdict::NeedMore = verdict {
                 self.state = State::Resync { skipped };
                 return None;
@@ -214,9 +205,9 @@ impl Framer {
         let State::Resync { skipped } = self.state else {
             return None;
         };
-        let p = (self.pos..self.buf.len()).find(|&p| chains_to_end(&self.buf[p..], lim))?;
-        let skipped = skipped.saturating_add((p - self.pos) as u64);
-        self.pos = p;
+        let p = (self.s.pos..self.s.buf.len()).find(|&p| chains_to_end(&self.s.buf[p..], lim))?;
+        let skipped = skipped.saturating_add((p - self.s.pos) as u64);
+        self.s.pos = p;
         self.state = State::Sync;
         Some(Step::Resynced { skipped })
     }
@@ -226,13 +217,13 @@ impl Framer {
         if n == 0 {
             return GapOutcome::default();
         }
-        let have = (self.buf.len() - self.pos) as u64;
+        let have = self.s.unread();
         let mut out = GapOutcome {
             damaged: None,
             lost_sync: true,
         };
         self.state = match self.state {
-            State::Sync => match Head::parse_prefix(&self.buf[self.pos..]) {
+            State::Sync => match Head::parse_prefix(&self.s.buf[self.s.pos..]) {
                 // The header of the frame in progress is known, so if the gap
                 // ends inside that frame the next boundary is known too.
                 Some(head) => {
@@ -257,9 +248,7 @@ impl Framer {
                 skipped: skipped.saturating_add(have),
             },
         };
-        self.base += self.buf.len() as u64 + n;
-        self.buf.clear();
-        self.pos = 0;
+        self.s.lose(n);
         out
     }
 }

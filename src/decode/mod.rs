@@ -26,6 +26,7 @@ mod framer;
 pub mod grpc;
 pub mod hpack;
 pub mod sniff;
+mod stream_buf;
 pub mod ttrpc;
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use std::ops::Range;
 use super::frame::{Head, Kind, HEAD_LEN};
 use super::message::{self, RequestEnv, ResponseEnv};
 use super::Error;
+use crate::decode::stream_buf::StreamBuf;
 
 /// Largest data length of a frame taken as a boundary while searching. A
 /// stray header in the middle of a payload would otherwise hold decoding
@@ -73,10 +74,7 @@ pub struct GapOutcome {
 /// Framing state of one direction.
 #[derive(Debug)]
 pub struct Framer {
-    buf: Vec<u8>,
-    pos: usize,
-    /// Offset of `buf[0]` in the direction's stream (gaps count their size).
-    base: u64,
+    s: StreamBuf,
     state: State,
 }
 
@@ -98,41 +96,34 @@ impl Framer {
     /// other candidate.
     pub fn new() -> Self {
         Framer {
-            buf: Vec::new(),
-            pos: 0,
-            base: 0,
+            s: StreamBuf::default(),
             state: State::Search { skipped: 0 },
         }
     }
 
     /// Appends captured bytes.
     pub fn push(&mut self, data: &[u8]) {
-        if self.pos > 0 {
-            self.buf.drain(..self.pos);
-            self.base += self.pos as u64;
-            self.pos = 0;
-        }
-        self.buf.extend_from_slice(data);
+        self.s.push(data);
     }
 
     /// Bytes of a frame returned by `advance`.
     pub fn bytes(&self, range: Range<usize>) -> &[u8] {
-        self.buf.get(range).unwrap_or_default()
+        self.s.bytes(range)
     }
 
     /// Stream offset of the byte at `index` of a range returned by `advance`.
     pub fn stream_offset(&self, index: usize) -> u64 {
-        self.base + index as u64
+        self.s.stream_offset(index)
     }
 
     /// The next step, or `None` when more bytes are needed.
     pub fn advance(&mut self) -> Option<Step> {
         loop {
-            let avail = &self.buf[self.pos..];
+            let avail = &self.s.buf[self.s.pos..];
             match self.state {
                 State::Skip(n) => {
                     let take = n.min(avail.len() as u64);
-                    self.pos += take as usize;
+                    self.s.pos += take as usize;
                     if take < n {
                         self.state = State::Skip(n - take);
                         return None;
@@ -144,14 +135,14 @@ impl Framer {
                         Ok(head) => head,
                         Err(e) => return Some(self.invalid(e)),
                     };
-                    let start = self.pos + HEAD_LEN;
+                    let start = self.s.pos + HEAD_LEN;
                     let end = start + head.length as usize;
-                    let data = self.buf.get(start..end)?;
+                    let data = self.s.buf.get(start..end)?;
                     let body = match body(&head, data) {
                         Ok(body) => body,
                         Err(e) => return Some(self.invalid(e)),
                     };
-                    self.pos = end;
+                    self.s.pos = end;
                     return Some(Step::Frame(head, start..end, body));
                 }
                 State::Search { skipped } => return self.search(skipped),
@@ -161,21 +152,21 @@ impl Framer {
 
     /// The frame at `pos` is invalid: search for a boundary after its first byte.
     fn invalid(&mut self, e: Error) -> Step {
-        self.pos += 1;
+        self.s.pos += 1;
         self.state = State::Search { skipped: 1 };
         Step::Invalid(e)
     }
 
     fn search(&mut self, skipped: u64) -> Option<Step> {
-        let mut p = self.pos;
+        let mut p = self.s.pos;
         loop {
-            let verdict = candidate(&self.buf[p..]);
+            let verdict = candidate(&self.s.buf[p..]);
             if let Verdict::Reject = verdict {
                 p += 1;
                 continue;
             }
-            let skipped = skipped.saturating_add((p - self.pos) as u64);
-            self.pos = p;
+            let skipped = skipped.saturating_add((p - self.s.pos) as u64);
+            self.s.pos = p;
             if let Verdict::NeedMore = verdict {
                 self.state = State::Search { skipped };
                 return None;
@@ -192,9 +183,9 @@ impl Framer {
         let State::Search { skipped } = self.state else {
             return None;
         };
-        let p = (self.pos..self.buf.len()).find(|&p| chains_to_end(&self.buf[p..]))?;
-        let skipped = skipped.saturating_add((p - self.pos) as u64);
-        self.pos = p;
+        let p = (self.s.pos..self.s.buf.len()).find(|&p| chains_to_end(&self.s.buf[p..]))?;
+        let skipped = skipped.saturating_add((p - self.s.pos) as u64);
+        self.s.pos = p;
         self.state = State::Sync;
         Some(Step::Resynced { skipped })
     }
@@ -204,13 +195,13 @@ impl Framer {
         if n == 0 {
             return GapOutcome::default();
         }
-        let have = (self.buf.len() - self.pos) as u64;
+        let have = self.s.unread();
         let mut out = GapOutcome {
             damaged: None,
             lost_sync: true,
         };
         self.state = match self.state {
-            State::Sync => match Head::parse_prefix(&self.buf[self.pos..]) {
+            State::Sync => match Head::parse_prefix(&self.s.buf[self.s.pos..]) {
                 // The header of the frame in progress is known, so if the gap
                 // ends inside that frame the next boundary is known too.
                 Some(Ok(head)) => {
@@ -235,9 +226,7 @@ impl Framer {
                 skipped: skipped.saturating_add(have),
             },
         };
-        self.base += self.buf.len() as u64 + n;
-        self.buf.clear();
-        self.pos = 0;
+        self.s.lose(n);
         out
     }
 }

@@ -1,0 +1,71 @@
+//! The bytes of one direction that a framer holds, and where they sit in
+//! the direction's stream: shared by the HTTP/2 and the ttrpc framers.
+
+use std::ops::Range;
+
+/// Bytes fed and not consumed yet. `buf[pos..]` is what a framer still has
+/// to look at; `base` is the stream offset of `buf[0]` (gaps count their
+/// size, so offsets are the flow layer's).
+#[derive(Debug, Default)]
+pub struct StreamBuf {
+    /// The bytes held.
+    pub buf: Vec<u8>,
+    /// Where the framer is in `buf`.
+    pub pos: usize,
+    base: u64,
+}
+
+impl StreamBuf {
+    /// Appends captured bytes; what was consumed is let go first, so a
+    /// range returned before this call is no longer valid.
+    pub fn push(&mut self, data: &[u8]) {
+        if self.pos > 0 {
+            self.buf.drain(..self.pos);
+            self.base += self.pos as u64;
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The held bytes of `range` (empty if out of bounds).
+    pub fn bytes(&self, range: Range<usize>) -> &[u8] {
+        self.buf.get(range).unwrap_or_default()
+    }
+
+    /// Stream offset of the byte at `index` of `buf`.
+    pub fn stream_offset(&self, index: usize) -> u64 {
+        self.base + index as u64
+    }
+
+    /// Bytes not consumed yet.
+    pub fn unread(&self) -> u64 {
+        (self.buf.len() - self.pos) as u64
+    }
+
+    /// Everything held is given up, and the `n` bytes after it were lost:
+    /// the next byte fed is at the offset after them.
+    pub fn lose(&mut self, n: u64) {
+        self.base += self.buf.len() as u64 + n;
+        self.buf.clear();
+        self.pos = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_count_consumed_and_lost_bytes() {
+        let mut s = StreamBuf::default();
+        s.push(b"abcdef");
+        s.pos = 4;
+        assert_eq!(s.unread(), 2);
+        s.push(b"gh");
+        assert_eq!((s.bytes(0..2), s.stream_offset(0)), (&b"ef"[..], 4));
+        s.lose(10);
+        s.push(b"x");
+        assert_eq!(s.stream_offset(0), 18);
+        assert_eq!(s.bytes(5..9), b"");
+    }
+}
