@@ -42,10 +42,9 @@ fn binary(path: &str) -> Option<SchemaSource> {
 }
 
 #[test]
+#[ignore = "needs Debian's containerd and docker.io binaries: run with --include-ignored (scripts/test.sh does)"]
 fn containerd_first_then_bundled_per_method() {
-    if !require_file(CONTAINERD, "containerd") {
-        return;
-    }
+    require_file(CONTAINERD, "containerd");
     let bundled = Schemas::embedded();
     let (_, containerd) = own(CONTAINERD);
     // The binary without Tasks: its methods fall back to the bundled set.
@@ -97,10 +96,9 @@ fn containerd_first_then_bundled_per_method() {
 }
 
 #[test]
+#[ignore = "needs Debian's containerd and docker.io binaries: run with --include-ignored (scripts/test.sh does)"]
 fn the_shim_decodes_task_v2_like_the_bundled_schemas() {
-    if !require_file(SHIM, "containerd") {
-        return;
-    }
+    require_file(SHIM, "containerd");
     let bundled = Schemas::embedded();
     let (_, shim) = own(SHIM);
     let set = SchemaSet::layered(shim, &bundled);
@@ -117,10 +115,9 @@ fn the_shim_decodes_task_v2_like_the_bundled_schemas() {
 }
 
 #[test]
+#[ignore = "needs Debian's containerd and docker.io binaries: run with --include-ignored (scripts/test.sh does)"]
 fn dockerd_names_what_the_bundled_schemas_cannot() {
-    if !require_file(DOCKERD, "docker.io") {
-        return;
-    }
+    require_file(DOCKERD, "docker.io");
     let bundled = Schemas::embedded();
     let (b, dockerd) = own(DOCKERD);
     let set = SchemaSet::layered(dockerd, &bundled);
@@ -167,10 +164,9 @@ fn objects(out: &Output) -> Vec<Value> {
 }
 
 #[test]
+#[ignore = "needs Debian's containerd and docker.io binaries: run with --include-ignored (scripts/test.sh does)"]
 fn decode_schemas_from_containerd_gives_the_same_messages_labelled() {
-    if !require_file(CONTAINERD, "containerd") {
-        return;
-    }
+    require_file(CONTAINERD, "containerd");
     let file = fixture("ctr-session.pcapng");
     let file = file.to_str().unwrap();
     let bundled = objects(&decode(&[file, "--json"]));
@@ -227,10 +223,9 @@ fn capture_with_note(dir: &Path, note: &SchemaNote) -> PathBuf {
 }
 
 #[test]
+#[ignore = "needs Debian's containerd and docker.io binaries: run with --include-ignored (scripts/test.sh does)"]
 fn decode_names_the_binary_a_recording_used() {
-    if !require_file(CONTAINERD, "containerd") {
-        return;
-    }
+    require_file(CONTAINERD, "containerd");
     let (b, _) = own(CONTAINERD);
     let id = b.info.gnu_build_id.clone().or(b.info.go_build_id.clone());
     let dir = tempfile::tempdir().unwrap();
