@@ -720,7 +720,7 @@ fn kept_connection_survives_socket_churn(hook: &str) {
     let (status, stderr) = rec.stop();
     assert!(status.success(), "record failed: {stderr}");
     assert!(
-        stderr.contains("1 connections"),
+        stderr.contains("containerdsnoop: 1 connection ("),
         "only the kept one: {stderr}"
     );
     assert!(stderr.contains("no drops"), "{hook}: drops: {stderr}");

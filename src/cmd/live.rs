@@ -264,10 +264,9 @@ fn run(plan: Plan<'_>) -> Result<()> {
             let written = match (ws, &target) {
                 (Some(ws), Some(t)) => {
                     let mid = if ws.synthetic_prefaces > 0 {
-                        format!(
-                            " ({} connections began before the capture: synthetic preface added)",
-                            ws.synthetic_prefaces
-                        )
+                        let n = ws.synthetic_prefaces;
+                        let s = if n == 1 { "" } else { "s" };
+                        format!(" ({n} connection{s} began before the capture: synthetic preface added)")
                     } else {
                         String::new()
                     };

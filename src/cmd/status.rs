@@ -26,11 +26,12 @@ pub fn bytes(n: u64) -> String {
 
 /// Text of the status line.
 pub fn line(flow: &FlowStats, kernel: &KernelStats) -> String {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut s = format!(
-        "{} connections ({} open), {} writes, {}",
-        flow.connections,
+        "{} ({} open), {}, {}",
+        plural(flow.connections, "connection", "connections"),
         flow.open,
-        flow.writes,
+        plural(flow.writes, "write", "writes"),
         bytes(flow.bytes)
     );
     let lost = kernel.lost_bytes + kernel.fault_bytes;
