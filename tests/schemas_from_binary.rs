@@ -230,7 +230,10 @@ fn the_command_takes_a_process_id() {
     );
     assert!(stdout.contains("/exe ("), "{stdout}");
     assert!(stdout.contains("go          none"), "{stdout}");
-    assert!(stdout.contains("runtime.v1 [raw]  RuntimeService("), "{stdout}");
+    assert!(
+        stdout.contains("runtime.v1 [raw]  RuntimeService("),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("[raw]") && !stdout.contains("warnings ("),
         "{stdout}"

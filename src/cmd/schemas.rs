@@ -87,8 +87,9 @@ fn target_path(target: &str) -> PathBuf {
 fn report(path: &std::path::Path, s: &BinarySchemas) -> String {
     let mut t = String::new();
     let info = &s.info;
+    // /proc/PID/exe and other links: the file they lead to as well.
     let shown = match std::fs::canonicalize(path) {
-        Ok(real) if real != path => format!("{} ({})", path.display(), real.display()),
+        Ok(real) if path.is_symlink() => format!("{} ({})", path.display(), real.display()),
         _ => path.display().to_string(),
     };
     let _ = writeln!(t, "binary      {shown}");
@@ -106,7 +107,7 @@ fn report(path: &std::path::Path, s: &BinarySchemas) -> String {
             info.path.clone().unwrap_or_else(unknown)
         ),
     };
-    let _ = writeln!(t, "module      {main}");
+    let _ = writeln!(t, "main        {main}");
     if let Some(v) = info.ldflags_version() {
         let _ = writeln!(t, "version     {v} (from -ldflags -X)");
     }

@@ -131,6 +131,7 @@ pub fn scan_detailed(bytes: &[u8], limits: &ScanLimits) -> Scan {
         seen: HashMap::new(),
         stats: ScanStats::default(),
         max_files: limits.max_files,
+        full: false,
     };
     scan_gzip(bytes, limits, &mut out);
     scan_raw(bytes, limits, &mut out);
@@ -149,6 +150,8 @@ struct Collector {
     seen: HashMap<Vec<u8>, usize>,
     stats: ScanStats,
     max_files: usize,
+    /// `max_files` was reached.
+    full: bool,
 }
 
 impl Collector {
@@ -161,10 +164,13 @@ impl Collector {
             return true;
         }
         if self.found.len() >= self.max_files {
-            self.stats.limits_hit.push(format!(
-                "more than {} distinct descriptors: the rest, from offset {offset:#x} on, were not read",
-                self.max_files
-            ));
+            if !self.full {
+                self.full = true;
+                self.stats.limits_hit.push(format!(
+                    "more than {} distinct descriptors: the rest, from offset {offset:#x} on, were not read",
+                    self.max_files
+                ));
+            }
             return false;
         }
         self.seen.insert(key, self.found.len());
@@ -219,7 +225,10 @@ fn scan_gzip(bytes: &[u8], limits: &ScanLimits, out: &mut Collector) {
         };
         // Deflate can use a little more input than it makes output (stored
         // blocks); far more means a degenerate stream.
-        let input_max = limits.member_bytes + limits.member_bytes / 8 + 1024;
+        let input_max = limits
+            .member_bytes
+            .saturating_add(limits.member_bytes / 8)
+            .saturating_add(1024);
         let deflate = &member[header..member.len().min(header.saturating_add(input_max))];
         let used = match inflate(deflate, limits.member_bytes, &mut work, &mut buf) {
             Inflate::Done(used) => used,
