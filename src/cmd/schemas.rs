@@ -38,7 +38,17 @@ pub fn run(args: &SchemasArgs) -> Result<()> {
     let elapsed = start.elapsed();
     let mut text = report(&path, &found);
     let summary = summary(&found);
-    let _ = writeln!(text, "\n{summary}; read in {} ms", elapsed.as_millis());
+    let scan = &found.scan;
+    let _ = writeln!(
+        text,
+        "\nscanned: {} gzip descriptors (at {} gzip magics), {} raw (of {} candidates), {} identical copies",
+        scan.gzip_descriptors,
+        scan.gzip_magics,
+        scan.raw_descriptors,
+        scan.raw_candidates,
+        scan.duplicates
+    );
+    let _ = writeln!(text, "{summary}; read in {} ms", elapsed.as_millis());
     if let Some(dir) = &args.export {
         let done = export(&found.pool, dir).map_err(|e| Fatal::output(format!("{e:#}")))?;
         let _ = writeln!(

@@ -215,6 +215,8 @@ const GZIP_STRING_MAX: usize = 1024;
 fn scan_gzip(bytes: &[u8], limits: &ScanLimits, out: &mut Collector) {
     let mut work = limits.gzip_work;
     let mut buf = Vec::new();
+    // One inflater, reset for each member: its state is tens of kilobytes.
+    let mut inflater = Decompress::new(false);
     let mut at = 0;
     while let Some(p) = find(bytes, at, &GZIP_MAGIC) {
         out.stats.gzip_magics += 1;
@@ -230,7 +232,13 @@ fn scan_gzip(bytes: &[u8], limits: &ScanLimits, out: &mut Collector) {
             .saturating_add(limits.member_bytes / 8)
             .saturating_add(1024);
         let deflate = &member[header..member.len().min(header.saturating_add(input_max))];
-        let used = match inflate(deflate, limits.member_bytes, &mut work, &mut buf) {
+        let used = match inflate(
+            &mut inflater,
+            deflate,
+            limits.member_bytes,
+            &mut work,
+            &mut buf,
+        ) {
             Inflate::Done(used) => used,
             Inflate::No => continue,
             Inflate::OutOfBudget => {
@@ -317,8 +325,14 @@ enum Inflate {
 /// Inflates the raw deflate stream at the start of `input` into `out`, at
 /// most `max_out` bytes, giving up as soon as the output cannot start a
 /// descriptor (its first byte must be the `name` tag `0a`).
-fn inflate(input: &[u8], max_out: usize, work: &mut usize, out: &mut Vec<u8>) -> Inflate {
-    let mut d = Decompress::new(false);
+fn inflate(
+    d: &mut Decompress,
+    input: &[u8],
+    max_out: usize,
+    work: &mut usize,
+    out: &mut Vec<u8>,
+) -> Inflate {
+    d.reset(false);
     out.clear();
     let mut filled = 0usize;
     let mut chunk = 256usize;
