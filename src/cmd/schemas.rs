@@ -38,7 +38,17 @@ pub fn run(args: &SchemasArgs) -> Result<()> {
     let elapsed = start.elapsed();
     let mut text = report(&path, &found);
     let summary = summary(&found);
-    let _ = writeln!(text, "\n{summary}; read in {} ms", elapsed.as_millis());
+    let scan = &found.scan;
+    let _ = writeln!(
+        text,
+        "\nscanned: {} gzip descriptors (at {} gzip magics), {} raw (of {} candidates), {} identical copies",
+        scan.gzip_descriptors,
+        scan.gzip_magics,
+        scan.raw_descriptors,
+        scan.raw_candidates,
+        scan.duplicates
+    );
+    let _ = writeln!(text, "{summary}; read in {} ms", elapsed.as_millis());
     if let Some(dir) = &args.export {
         let done = export(&found.pool, dir).map_err(|e| Fatal::output(format!("{e:#}")))?;
         let _ = writeln!(
@@ -87,8 +97,9 @@ fn target_path(target: &str) -> PathBuf {
 fn report(path: &std::path::Path, s: &BinarySchemas) -> String {
     let mut t = String::new();
     let info = &s.info;
+    // /proc/PID/exe and other links: the file they lead to as well.
     let shown = match std::fs::canonicalize(path) {
-        Ok(real) if real != path => format!("{} ({})", path.display(), real.display()),
+        Ok(real) if path.is_symlink() => format!("{} ({})", path.display(), real.display()),
         _ => path.display().to_string(),
     };
     let _ = writeln!(t, "binary      {shown}");
@@ -106,7 +117,7 @@ fn report(path: &std::path::Path, s: &BinarySchemas) -> String {
             info.path.clone().unwrap_or_else(unknown)
         ),
     };
-    let _ = writeln!(t, "module      {main}");
+    let _ = writeln!(t, "main        {main}");
     if let Some(v) = info.ldflags_version() {
         let _ = writeln!(t, "version     {v} (from -ldflags -X)");
     }

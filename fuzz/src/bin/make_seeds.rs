@@ -257,7 +257,126 @@ fn main() {
             }
         }
     }
+    binary_seeds(&mut out);
     println!("seeds written under {}", out.root.display());
+}
+
+/// Seeds of `binary_schemas`: bundled descriptors gzipped (as gogo/protobuf
+/// registers them) and raw (as protobuf-go keeps them), the two CRI files
+/// under one name, a Go build information header, and a small ELF file
+/// with build ID notes.
+fn binary_seeds(out: &mut Out) {
+    use std::io::Write as _;
+
+    use containerdsnoop::protobuf::Schemas;
+    use flate2::{write::GzEncoder, Compression};
+    use prost::Message;
+
+    let gzip = |bytes: &[u8]| {
+        let mut gz = GzEncoder::new(Vec::new(), Compression::best());
+        gz.write_all(bytes).unwrap();
+        gz.finish().unwrap()
+    };
+    let schemas = Schemas::embedded();
+    let files: Vec<_> = schemas.pool().file_descriptor_protos().cloned().collect();
+    let small: Vec<_> = files
+        .iter()
+        .filter(|f| f.encoded_len() < 2048 && f.dependency.len() <= 2)
+        .take(6)
+        .collect();
+    let mut gz = Vec::new();
+    let mut raw = Vec::new();
+    for f in &small {
+        gz.extend(gzip(&f.encode_to_vec()));
+        gz.extend([0u8; 8]);
+        raw.extend(f.encode_to_vec());
+    }
+    raw.extend([0u8; 8]);
+    out.put("binary_schemas", "gzip-members", &gz);
+    out.put("binary_schemas", "raw-descriptors", &raw);
+    let mut cri = Vec::new();
+    for f in files
+        .iter()
+        .filter(|f| f.name().ends_with("/api.proto") && f.package().starts_with("runtime."))
+    {
+        let mut f = f.clone();
+        f.name = Some("api.proto".into());
+        cri.extend(gzip(&f.encode_to_vec()));
+    }
+    out.put("binary_schemas", "one-name-two-packages", &cri);
+
+    let modinfo = "path\texample.com/cmd/d\nmod\texample.com\tv1.2.3\th1:abc=\n\
+                   dep\tgithub.com/gogo/protobuf\tv1.3.2\th1:x=\n=>\tgithub.com/x/protobuf\tv1.3.3\th1:y=\n\
+                   build\t-ldflags=\"-X example.com/version.Version=1.2.3\"\n";
+    let mut info = b"\xff Go buildinf:\x08\x02".to_vec();
+    info.extend([0u8; 16]);
+    info.push(8);
+    info.extend(b"go1.22.1");
+    let framed = [&[0x30u8; 16][..], modinfo.as_bytes(), &[0x31u8; 16][..]].concat();
+    let mut len = framed.len();
+    while len >= 0x80 {
+        info.push(len as u8 | 0x80);
+        len >>= 7;
+    }
+    info.push(len as u8);
+    info.extend(framed);
+    out.put("binary_schemas", "buildinfo", &info);
+    out.put("binary_schemas", "elf-notes", &tiny_elf());
+}
+
+/// A 64-bit little-endian ELF file: header, a Go and a GNU build ID note,
+/// the section name table and the section headers.
+fn tiny_elf() -> Vec<u8> {
+    let mut b = vec![0u8; 64];
+    b[..8].copy_from_slice(b"\x7fELF\x02\x01\x01\x00");
+    let go_note = [
+        &4u32.to_le_bytes()[..],
+        &8u32.to_le_bytes(),
+        &4u32.to_le_bytes(),
+        b"Go\0\0",
+        b"abcd/efg",
+    ]
+    .concat();
+    let gnu_note = [
+        &4u32.to_le_bytes()[..],
+        &4u32.to_le_bytes(),
+        &3u32.to_le_bytes(),
+        b"GNU\0",
+        &[1, 2, 3, 4],
+    ]
+    .concat();
+    let strtab = b"\0.note.go.buildid\0.note.gnu.build-id\0.shstrtab\0";
+    let mut sections = vec![(0u32, 0u32, 0usize, 0usize)];
+    for (name, kind, data) in [
+        (1u32, 7u32, &go_note[..]),
+        (18, 7, &gnu_note[..]),
+        (37, 3, &strtab[..]),
+    ] {
+        sections.push((name, kind, b.len(), data.len()));
+        b.extend_from_slice(data);
+    }
+    b.resize(b.len().next_multiple_of(8), 0);
+    let shoff = b.len();
+    for (name, kind, offset, size) in &sections {
+        let mut h = [0u8; 64];
+        h[0..4].copy_from_slice(&name.to_le_bytes());
+        h[4..8].copy_from_slice(&kind.to_le_bytes());
+        h[24..32].copy_from_slice(&(*offset as u64).to_le_bytes());
+        h[32..40].copy_from_slice(&(*size as u64).to_le_bytes());
+        b.extend(h);
+    }
+    b[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
+    b[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
+    b[0x3c..0x3e].copy_from_slice(&4u16.to_le_bytes());
+    b[0x3e..0x40].copy_from_slice(&3u16.to_le_bytes());
+    b
+}
+
+fn decode_dir(d: flow::Dir) -> Dir {
+    match d {
+        flow::Dir::ToServer => Dir::ClientToServer,
+        flow::Dir::ToClient => Dir::ServerToClient,
+    }
 }
 
 fn head_bytes(h: &Head) -> [u8; HEAD_LEN] {

@@ -135,6 +135,7 @@ pub fn scan_detailed(bytes: &[u8], limits: &ScanLimits) -> Scan {
         seen: HashMap::new(),
         stats: ScanStats::default(),
         max_files: limits.max_files,
+        full: false,
     };
     scan_gzip(bytes, limits, &mut out);
     scan_raw(bytes, limits, &mut out);
@@ -153,6 +154,8 @@ struct Collector {
     seen: HashMap<Vec<u8>, usize>,
     stats: ScanStats,
     max_files: usize,
+    /// `max_files` was reached.
+    full: bool,
 }
 
 impl Collector {
@@ -165,10 +168,13 @@ impl Collector {
             return true;
         }
         if self.found.len() >= self.max_files {
-            self.stats.limits_hit.push(format!(
-                "more than {} distinct descriptors: the rest, from offset {offset:#x} on, were not read",
-                self.max_files
-            ));
+            if !self.full {
+                self.full = true;
+                self.stats.limits_hit.push(format!(
+                    "more than {} distinct descriptors: the rest, from offset {offset:#x} on, were not read",
+                    self.max_files
+                ));
+            }
             return false;
         }
         self.seen.insert(key, self.found.len());
@@ -213,6 +219,8 @@ const GZIP_STRING_MAX: usize = 1024;
 fn scan_gzip(bytes: &[u8], limits: &ScanLimits, out: &mut Collector) {
     let mut work = limits.gzip_work;
     let mut buf = Vec::new();
+    // One inflater, reset for each member: its state is tens of kilobytes.
+    let mut inflater = Decompress::new(false);
     let mut at = 0;
     while let Some(p) = find(bytes, at, &GZIP_MAGIC) {
         out.stats.gzip_magics += 1;
@@ -223,9 +231,18 @@ fn scan_gzip(bytes: &[u8], limits: &ScanLimits, out: &mut Collector) {
         };
         // Deflate can use a little more input than it makes output (stored
         // blocks); far more means a degenerate stream.
-        let input_max = limits.member_bytes + limits.member_bytes / 8 + 1024;
+        let input_max = limits
+            .member_bytes
+            .saturating_add(limits.member_bytes / 8)
+            .saturating_add(1024);
         let deflate = &member[header..member.len().min(header.saturating_add(input_max))];
-        let used = match inflate(deflate, limits.member_bytes, &mut work, &mut buf) {
+        let used = match inflate(
+            &mut inflater,
+            deflate,
+            limits.member_bytes,
+            &mut work,
+            &mut buf,
+        ) {
             Inflate::Done(used) => used,
             Inflate::No => {
                 out.stats.gzip_broken += usize::from(names_a_proto(&buf));
@@ -328,8 +345,14 @@ fn names_a_proto(inflated: &[u8]) -> bool {
 /// Inflates the raw deflate stream at the start of `input` into `out`, at
 /// most `max_out` bytes, giving up as soon as the output cannot start a
 /// descriptor (its first byte must be the `name` tag `0a`).
-fn inflate(input: &[u8], max_out: usize, work: &mut usize, out: &mut Vec<u8>) -> Inflate {
-    let mut d = Decompress::new(false);
+fn inflate(
+    d: &mut Decompress,
+    input: &[u8],
+    max_out: usize,
+    work: &mut usize,
+    out: &mut Vec<u8>,
+) -> Inflate {
+    d.reset(false);
     out.clear();
     let mut filled = 0usize;
     let mut chunk = 256usize;
