@@ -23,5 +23,5 @@ fuzz_target!(|data: &[u8]| {
         std::hint::black_box(to_source(file).ok());
     }
     std::hint::black_box(found.info.ldflags_version());
-    std::hint::black_box(found.schemas());
+    std::hint::black_box(found.schemas("fuzz"));
 });

@@ -372,13 +372,6 @@ fn tiny_elf() -> Vec<u8> {
     b
 }
 
-fn decode_dir(d: flow::Dir) -> Dir {
-    match d {
-        flow::Dir::ToServer => Dir::ClientToServer,
-        flow::Dir::ToClient => Dir::ServerToClient,
-    }
-}
-
 fn head_bytes(h: &Head) -> [u8; HEAD_LEN] {
     let l = h.length.to_be_bytes();
     let s = (h.stream_id | if h.reserved { 1 << 31 } else { 0 }).to_be_bytes();
