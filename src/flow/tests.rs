@@ -95,7 +95,7 @@ fn reorders_and_declares_gaps_of_exact_size() {
     t.record(&data(false, 2, b"cd"), &mut log).unwrap();
     // A range that never comes: released after the wait.
     t.record(&data(false, 10, b"kl"), &mut log).unwrap();
-    for _ in 0..4 {
+    for _ in 0..=HOLD_TICKS + 1 {
         t.tick(&mut log).unwrap();
     }
     assert_eq!(

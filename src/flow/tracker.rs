@@ -20,11 +20,14 @@ use crate::capture::record::{Payload, Record};
 /// Bytes a direction may hold while waiting for an earlier range.
 const HOLD_LIMIT: usize = 8 << 20;
 /// Ticks (about 100 ms each) a range waits before the missing bytes are declared lost.
-const HOLD_TICKS: u32 = 2;
+/// Longer than `capture::causal` holds a record for its ack (500 ms): a
+/// record held there (a connection's first write, when its ack could not be
+/// placed) must still fill its hole, not arrive after it was declared lost.
+const HOLD_TICKS: u32 = (crate::capture::causal::MAX_HOLD_NS / 100_000_000) as u32 + 2;
 /// Ticks a connection stays after a side closed: records of its last
 /// writes may still be on their way from another CPU, or held for causal
-/// order (`capture::causal` holds one at most 500 ms).
-const CLOSE_TICKS: u32 = 6;
+/// order (as long as a hole waits for it).
+const CLOSE_TICKS: u32 = HOLD_TICKS + 1;
 /// Most connections tracked at once; the oldest is finished beyond it
 /// (sockets closed by process exit produce no close record).
 const MAX_CONNS: usize = 16384;
