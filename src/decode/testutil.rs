@@ -14,11 +14,13 @@ pub fn stamp(ts: u64) -> Stamp {
     }
 }
 
-/// Feeds writes (write i has time i), each cut into chunks by `rng` when
-/// given, then closes at time 1_000_000.
-pub fn run(at_start: bool, writes: &[(Dir, Vec<u8>)], mut rng: Option<&mut Rng>) -> Vec<Event> {
-    let mut dec = ConnDecoder::new(at_start);
-    let mut out = Vec::new();
+/// Feeds writes (write i has time i) to `feed`, each cut into chunks by
+/// `rng` when given: the driver of every decoder's split tests.
+pub fn feed_writes(
+    writes: &[(Dir, Vec<u8>)],
+    mut rng: Option<&mut Rng>,
+    mut feed: impl FnMut(Dir, &[u8], &Stamp),
+) {
     for (i, (dir, bytes)) in writes.iter().enumerate() {
         let m = stamp(i as u64);
         let mut rest = bytes.as_slice();
@@ -27,10 +29,20 @@ pub fn run(at_start: bool, writes: &[(Dir, Vec<u8>)], mut rng: Option<&mut Rng>)
                 Some(r) => 1 + r.below(rest.len().min(40)),
                 None => rest.len(),
             };
-            dec.feed(*dir, &rest[..n], &m, &mut out);
+            feed(*dir, &rest[..n], &m);
             rest = &rest[n..];
         }
     }
+}
+
+/// The HTTP/2 decoder fed `writes` as [`feed_writes`] does, then closed
+/// at time 1_000_000.
+pub fn run(at_start: bool, writes: &[(Dir, Vec<u8>)], rng: Option<&mut Rng>) -> Vec<Event> {
+    let mut dec = ConnDecoder::new(at_start);
+    let mut out = Vec::new();
+    feed_writes(writes, rng, |dir, bytes, m| {
+        dec.feed(dir, bytes, m, &mut out)
+    });
     dec.close(1_000_000, &mut out);
     out
 }

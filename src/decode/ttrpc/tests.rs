@@ -3,28 +3,19 @@
 //! start mid-connection or lose bytes, and bad input.
 
 use super::TtrpcDecoder;
-use crate::decode::testutil::stamp;
+use crate::decode::testutil::{feed_writes, stamp};
 use crate::decode::{Dir, Error, Event, PathInfo};
 use crate::testsupport::ttrpc::{frame, request_env, response_env, shim_conversation};
 use crate::testsupport::Rng;
 
-/// Feeds writes (write i at time i), each cut into random chunks when
-/// `rng` is given, then closes at time 1_000_000.
-fn run(writes: &[(Dir, Vec<u8>)], mut rng: Option<&mut Rng>) -> Vec<Event> {
+/// The ttrpc decoder fed `writes` as `testutil::feed_writes` does, then
+/// closed at time 1_000_000.
+fn run(writes: &[(Dir, Vec<u8>)], rng: Option<&mut Rng>) -> Vec<Event> {
     let mut dec = TtrpcDecoder::new();
     let mut out = Vec::new();
-    for (i, (dir, bytes)) in writes.iter().enumerate() {
-        let m = stamp(i as u64);
-        let mut rest = bytes.as_slice();
-        while !rest.is_empty() {
-            let n = match rng.as_deref_mut() {
-                Some(r) => 1 + r.below(rest.len().min(40)),
-                None => rest.len(),
-            };
-            dec.feed(*dir, &rest[..n], &m, &mut out);
-            rest = &rest[n..];
-        }
-    }
+    feed_writes(writes, rng, |dir, bytes, m| {
+        dec.feed(dir, bytes, m, &mut out)
+    });
     dec.close(1_000_000, &mut out);
     out
 }
