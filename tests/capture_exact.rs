@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
 
@@ -274,23 +274,29 @@ fn payload_lengths(pcap: &Path, stream: usize, port: u16) -> Vec<u64> {
     .collect()
 }
 
+/// A recording, with `hook` and `extra` arguments, of the socket
+/// `SOCK.sock` in a fresh temporary directory, into `NAME.pcapng` there:
+/// the directory (to keep alive), the socket's path and the capture's.
+fn record_socket(
+    name: &str,
+    sock: &str,
+    hook: &str,
+    extra: &[&str],
+) -> (tempfile::TempDir, PathBuf, PathBuf, Recorder) {
+    let dir = short_tempdir(&format!("cs-{name}"));
+    let sock = dir.path().join(format!("{sock}.sock"));
+    let pcap = dir.path().join(format!("{name}.pcapng"));
+    let sock_arg = sock.display().to_string();
+    let mut args = vec!["--socket", sock_arg.as_str(), "--hook", hook];
+    args.extend_from_slice(extra);
+    let rec = Recorder::start(&pcap, &args);
+    (dir, sock, pcap, rec)
+}
+
 fn every_byte_of_every_send_syscall_is_recorded(hook: &str) {
     require_root();
-    let dir = short_tempdir("cs-exact");
-    let sock = dir.path().join("exact.sock");
-    let pcap = dir.path().join("exact.pcapng");
-    let sock_arg = sock.display().to_string();
-    let rec = Recorder::start(
-        &pcap,
-        &[
-            "--socket",
-            &sock_arg,
-            "--ringbuf-size",
-            "256M",
-            "--hook",
-            hook,
-        ],
-    );
+    let (_dir, sock, pcap, rec) =
+        record_socket("exact", "exact", hook, &["--ringbuf-size", "256M"]);
     let attached = if hook == "sock" {
         "(hook: tp_btf/sock_send_length)"
     } else {
@@ -516,11 +522,7 @@ fn send_mmsg(fd: i32, messages: &[Vec<u8>]) {
 #[ignore = "needs root: run with --include-ignored (scripts/test.sh does)"]
 fn sends_without_a_user_buffer_are_exact_gaps_on_the_sock_hook() {
     require_root();
-    let dir = short_tempdir("cs-gaps");
-    let sock = dir.path().join("gaps.sock");
-    let pcap = dir.path().join("gaps.pcapng");
-    let sock_arg = sock.display().to_string();
-    let rec = Recorder::start(&pcap, &["--socket", &sock_arg, "--hook", "sock"]);
+    let (_dir, sock, pcap, rec) = record_socket("gaps", "gaps", "sock", &[]);
     let listener = UnixListener::bind(&sock).unwrap();
     let tail = b"tail after the gap";
 
@@ -599,21 +601,7 @@ fn sends_without_a_user_buffer_are_exact_gaps_on_the_sock_hook() {
 /// show the request's first packet before the reply.
 fn reply_after_request(hook: &str) {
     require_root();
-    let dir = short_tempdir("cs-order");
-    let sock = dir.path().join("order.sock");
-    let pcap = dir.path().join("order.pcapng");
-    let sock_arg = sock.display().to_string();
-    let rec = Recorder::start(
-        &pcap,
-        &[
-            "--socket",
-            &sock_arg,
-            "--hook",
-            hook,
-            "--ringbuf-size",
-            "64M",
-        ],
-    );
+    let (_dir, sock, pcap, rec) = record_socket("order", "order", hook, &["--ringbuf-size", "64M"]);
     let listener = UnixListener::bind(&sock).unwrap();
     let request = pattern(600, 4 << 20);
     let reply = b"early reply";
@@ -692,11 +680,7 @@ fn a_reply_that_overtakes_its_request_follows_it_syscall_hook() {
 /// sends again: its bytes are exact (or reported, never silently lost).
 fn kept_connection_survives_socket_churn(hook: &str) {
     require_root();
-    let dir = short_tempdir("cs-churn");
-    let sock = dir.path().join("kept.sock");
-    let pcap = dir.path().join("churn.pcapng");
-    let sock_arg = sock.display().to_string();
-    let rec = Recorder::start(&pcap, &["--socket", &sock_arg, "--hook", hook]);
+    let (_dir, sock, pcap, rec) = record_socket("churn", "kept", hook, &[]);
     let listener = UnixListener::bind(&sock).unwrap();
     let server = drain_one(&listener);
     let mut client = UnixStream::connect(&sock).unwrap();
@@ -752,11 +736,7 @@ fn kept_connection_survives_socket_churn_syscall_hook() {
 #[ignore = "needs root: run with --include-ignored (scripts/test.sh does)"]
 fn a_connection_whose_socket_is_gone_ends_during_the_capture_sock_hook() {
     require_root();
-    let dir = short_tempdir("cs-gone");
-    let sock = dir.path().join("gone.sock");
-    let pcap = dir.path().join("gone.pcapng");
-    let sock_arg = sock.display().to_string();
-    let rec = Recorder::start(&pcap, &["--socket", &sock_arg, "--hook", "sock"]);
+    let (_dir, sock, pcap, rec) = record_socket("gone", "gone", "sock", &[]);
     let listener = UnixListener::bind(&sock).unwrap();
     let (release, hold) = std::sync::mpsc::channel::<()>();
     let server = thread::spawn(move || {
