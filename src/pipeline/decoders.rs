@@ -136,9 +136,7 @@ impl Decoders {
             },
             next: [0, 0],
         });
-        let protocol = e.info.protocol;
-        e.info = ConnInfo::of(conn);
-        e.info.protocol = protocol;
+        e.info.refresh(conn);
         match ev {
             FlowEvent::Open => {}
             FlowEvent::Data {
@@ -193,14 +191,21 @@ impl Decoders {
                 }
             }
         }
-        let info = match self.conns.get(&conn.id) {
-            Some(e) => e.info.clone(),
-            None => return Ok(()),
-        };
+        // Most writes end no message: nothing to hand on, nothing copied.
+        if !self.events.is_empty() {
+            match self.conns.get(&conn.id) {
+                Some(e) => {
+                    for ev in self.events.drain(..) {
+                        out.event(&e.info, ts_ns, ev)?;
+                    }
+                }
+                None => self.events.clear(),
+            }
+        }
         if matches!(ev, FlowEvent::Close) {
             self.conns.remove(&conn.id);
         }
-        self.emit(&info, ts_ns, out)
+        Ok(())
     }
 
     /// Settles the protocol of `id` when `verdict` says so (`Some(None)`:

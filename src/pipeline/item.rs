@@ -22,15 +22,15 @@ pub struct ConnInfo {
 }
 
 impl ConnInfo {
-    /// What the items of `conn` say about it.
-    pub fn of(conn: &Conn) -> ConnInfo {
-        ConnInfo {
-            id: conn.id,
-            path: conn.path.clone(),
-            client: conn.client.owner,
-            server: conn.server.owner,
-            protocol: None,
+    /// Brings what is known of `conn` up to date (its owners are learned as
+    /// it goes), allocating only when its path changed.
+    pub fn refresh(&mut self, conn: &Conn) {
+        self.id = conn.id;
+        if self.path != conn.path {
+            self.path.clone_from(&conn.path);
         }
+        self.client = conn.client.owner;
+        self.server = conn.server.owner;
     }
 
     /// The process that sends in direction `dir`.
