@@ -68,7 +68,12 @@ mod bpf {
             ])
             .build_and_generate(out.join("snoop.skel.rs"))
             .expect("compiling src/bpf/snoop.bpf.c (is clang installed?)");
-        for input in [SRC, "src/bpf/snoop.h", &format!("{vmlinux}/vmlinux.h")] {
+        for input in [
+            SRC,
+            "src/bpf/snoop.h",
+            "src/bpf/hpack.bpf.h",
+            &format!("{vmlinux}/vmlinux.h"),
+        ] {
             println!("cargo:rerun-if-changed={input}");
         }
     }

@@ -206,6 +206,12 @@ pub struct FilterArgs {
     /// slow path while attached), or `auto` (sock where the kernel has it).
     #[arg(long, value_enum, value_name = "HOOK", default_value = "auto")]
     pub hook: HookChoice,
+    /// Do not read the HPACK tables of connections that began before the
+    /// capture from their server (uprobes on a Go gRPC server, such as
+    /// containerd): header fields indexed before the capture (`:path`
+    /// among them) then stay unknown until the tables turn over.
+    #[arg(long)]
+    pub no_hpack_recovery: bool,
 }
 
 /// `record`'s options.

@@ -3,7 +3,8 @@
 //!
 //! The modules follow the data (docs/ARCHITECTURE.md draws it):
 //! `capture` (BPF records, live) | `input` (capture files, offline) ->
-//! `flow` (connections, ordered bytes with known-size gaps) -> `pcapng`
+//! `flow` (connections, ordered bytes with known-size gaps; live, `recovery`
+//! places HPACK tables recovered from the server) -> `pcapng`
 //! (the writer) | `pipeline` (`decode`: HTTP/2, HPACK, gRPC; `protobuf`:
 //! schemas; filter and decode once) -> `output` (table, NDJSON).
 
@@ -14,13 +15,16 @@ pub mod capture;
 pub mod cli;
 pub mod cmd;
 pub mod decode;
+pub mod elf;
 pub mod error;
 pub mod flow;
+pub mod gobin;
 pub mod input;
 pub mod output;
 pub mod pcapng;
 pub mod pipeline;
 pub mod protobuf;
+pub mod recovery;
 pub mod redact;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testsupport;

@@ -1360,4 +1360,6 @@ int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 	return 0;
 }
 
+#include "hpack.bpf.h"
+
 char LICENSE[] SEC("license") = "GPL";

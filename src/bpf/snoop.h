@@ -56,6 +56,10 @@ enum snoop_kind {
 	 * not be copied; `reason` (enum snoop_gap_reason) says why. No
 	 * payload follows. */
 	SNOOP_GAP = 4,
+	/* A Go HTTP/2 server's HPACK table for one of its connections, read
+	 * by a uprobe (struct snoop_hpack follows; see hpack.bpf.h). The
+	 * header's sock_ino is the server's socket. */
+	SNOOP_HPACK = 5,
 };
 
 /* Flags on every record. */
@@ -169,6 +173,99 @@ struct snoop_event {
 	__u16 _pad0;
 	char comm[SNOOP_COMM_LEN];
 	__u32 _pad1;
+};
+
+/* Bounds of a SNOOP_HPACK record. A table of the default 4096 bytes holds
+ * at most 4096 / 32 = 128 entries and fewer than 4096 bytes of strings. */
+enum snoop_hpack_abi {
+	SNOOP_HPACK_MAX_ENTRIES = 128,
+	SNOOP_HPACK_STRINGS = 4096,
+	SNOOP_HPACK_PREFIX = 32,
+	/* Layouts userspace can describe (the uprobe's attach cookie). */
+	SNOOP_HPACK_LAYOUTS = 4,
+};
+
+/* Which table a SNOOP_HPACK record holds. */
+enum snoop_hpack_side {
+	/* The server's decoder: what its clients inserted (client to server). */
+	SNOOP_HPACK_DECODER = 1,
+	/* The server's encoder: what it inserted (server to client). */
+	SNOOP_HPACK_ENCODER = 2,
+};
+
+/* Whether the table could be copied. */
+enum snoop_hpack_status {
+	SNOOP_HPACK_OK = 0,
+	/* More entries or string bytes than the record holds. */
+	SNOOP_HPACK_TOO_BIG = 1,
+	/* Process memory could not be read. */
+	SNOOP_HPACK_FAULT = 2,
+};
+
+/*
+ * The payload of a SNOOP_HPACK record: the table a header block is about to
+ * be decoded (or encoded) against, entries oldest first (HPACK index 62 is
+ * the last one), their strings back to back in `strings`.
+ */
+struct snoop_hpack {
+	/* The stream the header block belongs to. */
+	__u32 stream_id;
+	/* The table's size and limit as the Go code keeps them (RFC 7541
+	 * sizes: name + value + 32 per entry). */
+	__u32 table_size;
+	__u32 max_size;
+	/* Entries in the table, and how many were copied. */
+	__u32 total_entries;
+	__u16 n_entries;
+	/* enum snoop_hpack_side */
+	__u8 side;
+	/* enum snoop_hpack_status */
+	__u8 status;
+	/* Encoder: the block ends the stream (trailers). */
+	__u8 end_stream;
+	/* Decoder: how many of the block's first bytes are in `block`. */
+	__u8 block_len;
+	__u16 _pad;
+	__u8 block[SNOOP_HPACK_PREFIX];
+	__u16 name_len[SNOOP_HPACK_MAX_ENTRIES];
+	__u16 value_len[SNOOP_HPACK_MAX_ENTRIES];
+	/* Twice the bound, so the verifier can see every copy fits. */
+	char strings[2 * SNOOP_HPACK_STRINGS];
+};
+
+/*
+ * Where the fields a uprobe follows sit in one build of a Go server (byte
+ * offsets). Userspace fills one slot per supported layout; the uprobe's
+ * attach cookie picks the slot.
+ */
+struct snoop_hpack_layout {
+	/* golang.org/x/net/http2.Framer: ReadMetaHeaders (*hpack.Decoder),
+	 * and the data word of r (io.Reader, a *bufio.Reader). */
+	__u32 framer_decoder;
+	__u32 framer_reader;
+	/* bufio.Reader: the data word of rd (the connection). */
+	__u32 bufio_rd;
+	/* grpc's loopyWriter: framer (*framer) and hEnc (*hpack.Encoder). */
+	__u32 loopy_framer;
+	__u32 loopy_encoder;
+	/* grpc's framer: writer (*bufWriter); bufWriter: the data word of conn. */
+	__u32 framer_writer;
+	__u32 bufwriter_conn;
+	/* A *net.UnixConn points at its *netFD (offset conn_fd); netFD.pfd.Sysfd. */
+	__u32 conn_fd;
+	__u32 netfd_sysfd;
+	/* http2.HeadersFrame: the stream id and headerFragBuf ([]byte). */
+	__u32 headers_stream;
+	__u32 headers_frag;
+	/* hpack.Decoder and hpack.Encoder: dynTab.table.ents ([]HeaderField),
+	 * dynTab.size and dynTab.maxSize; and the size of a HeaderField
+	 * (Name string, Value string, Sensitive bool). */
+	__u32 table_ents;
+	__u32 table_size;
+	__u32 table_max_size;
+	__u32 field_size;
+	/* Non-zero once the slot is filled. */
+	__u32 valid;
 };
 
 #endif

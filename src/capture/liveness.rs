@@ -13,7 +13,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use super::record::{self, HEADER_LEN, KIND_CLOSE, KIND_DATA, KIND_GAP};
+use super::record::{self, HEADER_LEN, KIND_CLOSE, KIND_DATA, KIND_GAP, KIND_HPACK};
 use super::skel::types::snoop_event;
 
 /// Sockets idle this long are checked.
@@ -217,7 +217,7 @@ impl Liveness {
     /// A record was handed to the flow layer.
     pub fn note(&mut self, raw: &[u8]) {
         let Some(h) = record::header(raw) else { return };
-        if h.flags & record::FLAG_FOREIGN_NETNS != 0 || h.sock_ino == 0 {
+        if h.flags & record::FLAG_FOREIGN_NETNS != 0 || h.sock_ino == 0 || h.kind == KIND_HPACK {
             return;
         }
         if h.kind == KIND_CLOSE {

@@ -8,6 +8,7 @@ pub mod preflight;
 pub mod record;
 pub mod reorder;
 pub mod tracer;
+pub mod uprobes;
 
 /// `clock` now, in nanoseconds (CLOCK_MONOTONIC is the clock of
 /// `bpf_ktime_get_ns`, which stamps every record).

@@ -5,12 +5,19 @@
 
 use std::fmt;
 
-use super::skel::types::{snoop_abi, snoop_event, snoop_flags, snoop_gap_reason, snoop_kind};
-use crate::flow::{Comm, Process};
+use super::skel::types::{
+    snoop_abi, snoop_event, snoop_flags, snoop_gap_reason, snoop_hpack, snoop_hpack_abi,
+    snoop_hpack_side, snoop_hpack_status, snoop_kind,
+};
+use crate::flow::{Comm, Dir, Process};
+use crate::recovery::RecoveredTable;
 
-// SAFETY: `snoop_event` is a `#[repr(C)]` struct of plain integers and byte
-// arrays generated from the C header: every bit pattern is a valid value.
+// SAFETY: `snoop_event` and `snoop_hpack` are `#[repr(C)]` structs of plain
+// integers and byte arrays generated from the C header: every bit pattern is
+// a valid value.
 unsafe impl plain::Plain for snoop_event {}
+// SAFETY: as above.
+unsafe impl plain::Plain for snoop_hpack {}
 
 // The record kinds and flags of snoop.h, as the skeleton generated them
 // (`snoop_event::kind` and `flags` are 16-bit fields).
@@ -18,6 +25,7 @@ pub(crate) const KIND_DATA: u16 = snoop_kind::SNOOP_DATA.0 as u16;
 pub(crate) const KIND_SOCK_INFO: u16 = snoop_kind::SNOOP_SOCK_INFO.0 as u16;
 pub(crate) const KIND_CLOSE: u16 = snoop_kind::SNOOP_CLOSE.0 as u16;
 pub(crate) const KIND_GAP: u16 = snoop_kind::SNOOP_GAP.0 as u16;
+pub(crate) const KIND_HPACK: u16 = snoop_kind::SNOOP_HPACK.0 as u16;
 const FLAG_SERVER: u16 = snoop_flags::SNOOP_F_SERVER.0 as u16;
 const FLAG_PEER_BOUND: u16 = snoop_flags::SNOOP_F_PEER_BOUND.0 as u16;
 /// More records of the same call follow.
@@ -152,6 +160,11 @@ pub enum Payload<'a> {
         /// Why.
         reason: GapReason,
     },
+    /// The HPACK table a Go server held for the connection of this (server)
+    /// socket, copied by a uprobe (boxed: it is large and rare).
+    Hpack(Box<RecoveredTable>),
+    /// A table the uprobe could not copy, and why.
+    HpackUnusable(&'static str),
     /// The socket's last file reference was closed after `final_offset` bytes.
     Close {
         /// Offset after the last byte sent on the socket, [`UNKNOWN_OFFSET`]
@@ -261,6 +274,7 @@ pub fn parse(raw: &[u8]) -> Result<Record<'_>, RecordError> {
             len: u64::from(h.gap_len),
             reason: GapReason::from_code(h.reason),
         },
+        KIND_HPACK => hpack(&h, body),
         k => return Err(RecordError::UnknownKind(k)),
     };
     let mut comm = [0u8; 16];
@@ -279,6 +293,63 @@ pub fn parse(raw: &[u8]) -> Result<Record<'_>, RecordError> {
         },
         payload,
     })
+}
+
+/// The table of a SNOOP_HPACK record.
+fn hpack(h: &snoop_event, body: &[u8]) -> Payload<'static> {
+    let mut t = snoop_hpack::default();
+    let size = std::mem::size_of::<snoop_hpack>();
+    // SAFETY: snoop_hpack is plain old data (see the Plain impl above).
+    let dst = unsafe { plain::as_mut_bytes(&mut t) };
+    let n = body.len().min(size);
+    dst[..n].copy_from_slice(&body[..n]);
+    match snoop_hpack_status(u32::from(t.status)) {
+        snoop_hpack_status::SNOOP_HPACK_OK => {}
+        snoop_hpack_status::SNOOP_HPACK_TOO_BIG => {
+            return Payload::HpackUnusable("table larger than a record holds")
+        }
+        _ => return Payload::HpackUnusable("server memory not readable"),
+    }
+    let dir = match snoop_hpack_side(u32::from(t.side)) {
+        snoop_hpack_side::SNOOP_HPACK_DECODER => Dir::ToServer,
+        snoop_hpack_side::SNOOP_HPACK_ENCODER => Dir::ToClient,
+        _ => return Payload::HpackUnusable("unknown table side"),
+    };
+    let max = snoop_hpack_abi::SNOOP_HPACK_MAX_ENTRIES.0 as usize;
+    let count = usize::from(t.n_entries);
+    if count > max || t.total_entries as usize != count {
+        return Payload::HpackUnusable("entry count out of range");
+    }
+    let strings_at = std::mem::offset_of!(snoop_hpack, strings);
+    let strings = body.get(strings_at..).unwrap_or(&[]);
+    let mut entries = Vec::with_capacity(count);
+    let mut at = 0usize;
+    for i in 0..count {
+        let (nl, vl) = (usize::from(t.name_len[i]), usize::from(t.value_len[i]));
+        let (Some(name), Some(value)) =
+            (strings.get(at..at + nl), strings.get(at + nl..at + nl + vl))
+        else {
+            return Payload::HpackUnusable("strings cut short");
+        };
+        entries.push((name.to_vec(), value.to_vec()));
+        at += nl + vl;
+    }
+    let prefix = usize::from(t.block_len).min(t.block.len());
+    let mut comm = [0u8; 16];
+    for (d, s) in comm.iter_mut().zip(h.comm.iter()) {
+        *d = *s as u8;
+    }
+    Payload::Hpack(Box::new(RecoveredTable {
+        dir,
+        stream: t.stream_id,
+        end_stream: t.end_stream != 0,
+        block_prefix: t.block[..prefix].to_vec(),
+        entries,
+        size: t.table_size,
+        max_size: t.max_size,
+        pid: h.pid,
+        comm: Comm(comm).as_str().to_string(),
+    }))
 }
 
 #[cfg(test)]

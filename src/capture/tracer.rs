@@ -19,7 +19,9 @@ use super::record::{self, Record, FLAG_ACK_UNKNOWN, KIND_GAP};
 use super::reorder::Reorder;
 use super::skel::types::{snoop_abi, snoop_stat};
 use super::skel::{SnoopSkel, SnoopSkelBuilder};
+use super::uprobes::Uprobes;
 use crate::error::Fatal;
+use crate::recovery::Recovery;
 
 /// Default ring buffer size: about 16 ms at 1 GB/s, with the reader woken
 /// at 2 MiB. Its pages are mapped twice, so it costs twice this in RSS.
@@ -96,6 +98,8 @@ fn libbpf_log() -> String {
 /// The loaded and attached BPF program.
 pub struct Tracer<'obj> {
     skel: SnoopSkel<'obj>,
+    /// The HPACK uprobes on the watched servers.
+    uprobes: RefCell<Uprobes>,
     /// Time from `start` until every program was attached.
     pub attach_time: Duration,
     /// The hook the programs are attached to.
@@ -257,6 +261,7 @@ impl<'obj> Tracer<'obj> {
         filters: &Filters,
         ringbuf_bytes: u32,
         choice: super::preflight::HookChoice,
+        recovery: Recovery,
     ) -> Result<Self> {
         let started = Instant::now();
         let hook = super::preflight::check(choice)?;
@@ -348,9 +353,14 @@ impl<'obj> Tracer<'obj> {
             .set_max_entries(ringbuf_bytes)
             .map_err(|e| load_failure(&e, "size the ring buffer of"))?;
         let mut skel = open.load().map_err(|e| load_failure(&e, "load"))?;
+        // The uprobes first: a header block the server decodes after the
+        // socket hook attached must find them in place.
+        let mut uprobes = Uprobes::new(&skel, recovery)?;
+        uprobes.servers_of(&skel, filters);
         skel.attach().map_err(|e| load_failure(&e, "attach"))?;
         Ok(Tracer {
             skel,
+            uprobes: RefCell::new(uprobes),
             attach_time: started.elapsed(),
             hook,
         })
@@ -398,7 +408,15 @@ impl<'obj> Tracer<'obj> {
         let deliver = |handler: &mut H| -> Result<()> {
             let ready = pipeline.borrow_mut().take_ready();
             for raw in ready {
-                handler.record(record::parse(&raw)?)?;
+                let rec = record::parse(&raw)?;
+                // A server not looked at yet: probed before its
+                // connection's events reach the recovery stage.
+                let server = match rec.socket.is_server() {
+                    true => rec.writer.pid.unwrap_or(0),
+                    false => rec.socket.peer_pid,
+                };
+                self.uprobes.borrow_mut().consider(&self.skel, server);
+                handler.record(rec)?;
                 pipeline.borrow_mut().recycle(raw);
             }
             Ok(())
@@ -444,6 +462,7 @@ impl<'obj> Tracer<'obj> {
                 deliver(handler)?;
                 let stats = self.stats_with(&pipeline.borrow());
                 handler.tick(&stats)?;
+                self.uprobes.borrow().sync_done(&self.skel);
             }
         }
         if failure.borrow().is_none() {

@@ -18,16 +18,20 @@ use crate::capture::record::Record;
 use crate::capture::tracer::{Handler, KernelStats, Tracer};
 use crate::cli::{FilterArgs, RecordArgs, TraceArgs};
 use crate::error::Fatal;
-use crate::flow::{Discard, Sink, Tee, Tracker};
+use crate::flow::{Discard, Tee, Tracker};
 use crate::pcapng::comment::{self, SchemaNote};
 use crate::pcapng::PcapngWriter;
 use crate::pipeline::schemas::{self as registry, AskServers, SchemaRegistry};
+use crate::pipeline::CallCounts;
+use crate::recovery::{Recovery, Seeder, SeederStats, Seeding};
 
 type Writer = PcapngWriter<Spool>;
 type Decoder = StdoutPipeline;
 
 struct Live {
     tracker: Tracker,
+    /// Places HPACK tables recovered from servers.
+    seeder: Seeder,
     writer: Option<Writer>,
     /// The pcapng output's reader, when it can go away (a pipe).
     watch: Option<ReaderWatch>,
@@ -47,18 +51,19 @@ impl Live {
     /// Run `f` with the sink made of whatever this command writes.
     fn with_sink<T>(
         &mut self,
-        f: impl FnOnce(&mut Tracker, &mut dyn Sink) -> Result<T>,
+        f: impl FnOnce(&mut Tracker, &mut Seeding<'_>) -> Result<T>,
     ) -> Result<T> {
         let registry = self.binaries.as_deref();
         let t = &mut self.tracker;
+        let seeder = &mut self.seeder;
         match (&mut self.writer, &mut self.decoder) {
             (Some(w), Some(d)) => {
                 let inner = &mut Tee { a: w, b: d };
-                f(t, &mut AskServers { registry, inner })
+                f(t, &mut seeder.sink(&mut AskServers { registry, inner }))
             }
-            (Some(w), None) => f(t, &mut AskServers { registry, inner: w }),
-            (None, Some(d)) => f(t, &mut AskServers { registry, inner: d }),
-            (None, None) => Ok(f(t, &mut Discard)?),
+            (Some(w), None) => f(t, &mut seeder.sink(&mut AskServers { registry, inner: w })),
+            (None, Some(d)) => f(t, &mut seeder.sink(&mut AskServers { registry, inner: d })),
+            (None, None) => f(t, &mut seeder.sink(&mut Discard)),
         }
     }
 
@@ -95,7 +100,10 @@ impl Handler for Live {
     }
 
     fn tick(&mut self, stats: &KernelStats) -> Result<()> {
-        self.with_sink(|t, s| t.tick(s))?;
+        self.with_sink(|t, s| {
+            t.tick(s)?;
+            s.tick()
+        })?;
         self.schema_news()?;
         if let Some(w) = &mut self.writer {
             w.tick()?;
@@ -176,7 +184,14 @@ fn run(plan: Plan<'_>) -> Result<()> {
     let filters = filters(f)?;
     let mut object = MaybeUninit::uninit();
     // Before any thread exists: the tracer may need a private mount namespace.
-    let tracer = Tracer::start(&mut object, &filters, f.ringbuf_size, f.hook)?;
+    let recovery = Recovery::new(!f.no_hpack_recovery);
+    let tracer = Tracer::start(
+        &mut object,
+        &filters,
+        f.ringbuf_size,
+        f.hook,
+        recovery.clone(),
+    )?;
     raise_priority();
     let stop = install_stop_handler()?;
     let comment = format!("containerdsnoop record: {}", filters.describe());
@@ -213,6 +228,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
     warn_missing_sockets(&filters);
     let mut live = Live {
         tracker: Tracker::new(mono_to_wall_offset()),
+        seeder: Seeder::new(recovery),
         writer,
         watch,
         decoder: plan.decoder,
@@ -230,14 +246,19 @@ fn run(plan: Plan<'_>) -> Result<()> {
     let result = tracer.run(&stop, &mut live);
     live.status.clear();
     let mut protocols = None;
+    let mut calls = None;
     let result = result.and_then(|_| {
-        live.with_sink(|t, s| t.flush(s))?;
+        live.with_sink(|t, s| {
+            t.flush(s)?;
+            s.flush()
+        })?;
         live.schema_news()?;
         if let Some(d) = &mut live.decoder {
             d.finish(crate::output::time_now_ns())?;
             d.out.flush()?;
             let c = d.protocols();
             protocols = Some((c.grpc, c.ttrpc, c.other));
+            calls = Some(d.calls());
         }
         match live.writer.take() {
             Some(w) => {
@@ -279,6 +300,9 @@ fn run(plan: Plan<'_>) -> Result<()> {
                 "containerdsnoop: {}{protocols}{written}",
                 status::line(&flow, &kernel)
             );
+            if let Some(line) = recovery_summary(&live.seeder.stats, calls) {
+                eprintln!("containerdsnoop: {line}");
+            }
             Ok(())
         }
         Err(e) if super::output::is_broken_pipe(&e) => {
@@ -295,6 +319,55 @@ fn run(plan: Plan<'_>) -> Result<()> {
         .into()),
         Err(e) => Err(e),
     }
+}
+
+/// What HPACK recovery did, when there is something to say: tables placed,
+/// and calls that stayed unnamed with the reasons.
+fn recovery_summary(s: &SeederStats, calls: Option<CallCounts>) -> Option<String> {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts = Vec::new();
+    if s.seeded > 0 {
+        let mut p = format!(
+            "{} recovered from the servers",
+            plural(s.seeded, "HPACK table", "HPACK tables")
+        );
+        if let Some(c) = calls.filter(|c| c.recovered > 0) {
+            p += &format!(
+                " ({} named with them)",
+                plural(c.recovered, "call", "calls")
+            );
+        }
+        parts.push(p);
+    }
+    let unnamed = calls.map_or(0, |c| c.unnamed);
+    if unnamed > 0 {
+        let mut why: Vec<String> = s
+            .unavailable
+            .iter()
+            .map(|(reason, n)| format!("{reason} ({})", plural(*n, "connection", "connections")))
+            .collect();
+        if s.timeouts > 0 {
+            why.push(format!(
+                "no table came from the server in time ({})",
+                plural(s.timeouts, "header block", "header blocks")
+            ));
+        }
+        if s.rejected > 0 {
+            why.push(format!(
+                "tables that did not fit this server's layout ({})",
+                plural(s.rejected, "table", "tables")
+            ));
+        }
+        if why.is_empty() {
+            why.push("header fields indexed before the capture".into());
+        }
+        parts.push(format!(
+            "{} stayed unnamed: {}",
+            plural(unnamed, "call", "calls"),
+            why.join("; ")
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// Run `record`.

@@ -105,6 +105,22 @@ impl ConnDecoder {
         self.drain(dir, stamp, out);
     }
 
+    /// A synthetic HEADERS frame carrying the table the server held
+    /// (`recovery::seed_frame`): direction `dir`'s HPACK table becomes
+    /// exactly the recovered one, before its next byte. False if `frame`
+    /// is not such a frame or does not decode.
+    pub fn seed(&mut self, dir: Dir, frame: &[u8]) -> bool {
+        let Some(block) = crate::recovery::parse_seed_frame(frame) else {
+            return false;
+        };
+        let side = &mut self.st.sides[dir.index()];
+        if side.pending.is_some() {
+            // Inside another block's CONTINUATIONs: not a block boundary.
+            return false;
+        }
+        side.hpack.decode(block).is_ok()
+    }
+
     /// `n` bytes of direction `dir` were lost right after what was fed.
     pub fn gap(&mut self, dir: Dir, n: u64, out: &mut Vec<Event>) {
         out.push(Event::Gap { dir, bytes: n });

@@ -16,6 +16,8 @@ mod tracker;
 
 use anyhow::Result;
 
+use crate::recovery::RecoveredTable;
+
 pub use dir::Dir;
 pub use process::{Comm, Process, Stamp};
 pub use reassembly::Counts;
@@ -95,6 +97,23 @@ pub enum FlowEvent<'a> {
     },
     /// One side closed its socket: the connection is over.
     Close,
+    /// The HPACK table the server held before a header block (live
+    /// capture; consumed by `recovery::Seeder`, which turns it into a
+    /// `Seed` at the right place).
+    Table(&'a RecoveredTable),
+    /// A synthetic HTTP/2 HEADERS frame that rebuilds the HPACK table of
+    /// direction `dir` (`recovery::seed_frame`): it applies right before the
+    /// byte at `offset`, and is not part of the stream's bytes.
+    Seed {
+        /// Direction whose table it rebuilds.
+        dir: Dir,
+        /// Stream offset it applies before.
+        offset: u64,
+        /// The whole frame, header included.
+        frame: &'a [u8],
+        /// Where the table came from, for comments and messages.
+        origin: &'a str,
+    },
 }
 
 /// Where a packet of a capture file carries bytes of a connection's stream,

@@ -22,6 +22,8 @@ impl Sink for Log {
             FlowEvent::Gap { dir, offset, len } => {
                 format!("{} {dir:?} gap @{offset}+{len}", conn.id)
             }
+            FlowEvent::Table(t) => format!("{} {:?} table for stream {}", conn.id, t.dir, t.stream),
+            FlowEvent::Seed { dir, offset, .. } => format!("{} {dir:?} seed @{offset}", conn.id),
         };
         self.lines.push(line);
         Ok(())

@@ -16,6 +16,7 @@ use anyhow::Result;
 use super::reassembly::{Chunk, Counts, Reassembler, ToSink};
 use super::{Conn, ConnId, Dir, FlowEvent, Process, Side, Sink};
 use crate::capture::record::{Payload, Record};
+use crate::recovery::RecoveredTable;
 
 /// Bytes a direction may hold while waiting for an earlier range.
 const HOLD_LIMIT: usize = 8 << 20;
@@ -31,6 +32,10 @@ const CLOSE_TICKS: u32 = HOLD_TICKS + 1;
 /// Most connections tracked at once; the oldest is finished beyond it
 /// (sockets closed by process exit produce no close record).
 const MAX_CONNS: usize = 16384;
+/// HPACK tables kept for connections not seen yet (a server's table can
+/// precede the connection's first record), and for how many ticks.
+const EARLY_TABLES: usize = 64;
+const EARLY_TABLE_TICKS: u32 = 3;
 
 /// Counters for the status line.
 #[derive(Clone, Copy, Debug, Default)]
@@ -50,6 +55,18 @@ pub struct FlowStats {
     /// Directions whose sender's offsets started again (the tracer lost
     /// and recreated its state for the socket): bytes may be missing there.
     pub resets: u64,
+    /// HPACK tables received from uprobes.
+    pub tables: u64,
+    /// Tables the uprobes could not copy, or whose connection never showed.
+    pub tables_unusable: u64,
+}
+
+/// A table that came before its connection's first record.
+struct EarlyTable {
+    inos: [u64; 2],
+    ts: u64,
+    age: u32,
+    table: Box<RecoveredTable>,
 }
 
 /// One direction: its reassembler, how long it has waited for a hole, and
@@ -118,6 +135,7 @@ pub struct Tracker {
     conns: HashMap<ConnId, ConnState>,
     next_id: ConnId,
     counts: Counts,
+    early_tables: Vec<EarlyTable>,
     /// Counters.
     pub stats: FlowStats,
 }
@@ -131,6 +149,7 @@ impl Tracker {
             conns: HashMap::new(),
             next_id: 0,
             counts: Counts::default(),
+            early_tables: Vec::new(),
             stats: FlowStats::default(),
         }
     }
@@ -153,6 +172,14 @@ impl Tracker {
 
     fn record_inner(&mut self, rec: &Record<'_>, sink: &mut dyn Sink) -> Result<()> {
         let ts = self.wall(rec.mono_ns);
+        match &rec.payload {
+            Payload::Hpack(t) => return self.table(rec, ts, t, sink),
+            Payload::HpackUnusable(_) => {
+                self.stats.tables_unusable += 1;
+                return Ok(());
+            }
+            _ => {}
+        }
         let known = self.by_sock.contains_key(&rec.socket.ino)
             || (rec.socket.peer_ino != 0 && self.by_sock.contains_key(&rec.socket.peer_ino));
         if !known && matches!(rec.payload, Payload::Close { .. }) {
@@ -231,6 +258,58 @@ impl Tracker {
                 // another CPU: finish the connection at the next tick.
                 st.closing.get_or_insert((ts, 0));
             }
+            // Handled before a connection was looked up.
+            Payload::Hpack(_) | Payload::HpackUnusable(_) => {}
+        }
+        Ok(())
+    }
+
+    /// A server's HPACK table: to its connection, or kept a little while
+    /// if that connection has not shown yet.
+    fn table(
+        &mut self,
+        rec: &Record<'_>,
+        ts: u64,
+        t: &RecoveredTable,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        self.stats.tables += 1;
+        let s = &rec.socket;
+        let id = self
+            .by_sock
+            .get(&s.ino)
+            .or_else(|| self.by_sock.get(&s.peer_ino).filter(|_| s.peer_ino != 0));
+        if let Some(st) = id.and_then(|id| self.conns.get(id)) {
+            return sink.event(&st.conn, ts, FlowEvent::Table(t));
+        }
+        if self.early_tables.len() >= EARLY_TABLES {
+            self.early_tables.remove(0);
+            self.stats.tables_unusable += 1;
+        }
+        self.early_tables.push(EarlyTable {
+            inos: [s.ino, s.peer_ino],
+            ts,
+            age: 0,
+            table: Box::new(t.clone()),
+        });
+        Ok(())
+    }
+
+    /// Tables that waited for connection `id`, now that it is open.
+    fn early_tables_for(&mut self, id: ConnId, sink: &mut dyn Sink) -> Result<()> {
+        let Some(st) = self.conns.get(&id) else {
+            return Ok(());
+        };
+        let inos = [st.conn.client.ino, st.conn.server.ino];
+        let mut i = 0;
+        while i < self.early_tables.len() {
+            let e = &self.early_tables[i];
+            if e.inos.iter().any(|x| *x != 0 && inos.contains(x)) {
+                let e = self.early_tables.remove(i);
+                sink.event(&st.conn, e.ts, FlowEvent::Table(&e.table))?;
+            } else {
+                i += 1;
+            }
         }
         Ok(())
     }
@@ -285,6 +364,9 @@ impl Tracker {
         self.stats.open += 1;
         let st = &self.conns[&id];
         sink.event(&st.conn, ts, FlowEvent::Open)?;
+        if !self.early_tables.is_empty() {
+            self.early_tables_for(id, sink)?;
+        }
         Ok(id)
     }
 
@@ -365,6 +447,12 @@ impl Tracker {
     /// Periodic work: ranges that waited `HOLD_TICKS` ticks for earlier
     /// bytes are released, the hole before them a gap.
     pub fn tick(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        let before = self.early_tables.len();
+        self.early_tables.retain_mut(|e| {
+            e.age += 1;
+            e.age <= EARLY_TABLE_TICKS
+        });
+        self.stats.tables_unusable += (before - self.early_tables.len()) as u64;
         let result = self.finish_closing(sink, false).and_then(|()| {
             self.each_direction(sink, |d, out| {
                 if !d.stream.is_holding() {

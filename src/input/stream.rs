@@ -60,6 +60,23 @@ impl Stream {
         true
     }
 
+    /// The `len` bytes at `seq`, right at the delivery position, are not
+    /// part of the stream (a synthetic frame carrying a recovered HPACK
+    /// table): later sequence numbers move back by `len`. The stream offset
+    /// they stood at, or None when they are not at the delivery position.
+    pub fn skip_here(&mut self, seq: u32, len: u32) -> Option<u64> {
+        let base = self.base?;
+        if self.done || self.bytes.is_holding() {
+            return None;
+        }
+        let next = self.bytes.next();
+        if self.offset(base, seq) != i128::from(next) {
+            return None;
+        }
+        self.base = Some(base.wrapping_add(len));
+        Some(next)
+    }
+
     /// Stream offset of `seq`: the one nearest the delivery position (TCP
     /// sequence numbers wrap at 2^32). Negative: before the stream began.
     fn offset(&self, base: u32, seq: u32) -> i128 {

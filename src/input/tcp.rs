@@ -12,6 +12,7 @@ use crate::decode::sniff::PREFACE;
 use crate::flow::reassembly::{Counts, ToSink};
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Placement, Side, Sink};
 use crate::pcapng::comment;
+use crate::recovery::parse_seed_frame;
 
 /// Connections open at once; beyond it the oldest is finished (flushed and closed).
 const MAX_OPEN: usize = 16384;
@@ -153,6 +154,22 @@ impl Connections {
                 && self.mid_connection.last() != Some(&c.conn.id)
             {
                 self.mid_connection.push(c.conn.id);
+            }
+            return Ok(());
+        }
+        if let (Some(origin), Some(_)) = (comment::parse_seed(text), parse_seed_frame(seg.payload))
+        {
+            // A recovered HPACK table the writer put there: an event of its
+            // own, not stream bytes.
+            let data_seq = seg.seq.wrapping_add(u32::from(seg.syn));
+            if let Some(offset) = o.dirs[d].skip_here(data_seq, seg.payload.len() as u32) {
+                let ev = FlowEvent::Seed {
+                    dir,
+                    offset,
+                    frame: seg.payload,
+                    origin,
+                };
+                sink.event(&c.conn, m.ts, ev)?;
             }
             return Ok(());
         }

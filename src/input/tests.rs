@@ -36,6 +36,12 @@ enum Ev {
         len: u64,
     },
     Close(ConnId),
+    Seed {
+        id: ConnId,
+        dir: Dir,
+        offset: u64,
+        frame: Vec<u8>,
+    },
 }
 
 /// What `Open` said about a connection.
@@ -98,6 +104,15 @@ impl Sink for Collect {
                 len,
             },
             FlowEvent::Close => Ev::Close(id),
+            FlowEvent::Seed {
+                dir, offset, frame, ..
+            } => Ev::Seed {
+                id,
+                dir,
+                offset,
+                frame: frame.to_vec(),
+            },
+            FlowEvent::Table(_) => return Ok(()),
         });
         Ok(())
     }
@@ -351,7 +366,7 @@ fn write_capture(evs: &[Ev]) -> Vec<u8> {
         let (id, ts) = match e {
             Ev::Open(c) => (c.id, c.first_ns),
             Ev::Data { id, ts, .. } => (*id, *ts),
-            Ev::Gap { id, .. } | Ev::Close(id) => (*id, 0),
+            Ev::Gap { id, .. } | Ev::Close(id) | Ev::Seed { id, .. } => (*id, 0),
         };
         let conn = conn_of(evs, id).conn();
         let ts = if ts == 0 { conn.first_ns + 100 } else { ts };
@@ -377,6 +392,14 @@ fn write_capture(evs: &[Ev]) -> Vec<u8> {
                 len: *len,
             },
             Ev::Close(_) => FlowEvent::Close,
+            Ev::Seed {
+                dir, offset, frame, ..
+            } => FlowEvent::Seed {
+                dir: *dir,
+                offset: *offset,
+                frame,
+                origin: "1 entry from the decoder of containerd (pid 9), before stream 3",
+            },
         };
         pw.event(&conn, ts, ev).unwrap();
     }
@@ -1058,5 +1081,76 @@ fn without_syn_port_81_is_the_ttrpc_server() {
             vec![Piece::Bytes(b"request".to_vec())]
         );
         assert_eq!(conn_of(&out, 0).path.as_deref(), Some("10.0.0.9:81"));
+    }
+}
+
+/// Synthetic HEADERS frames carrying recovered tables come back as seed
+/// events at the same stream offsets, and are not part of the bytes.
+#[test]
+fn seeds_round_trip_through_our_writer() {
+    let base = 1_700_000_000_000_000_000;
+    let c = Conn {
+        id: 0,
+        path: Some("/run/containerd/containerd.sock".into()),
+        client: side(7000, 900, "dockerd"),
+        server: side(7001, 15367, "containerd"),
+        first_ns: base,
+    };
+    let table = crate::recovery::RecoveredTable {
+        dir: Dir::ToServer,
+        stream: 3,
+        end_stream: false,
+        block_prefix: vec![],
+        entries: vec![(b"content-type".to_vec(), b"application/grpc".to_vec())],
+        size: 60,
+        max_size: 4096,
+        pid: 9,
+        comm: "containerd".into(),
+    };
+    let seed = crate::recovery::seed_frame(&table);
+    let (before, after) = (frames(3), frames(4));
+    let data = |dir, ts, offset, bytes: Vec<u8>| Ev::Data {
+        id: 0,
+        dir,
+        ts: base + ts,
+        writer: w(900, 901, "dockerd"),
+        offset,
+        bytes,
+    };
+    let input = vec![
+        Ev::Open(Meta::of(&c)),
+        data(Dir::ToServer, 1, 0, before.clone()),
+        Ev::Seed {
+            id: 0,
+            dir: Dir::ToServer,
+            offset: before.len() as u64,
+            frame: seed.clone(),
+        },
+        data(Dir::ToServer, 2, before.len() as u64, after.clone()),
+        Ev::Seed {
+            id: 0,
+            dir: Dir::ToClient,
+            offset: 0,
+            frame: seed.clone(),
+        },
+        data(Dir::ToClient, 3, 0, frames(2)),
+        Ev::Close(0),
+    ];
+    let file = write_capture(&input);
+    let (r, out) = read_all(&file, &[]);
+    r.unwrap();
+    let seeds = |evs: &[Ev]| -> Vec<(Dir, u64, Vec<u8>)> {
+        evs.iter()
+            .filter_map(|e| match e {
+                Ev::Seed {
+                    dir, offset, frame, ..
+                } => Some((*dir, *offset, frame.clone())),
+                _ => None,
+            })
+            .collect()
+    };
+    assert_eq!(seeds(&out), seeds(&input));
+    for dir in [Dir::ToServer, Dir::ToClient] {
+        assert_eq!(stream(&input, 0, dir), stream(&out, 0, dir), "{dir:?}");
     }
 }

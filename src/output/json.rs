@@ -1,7 +1,9 @@
 //! `--json`: NDJSON, one object per gRPC or ttrpc message, finished call,
 //! gap and note. Message and call objects say their `protocol` (`grpc` or
 //! `ttrpc`) and their call's `namespace` and `timeout_ms` (null when not
-//! known: not sent, or the request was not seen).
+//! known: not sent, or the request was not seen). On a connection that
+//! began before the capture and whose HPACK tables were recovered from the
+//! server, objects carry `"hpack": "recovered"`.
 
 use std::io::Write;
 
@@ -31,6 +33,10 @@ struct Record<'a> {
     socket: &'a Option<String>,
     writer: &'a Process,
     peer: &'a Process,
+    /// `"recovered"` once the connection's HPACK tables came from the
+    /// server (header fields from before the capture are exact).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hpack: Option<&'static str>,
     #[serde(flatten)]
     body: Body<'a>,
 }
@@ -171,6 +177,7 @@ impl<W: Write> Output for Json<W> {
             socket: &item.conn.path,
             writer: &item.writer,
             peer: &item.peer,
+            hpack: item.conn.hpack_recovered.then_some("recovered"),
             body,
         };
         self.objects += 1;

@@ -8,6 +8,10 @@
 //! - the bare ACK just past a gap: `1234 bytes lost`
 //! - a preface made up for a connection seen mid-stream:
 //!   `synthetic HTTP/2 preface: the capture began mid-connection`
+//! - a HEADERS frame made up to carry an HPACK table recovered from the
+//!   server (`recovery`): `synthetic HTTP/2 HEADERS: HPACK table recovered
+//!   from the server, 12 entries from the decoder of containerd (pid 880),
+//!   before stream 41`
 //! - a name resolution block, packet-less, for each server binary whose
 //!   own schemas decoded (see [`SchemaNote`]): `schemas from
 //!   /usr/bin/containerd (go1.19.8, version 1.6.20~ds1, build id 4e3f...)`
@@ -107,6 +111,20 @@ pub fn lost(len: u64) -> String {
 /// Reads a gap's comment: how many bytes were lost.
 pub fn parse_lost(comment: &str) -> Option<u64> {
     comment.strip_suffix(" bytes lost")?.parse().ok()
+}
+
+const SYNTHETIC_SEED: &str = "synthetic HTTP/2 HEADERS: HPACK table recovered from the server, ";
+
+/// The comment of a synthetic HEADERS frame carrying a recovered table;
+/// `origin` says where it came from (`RecoveredTable::origin`).
+pub fn seed(origin: &str) -> String {
+    format!("{SYNTHETIC_SEED}{origin}")
+}
+
+/// Where the table of a synthetic HEADERS frame came from, if `comment`
+/// is such a frame's.
+pub fn parse_seed(comment: &str) -> Option<&str> {
+    comment.strip_prefix(SYNTHETIC_SEED)
 }
 
 /// Whether a segment holds a preface the writer made up.
@@ -252,5 +270,11 @@ mod tests {
         assert!(parse_writer("hello").is_none());
         assert!(parse_lost("many bytes lost").is_none());
         assert!(!is_synthetic_preface("PRI"));
+        let note = seed("3 entries from the decoder of containerd (pid 9), before stream 5");
+        assert_eq!(
+            parse_seed(&note),
+            Some("3 entries from the decoder of containerd (pid 9), before stream 5")
+        );
+        assert_eq!(parse_seed(SYNTHETIC_PREFACE), None);
     }
 }

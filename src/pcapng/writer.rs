@@ -56,6 +56,8 @@ struct TcpConn {
     /// Time and connection details for the SYN, until it is written: it
     /// waits for the client's first write, which names the client.
     handshake: Option<(u64, Box<Conn>)>,
+    /// When the connection was first seen.
+    opened_ts: u64,
 }
 
 impl TcpConn {
@@ -105,6 +107,8 @@ pub struct WriterStats {
     pub ttrpc: u64,
     /// Connections with bytes that were neither.
     pub other: u64,
+    /// Synthetic HEADERS frames written to carry recovered HPACK tables.
+    pub seeds: u64,
 }
 
 /// The pcapng sink.
@@ -244,6 +248,7 @@ impl<W: Write> PcapngWriter<W> {
                     age: 0,
                 },
                 handshake: Some((ts, Box::new(conn.clone()))),
+                opened_ts: ts,
             },
         );
         Ok(())
@@ -338,6 +343,17 @@ impl<W: Write> PcapngWriter<W> {
         id: ConnId,
         first_client: Option<(u64, &Process, u64, &[u8])>,
     ) -> Result<()> {
+        self.settle_as(id, first_client, false)
+    }
+
+    /// [`Self::settle`], where `h2` says the connection is HTTP/2 begun
+    /// before the capture whatever its bytes (a recovered table came).
+    fn settle_as(
+        &mut self,
+        id: ConnId,
+        first_client: Option<(u64, &Process, u64, &[u8])>,
+        h2: bool,
+    ) -> Result<()> {
         let Some(c) = self.conns.get_mut(&id) else {
             return Ok(());
         };
@@ -352,10 +368,13 @@ impl<W: Write> PcapngWriter<W> {
             .iter()
             .map(|Held::Data { bytes, .. }| sniff(bytes, true));
         let verdicts: Vec<Sniff> = client.into_iter().chain(server).collect();
-        let protocol = verdicts.iter().find_map(|v| match v {
-            Sniff::Is(p) => Some(*p),
-            _ => None,
-        });
+        let protocol = verdicts
+            .iter()
+            .find_map(|v| match v {
+                Sniff::Is(p) => Some(*p),
+                _ => None,
+            })
+            .or(h2.then_some(Protocol::Grpc));
         match protocol {
             Some(Protocol::Grpc) => self.stats.grpc += 1,
             Some(Protocol::Ttrpc) => {
@@ -375,11 +394,11 @@ impl<W: Write> PcapngWriter<W> {
             self.data(id, ts, Dir::ToServer, w, 0, &b[..PREFACE.len()])?;
             rest = Some((ts, w, PREFACE.len() as u64, &b[PREFACE.len()..]));
         } else if h2_seen {
+            let c = self.conns.get_mut(&id).expect("connection checked above");
             let ts = first_client
                 .map(|f| f.0)
                 .or_else(|| held_ts(&held))
-                .unwrap_or(0);
-            let c = self.conns.get_mut(&id).expect("connection checked above");
+                .unwrap_or(c.opened_ts);
             let seq = c.seq(Dir::ToServer, 0);
             c.shift[Dir::ToServer.index()] = PREFACE.len() as u32;
             self.stats.synthetic_prefaces += 1;
@@ -408,6 +427,44 @@ impl<W: Write> PcapngWriter<W> {
             }
         }
         Ok(())
+    }
+
+    /// A synthetic HEADERS frame carrying a recovered HPACK table, before
+    /// stream offset `offset` of `dir`: a segment of its own, which shifts
+    /// the direction's later sequence numbers.
+    fn seed(
+        &mut self,
+        id: ConnId,
+        ts: u64,
+        dir: Dir,
+        offset: u64,
+        frame: &[u8],
+        origin: &str,
+    ) -> Result<()> {
+        if matches!(
+            self.conns.get(&id).map(|c| &c.preface),
+            Some(Preface::Undecided { .. })
+        ) {
+            self.settle_as(id, None, true)?;
+        }
+        let Some(c) = self.conns.get_mut(&id) else {
+            return Ok(());
+        };
+        let seq = c.seq(dir, offset);
+        let d = dir.index();
+        c.shift[d] = c.shift[d].wrapping_add(frame.len() as u32);
+        self.stats.seeds += 1;
+        let flags = Flags {
+            ack: true,
+            psh: true,
+            ..Default::default()
+        };
+        self.segment(
+            id,
+            ts,
+            seg(dir, seq, flags, frame),
+            Some(comment::seed(origin)),
+        )
     }
 
     fn close(&mut self, id: ConnId, ts: u64) -> Result<()> {
@@ -488,6 +545,14 @@ impl<W: Write> Sink for PcapngWriter<W> {
                 self.settle(id, None)?;
                 self.gap(id, ts, dir, offset, len)
             }
+            FlowEvent::Seed {
+                dir,
+                offset,
+                frame,
+                origin,
+            } => self.seed(id, ts, dir, offset, frame, origin),
+            // Placed by the recovery stage, which turns it into a seed.
+            FlowEvent::Table(_) => Ok(()),
         }
     }
 }

@@ -50,6 +50,10 @@ enum Held {
         dir: Dir,
         len: u64,
     },
+    Seed {
+        dir: Dir,
+        frame: Vec<u8>,
+    },
 }
 
 /// Per-direction evidence while undecided.
@@ -184,6 +188,25 @@ impl Decoders {
                     _ => gap(e, dir, len, &mut self.events),
                 }
             }
+            FlowEvent::Seed { dir, frame, .. } => {
+                e.info.hpack_recovered = true;
+                match &mut e.proto {
+                    Proto::Undecided { held, .. } => {
+                        held.push(Held::Seed {
+                            dir,
+                            frame: frame.to_vec(),
+                        });
+                        // Only HTTP/2 connections get one.
+                        self.decide(conn.id, Some(Some(Protocol::Grpc)))?;
+                    }
+                    Proto::Http2(d) => {
+                        d.seed(dir, frame);
+                    }
+                    Proto::Ttrpc(_) | Proto::Other => {}
+                }
+            }
+            // Consumed by the recovery stage before this one.
+            FlowEvent::Table(_) => {}
             FlowEvent::Close => {
                 self.decide(conn.id, Some(None))?;
                 if let Some(e) = self.conns.get_mut(&conn.id) {
@@ -257,6 +280,11 @@ impl Decoders {
                     feed(e, dir, &bytes, &stamp, &mut self.events);
                 }
                 Held::Gap { dir, len, .. } => gap(e, dir, len, &mut self.events),
+                Held::Seed { dir, frame } => {
+                    if let Proto::Http2(d) = &mut e.proto {
+                        d.seed(dir, &frame);
+                    }
+                }
             }
         }
         Ok(())

@@ -19,6 +19,9 @@ pub struct ConnInfo {
     pub server: Process,
     /// The protocol its bytes showed, once decided.
     pub protocol: Option<Protocol>,
+    /// HPACK tables recovered from the server were applied (see `recovery`):
+    /// header fields from before the capture are exact from then on.
+    pub hpack_recovered: bool,
 }
 
 impl ConnInfo {

@@ -97,11 +97,33 @@ impl View {
 struct Present<'a, O: Output> {
     view: &'a View,
     out: &'a mut O,
+    counts: &'a mut CallCounts,
+}
+
+/// Finished calls, by whether their method is known.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallCounts {
+    /// Calls whose method is known.
+    pub named: u64,
+    /// Calls whose method is unknown (a header field from before the capture).
+    pub unnamed: u64,
+    /// Of the named, those on connections with recovered HPACK tables.
+    pub recovered: u64,
 }
 
 impl<O: Output> Events for Present<'_, O> {
     fn event(&mut self, conn: &ConnInfo, ts_ns: u64, ev: Event) -> Result<()> {
-        match item::of_event(conn, ev, ts_ns).and_then(|i| self.view.prepare(i)) {
+        let item = item::of_event(conn, ev, ts_ns);
+        if let Some(What::CallEnd { path, .. }) = item.as_ref().map(|i| &i.what) {
+            match path.known() {
+                Some(_) => {
+                    self.counts.named += 1;
+                    self.counts.recovered += u64::from(conn.hpack_recovered);
+                }
+                None => self.counts.unnamed += 1,
+            }
+        }
+        match item.and_then(|i| self.view.prepare(i)) {
             Some(item) => self.out.item(&item),
             None => Ok(()),
         }
@@ -112,6 +134,7 @@ impl<O: Output> Events for Present<'_, O> {
 pub struct Pipeline<O: Output> {
     decoders: Decoders,
     view: View,
+    calls: CallCounts,
     /// Where items go.
     pub out: O,
 }
@@ -122,6 +145,7 @@ impl<O: Output> Pipeline<O> {
         Pipeline {
             decoders: Decoders::new(),
             view,
+            calls: CallCounts::default(),
             out,
         }
     }
@@ -136,11 +160,17 @@ impl<O: Output> Pipeline<O> {
         self.decoders.counts()
     }
 
+    /// Finished calls so far, named and not.
+    pub fn calls(&self) -> CallCounts {
+        self.calls
+    }
+
     /// End of input: finish open calls of every connection as unfinished.
     pub fn finish(&mut self, ts_ns: u64) -> Result<()> {
         let mut present = Present {
             view: &self.view,
             out: &mut self.out,
+            counts: &mut self.calls,
         };
         self.decoders.finish(ts_ns, &mut present)
     }
@@ -151,6 +181,7 @@ impl<O: Output> Sink for Pipeline<O> {
         let mut present = Present {
             view: &self.view,
             out: &mut self.out,
+            counts: &mut self.calls,
         };
         self.decoders.on_flow(conn, ts_ns, ev, &mut present)
     }

@@ -10,19 +10,8 @@ use crate::decode::sniff::PREFACE;
 use crate::flow::Dir;
 
 /// RFC 7541 section 5.1 integer with `prefix` bits, OR-ed into `first`.
-pub fn int(out: &mut Vec<u8>, first: u8, prefix: u8, mut v: usize) {
-    let max = (1usize << prefix) - 1;
-    if v < max {
-        out.push(first | v as u8);
-        return;
-    }
-    out.push(first | max as u8);
-    v -= max;
-    while v >= 128 {
-        out.push((v % 128) as u8 | 0x80);
-        v /= 128;
-    }
-    out.push(v as u8);
+pub fn int(out: &mut Vec<u8>, first: u8, prefix: u8, v: usize) {
+    crate::decode::hpack::primitive::encode_integer(out, first, prefix, v);
 }
 
 /// RFC 7541 section 5.2 string literal, Huffman-coded if `huffman`.
@@ -134,12 +123,7 @@ impl HpackEncoder {
 
 /// One frame.
 pub fn frame(kind: Kind, flags: u8, sid: u32, payload: &[u8]) -> Vec<u8> {
-    let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
-    f.push(kind.to_byte());
-    f.push(flags);
-    f.extend(sid.to_be_bytes());
-    f.extend_from_slice(payload);
-    f
+    crate::decode::frame::encode(kind, flags, sid, payload)
 }
 
 /// A SETTINGS frame.

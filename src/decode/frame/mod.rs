@@ -17,6 +17,17 @@ pub const MAX_MAX_FRAME_SIZE: u32 = (1 << 24) - 1;
 mod head;
 pub use head::{flags, setting, Head, Kind};
 
+/// A frame's bytes: the 9-byte header for `payload`, then `payload`.
+pub fn encode(kind: Kind, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(HEAD_LEN + payload.len());
+    f.extend_from_slice(&(payload.len() as u32).to_be_bytes()[1..]);
+    f.push(kind.to_byte());
+    f.push(flags);
+    f.extend_from_slice(&(stream & 0x7fff_ffff).to_be_bytes());
+    f.extend_from_slice(payload);
+    f
+}
+
 /// Why a frame payload is invalid for its type (RFC 9113 section 6).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Error {

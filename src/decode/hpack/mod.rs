@@ -5,7 +5,7 @@
 use std::fmt;
 use std::ops::Range;
 
-mod primitive;
+pub mod primitive;
 pub mod static_table;
 pub mod table;
 

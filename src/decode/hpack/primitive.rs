@@ -152,3 +152,26 @@ mod tests {
         }
     }
 }
+
+/// Appends `v` as an RFC 7541 section 5.1 integer with a `prefix`-bit
+/// prefix, OR-ed into the flag bits of `first`.
+pub fn encode_integer(out: &mut Vec<u8>, first: u8, prefix: u8, mut v: usize) {
+    let max = (1usize << prefix) - 1;
+    if v < max {
+        out.push(first | v as u8);
+        return;
+    }
+    out.push(first | max as u8);
+    v -= max;
+    while v >= 128 {
+        out.push((v % 128) as u8 | 0x80);
+        v /= 128;
+    }
+    out.push(v as u8);
+}
+
+/// Appends `s` as an RFC 7541 section 5.2 string literal, not Huffman-coded.
+pub fn encode_plain_string(out: &mut Vec<u8>, s: &[u8]) {
+    encode_integer(out, 0, 7, s.len());
+    out.extend_from_slice(s);
+}

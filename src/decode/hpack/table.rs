@@ -151,7 +151,9 @@ impl DynamicTable {
     /// entries are evicted until the table fits the new maximum.
     pub fn set_max(&mut self, max: usize) {
         self.max = max;
-        if self.size > max {
+        // A limit of 0 evicts everything; known entries above the limit
+        // evict every older (unknown) one first.
+        if max == 0 || self.size > max {
             self.tail_unknown = false;
             self.evict_to(max);
         }

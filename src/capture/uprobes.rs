@@ -1,0 +1,231 @@
+//! Attaching the HPACK uprobes (`src/bpf/hpack.bpf.h`) to the Go servers
+//! of the watched sockets, and telling the kernel side which connections
+//! need no more tables.
+//!
+//! A server is looked at once per process: its executable (through
+//! `/proc/PID/exe`, so a replaced or deleted binary still works) is read
+//! for the two functions the probes need, by symbol table or, in a binary
+//! without symbols, by the Go function table (`gobin`). Each executable is
+//! probed once, for every process that runs it. The struct offsets the
+//! probes follow are those of grpc-go 1.2x-1.5x with golang.org/x/net 0.1
+//! or later ([`LAYOUT`]); a build they do not fit gives tables whose sizes
+//! do not add up, which `recovery` rejects: unknown stays unknown.
+
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+
+use libbpf_rs::{Link, MapCore, MapFlags, UprobeOpts};
+
+use super::filter::Filters;
+use super::skel::types::snoop_hpack_layout;
+use super::skel::SnoopSkel;
+use crate::gobin::GoBinary;
+use crate::recovery::{Availability, Recovery};
+
+/// `(*http2.Framer).readMetaFrame`: a header block about to be decoded.
+pub const DECODER_FUNCTION: &str = "golang.org/x/net/http2.(*Framer).readMetaFrame";
+/// grpc's `(*loopyWriter).writeHeader`: a header block about to be encoded.
+pub const ENCODER_FUNCTION: &str =
+    "google.golang.org/grpc/internal/transport.(*loopyWriter).writeHeader";
+
+/// Struct offsets of grpc-go (1.2x to 1.5x, `internal/transport`) over
+/// golang.org/x/net 0.1 or later on a 64-bit platform, as compiled by Go
+/// 1.17 or later (register ABI). Checked against containerd 1.6.20
+/// (grpc 1.33.3, x/net 0.7.0, go1.19.8): docs/ARCHITECTURE.md.
+pub const LAYOUT: snoop_hpack_layout = snoop_hpack_layout {
+    framer_decoder: 168,
+    framer_reader: 8,
+    bufio_rd: 32,
+    loopy_framer: 40,
+    loopy_encoder: 56,
+    framer_writer: 0,
+    bufwriter_conn: 48,
+    conn_fd: 0,
+    netfd_sysfd: 16,
+    headers_stream: 8,
+    headers_frag: 24,
+    table_ents: 0,
+    table_size: 48,
+    table_max_size: 52,
+    field_size: 40,
+    valid: 1,
+};
+
+// SAFETY: a `#[repr(C)]` struct of u32s generated from snoop.h.
+unsafe impl plain::Plain for snoop_hpack_layout {}
+
+/// One executable, by device and inode.
+type ExeKey = (u64, u64);
+
+/// The probes attached so far.
+pub struct Uprobes {
+    recovery: Recovery,
+    by_exe: HashMap<ExeKey, Availability>,
+    links: Vec<Link>,
+}
+
+impl Uprobes {
+    /// Fill the layout slot; nothing is attached yet.
+    pub fn new(skel: &SnoopSkel<'_>, recovery: Recovery) -> anyhow::Result<Self> {
+        if recovery.enabled() {
+            let key = 0u32.to_ne_bytes();
+            // SAFETY: plain old data (see the Plain impl above).
+            let value = unsafe { plain::as_bytes(&LAYOUT) };
+            skel.maps.hpack_layouts.update(&key, value, MapFlags::ANY)?;
+        }
+        Ok(Uprobes {
+            recovery,
+            by_exe: HashMap::new(),
+            links: Vec::new(),
+        })
+    }
+
+    /// Look at the processes listening on the watched paths now.
+    pub fn servers_of(&mut self, skel: &SnoopSkel<'_>, filters: &Filters) {
+        if !self.recovery.enabled() {
+            return;
+        }
+        for pid in listeners(filters) {
+            self.consider(skel, pid);
+        }
+    }
+
+    /// Look at server process `pid` (once).
+    pub fn consider(&mut self, skel: &SnoopSkel<'_>, pid: u32) {
+        if pid == 0 || !self.recovery.enabled() || self.recovery.knows(pid) {
+            return;
+        }
+        let exe = format!("/proc/{pid}/exe");
+        let key = match std::fs::metadata(&exe) {
+            Ok(m) => (m.dev(), m.ino()),
+            Err(_) => {
+                self.recovery.set(
+                    pid,
+                    Availability::Unavailable("server process not readable".into()),
+                );
+                return;
+            }
+        };
+        let a = match self.by_exe.get(&key) {
+            Some(a) => a.clone(),
+            None => {
+                let a = self.attach(skel, &exe, pid);
+                self.by_exe.insert(key, a.clone());
+                a
+            }
+        };
+        self.recovery.set(pid, a);
+    }
+
+    fn attach(&mut self, skel: &SnoopSkel<'_>, exe: &str, pid: u32) -> Availability {
+        let name = std::fs::read_link(exe)
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|_| exe.to_string());
+        if !cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+            return Availability::Unavailable("uprobes on Go need x86_64 or arm64".into());
+        }
+        let bin = match GoBinary::open(std::path::Path::new(exe)) {
+            Ok(b) => b,
+            Err(e) => return Availability::Unavailable(format!("{name} not readable: {e:#}")),
+        };
+        if !bin.is_go() {
+            return Availability::Unavailable(format!("{name} is not a Go program"));
+        }
+        let (Some(dec), Some(enc)) = (
+            bin.function(DECODER_FUNCTION),
+            bin.function(ENCODER_FUNCTION),
+        ) else {
+            return Availability::Unavailable(format!(
+                "{name} has no grpc-go HTTP/2 server functions"
+            ));
+        };
+        let opts = || UprobeOpts {
+            cookie: 0,
+            ..Default::default()
+        };
+        let progs = [
+            (&skel.progs.hpack_decoder, dec.file_offset),
+            (&skel.progs.hpack_encoder, enc.file_offset),
+        ];
+        let mut links = Vec::new();
+        for (prog, offset) in progs {
+            // Every process running this executable (-1): the path names
+            // the file, whatever mount namespace the server is in.
+            match prog.attach_uprobe_with_opts(-1, exe, offset as usize, opts()) {
+                Ok(l) => links.push(l),
+                Err(e) => {
+                    return Availability::Unavailable(format!(
+                        "uprobe on {name} (pid {pid}) failed: {e}"
+                    ))
+                }
+            }
+        }
+        self.links.extend(links);
+        Availability::Probed(name)
+    }
+
+    /// Tell the kernel side which connections' tables are known.
+    pub fn sync_done(&self, skel: &SnoopSkel<'_>) {
+        for (ino, bits) in self.recovery.take_done() {
+            let key = ino.to_ne_bytes();
+            let old = skel
+                .maps
+                .hpack_done
+                .lookup(&key, MapFlags::ANY)
+                .ok()
+                .flatten()
+                .and_then(|v| v.first().copied())
+                .unwrap_or(0);
+            let _ = skel
+                .maps
+                .hpack_done
+                .update(&key, &[old | bits], MapFlags::ANY);
+        }
+    }
+}
+
+/// Pids of the processes holding a listening socket on a watched path.
+fn listeners(filters: &Filters) -> Vec<u32> {
+    let Ok(table) = std::fs::read_to_string("/proc/net/unix") else {
+        return vec![];
+    };
+    // Num RefCount Protocol Flags Type St Inode Path; listening sockets
+    // have __SO_ACCEPTCON (0x10000) in Flags.
+    let mut inodes = Vec::new();
+    for line in table.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(flags), Some(ino), Some(path)) = (f.get(3), f.get(6), f.get(7)) else {
+            continue;
+        };
+        let listening = u32::from_str_radix(flags, 16).is_ok_and(|v| v & 0x10000 != 0);
+        if listening && (filters.all || filters.paths.iter().any(|p| p.matches(path))) {
+            if let Ok(ino) = ino.parse::<u64>() {
+                inodes.push(ino);
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return vec![];
+    }
+    let wanted: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
+    let mut pids = Vec::new();
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|l| wanted.iter().any(|w| l.as_os_str() == w.as_str()))
+        });
+        if holds {
+            pids.push(pid);
+        }
+    }
+    pids
+}

@@ -1,0 +1,47 @@
+//! The synthetic HEADERS frame that carries a recovered table.
+//!
+//! Its header block starts with two dynamic table size updates (RFC 7541
+//! section 6.3), to 0 and then to the table's limit, which empty any
+//! table; then every recovered entry, oldest first, as a literal with
+//! incremental indexing and a new name, not Huffman-coded. Any HPACK
+//! decoder that reads it ends with exactly the recovered table: Wireshark's
+//! and ours alike. It is sent on stream [`SEED_STREAM`], which no real
+//! client reaches, with END_STREAM and END_HEADERS set.
+
+use super::RecoveredTable;
+use crate::decode::frame::{self, flags, Head, Kind, HEAD_LEN};
+use crate::decode::hpack::primitive::{encode_integer, encode_plain_string};
+
+/// The stream id of synthetic frames: the largest client-initiated id.
+pub const SEED_STREAM: u32 = 0x7fff_ffff;
+
+/// The synthetic HEADERS frame that rebuilds `table` in any HPACK decoder.
+pub fn seed_frame(table: &RecoveredTable) -> Vec<u8> {
+    let mut block = Vec::with_capacity(table.size as usize + 16);
+    encode_integer(&mut block, 0x20, 5, 0);
+    encode_integer(&mut block, 0x20, 5, table.max_size as usize);
+    for (name, value) in &table.entries {
+        block.push(0x40);
+        encode_plain_string(&mut block, name);
+        encode_plain_string(&mut block, value);
+    }
+    frame::encode(
+        Kind::Headers,
+        flags::END_HEADERS | flags::END_STREAM,
+        SEED_STREAM,
+        &block,
+    )
+}
+
+/// The header block of a synthetic frame read back from a capture file,
+/// if `bytes` is one whole such frame.
+pub fn parse_seed_frame(bytes: &[u8]) -> Option<&[u8]> {
+    let head = Head::parse(bytes.get(..HEAD_LEN)?.try_into().ok()?);
+    let block = bytes.get(HEAD_LEN..)?;
+    (head.kind == Kind::Headers
+        && head.stream_id == SEED_STREAM
+        && head.flags & flags::END_HEADERS != 0
+        && head.length as usize == block.len()
+        && head.flags & (flags::PADDED | flags::PRIORITY) == 0)
+        .then_some(block)
+}

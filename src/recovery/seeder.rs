@@ -1,0 +1,688 @@
+//! The stage that puts recovered tables in their place.
+//!
+//! It sits between the live flow tracker and the sinks. For an HTTP/2
+//! connection that began before the capture, it walks each direction's
+//! frame headers until that direction's table is known. At the first
+//! HEADERS frame of a direction whose table is unknown, it needs the
+//! table the server held for that very block: a [`FlowEvent::Table`] for
+//! the same stream (and, server to client, the same END_STREAM flag; client
+//! to server, the same first fragment bytes). A server decodes a block only
+//! after its client sent it, so the table usually arrives just after the
+//! bytes: the connection's events are held from that frame on (both
+//! directions, so sinks still see them in order) until it does, for at most
+//! [`HOLD_TICKS`] ticks and [`HOLD_BYTES`] bytes. Then the sinks get a
+//! [`FlowEvent::Seed`] right before the block, and the direction decodes
+//! exactly from there on. Without a table (a server that is not a probed Go
+//! program, or a timeout) the events go on unchanged: unknown stays unknown.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::Result;
+
+use super::{seed_frame, Availability, RecoveredTable, Recovery};
+use crate::decode::frame::{flags, Head, Kind, HEAD_LEN, MAX_MAX_FRAME_SIZE};
+use crate::decode::sniff::{sniff, Sniff, PREFACE};
+use crate::decode::Protocol;
+use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Sink};
+
+/// Ticks (about 100 ms each) a connection is held waiting for a table.
+pub const HOLD_TICKS: u32 = 5;
+/// Bytes a connection may hold while waiting.
+pub const HOLD_BYTES: usize = 1 << 20;
+/// Tables kept per direction before their block arrives.
+const PENDING_TABLES: usize = 8;
+/// Timeouts after which a direction stops waiting for tables.
+const MAX_TIMEOUTS: u32 = 2;
+/// Events of one direction looked at before giving up on telling its protocol.
+const SNIFF_EVENTS: u32 = 4;
+
+/// What the seeder did, for the summary.
+#[derive(Clone, Debug, Default)]
+pub struct SeederStats {
+    /// Tables placed before their header block.
+    pub seeded: u64,
+    /// Connections that began before the capture whose tables could not be
+    /// recovered, by reason.
+    pub unavailable: BTreeMap<String, u64>,
+    /// Tables that failed their checks (a layout this build misreads).
+    pub rejected: u64,
+    /// Holds that ended without a table.
+    pub timeouts: u64,
+}
+
+/// An event kept while a connection is held.
+enum Held {
+    Data {
+        ts: u64,
+        dir: Dir,
+        writer: Process,
+        offset: u64,
+        bytes: Vec<u8>,
+    },
+    Gap {
+        ts: u64,
+        dir: Dir,
+        offset: u64,
+        len: u64,
+    },
+    Seed {
+        dir: Dir,
+        offset: u64,
+        frame: Vec<u8>,
+        origin: String,
+        ts: u64,
+    },
+    Close {
+        ts: u64,
+    },
+}
+
+/// Walks one direction's frame headers.
+#[derive(Default)]
+struct Scan {
+    /// Stream offset up to which bytes were scanned (None: not started).
+    pos: Option<u64>,
+    /// Payload bytes of the current frame still to skip.
+    skip: u64,
+    /// The frame header being read, and where it starts.
+    head: Vec<u8>,
+    head_at: u64,
+    /// Alignment lost (a gap, or bytes that are not frames): stop.
+    lost: bool,
+}
+
+impl Scan {
+    /// Feed bytes at `offset`; the HEADERS frames whose header completes
+    /// in them, with the stream offset where each header starts.
+    fn feed(&mut self, offset: u64, bytes: &[u8], found: &mut Vec<(u64, Head)>) {
+        if self.lost {
+            return;
+        }
+        let pos = *self.pos.get_or_insert(offset);
+        let end = offset + bytes.len() as u64;
+        if offset > pos {
+            self.lost = true;
+            return;
+        }
+        if end <= pos {
+            // Seen before the connection was held: replayed now.
+            return;
+        }
+        let mut i = (pos - offset) as usize;
+        while i < bytes.len() {
+            if self.skip > 0 {
+                let n = self.skip.min((bytes.len() - i) as u64);
+                self.skip -= n;
+                i += n as usize;
+                continue;
+            }
+            if self.head.is_empty() {
+                self.head_at = offset + i as u64;
+            }
+            let take = (HEAD_LEN - self.head.len()).min(bytes.len() - i);
+            self.head.extend_from_slice(&bytes[i..i + take]);
+            i += take;
+            if self.head.len() == HEAD_LEN {
+                let Ok(raw) = <[u8; HEAD_LEN]>::try_from(&self.head[..]) else {
+                    self.lost = true;
+                    return;
+                };
+                let h = Head::parse(&raw);
+                self.head.clear();
+                if matches!(h.kind, Kind::Unknown(_)) || h.length > MAX_MAX_FRAME_SIZE {
+                    self.lost = true;
+                    return;
+                }
+                if h.kind == Kind::Headers && h.stream_id != 0 {
+                    found.push((self.head_at, h));
+                }
+                self.skip = u64::from(h.length);
+            }
+        }
+        self.pos = Some(end);
+    }
+}
+
+/// The block a held connection waits for.
+struct Want {
+    dir: Dir,
+    head: Head,
+    at: u64,
+}
+
+#[derive(Default)]
+struct DirState {
+    /// The table is known (seeded, or the connection was seen from its start).
+    known: bool,
+    /// No more waiting on this direction.
+    given_up: bool,
+    timeouts: u32,
+    events: u32,
+    scan: Scan,
+    pending: Vec<RecoveredTable>,
+}
+
+#[derive(PartialEq, Eq)]
+enum Mode {
+    /// Not yet known whether this is an HTTP/2 connection begun earlier.
+    Undecided,
+    /// It is: watch header blocks.
+    Watch,
+    /// Nothing to do (a fresh connection, or not HTTP/2).
+    Off,
+}
+
+struct ConnState {
+    conn: Conn,
+    mode: Mode,
+    dirs: [DirState; 2],
+    held: Vec<Held>,
+    held_bytes: usize,
+    age: u32,
+    want: Option<Want>,
+    reported: bool,
+}
+
+/// The stage's state, kept between events (see the module docs).
+pub struct Seeder {
+    recovery: Recovery,
+    conns: HashMap<ConnId, ConnState>,
+    /// Counters.
+    pub stats: SeederStats,
+}
+
+impl Seeder {
+    /// A seeder told by `recovery` which servers can give tables.
+    pub fn new(recovery: Recovery) -> Self {
+        Seeder {
+            recovery,
+            conns: HashMap::new(),
+            stats: SeederStats::default(),
+        }
+    }
+
+    /// The stage in front of `inner`, which receives every event, seeds
+    /// included.
+    pub fn sink<'a>(&'a mut self, inner: &'a mut dyn Sink) -> Seeding<'a> {
+        Seeding { s: self, inner }
+    }
+}
+
+/// A [`Seeder`] in front of a sink.
+pub struct Seeding<'a> {
+    s: &'a mut Seeder,
+    inner: &'a mut dyn Sink,
+}
+
+impl Seeding<'_> {
+    /// Periodic work: holds that waited too long are released.
+    pub fn tick(&mut self) -> Result<()> {
+        let due: Vec<ConnId> = self
+            .s
+            .conns
+            .iter_mut()
+            .filter_map(|(id, c)| {
+                if c.want.is_none() {
+                    return None;
+                }
+                c.age += 1;
+                (c.age >= HOLD_TICKS).then_some(*id)
+            })
+            .collect();
+        for id in due {
+            self.timeout(id)?;
+        }
+        Ok(())
+    }
+
+    /// End of the capture: everything held goes on.
+    pub fn flush(&mut self) -> Result<()> {
+        let ids: Vec<ConnId> = self.s.conns.keys().copied().collect();
+        for id in ids {
+            if self.s.conns.get(&id).is_some_and(|c| c.want.is_some()) {
+                self.timeout(id)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn timeout(&mut self, id: ConnId) -> Result<()> {
+        let Some(c) = self.s.conns.get_mut(&id) else {
+            return Ok(());
+        };
+        if let Some(w) = c.want.take() {
+            self.s.stats.timeouts += 1;
+            let d = &mut c.dirs[w.dir.index()];
+            d.timeouts += 1;
+            if d.timeouts >= MAX_TIMEOUTS {
+                d.given_up = true;
+            }
+        }
+        self.release(id)
+    }
+
+    /// Send the held events on, looking at each again (one may start a
+    /// new hold).
+    fn release(&mut self, id: ConnId) -> Result<()> {
+        let Some(c) = self.s.conns.get_mut(&id) else {
+            return Ok(());
+        };
+        let held = std::mem::take(&mut c.held);
+        c.held_bytes = 0;
+        c.age = 0;
+        let conn = c.conn.clone();
+        let mut rest = held.into_iter();
+        while let Some(h) = rest.next() {
+            self.replay(&conn, h)?;
+            if self.s.conns.get(&id).is_some_and(|c| c.want.is_some()) {
+                // Held again: what is left waits behind it.
+                let c = self.s.conns.get_mut(&id).expect("checked above");
+                for h in rest.by_ref() {
+                    c.held_bytes += held_len(&h);
+                    c.held.push(h);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn replay(&mut self, conn: &Conn, h: Held) -> Result<()> {
+        match h {
+            Held::Data {
+                ts,
+                dir,
+                writer,
+                offset,
+                bytes,
+            } => self.event(
+                conn,
+                ts,
+                FlowEvent::Data {
+                    dir,
+                    writer: &writer,
+                    offset,
+                    bytes: &bytes,
+                },
+            ),
+            Held::Gap {
+                ts,
+                dir,
+                offset,
+                len,
+            } => self.event(conn, ts, FlowEvent::Gap { dir, offset, len }),
+            Held::Seed {
+                dir,
+                offset,
+                frame,
+                origin,
+                ts,
+            } => self.event(
+                conn,
+                ts,
+                FlowEvent::Seed {
+                    dir,
+                    offset,
+                    frame: &frame,
+                    origin: &origin,
+                },
+            ),
+            Held::Close { ts } => self.event(conn, ts, FlowEvent::Close),
+        }
+    }
+
+    /// A table copied by the uprobes.
+    fn table(&mut self, conn: &Conn, ts: u64, t: &RecoveredTable) -> Result<()> {
+        let Some(c) = self.s.conns.get_mut(&conn.id) else {
+            return Ok(());
+        };
+        let d = &mut c.dirs[t.dir.index()];
+        if c.mode == Mode::Off || d.known {
+            self.s.recovery.mark_done(conn.server.ino, t.dir);
+            return Ok(());
+        }
+        if t.check().is_err() {
+            self.s.stats.rejected += 1;
+            return Ok(());
+        }
+        let matches_want = c
+            .want
+            .as_ref()
+            .is_some_and(|w| w.dir == t.dir && fits(t, &w.head, held_fragment(&c.held, w)));
+        if matches_want {
+            let w = c.want.take().expect("checked above");
+            // The seed goes first, then what was held behind the block.
+            let at = c
+                .held
+                .iter()
+                .position(|h| matches!(h, Held::Data { dir, offset, .. } if *dir == w.dir && *offset == w.at))
+                .unwrap_or(0);
+            let seed = self.seed_of(conn, t, w.at, ts);
+            let c = self.s.conns.get_mut(&conn.id).expect("checked above");
+            c.held.insert(at, seed);
+            return self.release(conn.id);
+        }
+        if d.pending.len() >= PENDING_TABLES {
+            d.pending.remove(0);
+        }
+        d.pending.push(t.clone());
+        Ok(())
+    }
+
+    /// The seed event for `t`, placed at `offset`; the direction is known
+    /// from then on.
+    fn seed_of(&mut self, conn: &Conn, t: &RecoveredTable, offset: u64, ts: u64) -> Held {
+        self.s.stats.seeded += 1;
+        if let Some(c) = self.s.conns.get_mut(&conn.id) {
+            let d = &mut c.dirs[t.dir.index()];
+            d.known = true;
+            d.pending.clear();
+        }
+        self.s.recovery.mark_done(conn.server.ino, t.dir);
+        Held::Seed {
+            dir: t.dir,
+            offset,
+            frame: seed_frame(t),
+            origin: t.origin(),
+            ts,
+        }
+    }
+
+    /// Decide what the connection is from the first bytes of a direction.
+    fn decide(&mut self, conn: &Conn, dir: Dir, offset: u64, bytes: &[u8]) {
+        let Some(c) = self.s.conns.get_mut(&conn.id) else {
+            return;
+        };
+        if c.mode != Mode::Undecided {
+            return;
+        }
+        let fresh = dir == Dir::ToServer && offset == 0 && bytes.starts_with(PREFACE);
+        let verdict = sniff(bytes, dir == Dir::ToClient);
+        c.mode = match verdict {
+            _ if fresh => Mode::Off,
+            Sniff::Is(Protocol::Grpc) => Mode::Watch,
+            Sniff::Is(_) | Sniff::Other => Mode::Off,
+            Sniff::NeedMore => {
+                c.dirs[dir.index()].events += 1;
+                if c.dirs[dir.index()].events >= SNIFF_EVENTS {
+                    Mode::Off
+                } else {
+                    Mode::Undecided
+                }
+            }
+        };
+        match c.mode {
+            Mode::Off => {
+                for d in [Dir::ToServer, Dir::ToClient] {
+                    self.s.recovery.mark_done(conn.server.ino, d);
+                }
+            }
+            Mode::Watch => {
+                let pid = conn.server.owner.pid.unwrap_or(0);
+                if let Some(Availability::Unavailable(why)) = self.s.recovery.availability(pid) {
+                    if !c.reported {
+                        c.reported = true;
+                        *self.s.stats.unavailable.entry(why).or_default() += 1;
+                    }
+                }
+            }
+            Mode::Undecided => {}
+        }
+    }
+
+    /// Bytes of a connection being watched.
+    fn data(
+        &mut self,
+        conn: &Conn,
+        ts: u64,
+        dir: Dir,
+        writer: &Process,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<()> {
+        let probed = matches!(
+            self.s
+                .recovery
+                .availability(conn.server.owner.pid.unwrap_or(0)),
+            Some(Availability::Probed(_))
+        );
+        let Some(c) = self.s.conns.get_mut(&conn.id) else {
+            return self
+                .inner
+                .event(conn, ts, data_ev(dir, writer, offset, bytes));
+        };
+        let d = &mut c.dirs[dir.index()];
+        let mut found = Vec::new();
+        if !d.known {
+            d.scan.feed(offset, bytes, &mut found);
+        }
+        for (at, head) in found {
+            let d = &mut c.dirs[dir.index()];
+            if d.known || at < offset {
+                continue;
+            }
+            let cut = (at - offset) as usize;
+            let fragment = &bytes[cut..];
+            let table = d
+                .pending
+                .iter()
+                .position(|t| fits(t, &head, fragment_of(&head, fragment)));
+            if let Some(i) = table {
+                let t = d.pending.remove(i);
+                self.pass(conn, ts, dir, writer, offset, &bytes[..cut])?;
+                let seed = self.seed_of(conn, &t, at, ts);
+                self.replay(conn, seed)?;
+                return self.data(conn, ts, dir, writer, at, &bytes[cut..]);
+            }
+            if !probed || d.given_up || d.scan.lost {
+                continue;
+            }
+            // Hold from this block on until its table comes.
+            self.pass(conn, ts, dir, writer, offset, &bytes[..cut])?;
+            let c = self.s.conns.get_mut(&conn.id).expect("checked above");
+            c.want = Some(Want { dir, head, at });
+            c.age = 0;
+            c.held_bytes += bytes.len() - cut;
+            c.held.push(Held::Data {
+                ts,
+                dir,
+                writer: *writer,
+                offset: at,
+                bytes: bytes[cut..].to_vec(),
+            });
+            return Ok(());
+        }
+        self.inner
+            .event(conn, ts, data_ev(dir, writer, offset, bytes))
+    }
+
+    /// Bytes before a block, on to the sinks (nothing when empty).
+    fn pass(
+        &mut self,
+        conn: &Conn,
+        ts: u64,
+        dir: Dir,
+        writer: &Process,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        self.inner
+            .event(conn, ts, data_ev(dir, writer, offset, bytes))
+    }
+
+    fn hold(&mut self, id: ConnId, h: Held) -> Result<bool> {
+        let Some(c) = self.s.conns.get_mut(&id) else {
+            return Ok(false);
+        };
+        if c.want.is_none() {
+            return Ok(false);
+        }
+        c.held_bytes += held_len(&h);
+        c.held.push(h);
+        if c.held_bytes > HOLD_BYTES {
+            self.timeout(id)?;
+        }
+        Ok(true)
+    }
+}
+
+fn held_len(h: &Held) -> usize {
+    match h {
+        Held::Data { bytes, .. } => bytes.len(),
+        _ => 0,
+    }
+}
+
+fn data_ev<'e>(dir: Dir, writer: &'e Process, offset: u64, bytes: &'e [u8]) -> FlowEvent<'e> {
+    FlowEvent::Data {
+        dir,
+        writer,
+        offset,
+        bytes,
+    }
+}
+
+/// The start of the header block fragment of a HEADERS frame whose bytes
+/// (header included) begin `frame`, as far as present.
+fn fragment_of<'b>(head: &Head, frame: &'b [u8]) -> &'b [u8] {
+    let mut skip = HEAD_LEN;
+    if head.flags & flags::PADDED != 0 {
+        skip += 1;
+    }
+    if head.flags & flags::PRIORITY != 0 {
+        skip += 5;
+    }
+    frame.get(skip..).unwrap_or(&[])
+}
+
+/// The held bytes of the block a hold waits for, from its fragment on.
+fn held_fragment<'h>(held: &'h [Held], w: &Want) -> &'h [u8] {
+    held.iter()
+        .find_map(|h| match h {
+            Held::Data {
+                dir, offset, bytes, ..
+            } if *dir == w.dir && *offset == w.at => Some(fragment_of(&w.head, bytes)),
+            _ => None,
+        })
+        .unwrap_or(&[])
+}
+
+/// Whether table `t` is the one for the header block of `head`, whose
+/// fragment starts with `fragment` (as far as captured).
+fn fits(t: &RecoveredTable, head: &Head, fragment: &[u8]) -> bool {
+    if t.stream != head.stream_id {
+        return false;
+    }
+    match t.dir {
+        Dir::ToClient => t.end_stream == (head.flags & flags::END_STREAM != 0),
+        Dir::ToServer => {
+            let n = t.block_prefix.len().min(fragment.len());
+            !t.block_prefix.is_empty() && t.block_prefix[..n] == fragment[..n]
+        }
+    }
+}
+
+impl Sink for Seeding<'_> {
+    fn event(&mut self, conn: &Conn, ts: u64, ev: FlowEvent<'_>) -> Result<()> {
+        match ev {
+            FlowEvent::Open => {
+                self.s.conns.insert(
+                    conn.id,
+                    ConnState {
+                        conn: conn.clone(),
+                        mode: Mode::Undecided,
+                        dirs: Default::default(),
+                        held: Vec::new(),
+                        held_bytes: 0,
+                        age: 0,
+                        want: None,
+                        reported: false,
+                    },
+                );
+                self.inner.event(conn, ts, ev)
+            }
+            FlowEvent::Table(t) => self.table(conn, ts, t),
+            FlowEvent::Data {
+                dir,
+                writer,
+                offset,
+                bytes,
+            } => {
+                let held = Held::Data {
+                    ts,
+                    dir,
+                    writer: *writer,
+                    offset,
+                    bytes: bytes.to_vec(),
+                };
+                if self.s.conns.get(&conn.id).is_some_and(|c| c.want.is_some()) {
+                    self.hold(conn.id, held)?;
+                    return Ok(());
+                }
+                if let Some(c) = self.s.conns.get_mut(&conn.id) {
+                    c.conn.clone_from(conn);
+                }
+                self.decide(conn, dir, offset, bytes);
+                let watching = self
+                    .s
+                    .conns
+                    .get(&conn.id)
+                    .is_some_and(|c| c.mode == Mode::Watch);
+                if watching {
+                    self.data(conn, ts, dir, writer, offset, bytes)
+                } else {
+                    self.inner.event(conn, ts, ev)
+                }
+            }
+            FlowEvent::Gap { dir, offset, len } => {
+                if self.hold(
+                    conn.id,
+                    Held::Gap {
+                        ts,
+                        dir,
+                        offset,
+                        len,
+                    },
+                )? {
+                    return Ok(());
+                }
+                if let Some(c) = self.s.conns.get_mut(&conn.id) {
+                    c.dirs[dir.index()].scan.lost = true;
+                }
+                self.inner.event(conn, ts, ev)
+            }
+            FlowEvent::Seed {
+                dir,
+                offset,
+                frame,
+                origin,
+            } => {
+                let h = Held::Seed {
+                    dir,
+                    offset,
+                    frame: frame.to_vec(),
+                    origin: origin.to_string(),
+                    ts,
+                };
+                if self.hold(conn.id, h)? {
+                    return Ok(());
+                }
+                self.inner.event(conn, ts, ev)
+            }
+            FlowEvent::Close => {
+                if self.hold(conn.id, Held::Close { ts })? {
+                    // The connection is over: no table can come any more.
+                    return self.timeout(conn.id);
+                }
+                self.s.conns.remove(&conn.id);
+                self.inner.event(conn, ts, ev)
+            }
+        }
+    }
+
+    fn placed(&mut self, conn: &Conn, placement: &crate::flow::Placement) -> Result<()> {
+        self.inner.placed(conn, placement)
+    }
+}

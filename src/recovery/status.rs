@@ -1,0 +1,93 @@
+//! What the capture side and the [`super::Seeder`] share about recovery:
+//! which server processes can give their tables (and why others cannot),
+//! and which connections need no more tables (told to the kernel side so
+//! its uprobes stop copying them).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::flow::Dir;
+
+/// Whether a server process can give its connections' HPACK tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Availability {
+    /// Uprobes are attached to its executable (the path, for messages).
+    Probed(String),
+    /// Not possible; the phrase says why ("not a Go program", ...).
+    Unavailable(String),
+}
+
+#[derive(Default)]
+struct Inner {
+    enabled: bool,
+    by_pid: HashMap<u32, Availability>,
+    /// Server socket inodes whose tables are known, with the sides
+    /// (bit 0: client to server, bit 1: server to client).
+    done: Vec<(u64, u8)>,
+}
+
+/// A handle shared by the tracer and the seeder (clones share one state).
+#[derive(Clone, Default)]
+pub struct Recovery {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Recovery {
+    /// A handle; `enabled` false when the user turned recovery off.
+    pub fn new(enabled: bool) -> Self {
+        let r = Recovery::default();
+        r.lock().enabled = enabled;
+        r
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether recovery was asked for.
+    pub fn enabled(&self) -> bool {
+        self.lock().enabled
+    }
+
+    /// What is known about server process `pid`.
+    pub fn availability(&self, pid: u32) -> Option<Availability> {
+        let inner = self.lock();
+        if !inner.enabled {
+            return Some(Availability::Unavailable(
+                "recovery is off (--no-hpack-recovery)".into(),
+            ));
+        }
+        inner.by_pid.get(&pid).cloned()
+    }
+
+    /// Whether `pid` was looked at already.
+    pub fn knows(&self, pid: u32) -> bool {
+        self.lock().by_pid.contains_key(&pid)
+    }
+
+    /// Record what was found about `pid`.
+    pub fn set(&self, pid: u32, a: Availability) {
+        self.lock().by_pid.insert(pid, a);
+    }
+
+    /// The table of direction `dir` of the connection whose server socket
+    /// is `server_ino` is known: no more copies are needed.
+    pub fn mark_done(&self, server_ino: u64, dir: Dir) {
+        if server_ino == 0 {
+            return;
+        }
+        let bit = match dir {
+            Dir::ToServer => 1,
+            Dir::ToClient => 2,
+        };
+        let mut inner = self.lock();
+        if inner.done.len() < 65536 {
+            inner.done.push((server_ino, bit));
+        }
+    }
+
+    /// The marks made since the last call, for the kernel side.
+    pub fn take_done(&self) -> Vec<(u64, u8)> {
+        std::mem::take(&mut self.lock().done)
+    }
+}

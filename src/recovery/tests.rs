@@ -1,0 +1,254 @@
+//! The seed frame rebuilds a table in our HPACK decoder; the seeder puts a
+//! table right before its header block, holding the connection meanwhile,
+//! and lets everything pass unchanged when no table can come.
+
+use super::*;
+use crate::decode::frame::{flags, Kind};
+use crate::decode::hpack;
+use crate::flow::{Conn, FlowEvent, Process, Side, Sink};
+use crate::testsupport::h2::{frame, HpackEncoder};
+
+fn table(dir: Dir, stream: u32, entries: &[(&str, &str)]) -> RecoveredTable {
+    let entries: Vec<(Vec<u8>, Vec<u8>)> = entries
+        .iter()
+        .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+    let size = entries
+        .iter()
+        .map(|(n, v)| (n.len() + v.len() + 32) as u32)
+        .sum();
+    RecoveredTable {
+        dir,
+        stream,
+        end_stream: false,
+        block_prefix: vec![],
+        entries,
+        size,
+        max_size: 4096,
+        pid: 7,
+        comm: "containerd".into(),
+    }
+}
+
+#[test]
+fn seed_frame_rebuilds_the_table() {
+    let t = table(
+        Dir::ToServer,
+        5,
+        &[
+            ("content-type", "application/grpc"),
+            (":path", "/containerd.services.tasks.v1.Tasks/Get"),
+        ],
+    );
+    assert_eq!(t.check(), Ok(()));
+    let f = seed_frame(&t);
+    let block = parse_seed_frame(&f).expect("a seed frame");
+    // A decoder that saw nothing of the connection.
+    let mut d = hpack::Decoder::new(false);
+    d.decode(block).unwrap();
+    // Index 62 is the newest entry, 63 the one before: exact now.
+    let b = d.decode(&[0x80 | 62, 0x80 | 63]).unwrap();
+    assert!(b.fields[0]
+        .value
+        .is(b"/containerd.services.tasks.v1.Tasks/Get"));
+    assert!(b.fields[1].value.is(b"application/grpc"));
+    // Anything older than the recovered entries does not exist.
+    assert!(d.table().is_synced());
+    assert!(d.decode(&[0x80 | 64]).unwrap().desync.is_some());
+    assert!(parse_seed_frame(&f[..f.len() - 1]).is_none());
+}
+
+#[test]
+fn checks_catch_a_wrong_layout() {
+    let mut t = table(Dir::ToServer, 1, &[("a", "b")]);
+    t.size += 1;
+    assert_eq!(t.check(), Err(Invalid::SizeMismatch));
+    let t = table(Dir::ToServer, 1, &[("Bad Name", "b")]);
+    assert_eq!(t.check(), Err(Invalid::BadName));
+}
+
+/// Records the events a sink gets, seeds included.
+#[derive(Default)]
+struct Log(Vec<String>);
+
+impl Sink for Log {
+    fn event(&mut self, _: &Conn, _: u64, ev: FlowEvent<'_>) -> anyhow::Result<()> {
+        let line = match ev {
+            FlowEvent::Open => "open".to_string(),
+            FlowEvent::Data {
+                dir, offset, bytes, ..
+            } => format!("data {dir:?} {offset}+{}", bytes.len()),
+            FlowEvent::Gap { dir, offset, len } => format!("gap {dir:?} {offset}+{len}"),
+            FlowEvent::Seed { dir, offset, .. } => format!("seed {dir:?} @{offset}"),
+            FlowEvent::Table(_) => "table".to_string(),
+            FlowEvent::Close => "close".to_string(),
+        };
+        self.0.push(line);
+        Ok(())
+    }
+}
+
+fn conn() -> Conn {
+    Conn {
+        id: 1,
+        path: Some("/run/containerd/containerd.sock".into()),
+        client: Side {
+            ino: 10,
+            owner: Process::default(),
+        },
+        server: Side {
+            ino: 11,
+            owner: Process {
+                pid: Some(7),
+                ..Process::default()
+            },
+        },
+        first_ns: 0,
+    }
+}
+
+/// A request on a connection that began before the capture: PING, then
+/// HEADERS of stream 41 referring to pre-capture entries only.
+fn request() -> (Vec<u8>, Vec<u8>) {
+    let ping = frame(Kind::Ping, 0, 0, &[0; 8]);
+    let headers = frame(
+        Kind::Headers,
+        flags::END_HEADERS,
+        41,
+        &[0x83, 0x86, 0xbf, 0xbe],
+    );
+    (ping, headers)
+}
+
+fn data(s: &mut dyn Sink, c: &Conn, dir: Dir, offset: u64, bytes: &[u8]) {
+    let w = Process::default();
+    s.event(
+        c,
+        0,
+        FlowEvent::Data {
+            dir,
+            writer: &w,
+            offset,
+            bytes,
+        },
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_table_after_its_block_is_placed_before_it() {
+    let recovery = Recovery::new(true);
+    recovery.set(7, Availability::Probed("/usr/bin/containerd".into()));
+    let mut seeder = Seeder::new(recovery.clone());
+    let mut log = Log::default();
+    let c = conn();
+    let (ping, headers) = request();
+    let mut write = ping.clone();
+    write.extend_from_slice(&headers);
+    {
+        let mut s = seeder.sink(&mut log);
+        s.event(&c, 0, FlowEvent::Open).unwrap();
+        data(&mut s, &c, Dir::ToServer, 0, &write);
+        // Held from the HEADERS frame on: the response waits too.
+        data(&mut s, &c, Dir::ToClient, 0, &ping);
+        let mut t = table(Dir::ToServer, 41, &[("content-type", "application/grpc")]);
+        t.block_prefix = vec![0x83, 0x86, 0xbf, 0xbe];
+        s.event(&c, 0, FlowEvent::Table(&t)).unwrap();
+        data(&mut s, &c, Dir::ToServer, write.len() as u64, &ping);
+    }
+    let at = ping.len();
+    assert_eq!(
+        log.0,
+        [
+            "open".to_string(),
+            format!("data ToServer 0+{at}"),
+            format!("seed ToServer @{at}"),
+            format!("data ToServer {at}+{}", headers.len()),
+            format!("data ToClient 0+{}", ping.len()),
+            format!("data ToServer {}+{}", write.len(), ping.len()),
+        ]
+    );
+    assert_eq!(seeder.stats.seeded, 1);
+    assert_eq!(recovery.take_done(), vec![(11, 1)]);
+}
+
+#[test]
+fn a_table_for_another_block_is_not_used() {
+    let recovery = Recovery::new(true);
+    recovery.set(7, Availability::Probed("/usr/bin/containerd".into()));
+    let mut seeder = Seeder::new(recovery);
+    let mut log = Log::default();
+    let c = conn();
+    let (_, headers) = request();
+    {
+        let mut s = seeder.sink(&mut log);
+        s.event(&c, 0, FlowEvent::Open).unwrap();
+        data(&mut s, &c, Dir::ToServer, 0, &headers);
+        // Same stream, other bytes: not that block's table.
+        let mut t = table(Dir::ToServer, 41, &[("a", "b")]);
+        t.block_prefix = vec![0x82];
+        s.event(&c, 0, FlowEvent::Table(&t)).unwrap();
+        for _ in 0..seeder::HOLD_TICKS {
+            s.tick().unwrap();
+        }
+    }
+    assert_eq!(
+        log.0,
+        [
+            "open".to_string(),
+            format!("data ToServer 0+{}", headers.len())
+        ]
+    );
+    assert_eq!(seeder.stats.seeded, 0);
+    assert_eq!(seeder.stats.timeouts, 1);
+}
+
+#[test]
+fn without_a_probed_server_nothing_waits() {
+    let recovery = Recovery::new(true);
+    recovery.set(7, Availability::Unavailable("not a Go program".into()));
+    let mut seeder = Seeder::new(recovery);
+    let mut log = Log::default();
+    let c = conn();
+    let (_, headers) = request();
+    {
+        let mut s = seeder.sink(&mut log);
+        s.event(&c, 0, FlowEvent::Open).unwrap();
+        data(&mut s, &c, Dir::ToServer, 0, &headers);
+    }
+    assert_eq!(log.0.len(), 2);
+    assert_eq!(seeder.stats.unavailable.get("not a Go program"), Some(&1));
+}
+
+#[test]
+fn an_encoder_table_before_its_block_is_used_at_once() {
+    let recovery = Recovery::new(true);
+    recovery.set(7, Availability::Probed("/usr/bin/containerd".into()));
+    let mut seeder = Seeder::new(recovery);
+    let mut log = Log::default();
+    let c = conn();
+    let mut enc = HpackEncoder::new(4096);
+    let block = enc.encode(&[("grpc-status", "5")], false);
+    let trailers = frame(
+        Kind::Headers,
+        flags::END_HEADERS | flags::END_STREAM,
+        41,
+        &block,
+    );
+    {
+        let mut s = seeder.sink(&mut log);
+        s.event(&c, 0, FlowEvent::Open).unwrap();
+        let mut t = table(Dir::ToClient, 41, &[(":status", "200")]);
+        t.end_stream = true;
+        s.event(&c, 0, FlowEvent::Table(&t)).unwrap();
+        data(&mut s, &c, Dir::ToClient, 0, &trailers);
+    }
+    assert_eq!(
+        log.0,
+        [
+            "open".to_string(),
+            "seed ToClient @0".to_string(),
+            format!("data ToClient 0+{}", trailers.len()),
+        ]
+    );
+}
