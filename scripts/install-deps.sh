@@ -3,14 +3,20 @@
 # skipping what is already there. Run as root.
 #   build: clang, llvm (llvm-strip), libelf-dev, zlib1g-dev, pkg-config, make
 #   tests: containerd, runc, busybox-static, tshark, util-linux (setpriv),
-#          docker.io (only dockerd's binary is read, by tests/schemas_from_binary.rs;
-#          no test starts the docker service)
+#          docker.io (tests start a private dockerd on a private containerd, never the
+#          docker service; tests/schemas_from_binary.rs also reads dockerd's binary; with
+#          --iptables=false it runs no iptables; where the kernel has AppArmor enabled
+#          it loads its profile with apparmor_parser: package apparmor, added then),
+#          python3-grpcio (tests/peers/cri_client.py, a gRPC C-core client, run by
+#          /usr/bin/python3)
 set -euo pipefail
 
 [[ $EUID -eq 0 ]] || { echo "install-deps.sh: run as root (apt-get)" >&2; exit 1; }
 
 packages=(clang llvm libelf-dev zlib1g-dev pkg-config make
-          containerd runc busybox-static tshark util-linux docker.io)
+          containerd runc busybox-static tshark util-linux docker.io python3-grpcio)
+# dockerd refuses to start containers without its AppArmor profile where AppArmor is on.
+[[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]] && packages+=(apparmor)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests (`mod common;`): real peers from Debian's packages
-//! (containerd, ctr, runc, busybox-static, tshark), started and stopped by the tests themselves.
+//! (containerd, ctr, runc, busybox-static, tshark, dockerd, python3-grpcio), started and stopped
+//! by the tests themselves.
 //!
 //! Everything here is bounded in time: each wait polls with a deadline and panics with the
 //! evidence (child output, containerd log) instead of hanging the test run.
@@ -12,6 +13,18 @@
 
 // Each integration test compiles this module and uses only part of it.
 #![allow(dead_code)]
+
+mod cri;
+mod dockerd;
+mod image;
+
+// Re-exports are "unused imports" in the tests that use none of them.
+#[allow(unused_imports)]
+pub use cri::{CriClient, CriResult};
+#[allow(unused_imports)]
+pub use dockerd::Dockerd;
+#[allow(unused_imports)]
+pub use image::{busybox_docker_archive, DOCKER_IMAGE};
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -79,10 +92,13 @@ pub fn short_tempdir(prefix: &str) -> tempfile::TempDir {
 
 /// A private containerd: config, root, state, sockets and log all live in `dir`.
 ///
-/// The CRI plugin is disabled: nothing here speaks CRI (crictl is not installed), and with it
-/// enabled containerd logs a CNI error at start, watches `/etc/cni/net.d` and opens a TCP
-/// streaming port on 127.0.0.1. Snapshotters that cannot work here (aufs, btrfs, devmapper, zfs)
-/// are disabled so the log holds no noise; overlayfs (the default) and native remain.
+/// [`Containerd::start`] disables the CRI plugin: with it enabled containerd logs a CNI error at
+/// start and opens a TCP streaming port on 127.0.0.1. [`Containerd::start_with_cri`] enables it
+/// for CRI clients ([`CriClient`]), its CNI directories moved into `dir` (by default it creates
+/// and watches `/etc/cni/net.d`); no CNI plugin is installed, so pods cannot start, but the
+/// calls that need no network (Version, Status, List*, *Status) work. Snapshotters that cannot
+/// work here (aufs, btrfs, devmapper, zfs) are disabled so the log holds no noise; overlayfs
+/// (the default) and native remain.
 pub struct Containerd {
     pub dir: tempfile::TempDir,
     /// The gRPC socket, for `ctr -a`.
@@ -93,8 +109,19 @@ pub struct Containerd {
 }
 
 impl Containerd {
-    /// Starts containerd and waits until both of its sockets accept connections.
+    /// Starts containerd without its CRI plugin and waits until both of its sockets accept
+    /// connections.
     pub fn start() -> Containerd {
+        Containerd::launch(false)
+    }
+
+    /// Like [`Containerd::start`], with the CRI plugin (`runtime.v1` and `runtime.v1alpha2` on
+    /// the gRPC socket) enabled.
+    pub fn start_with_cri() -> Containerd {
+        Containerd::launch(true)
+    }
+
+    fn launch(cri: bool) -> Containerd {
         let dir = short_tempdir("ctd");
         let sock = dir.path().join("containerd.sock");
         let ttrpc_sock = dir.path().join("containerd.sock.ttrpc");
@@ -104,7 +131,7 @@ impl Containerd {
             ttrpc_sock.display()
         );
         let config = dir.path().join("config.toml");
-        fs::write(&config, config_toml(dir.path(), &sock, &ttrpc_sock))
+        fs::write(&config, config_toml(dir.path(), &sock, &ttrpc_sock, cri))
             .expect("cannot write containerd config");
 
         let log_path = dir.path().join("containerd.log");
@@ -227,15 +254,27 @@ impl Drop for Containerd {
 }
 
 /// containerd 1.6 config: everything under `dir`, plus the disabled plugins documented on
-/// [`Containerd`].
-fn config_toml(dir: &Path, sock: &Path, ttrpc_sock: &Path) -> String {
+/// [`Containerd`]. The CRI plugin keeps its state under containerd's root and state.
+fn config_toml(dir: &Path, sock: &Path, ttrpc_sock: &Path, cri: bool) -> String {
     let s = |p: &Path| toml_string(&p.to_string_lossy());
+    let cri_config = if cri {
+        format!(
+            r#"
+[plugins."io.containerd.grpc.v1.cri".cni]
+  bin_dir = {cni_bin}
+  conf_dir = {cni_conf}
+"#,
+            cni_bin = s(&dir.join("cni/bin")),
+            cni_conf = s(&dir.join("cni/net.d")),
+        )
+    } else {
+        String::new()
+    };
     format!(
         r#"version = 2
 root = {root}
 state = {state}
-disabled_plugins = [
-  "io.containerd.grpc.v1.cri",
+disabled_plugins = [{no_cri}
   "io.containerd.snapshotter.v1.aufs",
   "io.containerd.snapshotter.v1.btrfs",
   "io.containerd.snapshotter.v1.devmapper",
@@ -254,7 +293,12 @@ disabled_plugins = [
 # Defaults to /opt/containerd on the host.
 [plugins."io.containerd.internal.v1.opt"]
   path = {opt}
-"#,
+{cri_config}"#,
+        no_cri = if cri {
+            ""
+        } else {
+            "\n  \"io.containerd.grpc.v1.cri\","
+        },
         root = s(&dir.join("root")),
         state = s(&dir.join("state")),
         sock = s(sock),
@@ -470,6 +514,17 @@ fn wait_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
 /// Runs a command to completion with stdout and stderr captured, killing it and panicking with
 /// what it printed if it takes longer than `timeout`.
 fn run_bounded(cmd: &mut Command, what: &str, timeout: Duration) -> Output {
+    run_timed(cmd, what, timeout).unwrap_or_else(|output| {
+        panic!(
+            "{what} did not finish within {timeout:?}\n{}",
+            describe_output(&output)
+        )
+    })
+}
+
+/// Like [`run_bounded`], returning what the command printed as an error if it took longer than
+/// `timeout` (and was killed).
+fn run_timed(cmd: &mut Command, what: &str, timeout: Duration) -> Result<Output, Output> {
     let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -496,13 +551,10 @@ fn run_bounded(cmd: &mut Command, what: &str, timeout: Duration) -> Output {
         stdout: collect(stdout),
         stderr: collect(stderr),
     };
-    if finished.is_none() {
-        panic!(
-            "{what} did not finish within {timeout:?}\n{}",
-            describe_output(&output)
-        );
+    match finished {
+        Some(_) => Ok(output),
+        None => Err(output),
     }
-    output
 }
 
 /// Reads a pipe to its end on a thread, so a chatty child never blocks on a full pipe.
@@ -674,4 +726,45 @@ pub fn ttrpc_lua_problems(pcap: &str) -> String {
         .map(String::from),
     );
     tshark(args)
+}
+
+/// The pids of the processes holding the client end of each connection to the listening unix
+/// socket `sock`: one entry per connection and process holding it (a process with two
+/// connections appears twice; a socket shared after fork gives one entry per holder), as
+/// `ss -x` sees them: the server's end is named by the path, the client's end only by the
+/// inode that the server's end gives as its peer.
+pub fn connected_pids(sock: &Path) -> Vec<u32> {
+    let mut cmd = Command::new("ss");
+    cmd.args(["-x", "-p", "-H", "-n"]);
+    let output = run_bounded(&mut cmd, "ss -xpHn", COMMAND);
+    assert!(
+        output.status.success(),
+        "ss failed ({})\n{}",
+        output.status,
+        describe_output(&output)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    // Netid State Recv-Q Send-Q Local-Address Local-Port(inode) Peer-Address Peer-Port Process
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() >= 8 && f[1] == "ESTAB")
+        .collect();
+    let path = sock.to_string_lossy();
+    let client_inodes: Vec<&str> = rows.iter().filter(|f| f[4] == path).map(|f| f[7]).collect();
+    let mut pids = Vec::new();
+    for inode in client_inodes {
+        let Some(row) = rows.iter().find(|f| f[4] == "*" && f[5] == inode) else {
+            continue;
+        };
+        let users = row[8..].join(" ");
+        pids.extend(
+            users
+                .split("pid=")
+                .skip(1)
+                .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+                .filter_map(|pid| pid.parse::<u32>().ok()),
+        );
+    }
+    pids
 }
