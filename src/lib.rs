@@ -5,7 +5,9 @@
 //! `capture` (BPF records, live) | `input` (capture files, offline) ->
 //! `flow` (connections, ordered bytes with known-size gaps) -> `pcapng`
 //! (the writer) | `pipeline` (`decode`: HTTP/2, HPACK, gRPC; `protobuf`:
-//! schemas; filter and decode once) -> `output` (table, NDJSON).
+//! schemas; filter and decode once) -> `output` (table, NDJSON). Beside
+//! the flow, `elf` and `gobin` read executables: sections and symbols, and
+//! the Go functions that uprobes attach to.
 
 #![warn(missing_docs)]
 
@@ -14,8 +16,10 @@ pub mod capture;
 pub mod cli;
 pub mod cmd;
 pub mod decode;
+pub mod elf;
 pub mod error;
 pub mod flow;
+pub mod gobin;
 pub mod input;
 pub mod output;
 pub mod pcapng;

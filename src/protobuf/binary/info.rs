@@ -2,9 +2,8 @@
 //! version, main package and module, dependencies, build settings) and its
 //! build IDs.
 //!
-//! The ELF section headers are read by hand (64-bit little-endian only; any
-//! other file just has no section information): the project's dependencies
-//! include no ELF reader, and this needs three fields of two tables.
+//! The ELF sections are read with [`crate::elf`] (64-bit little-endian
+//! only; any other file just has no section information).
 //!
 //! Build information is the `.go.buildinfo` section, or failing that the
 //! magic `\xff Go buildinf:` anywhere in the file. Since Go
@@ -16,6 +15,7 @@
 //! unknown.
 
 use super::scan::find;
+use crate::elf::{note_desc, Elf};
 
 /// The Go build information magic.
 const BUILDINFO_MAGIC: &[u8] = b"\xff Go buildinf:";
@@ -23,10 +23,6 @@ const BUILDINFO_MAGIC: &[u8] = b"\xff Go buildinf:";
 const FLAG_INLINE: u8 = 0x2;
 /// Longest Go version or module information string read.
 const BUILDINFO_STRING_MAX: u64 = 1 << 20;
-/// Most section headers read.
-const MAX_SECTIONS: usize = 4096;
-/// Largest note section read.
-const NOTE_MAX: usize = 64 << 10;
 
 /// A module named in the build information.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -73,15 +69,9 @@ impl BinaryInfo {
     /// Reads what `bytes` (a whole executable) says about itself.
     pub fn parse(bytes: &[u8]) -> BinaryInfo {
         let mut info = BinaryInfo::default();
-        let sections = elf_sections(bytes);
-        info.elf = sections.is_some();
-        let sections = sections.unwrap_or_default();
-        let section = |name: &str| {
-            sections
-                .iter()
-                .find(|s| s.name == name.as_bytes())
-                .and_then(|s| bytes.get(s.range.clone()))
-        };
+        let elf = Elf::parse(bytes).ok();
+        info.elf = elf.is_some();
+        let section = |name: &str| elf.as_ref()?.section_data(name);
         if let Some(note) = section(".note.go.buildid") {
             info.go_build_id = note_desc(note, b"Go", 4).map(|d| text(d).to_owned());
         }
@@ -176,83 +166,6 @@ impl BinaryInfo {
     }
 }
 
-/// One section header: its name and where its bytes lie in the file
-/// (empty for sections with no bytes in the file).
-struct Section<'a> {
-    name: &'a [u8],
-    range: std::ops::Range<usize>,
-}
-
-/// The sections of a 64-bit little-endian ELF file, or `None` for anything
-/// else (or a header table that does not fit in the file).
-fn elf_sections(b: &[u8]) -> Option<Vec<Section<'_>>> {
-    const SHT_NOBITS: u32 = 8;
-    if b.get(..6)? != b"\x7fELF\x02\x01" {
-        return None;
-    }
-    let shoff = usize::try_from(u64_at(b, 0x28)?).ok()?;
-    let shentsize = usize::from(u16_at(b, 0x3a)?);
-    let shnum = usize::from(u16_at(b, 0x3c)?);
-    let shstrndx = usize::from(u16_at(b, 0x3e)?);
-    if shentsize < 64 || shnum == 0 || shnum > MAX_SECTIONS {
-        return None;
-    }
-    let header = |i: usize| {
-        b.get(shoff.checked_add(i.checked_mul(shentsize)?)?..)?
-            .get(..64)
-    };
-    let raw: Vec<(u32, u32, std::ops::Range<usize>)> = (0..shnum)
-        .map(|i| {
-            let h = header(i)?;
-            let name = u32_at(h, 0)?;
-            let kind = u32_at(h, 4)?;
-            let offset = usize::try_from(u64_at(h, 24)?).ok()?;
-            let size = usize::try_from(u64_at(h, 32)?).ok()?;
-            let end = offset.checked_add(size).filter(|&e| e <= b.len());
-            let range = match end {
-                Some(end) if kind != SHT_NOBITS => offset..end,
-                _ => 0..0,
-            };
-            Some((name, kind, range))
-        })
-        .collect::<Option<_>>()?;
-    let strtab = b.get(raw.get(shstrndx)?.2.clone())?;
-    Some(
-        raw.into_iter()
-            .map(|(name, _, range)| {
-                let name = strtab
-                    .get(name as usize..)
-                    .map(|s| &s[..s.iter().position(|&c| c == 0).unwrap_or(s.len())])
-                    .unwrap_or_default();
-                Section { name, range }
-            })
-            .collect(),
-    )
-}
-
-/// The descriptor of the first note in `section` with this owner name and
-/// type (ELF note: namesz, descsz, type, then name and descriptor, each
-/// padded to 4 bytes).
-fn note_desc<'a>(section: &'a [u8], owner: &[u8], kind: u32) -> Option<&'a [u8]> {
-    let mut rest = section.get(..section.len().min(NOTE_MAX))?;
-    while rest.len() >= 12 {
-        let namesz = u32_at(rest, 0)? as usize;
-        let descsz = u32_at(rest, 4)? as usize;
-        let ty = u32_at(rest, 8)?;
-        let name_end = 12usize.checked_add(namesz)?;
-        let desc_start = name_end.checked_add(3)? & !3;
-        let desc_end = desc_start.checked_add(descsz)?;
-        let name = rest.get(12..name_end)?;
-        let desc = rest.get(desc_start..desc_end)?;
-        let name = &name[..name.iter().position(|&c| c == 0).unwrap_or(name.len())];
-        if name == owner && ty == kind {
-            return Some(desc);
-        }
-        rest = rest.get(desc_end.checked_add(3)? & !3..)?;
-    }
-    None
-}
-
 /// A varint-length string at the start of `rest`, which moves past it.
 fn inline_string<'a>(rest: &mut &'a [u8]) -> Option<&'a [u8]> {
     let mut len = 0u64;
@@ -308,16 +221,4 @@ fn text(b: &[u8]) -> &str {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
-}
-
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }

@@ -153,7 +153,7 @@ impl CacheKey {
 
 /// The bytes of the regular file at `path`, at most [`MAX_BINARY_BYTES`],
 /// and the key of the file that was read.
-fn read_binary(path: &Path) -> anyhow::Result<(Vec<u8>, CacheKey)> {
+pub(crate) fn read_binary(path: &Path) -> anyhow::Result<(Vec<u8>, CacheKey)> {
     let hint = if path.starts_with("/proc") {
         "; reading another user's /proc/PID/exe needs root"
     } else {

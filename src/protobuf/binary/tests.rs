@@ -19,6 +19,7 @@ use super::info::BinaryInfo;
 use super::pool::{build_pool, Origin};
 use super::scan::{scan, scan_detailed, Form, Found, ScanLimits};
 use super::verify::verify;
+use crate::elf::fixture::ElfBuilder;
 use crate::protobuf::Schemas;
 
 fn field(name: &str, number: i32, ty: Type, label: Label, type_name: &str) -> FieldDescriptorProto {
@@ -497,43 +498,20 @@ fn go_build_information_is_read() {
 /// section name table.
 fn tiny_elf(notes: &[(&str, &[u8], u32, &[u8])]) -> Vec<u8> {
     let pad = |v: &mut Vec<u8>| v.resize(v.len().next_multiple_of(4), 0);
-    let mut b = vec![0u8; 64];
-    b[..8].copy_from_slice(b"\x7fELF\x02\x01\x01\x00");
-    let mut strtab = vec![0u8];
-    let mut sections = vec![(0u32, 0u32, 0usize, 0usize)];
+    let mut elf = ElfBuilder::default();
     for (section, owner, kind, desc) in notes {
-        let start = b.len();
-        b.extend((owner.len() as u32 + 1).to_le_bytes());
-        b.extend((desc.len() as u32).to_le_bytes());
-        b.extend(kind.to_le_bytes());
-        b.extend_from_slice(owner);
-        b.push(0);
-        pad(&mut b);
-        b.extend_from_slice(desc);
-        pad(&mut b);
-        sections.push((strtab.len() as u32, 7, start, b.len() - start));
-        strtab.extend_from_slice(section.as_bytes());
-        strtab.push(0);
+        let mut note = Vec::new();
+        note.extend((owner.len() as u32 + 1).to_le_bytes());
+        note.extend((desc.len() as u32).to_le_bytes());
+        note.extend(kind.to_le_bytes());
+        note.extend_from_slice(owner);
+        note.push(0);
+        pad(&mut note);
+        note.extend_from_slice(desc);
+        pad(&mut note);
+        elf.section(section, 7, 0, &note);
     }
-    let shstr_name = strtab.len() as u32;
-    strtab.extend_from_slice(b".shstrtab\0");
-    sections.push((shstr_name, 3, b.len(), strtab.len()));
-    b.extend(strtab);
-    b.resize(b.len().next_multiple_of(8), 0);
-    let shoff = b.len();
-    for (name, kind, offset, size) in &sections {
-        let mut h = vec![0u8; 64];
-        h[0..4].copy_from_slice(&name.to_le_bytes());
-        h[4..8].copy_from_slice(&kind.to_le_bytes());
-        h[24..32].copy_from_slice(&(*offset as u64).to_le_bytes());
-        h[32..40].copy_from_slice(&(*size as u64).to_le_bytes());
-        b.extend(h);
-    }
-    b[0x28..0x30].copy_from_slice(&(shoff as u64).to_le_bytes());
-    b[0x3a..0x3c].copy_from_slice(&64u16.to_le_bytes());
-    b[0x3c..0x3e].copy_from_slice(&(sections.len() as u16).to_le_bytes());
-    b[0x3e..0x40].copy_from_slice(&(sections.len() as u16 - 1).to_le_bytes());
-    b
+    elf.build()
 }
 
 #[test]
