@@ -6,7 +6,9 @@
 //! `flow` (connections, ordered bytes with known-size gaps; live, `recovery`
 //! places HPACK tables recovered from the server) -> `pcapng`
 //! (the writer) | `pipeline` (`decode`: HTTP/2, HPACK, gRPC; `protobuf`:
-//! schemas; filter and decode once) -> `output` (table, NDJSON).
+//! schemas; filter and decode once) -> `output` (table, NDJSON). Beside
+//! the flow, `elf` and `gobin` read executables: sections and symbols, and
+//! the Go functions that uprobes attach to.
 
 #![warn(missing_docs)]
 

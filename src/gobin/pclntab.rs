@@ -194,14 +194,30 @@ impl<'a> Pclntab<'a> {
         })
     }
 
-    /// The entry address of the function with exactly this name.
+    /// The entry address of the function with exactly this name, if the
+    /// table lists exactly one. Some names are listed twice or more: an
+    /// assembly function and its ABIInternal wrapper (or a Go function and
+    /// its ABI0 wrapper), which ELF symbol tables tell apart with a `.abi0`
+    /// suffix, and generic instantiations named by shape (`F[...]`);
+    /// choosing one of them could attach to the wrong code, so such names
+    /// are not found.
     pub fn entry(&self, name: &[u8]) -> Option<u64> {
-        (0..self.nfunc).find_map(|i| {
-            let (entry, at) = self.record(i)?;
-            let end = at.checked_add(name.len())?;
-            let candidate = self.names.get(at..end)?;
-            (candidate == name && self.names.get(end) == Some(&0)).then_some(entry)
-        })
+        let mut found = None;
+        for i in 0..self.nfunc {
+            let Some((entry, at)) = self.record(i) else {
+                continue;
+            };
+            let Some(end) = at.checked_add(name.len()) else {
+                continue;
+            };
+            if self.names.get(at..end) == Some(name) && self.names.get(end) == Some(&0) {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(entry);
+            }
+        }
+        found
     }
 
     /// Whether the first `_func` record's entry equals the first pair's:

@@ -21,3 +21,20 @@ pub fn hex(s: &str) -> Vec<u8> {
         .map(|p| u8::from_str_radix(std::str::from_utf8(p).expect("ASCII"), 16).expect("hex"))
         .collect()
 }
+
+/// Calls `check` on every prefix of `good`, then on copies of it with one
+/// byte set to 0x00, 0x01, 0x7f, 0x80 or 0xff: the truncated and damaged
+/// inputs a parser must survive without a panic.
+pub fn damaged_copies(good: &[u8], mut check: impl FnMut(&[u8])) {
+    for cut in 0..good.len() {
+        check(&good[..cut]);
+    }
+    let mut b = good.to_vec();
+    for at in 0..good.len() {
+        for value in [0x00, 0x01, 0x7f, 0x80, 0xff] {
+            b[at] = value;
+            check(&b);
+        }
+        b[at] = good[at];
+    }
+}

@@ -1,7 +1,9 @@
 use super::fixture::build;
 use super::*;
+use crate::testsupport::damaged_copies;
 
 const TEXT: u64 = 0x40_1000;
+const MAIN: &str = "main.main";
 const FUNCS: &[(&str, u64)] = &[
     ("runtime.text", TEXT),
     (
@@ -12,7 +14,7 @@ const FUNCS: &[(&str, u64)] = &[
         "golang.org/x/net/http2/hpack.(*Decoder).Write",
         TEXT + 0x100,
     ),
-    ("main.main", TEXT + 0x180),
+    (MAIN, TEXT + 0x180),
 ];
 
 #[test]
@@ -45,6 +47,10 @@ fn names_match_exactly() {
     assert_eq!(entry("main.mai"), None);
     assert_eq!(entry("main.main2"), None);
     assert_eq!(entry(""), None);
+
+    let twice = build(Version::Go120, TEXT, &[(MAIN, TEXT), (MAIN, TEXT + 0x20)]);
+    let twice = Pclntab::parse(&twice).unwrap();
+    assert_eq!(twice.entry(MAIN.as_bytes()), None, "ambiguous");
 }
 
 #[test]
@@ -136,15 +142,6 @@ fn truncated_or_hostile_tables_never_panic() {
             }
             let _ = find(b);
         };
-        for cut in 0..good.len() {
-            exercise(&good[..cut]);
-        }
-        for at in 0..good.len() {
-            for value in [0x00, 0x01, 0x7f, 0x80, 0xff] {
-                let mut b = good.clone();
-                b[at] = value;
-                exercise(&b);
-            }
-        }
+        damaged_copies(&good, exercise);
     }
 }
