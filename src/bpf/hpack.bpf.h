@@ -11,7 +11,10 @@
  *  - hpack_decoder on (*http2.Framer).readMetaFrame(hf): the framer's
  *    ReadMetaHeaders decoder, before the block of hf is decoded;
  *  - hpack_encoder on grpc's (*loopyWriter).writeHeader(streamID,
- *    endStream, ...): its hEnc encoder, before the block is encoded.
+ *    endStream, ...): its hEnc encoder, before the block is encoded;
+ *  - hpack_stream on grpc's (*http2Server).Write(s, ...): the method of a
+ *    stream whose request came before the capture (a long-lived stream
+ *    such as events' Subscribe), when the server sends on it.
  * The socket is found through the connection the framer reads from (or
  * the loopy writer writes to): its file descriptor, then the task's file
  * table, as the syscall hook does. Userspace marks connections whose
@@ -37,14 +40,13 @@ struct {
 	__type(value, struct snoop_hpack_layout);
 } hpack_layouts SEC(".maps");
 
-/* Server socket inode -> sides whose table userspace knows (bit 0:
- * decoder, bit 1: encoder). An evicted entry only costs a few redundant
- * records. */
+/* Server socket inode -> what userspace knows already (see snoop.h). An
+ * evicted entry only costs a few redundant records. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);
-	__type(value, __u8);
+	__type(value, __u64);
 } hpack_done SEC(".maps");
 
 struct hpack_record {
@@ -106,14 +108,14 @@ static __always_inline const struct snoop_hpack_layout *hpack_layout(struct pt_r
  * the filters keep and its `side` table is not known yet. Fills the
  * record's header. */
 static __always_inline bool hpack_socket(struct hpack_record *r, const struct snoop_hpack_layout *l,
-					 __u64 unix_conn, __u8 side)
+					 __u64 unix_conn, __u8 side, __u32 stream)
 {
 	__u64 netfd = go_word(unix_conn + l->conn_fd);
 	__s64 fd = (__s64)go_word(netfd + l->netfd_sysfd);
 	struct sock *sk = NULL;
 	__u64 ino = 0;
 	__u16 flags = 0;
-	__u8 *done;
+	__u64 *done;
 	__u32 n;
 
 	if (!netfd || fd < 0 || fd > 0x7fffffff)
@@ -122,6 +124,9 @@ static __always_inline bool hpack_socket(struct hpack_record *r, const struct sn
 		return false;
 	done = bpf_map_lookup_elem(&hpack_done, &ino);
 	if (done && (*done & side))
+		return false;
+	/* A stream the capture saw the request of is named already. */
+	if (done && side == SNOOP_HPACK_STREAM && (*done >> 32) && stream >= (*done >> 32))
 		return false;
 	/* The path goes through the strings area, which is filled later. */
 	n = conn_path(sk, r->t.strings, &flags);
@@ -241,7 +246,7 @@ int hpack_decoder(struct pt_regs *ctx)
 	reader = go_word(framer + l->framer_reader);
 	conn = go_word(reader + l->bufio_rd);
 	s = hpack_scratch_get();
-	if (!dec || !conn || !s || !hpack_socket(&s->r, l, conn, SNOOP_HPACK_DECODER))
+	if (!dec || !conn || !s || !hpack_socket(&s->r, l, conn, SNOOP_HPACK_DECODER, 0))
 		return 0;
 	s->r.t.side = SNOOP_HPACK_DECODER;
 	s->r.t.stream_id = (__u32)go_word(hf + l->headers_stream);
@@ -273,13 +278,56 @@ int hpack_encoder(struct pt_regs *ctx)
 	writer = go_word(framer + l->framer_writer);
 	conn = go_word(writer + l->bufwriter_conn);
 	s = hpack_scratch_get();
-	if (!enc || !conn || !s || !hpack_socket(&s->r, l, conn, SNOOP_HPACK_ENCODER))
+	if (!enc || !conn || !s || !hpack_socket(&s->r, l, conn, SNOOP_HPACK_ENCODER, 0))
 		return 0;
 	s->r.t.side = SNOOP_HPACK_ENCODER;
 	s->r.t.stream_id = (__u32)GO_ARG2(ctx);
 	s->r.t.end_stream = (__u8)GO_ARG3(ctx);
 	s->r.t.block_len = 0;
 	hpack_send_table(s, l, enc);
+	return 0;
+}
+
+SEC("uprobe")
+int hpack_stream(struct pt_regs *ctx)
+{
+	const struct snoop_hpack_layout *l = hpack_layout(ctx);
+	__u64 t = GO_ARG1(ctx), st = GO_ARG2(ctx);
+	struct hpack_scratch *s;
+	struct go_str method = {};
+	__u32 id, n, len;
+	__u64 conn;
+
+	if (!l)
+		return 0;
+	conn = go_word(t + l->server_conn);
+	s = hpack_scratch_get();
+	if (!conn || !st || !s)
+		return 0;
+	if (bpf_probe_read_user(&id, sizeof(id), (void *)(st + l->stream_id)) ||
+	    !hpack_socket(&s->r, l, conn, SNOOP_HPACK_STREAM, id))
+		return 0;
+	if (bpf_probe_read_user(&method, sizeof(method), (void *)(st + l->stream_method)) ||
+	    !method.ptr || !method.len || method.len > SNOOP_HPACK_STRINGS)
+		return 0;
+	n = method.len & (SNOOP_HPACK_STRINGS - 1);
+	if (!n || bpf_probe_read_user(s->r.t.strings, n, (void *)method.ptr))
+		return 0;
+	s->r.t.side = SNOOP_HPACK_STREAM;
+	s->r.t.stream_id = id;
+	s->r.t.end_stream = 0;
+	s->r.t.block_len = 0;
+	s->r.t.status = SNOOP_HPACK_OK;
+	s->r.t.n_entries = 1;
+	s->r.t.total_entries = 1;
+	s->r.t.name_len[0] = 0;
+	s->r.t.value_len[0] = n;
+	s->r.t.table_size = 0;
+	s->r.t.max_size = 0;
+	len = offsetof(struct snoop_hpack, strings) + n;
+	s->r.hdr.len = len;
+	if (bpf_ringbuf_output(&events, &s->r, sizeof(s->r.hdr) + len, BPF_RB_FORCE_WAKEUP))
+		stat_add(SNOOP_STAT_LOST_META, 1);
 	return 0;
 }
 

@@ -191,7 +191,16 @@ enum snoop_hpack_side {
 	SNOOP_HPACK_DECODER = 1,
 	/* The server's encoder: what it inserted (server to client). */
 	SNOOP_HPACK_ENCODER = 2,
+	/* Not a table: the method of a stream the server writes a message
+	 * on, for streams opened before the capture (one entry, its value). */
+	SNOOP_HPACK_STREAM = 4,
 };
+
+/* The value of `hpack_done` (server socket inode -> what is known):
+ * SNOOP_HPACK_DECODER and SNOOP_HPACK_ENCODER bits for tables known,
+ * SNOOP_HPACK_STREAM when no stream can predate the capture, and above
+ * bit 32 the first stream id the capture saw a request for (streams below
+ * it are named by SNOOP_HPACK_STREAM records; 0: not known yet). */
 
 /* Whether the table could be copied. */
 enum snoop_hpack_status {
@@ -257,6 +266,11 @@ struct snoop_hpack_layout {
 	/* http2.HeadersFrame: the stream id and headerFragBuf ([]byte). */
 	__u32 headers_stream;
 	__u32 headers_frag;
+	/* grpc's http2Server: the data word of conn; grpc's Stream: id and
+	 * method (string). */
+	__u32 server_conn;
+	__u32 stream_id;
+	__u32 stream_method;
 	/* hpack.Decoder and hpack.Encoder: dynTab.table.ents ([]HeaderField),
 	 * dynTab.size and dynTab.maxSize; and the size of a HeaderField
 	 * (Name string, Value string, Sensitive bool). */

@@ -10,7 +10,7 @@ use super::skel::types::{
     snoop_hpack_side, snoop_hpack_status, snoop_kind,
 };
 use crate::flow::{Comm, Dir, Process};
-use crate::recovery::RecoveredTable;
+use crate::recovery::{RecoveredTable, StreamMethod};
 
 // SAFETY: `snoop_event` and `snoop_hpack` are `#[repr(C)]` structs of plain
 // integers and byte arrays generated from the C header: every bit pattern is
@@ -163,6 +163,8 @@ pub enum Payload<'a> {
     /// The HPACK table a Go server held for the connection of this (server)
     /// socket, copied by a uprobe (boxed: it is large and rare).
     Hpack(Box<RecoveredTable>),
+    /// The method of a stream opened before the capture, from a uprobe.
+    StreamMethod(Box<StreamMethod>),
     /// A table the uprobe could not copy, and why.
     HpackUnusable(&'static str),
     /// The socket's last file reference was closed after `final_offset` bytes.
@@ -310,9 +312,28 @@ fn hpack(h: &snoop_event, body: &[u8]) -> Payload<'static> {
         }
         _ => return Payload::HpackUnusable("server memory not readable"),
     }
+    let mut comm = [0u8; 16];
+    for (d, s) in comm.iter_mut().zip(h.comm.iter()) {
+        *d = *s as u8;
+    }
+    let comm = Comm(comm).as_str().to_string();
+    let strings_at = std::mem::offset_of!(snoop_hpack, strings);
+    let strings = body.get(strings_at..).unwrap_or(&[]);
     let dir = match snoop_hpack_side(u32::from(t.side)) {
         snoop_hpack_side::SNOOP_HPACK_DECODER => Dir::ToServer,
         snoop_hpack_side::SNOOP_HPACK_ENCODER => Dir::ToClient,
+        snoop_hpack_side::SNOOP_HPACK_STREAM => {
+            let len = usize::from(t.value_len[0]);
+            let Some(method) = strings.get(..len) else {
+                return Payload::HpackUnusable("strings cut short");
+            };
+            return Payload::StreamMethod(Box::new(StreamMethod {
+                stream: t.stream_id,
+                method: String::from_utf8_lossy(method).into_owned(),
+                pid: h.pid,
+                comm,
+            }));
+        }
         _ => return Payload::HpackUnusable("unknown table side"),
     };
     let max = snoop_hpack_abi::SNOOP_HPACK_MAX_ENTRIES.0 as usize;
@@ -320,8 +341,6 @@ fn hpack(h: &snoop_event, body: &[u8]) -> Payload<'static> {
     if count > max || t.total_entries as usize != count {
         return Payload::HpackUnusable("entry count out of range");
     }
-    let strings_at = std::mem::offset_of!(snoop_hpack, strings);
-    let strings = body.get(strings_at..).unwrap_or(&[]);
     let mut entries = Vec::with_capacity(count);
     let mut at = 0usize;
     for i in 0..count {
@@ -335,10 +354,6 @@ fn hpack(h: &snoop_event, body: &[u8]) -> Payload<'static> {
         at += nl + vl;
     }
     let prefix = usize::from(t.block_len).min(t.block.len());
-    let mut comm = [0u8; 16];
-    for (d, s) in comm.iter_mut().zip(h.comm.iter()) {
-        *d = *s as u8;
-    }
     Payload::Hpack(Box::new(RecoveredTable {
         dir,
         stream: t.stream_id,
@@ -348,7 +363,7 @@ fn hpack(h: &snoop_event, body: &[u8]) -> Payload<'static> {
         size: t.table_size,
         max_size: t.max_size,
         pid: h.pid,
-        comm: Comm(comm).as_str().to_string(),
+        comm,
     }))
 }
 

@@ -15,7 +15,7 @@ use super::filter::Filters;
 use super::join::Joiner;
 use super::liveness::Liveness;
 use super::preflight::Hook;
-use super::record::{self, Record, FLAG_ACK_UNKNOWN, KIND_GAP};
+use super::record::{self, Record, FLAG_ACK_UNKNOWN, KIND_GAP, KIND_HPACK};
 use super::reorder::Reorder;
 use super::skel::types::{snoop_abi, snoop_stat};
 use super::skel::{SnoopSkel, SnoopSkelBuilder};
@@ -162,7 +162,13 @@ impl Pipeline {
             };
             self.stats.uncopied[i] += u64::from(h.gap_len);
         }
-        if h.flags & FLAG_ACK_UNKNOWN != 0 {
+        if h.kind == KIND_HPACK {
+            // Not stream bytes: what a server knew when it decoded or
+            // encoded a header block, or sent on a stream. Recovery matches
+            // them to their blocks itself; waiting in the time window
+            // would only make the bytes arrive first.
+            self.ready.push(raw);
+        } else if h.flags & FLAG_ACK_UNKNOWN != 0 {
             self.reorder.push(h.ts_ns, raw);
         } else {
             self.causal.push(raw, now, &mut self.ready);

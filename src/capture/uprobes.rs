@@ -20,13 +20,16 @@ use super::filter::Filters;
 use super::skel::types::snoop_hpack_layout;
 use super::skel::SnoopSkel;
 use crate::gobin::GoBinary;
-use crate::recovery::{Availability, Recovery};
+use crate::recovery::{Availability, Done, Recovery};
 
 /// `(*http2.Framer).readMetaFrame`: a header block about to be decoded.
 pub const DECODER_FUNCTION: &str = "golang.org/x/net/http2.(*Framer).readMetaFrame";
 /// grpc's `(*loopyWriter).writeHeader`: a header block about to be encoded.
 pub const ENCODER_FUNCTION: &str =
     "google.golang.org/grpc/internal/transport.(*loopyWriter).writeHeader";
+/// grpc's `(*http2Server).Write`: a message sent on a stream (whose
+/// method names streams opened before the capture).
+pub const STREAM_FUNCTION: &str = "google.golang.org/grpc/internal/transport.(*http2Server).Write";
 
 /// Struct offsets of grpc-go (1.2x to 1.5x, `internal/transport`) over
 /// golang.org/x/net 0.1 or later on a 64-bit platform, as compiled by Go
@@ -44,6 +47,9 @@ pub const LAYOUT: snoop_hpack_layout = snoop_hpack_layout {
     netfd_sysfd: 16,
     headers_stream: 8,
     headers_frag: 24,
+    server_conn: 40,
+    stream_id: 0,
+    stream_method: 72,
     table_ents: 0,
     table_size: 48,
     table_max_size: 52,
@@ -131,9 +137,10 @@ impl Uprobes {
         if !bin.is_go() {
             return Availability::Unavailable(format!("{name} is not a Go program"));
         }
-        let (Some(dec), Some(enc)) = (
+        let (Some(dec), Some(enc), Some(write)) = (
             bin.function(DECODER_FUNCTION),
             bin.function(ENCODER_FUNCTION),
+            bin.function(STREAM_FUNCTION),
         ) else {
             return Availability::Unavailable(format!(
                 "{name} has no grpc-go HTTP/2 server functions"
@@ -146,6 +153,7 @@ impl Uprobes {
         let progs = [
             (&skel.progs.hpack_decoder, dec.file_offset),
             (&skel.progs.hpack_encoder, enc.file_offset),
+            (&skel.progs.hpack_stream, write.file_offset),
         ];
         let mut links = Vec::new();
         for (prog, offset) in progs {
@@ -164,9 +172,10 @@ impl Uprobes {
         Availability::Probed(name)
     }
 
-    /// Tell the kernel side which connections' tables are known.
+    /// Tell the kernel side what is known of which connections (the
+    /// `hpack_done` value of snoop.h).
     pub fn sync_done(&self, skel: &SnoopSkel<'_>) {
-        for (ino, bits) in self.recovery.take_done() {
+        for (ino, mark) in self.recovery.take_done() {
             let key = ino.to_ne_bytes();
             let old = skel
                 .maps
@@ -174,12 +183,17 @@ impl Uprobes {
                 .lookup(&key, MapFlags::ANY)
                 .ok()
                 .flatten()
-                .and_then(|v| v.first().copied())
+                .and_then(|v| v.try_into().ok().map(u64::from_ne_bytes))
                 .unwrap_or(0);
+            let value = match mark {
+                Done::Sides(bits) => old | u64::from(bits),
+                Done::FirstStream(id) if old >> 32 == 0 => old | (u64::from(id) << 32),
+                Done::FirstStream(_) => old,
+            };
             let _ = skel
                 .maps
                 .hpack_done
-                .update(&key, &[old | bits], MapFlags::ANY);
+                .update(&key, &value.to_ne_bytes(), MapFlags::ANY);
         }
     }
 }

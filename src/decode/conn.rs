@@ -109,8 +109,12 @@ impl ConnDecoder {
     /// (`recovery::seed_frame`): direction `dir`'s HPACK table becomes
     /// exactly the recovered one, before its next byte. False if `frame`
     /// is not such a frame or does not decode.
-    pub fn seed(&mut self, dir: Dir, frame: &[u8]) -> bool {
-        let Some(block) = crate::recovery::parse_seed_frame(frame) else {
+    ///
+    /// A synthetic frame on another stream names a stream whose request
+    /// came before the capture (`recovery::stream_frame`): its call starts
+    /// here with those headers, as if the request had been seen.
+    pub fn seed(&mut self, dir: Dir, frame: &[u8], stamp: &Stamp, out: &mut Vec<Event>) -> bool {
+        let Some((stream, block)) = crate::recovery::parse_seed_frame(frame) else {
             return false;
         };
         let side = &mut self.st.sides[dir.index()];
@@ -118,7 +122,16 @@ impl ConnDecoder {
             // Inside another block's CONTINUATIONs: not a block boundary.
             return false;
         }
-        side.hpack.decode(block).is_ok()
+        let Ok(decoded) = side.hpack.decode(block) else {
+            return false;
+        };
+        if stream != crate::recovery::SEED_STREAM {
+            let fields = Some(decoded.fields);
+            self.st
+                .calls
+                .on_headers(dir, stream, fields, false, stamp, out);
+        }
+        true
     }
 
     /// `n` bytes of direction `dir` were lost right after what was fed.

@@ -16,7 +16,7 @@ mod tracker;
 
 use anyhow::Result;
 
-use crate::recovery::RecoveredTable;
+use crate::recovery::{RecoveredTable, StreamMethod};
 
 pub use dir::Dir;
 pub use process::{Comm, Process, Stamp};
@@ -101,6 +101,9 @@ pub enum FlowEvent<'a> {
     /// capture; consumed by `recovery::Seeder`, which turns it into a
     /// `Seed` at the right place).
     Table(&'a RecoveredTable),
+    /// The method of a stream opened before the capture, as the server
+    /// knows it (live; consumed by `recovery::Seeder` likewise).
+    StreamMethod(&'a StreamMethod),
     /// A synthetic HTTP/2 HEADERS frame that rebuilds the HPACK table of
     /// direction `dir` (`recovery::seed_frame`): it applies right before the
     /// byte at `offset`, and is not part of the stream's bytes.

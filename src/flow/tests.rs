@@ -24,6 +24,9 @@ impl Sink for Log {
             }
             FlowEvent::Table(t) => format!("{} {:?} table for stream {}", conn.id, t.dir, t.stream),
             FlowEvent::Seed { dir, offset, .. } => format!("{} {dir:?} seed @{offset}", conn.id),
+            FlowEvent::StreamMethod(m) => {
+                format!("{} stream {} is {}", conn.id, m.stream, m.method)
+            }
         };
         self.lines.push(line);
         Ok(())

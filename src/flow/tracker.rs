@@ -16,7 +16,7 @@ use anyhow::Result;
 use super::reassembly::{Chunk, Counts, Reassembler, ToSink};
 use super::{Conn, ConnId, Dir, FlowEvent, Process, Side, Sink};
 use crate::capture::record::{Payload, Record};
-use crate::recovery::RecoveredTable;
+use crate::recovery::{RecoveredTable, StreamMethod};
 
 /// Bytes a direction may hold while waiting for an earlier range.
 const HOLD_LIMIT: usize = 8 << 20;
@@ -61,12 +61,18 @@ pub struct FlowStats {
     pub tables_unusable: u64,
 }
 
+/// What a uprobe told about a connection not seen yet.
+enum Learned {
+    Table(Box<RecoveredTable>),
+    Stream(Box<StreamMethod>),
+}
+
 /// A table that came before its connection's first record.
 struct EarlyTable {
     inos: [u64; 2],
     ts: u64,
     age: u32,
-    table: Box<RecoveredTable>,
+    table: Learned,
 }
 
 /// One direction: its reassembler, how long it has waited for a hole, and
@@ -173,7 +179,10 @@ impl Tracker {
     fn record_inner(&mut self, rec: &Record<'_>, sink: &mut dyn Sink) -> Result<()> {
         let ts = self.wall(rec.mono_ns);
         match &rec.payload {
-            Payload::Hpack(t) => return self.table(rec, ts, t, sink),
+            Payload::Hpack(t) => return self.table(rec, ts, Learned::Table(t.clone()), sink),
+            Payload::StreamMethod(m) => {
+                return self.table(rec, ts, Learned::Stream(m.clone()), sink)
+            }
             Payload::HpackUnusable(_) => {
                 self.stats.tables_unusable += 1;
                 return Ok(());
@@ -259,20 +268,14 @@ impl Tracker {
                 st.closing.get_or_insert((ts, 0));
             }
             // Handled before a connection was looked up.
-            Payload::Hpack(_) | Payload::HpackUnusable(_) => {}
+            Payload::Hpack(_) | Payload::StreamMethod(_) | Payload::HpackUnusable(_) => {}
         }
         Ok(())
     }
 
     /// A server's HPACK table: to its connection, or kept a little while
     /// if that connection has not shown yet.
-    fn table(
-        &mut self,
-        rec: &Record<'_>,
-        ts: u64,
-        t: &RecoveredTable,
-        sink: &mut dyn Sink,
-    ) -> Result<()> {
+    fn table(&mut self, rec: &Record<'_>, ts: u64, t: Learned, sink: &mut dyn Sink) -> Result<()> {
         self.stats.tables += 1;
         let s = &rec.socket;
         let id = self
@@ -280,7 +283,7 @@ impl Tracker {
             .get(&s.ino)
             .or_else(|| self.by_sock.get(&s.peer_ino).filter(|_| s.peer_ino != 0));
         if let Some(st) = id.and_then(|id| self.conns.get(id)) {
-            return sink.event(&st.conn, ts, FlowEvent::Table(t));
+            return sink.event(&st.conn, ts, learned(&t));
         }
         if self.early_tables.len() >= EARLY_TABLES {
             self.early_tables.remove(0);
@@ -290,7 +293,7 @@ impl Tracker {
             inos: [s.ino, s.peer_ino],
             ts,
             age: 0,
-            table: Box::new(t.clone()),
+            table: t,
         });
         Ok(())
     }
@@ -306,7 +309,7 @@ impl Tracker {
             let e = &self.early_tables[i];
             if e.inos.iter().any(|x| *x != 0 && inos.contains(x)) {
                 let e = self.early_tables.remove(i);
-                sink.event(&st.conn, e.ts, FlowEvent::Table(&e.table))?;
+                sink.event(&st.conn, e.ts, learned(&e.table))?;
             } else {
                 i += 1;
             }
@@ -478,6 +481,13 @@ impl Tracker {
             .and_then(|()| self.each_direction(sink, |d, out| d.stream.flush(out)));
         self.sync_stats();
         result
+    }
+}
+
+fn learned(l: &Learned) -> FlowEvent<'_> {
+    match l {
+        Learned::Table(t) => FlowEvent::Table(t),
+        Learned::Stream(m) => FlowEvent::StreamMethod(m),
     }
 }
 

@@ -112,7 +112,7 @@ impl Sink for Collect {
                 offset,
                 frame: frame.to_vec(),
             },
-            FlowEvent::Table(_) => return Ok(()),
+            FlowEvent::Table(_) | FlowEvent::StreamMethod(_) => return Ok(()),
         });
         Ok(())
     }

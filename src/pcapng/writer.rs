@@ -552,7 +552,7 @@ impl<W: Write> Sink for PcapngWriter<W> {
                 origin,
             } => self.seed(id, ts, dir, offset, frame, origin),
             // Placed by the recovery stage, which turns it into a seed.
-            FlowEvent::Table(_) => Ok(()),
+            FlowEvent::Table(_) | FlowEvent::StreamMethod(_) => Ok(()),
         }
     }
 }

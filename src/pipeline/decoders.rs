@@ -53,6 +53,7 @@ enum Held {
     Seed {
         dir: Dir,
         frame: Vec<u8>,
+        ts_ns: u64,
     },
 }
 
@@ -195,18 +196,23 @@ impl Decoders {
                         held.push(Held::Seed {
                             dir,
                             frame: frame.to_vec(),
+                            ts_ns,
                         });
                         // Only HTTP/2 connections get one.
                         self.decide(conn.id, Some(Some(Protocol::Grpc)))?;
                     }
                     Proto::Http2(d) => {
-                        d.seed(dir, frame);
+                        let stamp = Stamp {
+                            ts_ns,
+                            by: Process::default(),
+                        };
+                        d.seed(dir, frame, &stamp, &mut self.events);
                     }
                     Proto::Ttrpc(_) | Proto::Other => {}
                 }
             }
             // Consumed by the recovery stage before this one.
-            FlowEvent::Table(_) => {}
+            FlowEvent::Table(_) | FlowEvent::StreamMethod(_) => {}
             FlowEvent::Close => {
                 self.decide(conn.id, Some(None))?;
                 if let Some(e) = self.conns.get_mut(&conn.id) {
@@ -280,9 +286,13 @@ impl Decoders {
                     feed(e, dir, &bytes, &stamp, &mut self.events);
                 }
                 Held::Gap { dir, len, .. } => gap(e, dir, len, &mut self.events),
-                Held::Seed { dir, frame } => {
+                Held::Seed { dir, frame, ts_ns } => {
                     if let Proto::Http2(d) = &mut e.proto {
-                        d.seed(dir, &frame);
+                        let stamp = Stamp {
+                            ts_ns,
+                            by: Process::default(),
+                        };
+                        d.seed(dir, &frame, &stamp, &mut self.events);
                     }
                 }
             }

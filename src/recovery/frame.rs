@@ -33,15 +33,41 @@ pub fn seed_frame(table: &RecoveredTable) -> Vec<u8> {
     )
 }
 
-/// The header block of a synthetic frame read back from a capture file,
-/// if `bytes` is one whole such frame.
-pub fn parse_seed_frame(bytes: &[u8]) -> Option<&[u8]> {
+/// The synthetic HEADERS frames that stand for the headers of stream
+/// `m.stream`, sent before the capture, in direction `dir`: the request
+/// (`:method`, `:scheme`, `:path`, `content-type`) or the response
+/// (`:status`, `content-type`), as literals without indexing, so that no
+/// HPACK table changes; no END_STREAM (the stream goes on).
+pub fn stream_frame(m: &super::StreamMethod, dir: crate::flow::Dir) -> Vec<u8> {
+    let fields: &[(&[u8], &[u8])] = match dir {
+        crate::flow::Dir::ToServer => &[
+            (b":method", b"POST"),
+            (b":scheme", b"http"),
+            (b":path", m.method.as_bytes()),
+            (b"content-type", b"application/grpc"),
+        ],
+        crate::flow::Dir::ToClient => {
+            &[(b":status", b"200"), (b"content-type", b"application/grpc")]
+        }
+    };
+    let mut block = Vec::with_capacity(m.method.len() + 64);
+    for (name, value) in fields {
+        block.push(0x00);
+        encode_plain_string(&mut block, name);
+        encode_plain_string(&mut block, value);
+    }
+    frame::encode(Kind::Headers, flags::END_HEADERS, m.stream, &block)
+}
+
+/// A synthetic frame read back: its stream and header block, if `bytes`
+/// is one whole HEADERS frame in one piece.
+pub fn parse_seed_frame(bytes: &[u8]) -> Option<(u32, &[u8])> {
     let head = Head::parse(bytes.get(..HEAD_LEN)?.try_into().ok()?);
     let block = bytes.get(HEAD_LEN..)?;
     (head.kind == Kind::Headers
-        && head.stream_id == SEED_STREAM
+        && head.stream_id != 0
         && head.flags & flags::END_HEADERS != 0
         && head.length as usize == block.len()
         && head.flags & (flags::PADDED | flags::PRIORITY) == 0)
-        .then_some(block)
+        .then_some((head.stream_id, block))
 }

@@ -23,9 +23,9 @@ mod frame;
 mod seeder;
 mod status;
 
-pub use frame::{parse_seed_frame, seed_frame, SEED_STREAM};
+pub use frame::{parse_seed_frame, seed_frame, stream_frame, SEED_STREAM};
 pub use seeder::{Seeder, SeederStats, Seeding};
-pub use status::{Availability, Recovery};
+pub use status::{Availability, Done, Recovery};
 
 use crate::flow::Dir;
 
@@ -53,6 +53,35 @@ pub struct RecoveredTable {
     pub pid: u32,
     /// The server's command name.
     pub comm: String,
+}
+
+/// The method of a stream whose request came before the capture, read
+/// from the server when it sent a message on it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamMethod {
+    /// The stream.
+    pub stream: u32,
+    /// Its method path, as the server decoded it (`/pkg.Service/Method`).
+    pub method: String,
+    /// Process id of the server.
+    pub pid: u32,
+    /// The server's command name.
+    pub comm: String,
+}
+
+impl StreamMethod {
+    /// How the synthetic packet's comment names where the headers of
+    /// direction `dir` came from.
+    pub fn origin(&self, dir: Dir) -> String {
+        let what = match dir {
+            Dir::ToServer => "request",
+            Dir::ToClient => "response",
+        };
+        format!(
+            "{what} headers of stream {} (opened before the capture), its method from {} (pid {})",
+            self.stream, self.comm, self.pid
+        )
+    }
 }
 
 /// Why a copied table cannot be used.

@@ -15,11 +15,11 @@
 //! exactly from there on. Without a table (a server that is not a probed Go
 //! program, or a timeout) the events go on unchanged: unknown stays unknown.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Result;
 
-use super::{seed_frame, Availability, RecoveredTable, Recovery};
+use super::{seed_frame, stream_frame, Availability, RecoveredTable, Recovery, StreamMethod};
 use crate::decode::frame::{flags, Head, Kind, HEAD_LEN, MAX_MAX_FRAME_SIZE};
 use crate::decode::sniff::{sniff, Sniff, PREFACE};
 use crate::decode::Protocol;
@@ -29,12 +29,17 @@ use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Sink};
 pub const HOLD_TICKS: u32 = 5;
 /// Bytes a connection may hold while waiting.
 pub const HOLD_BYTES: usize = 1 << 20;
-/// Tables kept per direction before their block arrives.
-const PENDING_TABLES: usize = 8;
+/// Tables kept per direction before their block arrives: the bytes of a
+/// connection's first records can wait in the capture's ordering stage
+/// (`capture::causal`, up to 500 ms) while the server answers many calls
+/// whose tables come at once.
+const PENDING_TABLES: usize = 64;
 /// Timeouts after which a direction stops waiting for tables.
 const MAX_TIMEOUTS: u32 = 2;
 /// Events of one direction looked at before giving up on telling its protocol.
 const SNIFF_EVENTS: u32 = 4;
+/// Streams named per connection at most.
+const MAX_NAMED: usize = 4096;
 
 /// What the seeder did, for the summary.
 #[derive(Clone, Debug, Default)]
@@ -46,6 +51,8 @@ pub struct SeederStats {
     pub unavailable: BTreeMap<String, u64>,
     /// Tables that failed their checks (a layout this build misreads).
     pub rejected: u64,
+    /// Streams opened before the capture, named from the server.
+    pub streams_named: u64,
     /// Holds that ended without a table.
     pub timeouts: u64,
 }
@@ -92,8 +99,15 @@ struct Scan {
 }
 
 impl Scan {
-    /// Feed bytes at `offset`; the HEADERS frames whose header completes
-    /// in them, with the stream offset where each header starts.
+    /// Where the next frame starts, if the bytes so far end at a boundary.
+    fn boundary(&self) -> Option<u64> {
+        (!self.lost && self.skip == 0 && self.head.is_empty()).then(|| self.pos.unwrap_or(0))
+    }
+}
+
+impl Scan {
+    /// Feed bytes at `offset`; the frames whose header completes in them,
+    /// with the stream offset where each header starts.
     fn feed(&mut self, offset: u64, bytes: &[u8], found: &mut Vec<(u64, Head)>) {
         if self.lost {
             return;
@@ -133,9 +147,7 @@ impl Scan {
                     self.lost = true;
                     return;
                 }
-                if h.kind == Kind::Headers && h.stream_id != 0 {
-                    found.push((self.head_at, h));
-                }
+                found.push((self.head_at, h));
                 self.skip = u64::from(h.length);
             }
         }
@@ -181,6 +193,14 @@ struct ConnState {
     age: u32,
     want: Option<Want>,
     reported: bool,
+    /// The first stream whose request the capture saw.
+    first_stream: Option<u32>,
+    /// Streams named already, and names waiting for a frame boundary.
+    named: HashSet<u32>,
+    /// Per direction, streams whose synthetic headers wait for a boundary.
+    names: [Vec<StreamMethod>; 2],
+    /// Time of the latest event.
+    last_ts: u64,
 }
 
 /// The stage's state, kept between events (see the module docs).
@@ -221,10 +241,8 @@ impl Seeding<'_> {
             .s
             .conns
             .iter_mut()
+            .filter(|(_, c)| c.want.is_some())
             .filter_map(|(id, c)| {
-                if c.want.is_none() {
-                    return None;
-                }
                 c.age += 1;
                 (c.age >= HOLD_TICKS).then_some(*id)
             })
@@ -264,6 +282,15 @@ impl Seeding<'_> {
     /// Send the held events on, looking at each again (one may start a
     /// new hold).
     fn release(&mut self, id: ConnId) -> Result<()> {
+        self.release_held(id)?;
+        let Some(c) = self.s.conns.get(&id) else {
+            return Ok(());
+        };
+        let (conn, ts) = (c.conn.clone(), c.last_ts);
+        self.place_names(&conn, ts)
+    }
+
+    fn release_held(&mut self, id: ConnId) -> Result<()> {
         let Some(c) = self.s.conns.get_mut(&id) else {
             return Ok(());
         };
@@ -412,9 +439,8 @@ impl Seeding<'_> {
         };
         match c.mode {
             Mode::Off => {
-                for d in [Dir::ToServer, Dir::ToClient] {
-                    self.s.recovery.mark_done(conn.server.ino, d);
-                }
+                c.names = Default::default();
+                self.s.recovery.mark_fresh(conn.server.ino);
             }
             Mode::Watch => {
                 let pid = conn.server.owner.pid.unwrap_or(0);
@@ -446,38 +472,71 @@ impl Seeding<'_> {
             Some(Availability::Probed(_))
         );
         let Some(c) = self.s.conns.get_mut(&conn.id) else {
-            return self
-                .inner
-                .event(conn, ts, data_ev(dir, writer, offset, bytes));
+            return self.pass(conn, ts, dir, writer, offset, bytes);
         };
-        let d = &mut c.dirs[dir.index()];
         let mut found = Vec::new();
-        if !d.known {
-            d.scan.feed(offset, bytes, &mut found);
-        }
+        let d = &mut c.dirs[dir.index()];
+        // Frame boundaries (for tables, names, the first request).
+        d.scan.feed(offset, bytes, &mut found);
+        // bytes[..done] went on already.
+        let mut done = 0usize;
         for (at, head) in found {
-            let d = &mut c.dirs[dir.index()];
-            if d.known || at < offset {
+            if at < offset + done as u64 {
                 continue;
             }
             let cut = (at - offset) as usize;
-            let fragment = &bytes[cut..];
-            let table = d
-                .pending
-                .iter()
-                .position(|t| fits(t, &head, fragment_of(&head, fragment)));
-            if let Some(i) = table {
+            let c = self.s.conns.get_mut(&conn.id).expect("checked above");
+            if dir == Dir::ToServer && head.kind == Kind::Headers && c.first_stream.is_none() {
+                c.first_stream = Some(head.stream_id);
+                self.s
+                    .recovery
+                    .mark_first_stream(conn.server.ino, head.stream_id);
+            }
+            if !c.names[dir.index()].is_empty() {
+                self.pass(
+                    conn,
+                    ts,
+                    dir,
+                    writer,
+                    offset + done as u64,
+                    &bytes[done..cut],
+                )?;
+                done = cut;
+                self.name_streams(conn, ts, dir, at)?;
+            }
+            let c = self.s.conns.get_mut(&conn.id).expect("checked above");
+            let d = &mut c.dirs[dir.index()];
+            if d.known || head.kind != Kind::Headers {
+                continue;
+            }
+            let fragment = fragment_of(&head, &bytes[cut..]);
+            if let Some(i) = d.pending.iter().position(|t| fits(t, &head, fragment)) {
                 let t = d.pending.remove(i);
-                self.pass(conn, ts, dir, writer, offset, &bytes[..cut])?;
+                self.pass(
+                    conn,
+                    ts,
+                    dir,
+                    writer,
+                    offset + done as u64,
+                    &bytes[done..cut],
+                )?;
+                done = cut;
                 let seed = self.seed_of(conn, &t, at, ts);
                 self.replay(conn, seed)?;
-                return self.data(conn, ts, dir, writer, at, &bytes[cut..]);
+                continue;
             }
             if !probed || d.given_up || d.scan.lost {
                 continue;
             }
             // Hold from this block on until its table comes.
-            self.pass(conn, ts, dir, writer, offset, &bytes[..cut])?;
+            self.pass(
+                conn,
+                ts,
+                dir,
+                writer,
+                offset + done as u64,
+                &bytes[done..cut],
+            )?;
             let c = self.s.conns.get_mut(&conn.id).expect("checked above");
             c.want = Some(Want { dir, head, at });
             c.age = 0;
@@ -491,8 +550,69 @@ impl Seeding<'_> {
             });
             return Ok(());
         }
-        self.inner
-            .event(conn, ts, data_ev(dir, writer, offset, bytes))
+        self.pass(conn, ts, dir, writer, offset + done as u64, &bytes[done..])
+    }
+
+    /// The method of a stream opened before the capture: named with a
+    /// synthetic request HEADERS frame at the next frame boundary of the
+    /// client's direction.
+    fn stream_method(&mut self, conn: &Conn, ts: u64, m: &StreamMethod) -> Result<()> {
+        let Some(c) = self.s.conns.get_mut(&conn.id) else {
+            return Ok(());
+        };
+        if c.mode == Mode::Off
+            || c.first_stream.is_some_and(|f| m.stream >= f)
+            || c.named.len() >= MAX_NAMED
+            || !c.named.insert(m.stream)
+        {
+            return Ok(());
+        }
+        for names in &mut c.names {
+            names.push(m.clone());
+        }
+        self.s.stats.streams_named += 1;
+        self.place_names(conn, ts)
+    }
+
+    /// Names waiting for a boundary go in where a direction's bytes so far
+    /// end at one (and nothing is held).
+    fn place_names(&mut self, conn: &Conn, ts: u64) -> Result<()> {
+        for dir in Dir::BOTH {
+            let Some(c) = self.s.conns.get(&conn.id) else {
+                return Ok(());
+            };
+            if c.names[dir.index()].is_empty() || c.want.is_some() || c.mode != Mode::Watch {
+                continue;
+            }
+            if let Some(at) = c.dirs[dir.index()].scan.boundary() {
+                self.name_streams(conn, ts, dir, at)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The waiting names of `dir`, as seeds at its stream offset `at`.
+    fn name_streams(&mut self, conn: &Conn, ts: u64, dir: Dir, at: u64) -> Result<()> {
+        let Some(c) = self.s.conns.get_mut(&conn.id) else {
+            return Ok(());
+        };
+        let first = c.first_stream;
+        let names = std::mem::take(&mut c.names[dir.index()]);
+        for m in names {
+            // A stream the capture saw the request of needs no name.
+            if first.is_some_and(|f| m.stream >= f) {
+                continue;
+            }
+            let seed = Held::Seed {
+                dir,
+                offset: at,
+                frame: stream_frame(&m, dir),
+                origin: m.origin(dir),
+                ts,
+            };
+            self.replay(conn, seed)?;
+        }
+        Ok(())
     }
 
     /// Bytes before a block, on to the sinks (nothing when empty).
@@ -586,6 +706,9 @@ fn fits(t: &RecoveredTable, head: &Head, fragment: &[u8]) -> bool {
 
 impl Sink for Seeding<'_> {
     fn event(&mut self, conn: &Conn, ts: u64, ev: FlowEvent<'_>) -> Result<()> {
+        if let Some(c) = self.s.conns.get_mut(&conn.id) {
+            c.last_ts = c.last_ts.max(ts);
+        }
         match ev {
             FlowEvent::Open => {
                 self.s.conns.insert(
@@ -599,11 +722,16 @@ impl Sink for Seeding<'_> {
                         age: 0,
                         want: None,
                         reported: false,
+                        first_stream: None,
+                        named: HashSet::new(),
+                        names: Default::default(),
+                        last_ts: ts,
                     },
                 );
                 self.inner.event(conn, ts, ev)
             }
             FlowEvent::Table(t) => self.table(conn, ts, t),
+            FlowEvent::StreamMethod(m) => self.stream_method(conn, ts, m),
             FlowEvent::Data {
                 dir,
                 writer,

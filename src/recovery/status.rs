@@ -21,9 +21,20 @@ pub enum Availability {
 struct Inner {
     enabled: bool,
     by_pid: HashMap<u32, Availability>,
-    /// Server socket inodes whose tables are known, with the sides
-    /// (bit 0: client to server, bit 1: server to client).
-    done: Vec<(u64, u8)>,
+    /// What became known, by server socket inode, for the kernel side.
+    done: Vec<(u64, Done)>,
+}
+
+/// What became known about a connection (by its server socket's inode),
+/// so the uprobes stop copying it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Done {
+    /// Bits: 1 the client-to-server table, 2 the server-to-client table,
+    /// 4 no stream predates the capture (snoop.h's `snoop_hpack_side`).
+    Sides(u8),
+    /// The first stream whose request the capture saw: only streams below
+    /// it need naming.
+    FirstStream(u32),
 }
 
 /// A handle shared by the tracer and the seeder (clones share one state).
@@ -73,21 +84,35 @@ impl Recovery {
     /// The table of direction `dir` of the connection whose server socket
     /// is `server_ino` is known: no more copies are needed.
     pub fn mark_done(&self, server_ino: u64, dir: Dir) {
-        if server_ino == 0 {
-            return;
-        }
         let bit = match dir {
             Dir::ToServer => 1,
             Dir::ToClient => 2,
         };
+        self.push(server_ino, Done::Sides(bit));
+    }
+
+    /// The connection began in the capture: no stream of it needs naming.
+    pub fn mark_fresh(&self, server_ino: u64) {
+        self.push(server_ino, Done::Sides(1 | 2 | 4));
+    }
+
+    /// The first request the capture saw on the connection was on `stream`.
+    pub fn mark_first_stream(&self, server_ino: u64, stream: u32) {
+        self.push(server_ino, Done::FirstStream(stream));
+    }
+
+    fn push(&self, server_ino: u64, mark: Done) {
+        if server_ino == 0 {
+            return;
+        }
         let mut inner = self.lock();
         if inner.done.len() < 65536 {
-            inner.done.push((server_ino, bit));
+            inner.done.push((server_ino, mark));
         }
     }
 
     /// The marks made since the last call, for the kernel side.
-    pub fn take_done(&self) -> Vec<(u64, u8)> {
+    pub fn take_done(&self) -> Vec<(u64, Done)> {
         std::mem::take(&mut self.lock().done)
     }
 }

@@ -42,7 +42,8 @@ fn seed_frame_rebuilds_the_table() {
     );
     assert_eq!(t.check(), Ok(()));
     let f = seed_frame(&t);
-    let block = parse_seed_frame(&f).expect("a seed frame");
+    let (stream, block) = parse_seed_frame(&f).expect("a seed frame");
+    assert_eq!(stream, SEED_STREAM);
     // A decoder that saw nothing of the connection.
     let mut d = hpack::Decoder::new(false);
     d.decode(block).unwrap();
@@ -81,6 +82,7 @@ impl Sink for Log {
             FlowEvent::Gap { dir, offset, len } => format!("gap {dir:?} {offset}+{len}"),
             FlowEvent::Seed { dir, offset, .. } => format!("seed {dir:?} @{offset}"),
             FlowEvent::Table(_) => "table".to_string(),
+            FlowEvent::StreamMethod(_) => "stream".to_string(),
             FlowEvent::Close => "close".to_string(),
         };
         self.0.push(line);
@@ -169,7 +171,10 @@ fn a_table_after_its_block_is_placed_before_it() {
         ]
     );
     assert_eq!(seeder.stats.seeded, 1);
-    assert_eq!(recovery.take_done(), vec![(11, 1)]);
+    assert_eq!(
+        recovery.take_done(),
+        vec![(11, Done::FirstStream(41)), (11, Done::Sides(1))]
+    );
 }
 
 #[test]

@@ -72,6 +72,29 @@ pub fn string_at(buf: &[u8], pos: &mut usize) -> Result<(Vec<u8>, Range<usize>, 
     Ok((out, i..end, huffman))
 }
 
+/// Appends `v` as an RFC 7541 section 5.1 integer with a `prefix`-bit
+/// prefix, OR-ed into the flag bits of `first`.
+pub fn encode_integer(out: &mut Vec<u8>, first: u8, prefix: u8, mut v: usize) {
+    let max = (1usize << prefix) - 1;
+    if v < max {
+        out.push(first | v as u8);
+        return;
+    }
+    out.push(first | max as u8);
+    v -= max;
+    while v >= 128 {
+        out.push((v % 128) as u8 | 0x80);
+        v /= 128;
+    }
+    out.push(v as u8);
+}
+
+/// Appends `s` as an RFC 7541 section 5.2 string literal, not Huffman-coded.
+pub fn encode_plain_string(out: &mut Vec<u8>, s: &[u8]) {
+    encode_integer(out, 0, 7, s.len());
+    out.extend_from_slice(s);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,27 +174,4 @@ mod tests {
             let _ = string(&buf, &mut 0);
         }
     }
-}
-
-/// Appends `v` as an RFC 7541 section 5.1 integer with a `prefix`-bit
-/// prefix, OR-ed into the flag bits of `first`.
-pub fn encode_integer(out: &mut Vec<u8>, first: u8, prefix: u8, mut v: usize) {
-    let max = (1usize << prefix) - 1;
-    if v < max {
-        out.push(first | v as u8);
-        return;
-    }
-    out.push(first | max as u8);
-    v -= max;
-    while v >= 128 {
-        out.push((v % 128) as u8 | 0x80);
-        v /= 128;
-    }
-    out.push(v as u8);
-}
-
-/// Appends `s` as an RFC 7541 section 5.2 string literal, not Huffman-coded.
-pub fn encode_plain_string(out: &mut Vec<u8>, s: &[u8]) {
-    encode_integer(out, 0, 7, s.len());
-    out.extend_from_slice(s);
 }
