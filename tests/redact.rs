@@ -151,6 +151,7 @@ fn write_capture(path: &Path) {
             tid: None,
             comm: Some(Comm::from_name(comm)),
         },
+        from_creds: false,
     };
     let conn = Conn {
         id: 0,

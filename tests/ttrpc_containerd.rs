@@ -98,6 +98,67 @@ fn stop(rec: Recorder, from_start: bool) {
     );
 }
 
+/// The SYN of every shim connection names the shim that serves it (the
+/// pid whose writes the server side carries, not the `start` process that
+/// bound the socket and exited, which SO_PEERCRED names) and the inode of
+/// its socket.
+fn shim_syns_name_the_serving_shim(pcap: &str) {
+    let out = common::tshark([
+        "-r",
+        pcap,
+        "-Y",
+        "frame.comment",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-e",
+        "tcp.stream",
+        "-e",
+        "tcp.srcport",
+        "-e",
+        "frame.comment",
+    ]);
+    let mut syns = BTreeMap::new();
+    let mut server_writers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in out.lines() {
+        let mut fields = line.splitn(3, '|');
+        let (Some(stream), Some(port), Some(comment)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        if comment.starts_with("connection ") && comment.contains(" on /run/containerd/s/") {
+            syns.insert(stream.to_string(), comment.to_string());
+        } else if port == "81" {
+            if let Some(pid) = comment
+                .strip_prefix("pid ")
+                .and_then(|r| r.split(' ').next())
+            {
+                server_writers
+                    .entry(stream.to_string())
+                    .or_default()
+                    .insert(pid.to_string());
+            }
+        }
+    }
+    assert!(!syns.is_empty(), "no shim connection recorded:\n{out}");
+    for (stream, syn) in &syns {
+        let (_, server) = syn.rsplit_once("; server ").expect("a server side");
+        let pid = server
+            .strip_prefix("pid ")
+            .unwrap_or_else(|| panic!("not named by its writes: {syn}"));
+        let pid = pid.split(' ').next().unwrap();
+        let ino: u64 = server.rsplit_once(" inode ").unwrap().1.parse().unwrap();
+        assert_ne!(ino, 0, "{syn}");
+        let writers = server_writers.get(stream);
+        assert!(
+            writers.is_some_and(|w| w.len() == 1 && w.contains(pid)),
+            "{syn}: the server side was written by {writers:?}"
+        );
+    }
+}
+
 fn is_ttrpc_message(o: &Value) -> bool {
     o["type"] == "message" && o["protocol"] == "ttrpc"
 }
@@ -158,6 +219,7 @@ fn shim_calls_decode_typed_and_match_the_lua_dissector() {
     cd.ctr_ok(&["-n", &ns, "task", "delete", &bg_id]);
     cd.ctr_ok(&["-n", &ns, "containers", "rm", &bg_id]);
     stop(rec, true);
+    shim_syns_name_the_serving_shim(pcap.to_str().unwrap());
 
     let objs = decode_json(&pcap);
     let ours = |o: &&Value| {

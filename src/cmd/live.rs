@@ -227,7 +227,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
     }
     warn_missing_sockets(&filters);
     let mut live = Live {
-        tracker: Tracker::new(mono_to_wall_offset()),
+        tracker: Tracker::new(mono_to_wall_offset()).with_proc_names(),
         seeder: Seeder::new(recovery),
         writer,
         watch,

@@ -9,6 +9,8 @@
 //! one pairs TCP endpoints (`input`).
 
 mod dir;
+#[cfg(feature = "bpf")]
+mod proc_names;
 mod process;
 pub mod reassembly;
 #[cfg(feature = "bpf")]
@@ -33,8 +35,13 @@ pub struct Side {
     /// The socket's inode (0 if never seen).
     pub ino: u64,
     /// The process owning it (no thread): learned from its writes, else
-    /// from the peer's SO_PEERCRED.
+    /// from the peer's SO_PEERCRED (see `from_creds`).
     pub owner: Process,
+    /// `owner.pid` is SO_PEERCRED's, not a writer's: the process that
+    /// called connect() (a client) or listen() (a server). A server's need
+    /// not be the one that serves: a shim's `containerd-shim-runc-v2 start`
+    /// binds the socket and exits, systemd binds for socket activation.
+    pub from_creds: bool,
 }
 
 /// What is known about a connection.
@@ -59,6 +66,19 @@ impl Conn {
             Dir::ToServer => &self.client,
             Dir::ToClient => &self.server,
         }
+    }
+
+    /// The owner of the end that sends in direction `dir`, as outputs show
+    /// it. A server known only by SO_PEERCRED is shown only once named
+    /// (live from /proc while it lives, offline from the file's comments):
+    /// a nameless one may be a binder that exited. A client's creds name
+    /// the process that connected, so they stand.
+    pub fn shown(&self, dir: Dir) -> Process {
+        let side = self.sender(dir);
+        if dir == Dir::ToClient && side.from_creds && side.owner.comm.is_none() {
+            return Process::default();
+        }
+        side.owner
     }
 
     /// The end that sends in direction `dir`, to update it.

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
+use super::proc_names::ProcNames;
 use super::reassembly::{Chunk, Counts, Reassembler, ToSink};
 use super::{Conn, ConnId, Dir, FlowEvent, Process, Side, Sink};
 use crate::capture::record::{Payload, Record};
@@ -142,6 +143,8 @@ pub struct Tracker {
     next_id: ConnId,
     counts: Counts,
     early_tables: Vec<EarlyTable>,
+    /// Names peers known only by SO_PEERCRED (None in tests, whose pids are made up).
+    proc_names: Option<ProcNames>,
     /// Counters.
     pub stats: FlowStats,
 }
@@ -156,8 +159,16 @@ impl Tracker {
             next_id: 0,
             counts: Counts::default(),
             early_tables: Vec::new(),
+            proc_names: None,
             stats: FlowStats::default(),
         }
+    }
+
+    /// Names a peer known only by its SO_PEERCRED pid from `/proc/PID/comm`
+    /// when its connection is first seen, so that the first rows name it.
+    pub fn with_proc_names(mut self) -> Self {
+        self.proc_names = Some(ProcNames::default());
+        self
     }
 
     fn wall(&self, mono_ns: u64) -> u64 {
@@ -208,6 +219,7 @@ impl Tracker {
         // A close record may be made by the peer's reader (end of file).
         if !matches!(rec.payload, Payload::Close { .. }) {
             side.owner = rec.writer.owner();
+            side.from_creds = false;
         }
         if side.ino == 0 {
             // A client that wrote before accept() saw no peer inode yet.
@@ -339,13 +351,17 @@ impl Tracker {
         let me = Side {
             ino: s.ino,
             owner: rec.writer.owner(),
+            from_creds: false,
         };
+        let peer_pid = (s.peer_pid != 0).then_some(s.peer_pid);
         let peer = Side {
             ino: s.peer_ino,
             owner: Process {
-                pid: (s.peer_pid != 0).then_some(s.peer_pid),
-                ..Process::default()
+                pid: peer_pid,
+                tid: None,
+                comm: peer_pid.and_then(|p| self.proc_names.as_mut()?.get(p)),
             },
+            from_creds: peer_pid.is_some(),
         };
         let (client, server) = if s.is_server() {
             (peer, me)

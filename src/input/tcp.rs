@@ -10,7 +10,7 @@ use super::link::Segment;
 use super::stream::Stream;
 use crate::decode::sniff::PREFACE;
 use crate::flow::reassembly::{Counts, ToSink};
-use crate::flow::{Conn, ConnId, Dir, FlowEvent, Placement, Side, Sink};
+use crate::flow::{Comm, Conn, ConnId, Dir, FlowEvent, Placement, Process, Side, Sink};
 use crate::pcapng::comment;
 use crate::recovery::parse_seed_frame;
 
@@ -77,6 +77,23 @@ pub struct Connections {
     pub counts: Counts,
     /// Connections whose start the capture missed.
     pub mid_connection: Vec<ConnId>,
+    /// Process names our comments gave so far, by pid: a SYN written before
+    /// a side wrote names only its pid, which another connection's writes
+    /// may have named.
+    names: HashMap<u32, Comm>,
+}
+
+/// Most pids remembered by name; the map starts over beyond it.
+const MAX_NAMES: usize = 4096;
+
+/// Remembers the name of a process our comments named.
+fn learn(names: &mut HashMap<u32, Comm>, owner: &Process) {
+    if let (Some(pid), Some(comm)) = (owner.pid, owner.comm) {
+        if names.len() >= MAX_NAMES {
+            names.clear();
+        }
+        names.insert(pid, comm);
+    }
 }
 
 impl Connections {
@@ -91,7 +108,17 @@ impl Connections {
             held: 0,
             counts: Counts::default(),
             mid_connection: vec![],
+            names: HashMap::new(),
         }
+    }
+
+    /// A side of a SYN's comment, named from earlier comments if it was not.
+    fn named(&mut self, mut side: Side) -> Side {
+        match (side.owner.pid, side.owner.comm) {
+            (Some(pid), None) => side.owner.comm = self.names.get(&pid).copied(),
+            _ => learn(&mut self.names, &side.owner),
+        }
+        side
     }
 
     /// Connections seen so far.
@@ -174,6 +201,7 @@ impl Connections {
             return Ok(());
         }
         if let Some(w) = comment::parse_writer(text) {
+            learn(&mut self.names, &w);
             o.dirs[d].writer = w;
             c.conn.sender_mut(dir).owner = w.owner();
         }
@@ -282,7 +310,7 @@ impl Connections {
         self.next_id += 1;
         let opening = m.comment.and_then(comment::parse_opening);
         let (path, client_side, server_side) = match opening {
-            Some(o) => (o.path, o.client, o.server),
+            Some(o) => (o.path, self.named(o.client), self.named(o.server)),
             None => {
                 let path = match m.iface_name {
                     Some(name) if m.ours => (name != comment::UNNAMED).then(|| name.to_string()),

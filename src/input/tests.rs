@@ -224,6 +224,7 @@ fn side(ino: u64, pid: u32, comm: &str) -> Side {
             tid: None,
             comm: Some(Comm::from_name(comm)),
         },
+        from_creds: false,
     }
 }
 
@@ -261,7 +262,7 @@ fn live_events() -> Vec<Ev> {
         path: Some("/run/containerd/containerd.sock".into()),
         client: Side {
             ino: 7000,
-            owner: Process::default(),
+            ..Side::default()
         },
         server: side(7001, 15367, "containerd"),
         first_ns: base + 50,

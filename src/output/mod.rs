@@ -2,6 +2,7 @@
 //! filtered and decoded from the pipeline; these only format them.
 
 pub mod json;
+pub mod layout;
 pub mod table;
 pub mod time;
 
@@ -36,11 +37,14 @@ pub fn grpc_status_name(code: u32) -> &'static str {
     NAMES.get(code as usize).copied().unwrap_or("UNKNOWN_CODE")
 }
 
-/// A method path shortened for the table: no leading slash, no
-/// `containerd.services.` prefix.
+/// A method path shortened for the table: the service's own name and the
+/// method, without the package (`--full` shows the whole path).
 pub fn short_method(path: &str) -> &str {
     let p = path.trim_start_matches('/');
-    p.strip_prefix("containerd.services.").unwrap_or(p)
+    let Some((service, _)) = p.rsplit_once('/') else {
+        return p;
+    };
+    &p[service.rfind('.').map_or(0, |dot| dot + 1)..]
 }
 
 /// A duration for people: `850µs`, `12.3ms`, `1.20s`.
@@ -81,12 +85,14 @@ mod tests {
         assert_eq!(grpc_status_name(99), "UNKNOWN_CODE");
         assert_eq!(
             short_method("/containerd.services.namespaces.v1.Namespaces/Create"),
-            "namespaces.v1.Namespaces/Create"
+            "Namespaces/Create"
         );
         assert_eq!(
             short_method("/runtime.v1.ImageService/PullImage"),
-            "runtime.v1.ImageService/PullImage"
+            "ImageService/PullImage"
         );
+        assert_eq!(short_method("/Plain/Call"), "Plain/Call");
+        assert_eq!(short_method("odd"), "odd");
         assert_eq!(duration(850_000), "850µs");
         assert_eq!(duration(12_300_000), "12.3ms");
         assert_eq!(duration(1_200_000_000), "1.20s");

@@ -3,32 +3,31 @@
 //! known, as in `[ns=default timeout=2s] id:"c1"`.
 //!
 //! ```text
-//! TIMESTAMP       COMM         PID     TID     PEER              TYPE STREAM METHOD                          MESSAGE
-//! 14:10:00.123456 ctr          4467    4470    containerd/1686   REQ       1 namespaces.v1.Namespaces/Create namespace:{name:"snoop"}
+//! TIMESTAMP    COMM       PID/TID     PEER             TYPE  STREAM METHOD            MESSAGE
+//! 14:10:00.123 ctr          4467/4470 containerd/1686  REQ    c0:1 Namespaces/Create namespace:{name:"snoop"}
 //! ```
+//!
+//! - TIMESTAMP is local time to the millisecond (`--full`: microsecond).
+//! - COMM and PID/TID name the writer; PID/TID is the pid alone when the
+//!   thread is the process's main one. PEER is the other end as `comm/pid`
+//!   (`pid/PID` while its name is unknown, `-` when nothing is).
+//! - STREAM is `cN:S`: stream S of connection N (numbered in the order the
+//!   capture saw them), because two connections between the same client
+//!   and server both have a stream 1. Gaps and notes show `cN` only.
+//! - METHOD is the service's name and the method (`--full`: the path).
+//!
+//! Widths are in [`super::layout`]: they only grow, and the terminal bounds
+//! METHOD and the row.
 
 use std::io::Write;
 
 use anyhow::{Context, Result};
-use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
+use super::layout::{cut_to_width, Layout};
 use super::{grpc_status_name, short_method, time};
 use crate::decode::{CallMeta, PathInfo};
+use crate::flow::Process;
 use crate::pipeline::{Item, Output, What};
-
-/// Column widths (the last column takes the rest).
-const WIDTHS: [usize; 8] = [15, 15, 7, 7, 20, 4, 6, 34];
-const HEADERS: [&str; 9] = [
-    "TIMESTAMP",
-    "COMM",
-    "PID",
-    "TID",
-    "PEER",
-    "TYPE",
-    "STREAM",
-    "METHOD",
-    "MESSAGE",
-];
 
 /// Table output options.
 #[derive(Clone, Debug, Default)]
@@ -43,38 +42,27 @@ pub struct TableOptions {
 pub struct Table<W: Write> {
     w: W,
     opts: TableOptions,
+    layout: Layout,
     header_done: bool,
     /// Rows written.
     pub rows: u64,
 }
 
-fn opt<T: ToString>(v: Option<T>) -> String {
-    v.map_or_else(|| "-".to_string(), |v| v.to_string())
-}
-
-/// `text` cut to `max` terminal columns, ending in `…` when cut.
-fn cut_to_width(text: &str, max: usize) -> String {
-    if text.width() <= max {
-        return text.to_string();
+/// The writer's PID/TID cell: the pid alone for a main thread.
+fn pid_tid(p: &Process) -> String {
+    match (p.pid, p.tid) {
+        (Some(pid), Some(tid)) if tid != pid => format!("{pid}/{tid}"),
+        (Some(pid), _) => pid.to_string(),
+        (None, Some(tid)) => format!("-/{tid}"),
+        (None, None) => "-".to_string(),
     }
-    let mut out = String::with_capacity(max + 3);
-    let mut used = 0;
-    for c in text.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w + 1 > max {
-            break;
-        }
-        used += w;
-        out.push(c);
-    }
-    out.push('…');
-    out
 }
 
 impl<W: Write> Table<W> {
     /// A table on `w`.
     pub fn new(w: W, opts: TableOptions) -> Self {
         Table {
+            layout: Layout::new(opts.width, opts.full),
             w,
             opts,
             header_done: false,
@@ -87,25 +75,16 @@ impl<W: Write> Table<W> {
         &mut self.w
     }
 
-    fn line(&mut self, cells: [String; 9]) -> Result<()> {
-        let mut row = String::with_capacity(160);
-        for (i, cell) in cells.iter().enumerate() {
-            if i < WIDTHS.len() {
-                let w = WIDTHS[i];
-                // Numbers right-aligned, text left-aligned.
-                if matches!(i, 2 | 3 | 6) {
-                    row.push_str(&format!("{cell:>w$} "));
-                } else {
-                    row.push_str(&format!("{cell:<w$} "));
-                }
-            } else {
-                row.push_str(cell);
-            }
-        }
-        let row = row.trim_end();
+    fn line(&mut self, cells: &[String; 8]) -> Result<()> {
+        let row = self.layout.row(cells);
+        self.line_raw(row)
+    }
+
+    /// Writes `row`, cut to the terminal unless `--full`.
+    fn line_raw(&mut self, row: String) -> Result<()> {
         let row = match self.opts.width {
-            Some(max) if !self.opts.full => cut_to_width(row, max),
-            _ => row.to_string(),
+            Some(max) if !self.opts.full => cut_to_width(&row, max),
+            _ => row,
         };
         writeln!(self.w, "{row}").context("writing the table")
     }
@@ -144,7 +123,7 @@ impl<W: Write> Output for Table<W> {
                     text.insert_str(0, &context(meta));
                 }
                 let kind = if dir.is_request() { "REQ" } else { "RESP" };
-                (kind, stream.to_string(), self.method(path), text)
+                (kind, Some(*stream), self.method(path), text)
             }
             What::CallEnd {
                 stream,
@@ -172,32 +151,35 @@ impl<W: Write> Output for Table<W> {
                     // calls still open when the capture ended.
                     return Ok(());
                 };
-                (kind, stream.to_string(), self.method(path), text)
+                (kind, Some(*stream), self.method(path), text)
             }
-            What::Gap { bytes, .. } => (
-                "GAP",
-                "-".to_string(),
-                "-".to_string(),
-                format!("{bytes} bytes lost"),
-            ),
-            What::Note { text, .. } => ("NOTE", "-".to_string(), "-".to_string(), text.clone()),
+            What::Gap { bytes, .. } => {
+                ("GAP", None, "-".to_string(), format!("{bytes} bytes lost"))
+            }
+            What::Note { text, .. } => ("NOTE", None, "-".to_string(), text.clone()),
         };
-        if !self.header_done {
-            self.header_done = true;
-            self.line(HEADERS.map(str::to_string))?;
-        }
-        self.rows += 1;
-        self.line([
-            time::local_clock(item.ts_ns),
-            opt(item.writer.comm),
-            opt(item.writer.pid),
-            opt(item.writer.tid),
+        let conn = item.conn.id;
+        let cells = [
+            time::local_clock(item.ts_ns, self.opts.full),
+            item.writer
+                .comm
+                .map_or_else(|| "-".to_string(), |c| c.to_string()),
+            pid_tid(&item.writer),
             item.peer.short(),
             kind.to_string(),
-            stream,
+            stream.map_or_else(|| format!("c{conn}"), |s| format!("c{conn}:{s}")),
             method,
             message,
-        ])
+        ];
+        if !self.header_done {
+            // The header fits the first row: later rows may widen columns.
+            self.header_done = true;
+            self.layout.fit(&cells);
+            let header = self.layout.header();
+            self.line_raw(header)?;
+        }
+        self.rows += 1;
+        self.line(&cells)
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -234,11 +216,81 @@ mod tests {
         assert_eq!(context(&CallMeta::default()), "");
     }
 
+    fn message(stream: u32, conn: u64) -> Item {
+        use crate::pipeline::ConnInfo;
+        Item {
+            ts_ns: 0,
+            conn: ConnInfo {
+                id: conn,
+                ..ConnInfo::default()
+            },
+            writer: Process::thread(4467, 4470, crate::flow::Comm::from_name("ctr")),
+            peer: Process {
+                pid: Some(1686),
+                tid: None,
+                comm: Some(crate::flow::Comm::from_name("containerd")),
+            },
+            what: What::Message {
+                dir: crate::flow::Dir::ToServer,
+                stream,
+                path: PathInfo::Known(
+                    "/containerd.services.namespaces.v1.Namespaces/Create".into(),
+                ),
+                meta: CallMeta::default(),
+                compressed: false,
+                payload: vec![],
+                decompress_error: None,
+                decoded: None,
+            },
+        }
+    }
+
+    fn table(width: Option<usize>, full: bool, items: &[Item]) -> String {
+        let mut t = Table::new(Vec::new(), TableOptions { full, width });
+        for i in items {
+            t.item(i).unwrap();
+        }
+        String::from_utf8(t.w).unwrap()
+    }
+
     #[test]
-    fn rows_are_cut_by_terminal_columns() {
-        assert_eq!(cut_to_width("abc", 3), "abc");
-        assert_eq!(cut_to_width("abcdef", 4), "abc…");
-        // Wide characters take two columns each.
-        assert_eq!(cut_to_width("日本語テキスト", 7), "日本語…");
+    fn rows_name_their_connection_and_fit_120_columns() {
+        let out = table(Some(120), false, &[message(1, 0), message(1, 2)]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines[0].starts_with("TIMESTAMP    COMM           PID/TID PEER "),
+            "{out}"
+        );
+        assert!(
+            lines[1].contains(" 4467/4470 containerd/1686  REQ    c0:1 Namespaces/Create"),
+            "{out}"
+        );
+        assert!(lines[2].contains(" REQ    c2:1 Namespaces/Create"), "{out}");
+        let at = lines[0].find("MESSAGE").unwrap();
+        assert!((70..=85).contains(&at), "MESSAGE at {at}: {out}");
+        // --full: the path and microseconds.
+        let full = table(Some(120), true, &[message(1, 0)]);
+        assert!(
+            full.contains("/containerd.services.namespaces.v1.Namespaces/Create"),
+            "{full}"
+        );
+        assert!(
+            full.lines()
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .len()
+                == 15,
+            "{full}"
+        );
+    }
+
+    #[test]
+    fn pid_and_thread() {
+        assert_eq!(pid_tid(&Process::thread(7, 7, Default::default())), "7");
+        assert_eq!(pid_tid(&Process::thread(7, 8, Default::default())), "7/8");
+        assert_eq!(pid_tid(&Process::default()), "-");
     }
 }

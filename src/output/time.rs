@@ -1,7 +1,7 @@
 //! Timestamps: local wall-clock time for the table, RFC 3339 UTC for JSON.
 
-/// `HH:MM:SS.micros` in local time.
-pub fn local_clock(ts_ns: u64) -> String {
+/// `HH:MM:SS.micros` in local time, or `HH:MM:SS.millis` unless `micros`.
+pub fn local_clock(ts_ns: u64, show_micros: bool) -> String {
     let secs = (ts_ns / 1_000_000_000) as libc::time_t;
     let micros = (ts_ns % 1_000_000_000) / 1000;
     // SAFETY: localtime_r fills the tm we own from a valid time_t.
@@ -12,10 +12,11 @@ pub fn local_clock(ts_ns: u64) -> String {
         }
         tm
     };
-    format!(
-        "{:02}:{:02}:{:02}.{micros:06}",
-        tm.tm_hour, tm.tm_min, tm.tm_sec
-    )
+    let (hh, mm, ss) = (tm.tm_hour, tm.tm_min, tm.tm_sec);
+    match show_micros {
+        true => format!("{hh:02}:{mm:02}:{ss:02}.{micros:06}"),
+        false => format!("{hh:02}:{mm:02}:{ss:02}.{:03}", micros / 1000),
+    }
 }
 
 /// Days since 1970-01-01 to a civil date (proleptic Gregorian).

@@ -3,7 +3,11 @@
 //! Comments in other tools' captures simply do not parse.
 //!
 //! - the SYN of a connection: `connection 3 on /run/x.sock: client pid 17013
-//!   (ctr) inode 5678; server pid 15367 (containerd) inode 5679`
+//!   (ctr) inode 5678; server pid 15367 (containerd) inode 5679`. A side
+//!   known only by SO_PEERCRED (it had not written when the SYN was
+//!   written) says so: `server bound by pid 20949 (?) inode 0` (the pid
+//!   that called listen(), which for a shim is its `start` process, not
+//!   the one that serves), `client connected by pid 17013 (ctr) ...`.
 //! - every data segment: `pid 17013 tid 17016 comm ctr`
 //! - the bare ACK just past a gap: `1234 bytes lost`
 //! - a preface made up for a connection seen mid-stream:
@@ -41,15 +45,21 @@ pub fn opening(conn: &Conn) -> String {
         "connection {} on {}: client {}; server {}",
         conn.id,
         conn.path.as_deref().unwrap_or(UNNAMED),
-        side(&conn.client),
-        side(&conn.server)
+        side(&conn.client, CONNECTED_BY),
+        side(&conn.server, BOUND_BY)
     )
 }
 
-fn side(side: &Side) -> String {
+/// What precedes the pid of a client known only by SO_PEERCRED.
+const CONNECTED_BY: &str = "connected by ";
+/// What precedes the pid of a server known only by SO_PEERCRED.
+const BOUND_BY: &str = "bound by ";
+
+fn side(side: &Side, creds: &str) -> String {
     let pid = side.owner.pid.map_or("?".to_string(), |p| p.to_string());
     let comm = side.owner.comm.map_or("?".to_string(), |c| c.to_string());
-    format!("pid {pid} ({comm}) inode {}", side.ino)
+    let by = if side.from_creds { creds } else { "" };
+    format!("{by}pid {pid} ({comm}) inode {}", side.ino)
 }
 
 /// Reads a SYN's comment.
@@ -61,14 +71,17 @@ pub fn parse_opening(comment: &str) -> Option<Opening> {
     let (path, client) = rest.rsplit_once(": client ")?;
     Some(Opening {
         path: (path != UNNAMED).then(|| path.to_string()),
-        client: parse_side(client)?,
-        server: parse_side(server)?,
+        client: parse_side(client, CONNECTED_BY)?,
+        server: parse_side(server, BOUND_BY)?,
     })
 }
 
-/// `pid 17013 (ctr) inode 5678`, `?` for what was unknown.
-fn parse_side(text: &str) -> Option<Side> {
-    let rest = text.strip_prefix("pid ")?;
+/// `pid 17013 (ctr) inode 5678`, `?` for what was unknown, after `creds`
+/// when the pid is SO_PEERCRED's.
+fn parse_side(text: &str, creds: &str) -> Option<Side> {
+    let from_creds = text.starts_with(creds);
+    let rest = text.strip_prefix(creds).unwrap_or(text);
+    let rest = rest.strip_prefix("pid ")?;
     let (pid, rest) = rest.split_once(" (")?;
     let (comm, ino) = rest.rsplit_once(") inode ")?;
     Some(Side {
@@ -82,6 +95,7 @@ fn parse_side(text: &str) -> Option<Side> {
             tid: None,
             comm: (comm != "?").then(|| Comm::from_name(comm)),
         },
+        from_creds,
     })
 }
 
@@ -203,11 +217,27 @@ mod tests {
                 tid: None,
                 comm: Some(Comm::from_name("c) tr")),
             },
+            from_creds: false,
         };
         let c = conn(Some("/run/x: y.sock"), client, Side::default());
         let o = parse_opening(&opening(&c)).unwrap();
         assert_eq!(o.path.as_deref(), Some("/run/x: y.sock"));
         assert_eq!((o.client, o.server), (client, Side::default()));
+        // Sides known only by SO_PEERCRED read back as such.
+        let binder = Side {
+            ino: 0,
+            owner: Process {
+                pid: Some(20949),
+                ..Process::default()
+            },
+            from_creds: true,
+        };
+        let by_creds = Side {
+            from_creds: true,
+            ..client
+        };
+        let o = parse_opening(&opening(&conn(None, by_creds, binder))).unwrap();
+        assert_eq!((o.client, o.server), (by_creds, binder));
         let u = parse_opening(&opening(&conn(None, client, client))).unwrap();
         assert_eq!(u.path, None);
         let w = Process::thread(17013, 17016, Comm::from_name("ctr x"));
@@ -226,10 +256,23 @@ mod tests {
                 tid: None,
                 comm: Some(Comm::from_name("a")),
             },
+            from_creds: false,
         };
         assert_eq!(
             opening(&conn(None, s, Side::default())),
             "connection 3 on (unnamed): client pid 1 (a) inode 2; server pid ? (?) inode 0"
+        );
+        let binder = Side {
+            ino: 0,
+            owner: Process {
+                pid: Some(20949),
+                ..Process::default()
+            },
+            from_creds: true,
+        };
+        assert_eq!(
+            opening(&conn(None, s, binder)),
+            "connection 3 on (unnamed): client pid 1 (a) inode 2; server bound by pid 20949 (?) inode 0"
         );
         let w = Process::thread(1, 2, Comm::from_name("ctr"));
         assert_eq!(writer(&w).unwrap(), "pid 1 tid 2 comm ctr");

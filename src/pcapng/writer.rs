@@ -16,29 +16,38 @@ use crate::decode::sniff::{is_initial_settings, sniff, Sniff, PREFACE};
 use crate::decode::Protocol;
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Sink};
 
-/// Server bytes held while waiting for the client's first write, at most.
+/// Bytes held while the connection is undecided, at most.
 const HOLD_LIMIT: usize = 64 << 10;
-/// Ticks (about 100 ms) server bytes wait for the client's first write.
+/// Ticks (about 100 ms) a fresh server's bytes wait for the client's first write.
 const HOLD_TICKS: u32 = 3;
+/// Ticks the client's bytes wait for the server's first write, which names
+/// the server for the SYN (SO_PEERCRED names the process that called
+/// listen(); a shim's `start` binds and exits). A shim's first reply may
+/// follow a runc create, so this is longer.
+const SERVER_TICKS: u32 = 20;
 
-/// One server write kept until the preface question is settled.
-enum Held {
-    Data {
-        ts: u64,
-        dir: Dir,
-        writer: Process,
-        offset: u64,
-        bytes: Vec<u8>,
-    },
+/// One write kept until the connection is settled.
+struct Held {
+    ts: u64,
+    dir: Dir,
+    writer: Process,
+    offset: u64,
+    bytes: Vec<u8>,
 }
 
-/// What the connection's first bytes said about the HTTP/2 preface.
+/// What the connection's first bytes said about the HTTP/2 preface, and
+/// whether both sides have been heard from (so that the SYN names both).
 enum Preface {
-    /// Nothing from the client yet; a fresh server's SETTINGS may be held.
+    /// Writes held: nothing from the client yet (a fresh server's
+    /// SETTINGS may be held), or nothing from the server yet.
     Undecided {
         held: Vec<Held>,
         bytes: usize,
         age: u32,
+        /// The client has written (its first write is the first `ToServer` one held).
+        client: bool,
+        /// The server has written.
+        server: bool,
     },
     /// Settled: real preface, synthetic one written, or not HTTP/2.
     Decided,
@@ -54,7 +63,7 @@ struct TcpConn {
     next: [u32; 2],
     preface: Preface,
     /// Time and connection details for the SYN, until it is written: it
-    /// waits for the client's first write, which names the client.
+    /// waits for both sides' first writes, which name them.
     handshake: Option<(u64, Box<Conn>)>,
     /// When the connection was first seen.
     opened_ts: u64,
@@ -146,7 +155,7 @@ impl<W: Write> PcapngWriter<W> {
     pub fn finish(mut self) -> Result<W> {
         let ids: Vec<ConnId> = self.conns.keys().copied().collect();
         for id in ids {
-            self.settle(id, None)?;
+            self.settle(id)?;
         }
         Ok(self.blocks.into_inner())
     }
@@ -156,21 +165,25 @@ impl<W: Write> PcapngWriter<W> {
         self.blocks.note(comment)
     }
 
-    /// Periodic work: server bytes held too long are written.
+    /// Periodic work: bytes held too long are written.
     pub fn tick(&mut self) -> Result<()> {
         let mut due = vec![];
         for (id, c) in self.conns.iter_mut() {
-            if let Preface::Undecided { held, age, .. } = &mut c.preface {
+            if let Preface::Undecided {
+                held, age, client, ..
+            } = &mut c.preface
+            {
                 if !held.is_empty() {
                     *age += 1;
-                    if *age >= HOLD_TICKS {
+                    let limit = if *client { SERVER_TICKS } else { HOLD_TICKS };
+                    if *age >= limit {
                         due.push(*id);
                     }
                 }
             }
         }
         for id in due {
-            self.settle(id, None)?;
+            self.settle(id)?;
         }
         Ok(())
     }
@@ -246,6 +259,8 @@ impl<W: Write> PcapngWriter<W> {
                     held: vec![],
                     bytes: 0,
                     age: 0,
+                    client: false,
+                    server: false,
                 },
                 handshake: Some((ts, Box::new(conn.clone()))),
                 opened_ts: ts,
@@ -336,37 +351,31 @@ impl<W: Write> PcapngWriter<W> {
         self.segment(id, ts, seg(dir, seq, ack, &[]), Some(comment::lost(len)))
     }
 
-    /// Settle the preface question with `first_client` (the client's first
-    /// write, if that is what arrived) and write everything held.
-    fn settle(
-        &mut self,
-        id: ConnId,
-        first_client: Option<(u64, &Process, u64, &[u8])>,
-    ) -> Result<()> {
-        self.settle_as(id, first_client, false)
+    /// Settle the preface question with the writes held (the client's
+    /// first write among them, if it came) and write them, after the SYN.
+    fn settle(&mut self, id: ConnId) -> Result<()> {
+        self.settle_as(id, false)
     }
 
     /// [`Self::settle`], where `h2` says the connection is HTTP/2 begun
     /// before the capture whatever its bytes (a recovered table came).
-    fn settle_as(
-        &mut self,
-        id: ConnId,
-        first_client: Option<(u64, &Process, u64, &[u8])>,
-        h2: bool,
-    ) -> Result<()> {
+    fn settle_as(&mut self, id: ConnId, h2: bool) -> Result<()> {
         let Some(c) = self.conns.get_mut(&id) else {
             return Ok(());
         };
-        let held = match std::mem::replace(&mut c.preface, Preface::Decided) {
+        let mut held = match std::mem::replace(&mut c.preface, Preface::Decided) {
             Preface::Undecided { held, .. } => held,
             Preface::Decided => vec![],
         };
         // The writes at hand decide, each from its own start: peers write
-        // whole frames (decode::sniff).
-        let client = first_client.map(|(_, _, _, b)| sniff(b, false));
+        // whole frames (decode::sniff). The client's first write, then the
+        // server's.
+        let first_client = held.iter().position(|h| h.dir == Dir::ToServer);
+        let client = first_client.map(|i| sniff(&held[i].bytes, false));
         let server = held
             .iter()
-            .map(|Held::Data { bytes, .. }| sniff(bytes, true));
+            .filter(|h| h.dir == Dir::ToClient)
+            .map(|h| sniff(&h.bytes, true));
         let verdicts: Vec<Sniff> = client.into_iter().chain(server).collect();
         let protocol = verdicts
             .iter()
@@ -385,20 +394,29 @@ impl<W: Write> PcapngWriter<W> {
             None => self.stats.other += 1,
         }
         self.handshake(id)?;
-        let real = first_client.filter(|&(_, _, off, b)| off == 0 && b.starts_with(PREFACE));
-        let h2_seen = protocol == Some(Protocol::Grpc);
-        let mut rest = first_client;
-        if let Some((ts, w, _, b)) = real {
-            // The preface in a segment of its own: Wireshark's HTTP dissector
-            // hands the connection to HTTP/2 when it sees it.
-            self.data(id, ts, Dir::ToServer, w, 0, &b[..PREFACE.len()])?;
-            rest = Some((ts, w, PREFACE.len() as u64, &b[PREFACE.len()..]));
-        } else if h2_seen {
+        let real =
+            first_client.filter(|&i| held[i].offset == 0 && held[i].bytes.starts_with(PREFACE));
+        if let Some(i) = real {
+            // The preface in a segment of its own, before anything else:
+            // Wireshark's HTTP dissector hands the connection to HTTP/2
+            // when it sees it.
+            let h = &mut held[i];
+            self.data(
+                id,
+                h.ts,
+                Dir::ToServer,
+                &h.writer,
+                0,
+                &h.bytes[..PREFACE.len()],
+            )?;
+            h.bytes.drain(..PREFACE.len());
+            h.offset = PREFACE.len() as u64;
+        } else if protocol == Some(Protocol::Grpc) {
             let c = self.conns.get_mut(&id).expect("connection checked above");
-            let ts = first_client
-                .map(|f| f.0)
-                .or_else(|| held_ts(&held))
-                .unwrap_or(c.opened_ts);
+            let ts = first_client.map_or_else(
+                || held.first().map_or(c.opened_ts, |h| h.ts),
+                |i| held[i].ts,
+            );
             let seq = c.seq(Dir::ToServer, 0);
             c.shift[Dir::ToServer.index()] = PREFACE.len() as u32;
             self.stats.synthetic_prefaces += 1;
@@ -410,21 +428,8 @@ impl<W: Write> PcapngWriter<W> {
             let note = comment::SYNTHETIC_PREFACE.to_string();
             self.segment(id, ts, seg(Dir::ToServer, seq, flags, PREFACE), Some(note))?;
         }
-        for h in held {
-            match h {
-                Held::Data {
-                    ts,
-                    dir,
-                    writer,
-                    offset,
-                    bytes,
-                } => self.data(id, ts, dir, &writer, offset, &bytes)?,
-            }
-        }
-        if let Some((ts, w, offset, b)) = rest {
-            if !b.is_empty() {
-                self.data(id, ts, Dir::ToServer, w, offset, b)?;
-            }
+        for h in held.iter().filter(|h| !h.bytes.is_empty()) {
+            self.data(id, h.ts, h.dir, &h.writer, h.offset, &h.bytes)?;
         }
         Ok(())
     }
@@ -445,7 +450,7 @@ impl<W: Write> PcapngWriter<W> {
             self.conns.get(&id).map(|c| &c.preface),
             Some(Preface::Undecided { .. })
         ) {
-            self.settle_as(id, None, true)?;
+            self.settle_as(id, true)?;
         }
         let Some(c) = self.conns.get_mut(&id) else {
             return Ok(());
@@ -468,7 +473,7 @@ impl<W: Write> PcapngWriter<W> {
     }
 
     fn close(&mut self, id: ConnId, ts: u64) -> Result<()> {
-        self.settle(id, None)?;
+        self.settle(id)?;
         let fin = Flags {
             fin: true,
             ack: true,
@@ -494,15 +499,12 @@ impl<W: Write> PcapngWriter<W> {
     }
 }
 
-fn held_ts(held: &[Held]) -> Option<u64> {
-    held.first().map(|Held::Data { ts, .. }| *ts)
-}
-
 impl<W: Write> Sink for PcapngWriter<W> {
     fn event(&mut self, conn: &Conn, ts: u64, ev: FlowEvent<'_>) -> Result<()> {
         let id = conn.id;
         if let Some((_, pending)) = self.conns.get_mut(&id).and_then(|c| c.handshake.as_mut()) {
-            // What the connection's first records taught (the client's name).
+            // What the connection's first records taught (the client's
+            // name; the server's name and inode, from its first write).
             pending.as_mut().clone_from(conn);
         }
         match ev {
@@ -517,32 +519,49 @@ impl<W: Write> Sink for PcapngWriter<W> {
                 let Some(c) = self.conns.get_mut(&id) else {
                     return Ok(());
                 };
-                let Preface::Undecided { held, bytes: n, .. } = &mut c.preface else {
+                let Preface::Undecided {
+                    held,
+                    bytes: n,
+                    client,
+                    server,
+                    ..
+                } = &mut c.preface
+                else {
                     return self.data(id, ts, dir, writer, offset, bytes);
                 };
-                if dir == Dir::ToServer {
-                    return self.settle(id, Some((ts, writer, offset, bytes)));
+                let fresh_server = dir == Dir::ToClient
+                    && held.is_empty()
+                    && offset == 0
+                    && is_initial_settings(bytes);
+                match dir {
+                    Dir::ToServer => *client = true,
+                    Dir::ToClient => *server = true,
                 }
-                let fresh_server = held.is_empty() && offset == 0 && is_initial_settings(bytes);
-                // Held, or settled now with this write among the held ones,
-                // so that it counts as evidence of HTTP/2.
-                let keep_waiting =
-                    (fresh_server || !held.is_empty()) && *n + bytes.len() <= HOLD_LIMIT;
                 *n += bytes.len();
-                held.push(Held::Data {
+                held.push(Held {
                     ts,
                     dir,
                     writer: *writer,
                     offset,
                     bytes: bytes.to_vec(),
                 });
-                if keep_waiting {
+                // Held while one side is still to be heard from: the
+                // client, after a fresh server's SETTINGS (a server that
+                // is not fresh began before the capture); the server, after
+                // the client's write. Settled with this write among the
+                // held ones, so that it counts as evidence of HTTP/2.
+                let waiting = match (*client, *server) {
+                    (true, true) => false,
+                    (true, false) => true,
+                    (false, _) => fresh_server || held.len() > 1,
+                };
+                if waiting && *n <= HOLD_LIMIT {
                     return Ok(());
                 }
-                self.settle(id, None)
+                self.settle(id)
             }
             FlowEvent::Gap { dir, offset, len } => {
-                self.settle(id, None)?;
+                self.settle(id)?;
                 self.gap(id, ts, dir, offset, len)
             }
             FlowEvent::Seed {

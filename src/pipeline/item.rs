@@ -32,8 +32,8 @@ impl ConnInfo {
         if self.path != conn.path {
             self.path.clone_from(&conn.path);
         }
-        self.client = conn.client.owner;
-        self.server = conn.server.owner;
+        self.client = conn.shown(Dir::ToServer);
+        self.server = conn.shown(Dir::ToClient);
     }
 
     /// The process that sends in direction `dir`.

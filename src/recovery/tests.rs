@@ -96,7 +96,7 @@ fn conn() -> Conn {
         path: Some("/run/containerd/containerd.sock".into()),
         client: Side {
             ino: 10,
-            owner: Process::default(),
+            ..Side::default()
         },
         server: Side {
             ino: 11,
@@ -104,6 +104,7 @@ fn conn() -> Conn {
                 pid: Some(7),
                 ..Process::default()
             },
+            ..Side::default()
         },
         first_ns: 0,
     }

@@ -1,0 +1,58 @@
+//! Names of processes known only by pid (SO_PEERCRED gives no name), read
+//! once from `/proc/PID/comm` while the process lives. Live captures only:
+//! a file read elsewhere says nothing of this machine's processes.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::Comm;
+
+/// Entries older than this are read again: a pid may be reused.
+const FRESH_FOR: Duration = Duration::from_secs(5);
+/// Most pids remembered; the cache starts over beyond it.
+const MAX_ENTRIES: usize = 4096;
+
+/// A small cache of `/proc/PID/comm`, None for processes that are gone.
+#[derive(Default)]
+pub struct ProcNames {
+    cache: HashMap<u32, (Instant, Option<Comm>)>,
+}
+
+impl ProcNames {
+    /// The name of process `pid` now, if it lives.
+    pub fn get(&mut self, pid: u32) -> Option<Comm> {
+        let now = Instant::now();
+        if let Some((at, comm)) = self.cache.get(&pid) {
+            if now.duration_since(*at) < FRESH_FOR {
+                return *comm;
+            }
+        }
+        if self.cache.len() >= MAX_ENTRIES {
+            self.cache.clear();
+        }
+        let comm = read_comm(pid);
+        self.cache.insert(pid, (now, comm));
+        comm
+    }
+}
+
+fn read_comm(pid: u32) -> Option<Comm> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    let name = text.strip_suffix('\n').unwrap_or(&text);
+    (!name.is_empty()).then(|| Comm::from_name(name))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_this_process_and_not_a_missing_one() {
+        let mut names = ProcNames::default();
+        let me = std::process::id();
+        let want = std::fs::read_to_string("/proc/self/comm").unwrap();
+        assert_eq!(names.get(me).unwrap().as_str(), want.trim_end());
+        // pid_max is at most 2^22: this pid cannot exist.
+        assert_eq!(names.get(u32::MAX), None);
+    }
+}
