@@ -156,6 +156,9 @@ pub struct Placement {
     /// Offset of the first payload byte in the direction's stream, as in
     /// [`FlowEvent::Data`] (retransmitted bytes included).
     pub offset: u64,
+    /// The packet carries a synthetic frame (the [`FlowEvent::Seed`] that
+    /// follows), not stream bytes; `offset` is where it applies.
+    pub synthetic: bool,
 }
 
 /// Consumes flow events (the pcapng writer, the decoding pipeline).

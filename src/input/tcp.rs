@@ -190,6 +190,16 @@ impl Connections {
             // own, not stream bytes.
             let data_seq = seg.seq.wrapping_add(u32::from(seg.syn));
             if let Some(offset) = o.dirs[d].skip_here(data_seq, seg.payload.len() as u32) {
+                let placement = Placement {
+                    dir,
+                    frame_at: m.frame_at,
+                    tcp_at: seg.tcp_at,
+                    payload_at: seg.payload_at,
+                    len: seg.payload.len(),
+                    offset,
+                    synthetic: true,
+                };
+                sink.placed(&c.conn, &placement)?;
                 let ev = FlowEvent::Seed {
                     dir,
                     offset,
@@ -236,6 +246,7 @@ impl Connections {
                     payload_at: seg.payload_at + skip,
                     len: seg.payload.len() - skip,
                     offset: (offset + skip as i128) as u64,
+                    synthetic: false,
                 };
                 cx.sink.placed(cx.conn, &placement)?;
             }

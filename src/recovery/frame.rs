@@ -8,9 +8,11 @@
 //! and ours alike. It is sent on stream [`SEED_STREAM`], which no real
 //! client reaches, with END_STREAM and END_HEADERS set.
 
+use std::ops::Range;
+
 use super::RecoveredTable;
 use crate::decode::frame::{self, flags, Head, Kind, HEAD_LEN};
-use crate::decode::hpack::primitive::{encode_integer, encode_plain_string};
+use crate::decode::hpack::primitive::{encode_integer, encode_plain_string, integer};
 
 /// The stream id of synthetic frames: the largest client-initiated id.
 pub const SEED_STREAM: u32 = 0x7fff_ffff;
@@ -70,4 +72,44 @@ pub fn parse_seed_frame(bytes: &[u8]) -> Option<(u32, &[u8])> {
         && head.length as usize == block.len()
         && head.flags & (flags::PADDED | flags::PRIORITY) == 0)
         .then_some((head.stream_id, block))
+}
+
+/// Where the names and values of the literal fields of a synthetic frame's
+/// header block lie in the frame (as `seed_frame` and `stream_frame` write
+/// them: size updates, then literals with new names, not Huffman-coded).
+/// Empty if the block is not in that form.
+pub fn literal_fields(frame: &[u8]) -> Vec<(Range<usize>, Range<usize>)> {
+    let Some((_, block)) = parse_seed_frame(frame) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    let mut pos = 0usize;
+    let string = |pos: &mut usize| -> Option<Range<usize>> {
+        if block.get(*pos)? & 0x80 != 0 {
+            return None;
+        }
+        let len = usize::try_from(integer(block, pos, 7).ok()?).ok()?;
+        let start = *pos;
+        *pos = start.checked_add(len).filter(|&e| e <= block.len())?;
+        Some(HEAD_LEN + start..HEAD_LEN + *pos)
+    };
+    while pos < block.len() {
+        let b = block[pos];
+        if b & 0xe0 == 0x20 {
+            if integer(block, &mut pos, 5).is_err() {
+                return vec![];
+            }
+            continue;
+        }
+        // Literal with incremental indexing (0x40) or without (0x00), new name.
+        if b != 0x40 && b != 0x00 {
+            return vec![];
+        }
+        pos += 1;
+        let (Some(name), Some(value)) = (string(&mut pos), string(&mut pos)) else {
+            return vec![];
+        };
+        out.push((name, value));
+    }
+    out
 }

@@ -23,7 +23,7 @@ mod frame;
 mod seeder;
 mod status;
 
-pub use frame::{parse_seed_frame, seed_frame, stream_frame, SEED_STREAM};
+pub use frame::{literal_fields, parse_seed_frame, seed_frame, stream_frame, SEED_STREAM};
 pub use seeder::{Seeder, SeederStats, Seeding};
 pub use status::{Availability, Done, Recovery};
 

@@ -6,9 +6,11 @@ use std::io::{self, Read, Write};
 
 use anyhow::Result;
 
-use super::find::Secrets;
+use super::find::{Secrets, FILL};
+use super::hpack::is_secret_header;
 use crate::flow::{Conn, FlowEvent, Placement, Sink};
 use crate::pcapng::packet::adjust_checksum;
+use crate::recovery;
 
 /// Offset of the checksum in a TCP header (RFC 9293 section 3.1).
 const TCP_CHECKSUM: usize = 16;
@@ -25,6 +27,8 @@ pub struct PacketPatch {
 /// The flow sink of the second read: turns placements into patches.
 pub struct Locator<'a> {
     secrets: &'a Secrets,
+    /// The packet of the synthetic frame whose seed event comes next.
+    synthetic: Option<Placement>,
     /// One per packet that carries secret bytes, in file order.
     pub patches: Vec<PacketPatch>,
 }
@@ -34,17 +38,40 @@ impl<'a> Locator<'a> {
     pub fn new(secrets: &'a Secrets) -> Self {
         Locator {
             secrets,
+            synthetic: None,
             patches: Vec::new(),
         }
     }
 }
 
 impl Sink for Locator<'_> {
-    fn event(&mut self, _: &Conn, _: u64, _: FlowEvent<'_>) -> Result<()> {
+    /// A synthetic frame carrying a recovered HPACK table: the values of
+    /// secret headers in it are overwritten (same length, so the table's
+    /// sizes stay right; later references show the redacted entry).
+    fn event(&mut self, _: &Conn, _: u64, ev: FlowEvent<'_>) -> Result<()> {
+        let (FlowEvent::Seed { frame, .. }, Some(p)) = (ev, self.synthetic.take()) else {
+            return Ok(());
+        };
+        let payload_at = p.frame_at + p.payload_at as u64;
+        let runs: Vec<(u64, Vec<u8>)> = recovery::literal_fields(frame)
+            .into_iter()
+            .filter(|(name, value)| is_secret_header(&frame[name.clone()]) && !value.is_empty())
+            .map(|(_, value)| (payload_at + value.start as u64, vec![FILL; value.len()]))
+            .collect();
+        if !runs.is_empty() {
+            self.patches.push(PacketPatch {
+                tcp_at: p.frame_at + p.tcp_at as u64,
+                runs,
+            });
+        }
         Ok(())
     }
 
     fn placed(&mut self, conn: &Conn, p: &Placement) -> Result<()> {
+        if p.synthetic {
+            self.synthetic = Some(*p);
+            return Ok(());
+        }
         let Some(list) = self.secrets.get(&(conn.id, p.dir)) else {
             return Ok(());
         };
