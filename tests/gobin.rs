@@ -215,3 +215,17 @@ fn function_table_agrees_with_dynsym_everywhere() {
         assert!(same > table.len() / 2, "{path}: too few names in common");
     }
 }
+
+#[test]
+#[ignore = "needs Debian's containerd and docker.io binaries: run with --include-ignored (scripts/test.sh does)"]
+fn several_names_at_once_resolve_as_one_by_one() {
+    require_file(CONTAINERD, "containerd");
+    let bin = open(Path::new(CONTAINERD));
+    let mut names = NAMES.to_vec();
+    names.push("no.such.function");
+    let at_once = bin.functions(&names);
+    let one_by_one: Vec<Option<Function>> = names.iter().map(|n| bin.function(n)).collect();
+    assert_eq!(at_once, one_by_one);
+    assert!(at_once[..NAMES.len()].iter().all(Option::is_some));
+    assert_eq!(at_once[NAMES.len()], None);
+}

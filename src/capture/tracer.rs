@@ -271,6 +271,12 @@ impl<'obj> Tracer<'obj> {
     ) -> Result<Self> {
         let started = Instant::now();
         let hook = super::preflight::check(choice)?;
+        // The servers' executables are read while the programs load (a
+        // thread only now: the preflight may have needed unshare()).
+        let scan = recovery.enabled().then(|| {
+            let filters = filters.clone();
+            std::thread::spawn(move || super::uprobes::scan_servers(&filters))
+        });
         libbpf_rs::set_print(Some((PrintLevel::Warn, keep_libbpf_message)));
         let builder = SnoopSkelBuilder::default();
         let mut open = builder.open(object).map_err(|e| load_failure(&e, "open"))?;
@@ -362,7 +368,9 @@ impl<'obj> Tracer<'obj> {
         // The uprobes first: a header block the server decodes after the
         // socket hook attached must find them in place.
         let mut uprobes = Uprobes::new(&skel, recovery)?;
-        uprobes.servers_of(&skel, filters);
+        if let Some(servers) = scan.and_then(|t| t.join().ok()) {
+            uprobes.adopt(&skel, servers);
+        }
         skel.attach().map_err(|e| load_failure(&e, "attach"))?;
         Ok(Tracer {
             skel,

@@ -63,6 +63,67 @@ unsafe impl plain::Plain for snoop_hpack_layout {}
 /// One executable, by device and inode.
 type ExeKey = (u64, u64);
 
+/// What reading a server's executable found: where to attach, or why not.
+pub struct Resolved {
+    exe: ExeKey,
+    found: Result<Offsets, Availability>,
+}
+
+/// An executable's path and the file offsets of the three functions.
+struct Offsets {
+    name: String,
+    decoder: u64,
+    encoder: u64,
+    stream: u64,
+}
+
+/// Read `/proc/PID/exe` of a server for the functions the probes need.
+/// Thread-safe and independent of the BPF object, so that the start-up can
+/// do it while the programs load.
+pub fn resolve(pid: u32) -> Option<Resolved> {
+    let exe = format!("/proc/{pid}/exe");
+    let m = std::fs::metadata(&exe).ok()?;
+    let name = std::fs::read_link(&exe)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| exe.clone());
+    let unavailable = |why: String| Availability::Unavailable(why);
+    let found = (|| {
+        if !cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+            return Err(unavailable("uprobes on Go need x86_64 or arm64".into()));
+        }
+        let bin = GoBinary::open(std::path::Path::new(&exe))
+            .map_err(|e| unavailable(format!("{name} not readable: {e:#}")))?;
+        if !bin.is_go() {
+            return Err(unavailable(format!("{name} is not a Go program")));
+        }
+        let found = bin.functions(&[DECODER_FUNCTION, ENCODER_FUNCTION, STREAM_FUNCTION]);
+        let [Some(dec), Some(enc), Some(write)] = &found[..] else {
+            return Err(unavailable(format!(
+                "{name} has no grpc-go HTTP/2 server functions"
+            )));
+        };
+        Ok(Offsets {
+            name: name.clone(),
+            decoder: dec.file_offset,
+            encoder: enc.file_offset,
+            stream: write.file_offset,
+        })
+    })();
+    Some(Resolved {
+        exe: (m.dev(), m.ino()),
+        found,
+    })
+}
+
+/// The servers listening on the watched paths now, each resolved: what
+/// [`Uprobes::adopt`] attaches to.
+pub fn scan_servers(filters: &Filters) -> Vec<(u32, Option<Resolved>)> {
+    listeners(filters)
+        .into_iter()
+        .map(|pid| (pid, resolve(pid)))
+        .collect()
+}
+
 /// The probes attached so far.
 pub struct Uprobes {
     recovery: Recovery,
@@ -86,13 +147,10 @@ impl Uprobes {
         })
     }
 
-    /// Look at the processes listening on the watched paths now.
-    pub fn servers_of(&mut self, skel: &SnoopSkel<'_>, filters: &Filters) {
-        if !self.recovery.enabled() {
-            return;
-        }
-        for pid in listeners(filters) {
-            self.consider(skel, pid);
+    /// Attach to the servers [`scan_servers`] found.
+    pub fn adopt(&mut self, skel: &SnoopSkel<'_>, servers: Vec<(u32, Option<Resolved>)>) {
+        for (pid, resolved) in servers {
+            self.settle(skel, pid, resolved);
         }
     }
 
@@ -101,75 +159,60 @@ impl Uprobes {
         if pid == 0 || !self.recovery.enabled() || self.recovery.knows(pid) {
             return;
         }
-        let exe = format!("/proc/{pid}/exe");
-        let key = match std::fs::metadata(&exe) {
-            Ok(m) => (m.dev(), m.ino()),
-            Err(_) => {
-                self.recovery.set(
-                    pid,
-                    Availability::Unavailable("server process not readable".into()),
-                );
-                return;
-            }
+        self.settle(skel, pid, resolve(pid));
+    }
+
+    /// Record what `pid` allows, attaching to its executable if new.
+    fn settle(&mut self, skel: &SnoopSkel<'_>, pid: u32, resolved: Option<Resolved>) {
+        if !self.recovery.enabled() || self.recovery.knows(pid) {
+            return;
+        }
+        let Some(r) = resolved else {
+            let why = Availability::Unavailable("server process not readable".into());
+            self.recovery.set(pid, why);
+            return;
         };
-        let a = match self.by_exe.get(&key) {
+        let a = match self.by_exe.get(&r.exe) {
             Some(a) => a.clone(),
             None => {
-                let a = self.attach(skel, &exe, pid);
-                self.by_exe.insert(key, a.clone());
+                let a = match &r.found {
+                    Ok(o) => self.attach(skel, pid, o),
+                    Err(a) => a.clone(),
+                };
+                self.by_exe.insert(r.exe, a.clone());
                 a
             }
         };
         self.recovery.set(pid, a);
     }
 
-    fn attach(&mut self, skel: &SnoopSkel<'_>, exe: &str, pid: u32) -> Availability {
-        let name = std::fs::read_link(exe)
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| exe.to_string());
-        if !cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
-            return Availability::Unavailable("uprobes on Go need x86_64 or arm64".into());
-        }
-        let bin = match GoBinary::open(std::path::Path::new(exe)) {
-            Ok(b) => b,
-            Err(e) => return Availability::Unavailable(format!("{name} not readable: {e:#}")),
-        };
-        if !bin.is_go() {
-            return Availability::Unavailable(format!("{name} is not a Go program"));
-        }
-        let (Some(dec), Some(enc), Some(write)) = (
-            bin.function(DECODER_FUNCTION),
-            bin.function(ENCODER_FUNCTION),
-            bin.function(STREAM_FUNCTION),
-        ) else {
-            return Availability::Unavailable(format!(
-                "{name} has no grpc-go HTTP/2 server functions"
-            ));
-        };
-        let opts = || UprobeOpts {
-            cookie: 0,
-            ..Default::default()
-        };
+    fn attach(&mut self, skel: &SnoopSkel<'_>, pid: u32, o: &Offsets) -> Availability {
+        let exe = format!("/proc/{pid}/exe");
         let progs = [
-            (&skel.progs.hpack_decoder, dec.file_offset),
-            (&skel.progs.hpack_encoder, enc.file_offset),
-            (&skel.progs.hpack_stream, write.file_offset),
+            (&skel.progs.hpack_decoder, o.decoder),
+            (&skel.progs.hpack_encoder, o.encoder),
+            (&skel.progs.hpack_stream, o.stream),
         ];
         let mut links = Vec::new();
         for (prog, offset) in progs {
             // Every process running this executable (-1): the path names
             // the file, whatever mount namespace the server is in.
-            match prog.attach_uprobe_with_opts(-1, exe, offset as usize, opts()) {
+            let opts = UprobeOpts {
+                cookie: 0,
+                ..Default::default()
+            };
+            match prog.attach_uprobe_with_opts(-1, &exe, offset as usize, opts) {
                 Ok(l) => links.push(l),
                 Err(e) => {
                     return Availability::Unavailable(format!(
-                        "uprobe on {name} (pid {pid}) failed: {e}"
+                        "uprobe on {} (pid {pid}) failed: {e}",
+                        o.name
                     ))
                 }
             }
         }
         self.links.extend(links);
-        Availability::Probed(name)
+        Availability::Probed(o.name.clone())
     }
 
     /// Tell the kernel side what is known of which connections (the
