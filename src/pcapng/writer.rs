@@ -455,6 +455,11 @@ impl<W: Write> PcapngWriter<W> {
         let Some(c) = self.conns.get_mut(&id) else {
             return Ok(());
         };
+        if crate::recovery::literal_fields(frame).is_empty() {
+            // An empty table: Wireshark starts with one, and a header
+            // block with no field trips its HTTP/2 dissector.
+            return Ok(());
+        }
         let seq = c.seq(dir, offset);
         let d = dir.index();
         c.shift[d] = c.shift[d].wrapping_add(frame.len() as u32);

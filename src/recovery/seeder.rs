@@ -21,7 +21,7 @@ use anyhow::Result;
 
 use super::{seed_frame, stream_frame, Availability, RecoveredTable, Recovery, StreamMethod};
 use crate::decode::frame::{flags, Head, Kind, HEAD_LEN, MAX_MAX_FRAME_SIZE};
-use crate::decode::sniff::{sniff, Sniff, PREFACE};
+use crate::decode::sniff::{is_initial_settings, sniff, Sniff, PREFACE};
 use crate::decode::Protocol;
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Sink};
 
@@ -423,9 +423,13 @@ impl Seeding<'_> {
             return;
         }
         let fresh = dir == Dir::ToServer && offset == 0 && bytes.starts_with(PREFACE);
+        // A fresh server may send its SETTINGS before it reads the preface:
+        // the client's first bytes decide then.
+        let server_first = dir == Dir::ToClient && offset == 0 && is_initial_settings(bytes);
         let verdict = sniff(bytes, dir == Dir::ToClient);
         c.mode = match verdict {
             _ if fresh => Mode::Off,
+            _ if server_first => Mode::Undecided,
             Sniff::Is(Protocol::Grpc) => Mode::Watch,
             Sniff::Is(_) | Sniff::Other => Mode::Off,
             Sniff::NeedMore => {

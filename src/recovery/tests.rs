@@ -258,3 +258,36 @@ fn an_encoder_table_before_its_block_is_used_at_once() {
         ]
     );
 }
+
+#[test]
+fn a_fresh_connection_whose_server_writes_first_gets_no_seed() {
+    let recovery = Recovery::new(true);
+    recovery.set(7, Availability::Probed("/usr/bin/containerd".into()));
+    let mut seeder = Seeder::new(recovery.clone());
+    let mut log = Log::default();
+    let c = conn();
+    let settings = frame(Kind::Settings, 0, 0, &[]);
+    let mut enc = HpackEncoder::new(4096);
+    let headers = frame(
+        Kind::Headers,
+        flags::END_HEADERS,
+        1,
+        &enc.encode(&[(":status", "200")], false),
+    );
+    let mut preface = crate::decode::sniff::PREFACE.to_vec();
+    preface.extend_from_slice(&settings);
+    {
+        let mut s = seeder.sink(&mut log);
+        s.event(&c, 0, FlowEvent::Open).unwrap();
+        // The server's SETTINGS before it read the preface, then the client.
+        data(&mut s, &c, Dir::ToClient, 0, &settings);
+        data(&mut s, &c, Dir::ToServer, 0, &preface);
+        let mut t = table(Dir::ToClient, 1, &[]);
+        t.size = 0;
+        s.event(&c, 0, FlowEvent::Table(&t)).unwrap();
+        data(&mut s, &c, Dir::ToClient, settings.len() as u64, &headers);
+    }
+    assert!(log.0.iter().all(|l| !l.starts_with("seed")), "{:?}", log.0);
+    assert_eq!(seeder.stats.seeded, 0);
+    assert_eq!(recovery.take_done()[0], (11, Done::Sides(7)));
+}
