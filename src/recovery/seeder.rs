@@ -497,15 +497,7 @@ impl Seeding<'_> {
                     .mark_first_stream(conn.server.ino, head.stream_id);
             }
             if !c.names[dir.index()].is_empty() {
-                self.pass(
-                    conn,
-                    ts,
-                    dir,
-                    writer,
-                    offset + done as u64,
-                    &bytes[done..cut],
-                )?;
-                done = cut;
+                done = self.pass_range(conn, ts, (dir, writer), (offset, bytes), done..cut)?;
                 self.name_streams(conn, ts, dir, at)?;
             }
             let c = self.s.conns.get_mut(&conn.id).expect("checked above");
@@ -516,15 +508,7 @@ impl Seeding<'_> {
             let fragment = fragment_of(&head, &bytes[cut..]);
             if let Some(i) = d.pending.iter().position(|t| fits(t, &head, fragment)) {
                 let t = d.pending.remove(i);
-                self.pass(
-                    conn,
-                    ts,
-                    dir,
-                    writer,
-                    offset + done as u64,
-                    &bytes[done..cut],
-                )?;
-                done = cut;
+                done = self.pass_range(conn, ts, (dir, writer), (offset, bytes), done..cut)?;
                 let seed = self.seed_of(conn, &t, at, ts);
                 self.replay(conn, seed)?;
                 continue;
@@ -533,14 +517,7 @@ impl Seeding<'_> {
                 continue;
             }
             // Hold from this block on until its table comes.
-            self.pass(
-                conn,
-                ts,
-                dir,
-                writer,
-                offset + done as u64,
-                &bytes[done..cut],
-            )?;
+            self.pass_range(conn, ts, (dir, writer), (offset, bytes), done..cut)?;
             let c = self.s.conns.get_mut(&conn.id).expect("checked above");
             c.want = Some(Want { dir, head, at });
             c.age = 0;
@@ -617,6 +594,22 @@ impl Seeding<'_> {
             self.replay(conn, seed)?;
         }
         Ok(())
+    }
+
+    /// `bytes[range]` of a write at `offset` on to the sinks; returns
+    /// where the next range starts.
+    fn pass_range(
+        &mut self,
+        conn: &Conn,
+        ts: u64,
+        (dir, writer): (Dir, &Process),
+        (offset, bytes): (u64, &[u8]),
+        range: std::ops::Range<usize>,
+    ) -> Result<usize> {
+        let at = offset + range.start as u64;
+        let end = range.end;
+        self.pass(conn, ts, dir, writer, at, &bytes[range])?;
+        Ok(end)
     }
 
     /// Bytes before a block, on to the sinks (nothing when empty).

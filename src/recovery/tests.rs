@@ -90,6 +90,14 @@ impl Sink for Log {
     }
 }
 
+/// A seeder whose server (pid 7) is probed, a log behind it, a connection.
+fn probed() -> (Recovery, Seeder, Log, Conn) {
+    let recovery = Recovery::new(true);
+    recovery.set(7, Availability::Probed("/usr/bin/containerd".into()));
+    let seeder = Seeder::new(recovery.clone());
+    (recovery, seeder, Log::default(), conn())
+}
+
 fn conn() -> Conn {
     Conn {
         id: 1,
@@ -140,11 +148,7 @@ fn data(s: &mut dyn Sink, c: &Conn, dir: Dir, offset: u64, bytes: &[u8]) {
 
 #[test]
 fn a_table_after_its_block_is_placed_before_it() {
-    let recovery = Recovery::new(true);
-    recovery.set(7, Availability::Probed("/usr/bin/containerd".into()));
-    let mut seeder = Seeder::new(recovery.clone());
-    let mut log = Log::default();
-    let c = conn();
+    let (recovery, mut seeder, mut log, c) = probed();
     let (ping, headers) = request();
     let mut write = ping.clone();
     write.extend_from_slice(&headers);
@@ -180,11 +184,7 @@ fn a_table_after_its_block_is_placed_before_it() {
 
 #[test]
 fn a_table_for_another_block_is_not_used() {
-    let recovery = Recovery::new(true);
-    recovery.set(7, Availability::Probed("/usr/bin/containerd".into()));
-    let mut seeder = Seeder::new(recovery);
-    let mut log = Log::default();
-    let c = conn();
+    let (_, mut seeder, mut log, c) = probed();
     let (_, headers) = request();
     {
         let mut s = seeder.sink(&mut log);
@@ -228,11 +228,7 @@ fn without_a_probed_server_nothing_waits() {
 
 #[test]
 fn an_encoder_table_before_its_block_is_used_at_once() {
-    let recovery = Recovery::new(true);
-    recovery.set(7, Availability::Probed("/usr/bin/containerd".into()));
-    let mut seeder = Seeder::new(recovery);
-    let mut log = Log::default();
-    let c = conn();
+    let (_, mut seeder, mut log, c) = probed();
     let mut enc = HpackEncoder::new(4096);
     let block = enc.encode(&[("grpc-status", "5")], false);
     let trailers = frame(
@@ -261,11 +257,7 @@ fn an_encoder_table_before_its_block_is_used_at_once() {
 
 #[test]
 fn a_fresh_connection_whose_server_writes_first_gets_no_seed() {
-    let recovery = Recovery::new(true);
-    recovery.set(7, Availability::Probed("/usr/bin/containerd".into()));
-    let mut seeder = Seeder::new(recovery.clone());
-    let mut log = Log::default();
-    let c = conn();
+    let (recovery, mut seeder, mut log, c) = probed();
     let settings = frame(Kind::Settings, 0, 0, &[]);
     let mut enc = HpackEncoder::new(4096);
     let headers = frame(
