@@ -283,3 +283,70 @@ fn without_a_go_server_methods_stay_unknown_never_wrong() {
         "the summary says why: {stderr}"
     );
 }
+
+/// A copy of Debian's containerd whose dynamic symbol table no longer
+/// names the three functions the probes need (their names in `.dynstr`
+/// changed by one byte; nothing links against them): as a build without
+/// symbols, only the Go function table, which the runtime needs and
+/// `strip` keeps, can find them.
+fn containerd_without_symbols(dir: &Path) -> std::path::PathBuf {
+    use containerdsnoop::capture::uprobes::{DECODER_FUNCTION, ENCODER_FUNCTION, STREAM_FUNCTION};
+    use containerdsnoop::elf::Elf;
+    let mut bytes = std::fs::read("/usr/bin/containerd").expect("Debian's containerd");
+    let (start, end) = {
+        let elf = Elf::parse(&bytes).expect("an ELF file");
+        let s = elf.section(".dynstr").expect("a .dynstr section");
+        (s.offset as usize, (s.offset + s.size) as usize)
+    };
+    for name in [DECODER_FUNCTION, ENCODER_FUNCTION, STREAM_FUNCTION] {
+        let mut wanted = name.as_bytes().to_vec();
+        wanted.push(0);
+        let table = &mut bytes[start..end];
+        let at = table
+            .windows(wanted.len())
+            .position(|w| w == wanted.as_slice())
+            .unwrap_or_else(|| panic!("{name} in .dynstr"));
+        // The name's last character: still a valid, different name.
+        table[at + wanted.len() - 2] ^= 0x20;
+    }
+    let path = dir.join("containerd");
+    std::fs::write(&path, &bytes).unwrap();
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (scripts/test.sh does)"]
+fn a_server_without_symbols_is_read_through_its_function_table() {
+    use containerdsnoop::capture::uprobes::DECODER_FUNCTION;
+    use containerdsnoop::gobin::{GoBinary, Source};
+    require_root();
+    common::require_file("/usr/bin/containerd", "containerd");
+    let bin_dir = short_tempdir("cs-nosym");
+    let binary = containerd_without_symbols(bin_dir.path());
+    let go = GoBinary::open(&binary).unwrap();
+    assert_eq!(go.function_from(DECODER_FUNCTION, Source::DynSym), None);
+    assert_eq!(
+        go.function(DECODER_FUNCTION).map(|f| f.source),
+        Some(Source::Pclntab)
+    );
+    let cd = Containerd::start_binary_with_cri(&binary);
+    let client = CriClient::start(&cd.sock);
+    let dir = short_tempdir("cs-hpack-nosym");
+    let sock = cd.sock.display().to_string();
+    let pcap = dir.path().join("nosym.pcapng");
+    let rec = Recorder::start(&pcap, &["--decode", "--json", "--socket", &sock]);
+    let results = client.run();
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, stderr) = rec.stop();
+    assert!(status.success(), "record failed: {stderr}");
+    let all = objects(&sibling(&pcap, ".stdout"));
+    let requests: Vec<&str> = of_type(&all, "message")
+        .iter()
+        .filter(|m| m["direction"] == "request")
+        .map(|m| m["method"].as_str().unwrap_or("<unknown>"))
+        .collect();
+    let called: Vec<&str> = results.iter().map(|r| r.method.as_str()).collect();
+    assert_eq!(requests, called, "{stderr}");
+    assert!(stderr.contains("HPACK tables recovered"), "{stderr}");
+}

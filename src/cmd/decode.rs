@@ -35,6 +35,15 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
     let result = input::read(input, &opts, &mut sink);
     let last_ns = sink.last_ns();
     let written = sink.finish(last_ns).and_then(|()| sink.out.flush());
+    let unnamed = sink.calls().unnamed;
+    if unnamed > 0 {
+        eprintln!(
+            "containerdsnoop: {unnamed} call{} stayed unnamed: header fields from before the capture, \
+             and the file holds no HPACK table recovered from the server for {}",
+            if unnamed == 1 { "" } else { "s" },
+            if unnamed == 1 { "it" } else { "them" }
+        );
+    }
     let other = sink.protocols().other;
     if other > 0 {
         eprintln!(

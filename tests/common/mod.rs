@@ -121,7 +121,17 @@ impl Containerd {
         Containerd::launch(true)
     }
 
+    /// Like [`Containerd::start_with_cri`], running the executable at `binary`
+    /// (a modified copy of Debian's) instead of `containerd` from PATH.
+    pub fn start_binary_with_cri(binary: &Path) -> Containerd {
+        Containerd::launch_from(binary.as_os_str(), true)
+    }
+
     fn launch(cri: bool) -> Containerd {
+        Containerd::launch_from("containerd".as_ref(), cri)
+    }
+
+    fn launch_from(binary: &OsStr, cri: bool) -> Containerd {
         let dir = short_tempdir("ctd");
         let sock = dir.path().join("containerd.sock");
         let ttrpc_sock = dir.path().join("containerd.sock.ttrpc");
@@ -136,7 +146,7 @@ impl Containerd {
 
         let log_path = dir.path().join("containerd.log");
         let log = File::create(&log_path).expect("cannot create containerd log");
-        let child = Command::new("containerd")
+        let child = Command::new(binary)
             .arg("--config")
             .arg(&config)
             .stdin(Stdio::null())
