@@ -444,6 +444,9 @@ impl Seeding<'_> {
         match c.mode {
             Mode::Off => {
                 c.names = Default::default();
+                for d in &mut c.dirs {
+                    d.pending.clear();
+                }
                 self.s.recovery.mark_fresh(conn.server.ino);
             }
             Mode::Watch => {
