@@ -150,6 +150,14 @@ fn dockerd_connected_before_the_capture_is_named_exactly() {
         .filter(|c| c["status"].as_u64().is_some_and(|s| s != 0))
         .collect();
     assert!(!failed.is_empty(), "no failed call: {calls:?}");
+    eprintln!(
+        "{} dockerd messages, all named; methods: {methods:?}; failed calls: {:?}",
+        dockerd.len(),
+        failed
+            .iter()
+            .map(|c| format!("{} {}", c["method"], c["status_name"]))
+            .collect::<Vec<_>>()
+    );
     for c in &failed {
         assert!(c["method"].is_string(), "failed call without method: {c}");
     }
