@@ -738,19 +738,25 @@ impl Sink for Seeding<'_> {
                 offset,
                 bytes,
             } => {
-                let held = Held::Data {
-                    ts,
-                    dir,
-                    writer: *writer,
-                    offset,
-                    bytes: bytes.to_vec(),
-                };
                 if self.s.conns.get(&conn.id).is_some_and(|c| c.want.is_some()) {
+                    let held = Held::Data {
+                        ts,
+                        dir,
+                        writer: *writer,
+                        offset,
+                        bytes: bytes.to_vec(),
+                    };
                     self.hold(conn.id, held)?;
                     return Ok(());
                 }
                 if let Some(c) = self.s.conns.get_mut(&conn.id) {
-                    c.conn.clone_from(conn);
+                    // What the flow layer learned since (owners, the path),
+                    // without a copy per write.
+                    c.conn.client = conn.client;
+                    c.conn.server = conn.server;
+                    if c.conn.path != conn.path {
+                        c.conn.path.clone_from(&conn.path);
+                    }
                 }
                 self.decide(conn, dir, offset, bytes);
                 let watching = self
