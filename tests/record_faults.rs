@@ -12,7 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{bin, require_root, short_tempdir, tshark, Recorder};
-use containerdsnoop::decode::frame::{flags, Kind};
+use containerdsnoop::decode::h2::frame::{flags, Kind};
 use containerdsnoop::testsupport::h2;
 
 const PATH: &str = "/containerd.services.namespaces.v1.Namespaces/Create";

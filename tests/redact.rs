@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use containerdsnoop::decode::frame::Kind;
+use containerdsnoop::decode::h2::frame::Kind;
 use containerdsnoop::decode::sniff::PREFACE;
 use containerdsnoop::flow::{Comm, Conn, Dir, FlowEvent, Process, Side, Sink};
 use containerdsnoop::pcapng::PcapngWriter;
@@ -28,7 +28,7 @@ const AUTH: &str = r#"image { image: "registry.example/app:1" }
 /// Secrets that must not survive in any form.
 const SECRETS: [&str; 2] = ["hunter2", "dTpodW50ZXIy"];
 
-use containerdsnoop::decode::frame::flags::{ACK, END_HEADERS, END_STREAM, PADDED};
+use containerdsnoop::decode::h2::frame::flags::{ACK, END_HEADERS, END_STREAM, PADDED};
 use h2::frame;
 const DATA: Kind = Kind::Data;
 const HEADERS: Kind = Kind::Headers;

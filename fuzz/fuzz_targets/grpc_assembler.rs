@@ -5,7 +5,7 @@
 //! Each message must come with the stream ranges it was carried in.
 #![no_main]
 
-use containerdsnoop::decode::grpc::{self, Assembler, Encoding};
+use containerdsnoop::decode::h2::grpc::{self, Assembler, Encoding};
 use containerdsnoop_fuzz::Records;
 use libfuzzer_sys::fuzz_target;
 

@@ -3,7 +3,7 @@
 //! the length check (a mismatch is one comparison).
 #![no_main]
 
-use containerdsnoop::decode::frame::{self, Frame, Head, HEAD_LEN};
+use containerdsnoop::decode::h2::frame::{self, Frame, Head, HEAD_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,7 +5,7 @@
 //! field, bit 2 mark the start of the connection first.
 #![no_main]
 
-use containerdsnoop::decode::hpack::Decoder;
+use containerdsnoop::decode::h2::hpack::Decoder;
 use containerdsnoop_fuzz::Records;
 use libfuzzer_sys::fuzz_target;
 

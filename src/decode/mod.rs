@@ -19,24 +19,17 @@
 use std::fmt;
 use std::ops::Range;
 
-mod call;
-mod conn;
-pub mod frame;
-mod framer;
-pub mod grpc;
-pub mod hpack;
+pub mod h2;
 pub mod sniff;
 mod stream_buf;
 pub mod ttrpc;
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod testutil;
 
 pub use crate::flow::{Dir, Stamp};
-pub use conn::ConnDecoder;
-pub use hpack::{HeaderField, Octets};
+pub use h2::hpack::{HeaderField, Octets};
+pub use h2::ConnDecoder;
 pub use ttrpc::TtrpcDecoder;
 
 /// The RPC protocol of a connection.
@@ -164,7 +157,7 @@ pub enum Event {
         /// The message, decompressed; still compressed if `decompress_error` is set.
         payload: Vec<u8>,
         /// Why a compressed message could not be decompressed.
-        decompress_error: Option<grpc::Error>,
+        decompress_error: Option<h2::grpc::Error>,
         /// Where the message bytes as sent (after the 5-byte prefix, before
         /// decompression) lie in the direction's stream, whose offsets
         /// count every byte fed and lost since the decoder began: one range
@@ -229,7 +222,7 @@ pub enum Event {
         /// Direction of the header block.
         dir: Dir,
         /// What showed it.
-        reason: hpack::Desync,
+        reason: h2::hpack::Desync,
     },
     /// A GOAWAY frame.
     Goaway {
@@ -268,13 +261,13 @@ pub enum Error {
         max: u32,
     },
     /// A frame's payload is invalid for its type.
-    Frame(frame::Error),
+    Frame(h2::frame::Error),
     /// A header block could not be decoded; the direction's table is reset.
     Hpack {
         /// Stream of the block.
         stream_id: u32,
         /// Decoding error.
-        error: hpack::Error,
+        error: h2::hpack::Error,
     },
     /// Another frame came while a header block awaited CONTINUATION (RFC 9113 section 6.10).
     ContinuationExpected {
@@ -293,7 +286,7 @@ pub enum Error {
         /// Stream of the CONTINUATION.
         got: u32,
     },
-    /// A header block over [`hpack::MAX_BLOCK`] bytes; it is dropped.
+    /// A header block over [`h2::hpack::MAX_BLOCK`] bytes; it is dropped.
     HeaderBlockTooLarge {
         /// Stream of the block.
         stream_id: u32,
@@ -311,7 +304,7 @@ pub enum Error {
         /// Stream.
         stream_id: u32,
         /// What went wrong.
-        error: grpc::Error,
+        error: h2::grpc::Error,
     },
     /// A ttrpc framing or envelope problem.
     Ttrpc(ttrpc::Error),
@@ -347,7 +340,7 @@ impl fmt::Display for Error {
             Error::HeaderBlockTooLarge { stream_id } => write!(
                 f,
                 "stream {stream_id}: header block exceeds {} bytes",
-                hpack::MAX_BLOCK
+                h2::hpack::MAX_BLOCK
             ),
             Error::HeadersAfterEnd { stream_id } => write!(
                 f,

@@ -2,11 +2,11 @@
 //! that recognises HTTP/2 and ttrpc for the pcapng writer (where to put the
 //! preface, which port to give the server) and for the decoders.
 
-use super::frame::{flags, Head, Kind, HEAD_LEN};
-use super::framer::{self, Limits};
+use super::h2::frame::{flags, Head, Kind, HEAD_LEN};
+use super::h2::framer::{self, Limits};
 use super::{ttrpc, Protocol};
 
-pub use super::framer::PREFACE;
+pub use super::h2::PREFACE;
 
 /// Largest frame length a sniffed HTTP/2 write may hold: the initial
 /// SETTINGS_MAX_FRAME_SIZE (RFC 9113 section 6.5.2), which gRPC's Go

@@ -151,7 +151,8 @@ impl<W: Write> Output for Json<W> {
                 status: *status,
                 status_name: status.map(grpc_status_name),
                 grpc_message: message,
-                reset: reset.map(|c| crate::decode::frame::error_code_name(c).unwrap_or("UNKNOWN")),
+                reset: reset
+                    .map(|c| crate::decode::h2::frame::error_code_name(c).unwrap_or("UNKNOWN")),
                 latency_us: latency_ns.map(|ns| ns as f64 / 1000.0),
                 unfinished: *unfinished,
             },

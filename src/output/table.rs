@@ -138,7 +138,8 @@ impl<W: Write> Output for Table<W> {
                     format!(" after {}", super::duration(ns))
                 });
                 let (kind, text) = if let Some(code) = reset {
-                    let name = crate::decode::frame::error_code_name(*code).unwrap_or("UNKNOWN");
+                    let name =
+                        crate::decode::h2::frame::error_code_name(*code).unwrap_or("UNKNOWN");
                     ("RST", format!("stream reset: {name}{latency}"))
                 } else if let Some(s) = status.filter(|&s| s != 0) {
                     let msg = message.as_deref().unwrap_or("");

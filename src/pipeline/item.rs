@@ -221,7 +221,7 @@ pub fn of_event(info: &ConnInfo, ev: Event, ts_ns: u64) -> Option<Item> {
         } => {
             let text = format!(
                 "GOAWAY last_stream={last_stream_id} error={} {}",
-                decode::frame::error_code_name(error_code)
+                decode::h2::frame::error_code_name(error_code)
                     .map_or_else(|| error_code.to_string(), str::to_string),
                 String::from_utf8_lossy(&debug)
             );

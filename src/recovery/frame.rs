@@ -11,8 +11,8 @@
 use std::ops::Range;
 
 use super::RecoveredTable;
-use crate::decode::frame::{self, flags, Head, Kind, HEAD_LEN};
-use crate::decode::hpack::primitive::{encode_integer, encode_plain_string, integer};
+use crate::decode::h2::frame::{self, flags, Head, Kind, HEAD_LEN};
+use crate::decode::h2::hpack::primitive::{encode_integer, encode_plain_string, integer};
 
 /// The stream id of synthetic frames: the largest client-initiated id.
 pub const SEED_STREAM: u32 = 0x7fff_ffff;

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use anyhow::Result;
 
 use super::{seed_frame, stream_frame, Availability, RecoveredTable, Recovery, StreamMethod};
-use crate::decode::frame::{flags, Head, Kind, HEAD_LEN, MAX_MAX_FRAME_SIZE};
+use crate::decode::h2::frame::{flags, Head, Kind, HEAD_LEN, MAX_MAX_FRAME_SIZE};
 use crate::decode::sniff::{is_initial_settings, sniff, Sniff, PREFACE};
 use crate::decode::Protocol;
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Sink};

@@ -3,8 +3,8 @@
 //! and lets everything pass unchanged when no table can come.
 
 use super::*;
-use crate::decode::frame::{flags, Kind};
-use crate::decode::hpack;
+use crate::decode::h2::frame::{flags, Kind};
+use crate::decode::h2::hpack;
 use crate::flow::{Conn, FlowEvent, Process, Side, Sink};
 use crate::testsupport::h2::{frame, HpackEncoder};
 

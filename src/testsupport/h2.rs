@@ -4,14 +4,14 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use crate::decode::frame::{flags, setting, Kind};
-use crate::decode::hpack::static_table;
+use crate::decode::h2::frame::{flags, setting, Kind};
+use crate::decode::h2::hpack::static_table;
 use crate::decode::sniff::PREFACE;
 use crate::flow::Dir;
 
 /// RFC 7541 section 5.1 integer with `prefix` bits, OR-ed into `first`.
 pub fn int(out: &mut Vec<u8>, first: u8, prefix: u8, v: usize) {
-    crate::decode::hpack::primitive::encode_integer(out, first, prefix, v);
+    crate::decode::h2::hpack::primitive::encode_integer(out, first, prefix, v);
 }
 
 /// RFC 7541 section 5.2 string literal, Huffman-coded if `huffman`.
@@ -123,7 +123,7 @@ impl HpackEncoder {
 
 /// One frame.
 pub fn frame(kind: Kind, flags: u8, sid: u32, payload: &[u8]) -> Vec<u8> {
-    crate::decode::frame::encode(kind, flags, sid, payload)
+    crate::decode::h2::frame::encode(kind, flags, sid, payload)
 }
 
 /// A SETTINGS frame.

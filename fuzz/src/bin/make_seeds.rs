@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use containerdsnoop::decode::frame::{self, Frame, Head, HEAD_LEN};
+use containerdsnoop::decode::h2::frame::{self, Frame, Head, HEAD_LEN};
 use containerdsnoop::decode::sniff::PREFACE;
 use containerdsnoop::decode::{ConnDecoder, Event, PathInfo, Stamp};
 use containerdsnoop::flow::{self, Conn, ConnId, FlowEvent, Sink};

@@ -14,8 +14,8 @@ use std::ops::Range;
 use super::frame::{Head, NO_DATA, REMOTE_CLOSED, REMOTE_OPEN};
 use super::message::{RequestEnv, ResponseEnv, NAMESPACE_KEY};
 use super::Error;
-use crate::decode::hpack::{HeaderField, Octets};
 use crate::decode::{CallMeta, Dir, Event, PathInfo, Request, Stamp};
+use crate::decode::{HeaderField, Octets};
 
 /// Ended streams below the first one we saw, remembered so late frames for
 /// them do not revive them.

@@ -6,8 +6,9 @@
 //! into chunks, so any split of a stream gives the same frames.
 
 use super::frame::{self, flags, Frame, Head, Kind, HEAD_LEN};
-use super::stream_buf::StreamBuf;
-use super::{hpack, Error};
+use super::hpack;
+use crate::decode::stream_buf::StreamBuf;
+use crate::decode::Error;
 use std::ops::Range;
 
 /// The client connection preface (RFC 9113 section 3.4).
@@ -257,7 +258,7 @@ impl Framer {
 /// only defined flags, reserved bit clear, fixed lengths right, stream 0
 /// exactly for connection frames, client-initiated (odd) streams otherwise,
 /// not far above the highest stream seen.
-pub(super) fn plausible(head: &Head, lim: &Limits) -> bool {
+pub(crate) fn plausible(head: &Head, lim: &Limits) -> bool {
     if head.reserved || head.length > lim.scan_max {
         return false;
     }

@@ -314,8 +314,8 @@ fn read_bounded(reader: impl Read, limit: usize) -> Result<Vec<u8>, Error> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::testutil::{grpc_msg, gzip};
     use super::*;
+    use crate::decode::testutil::{grpc_msg, gzip};
 
     /// Pushes `chunks` as contiguous stream bytes; stream ranges are left out.
     fn run(a: &mut Assembler, chunks: &[&[u8]]) -> Vec<Result<RawMessage, Error>> {

@@ -1,12 +1,13 @@
 //! Connection-level tests: whole conversations built by `testutil`, fed in
-//! arbitrary pieces; `recovery` cuts them mid-connection, loses bytes and
+//! arbitrary pieces; `resync` cuts them mid-connection, loses bytes and
 //! corrupts them.
 
 use std::collections::BTreeMap;
 
 use super::frame::{flags, setting, Kind};
-use super::testutil::{frame, grpc_msg, gzip, run, settings, stamp, Conv, Rng};
 use super::*;
+use crate::decode::testutil::{frame, grpc_msg, gzip, run, settings, stamp, Conv, Rng};
+use crate::decode::*;
 
 const VERSION: &str = "/containerd.services.version.v1.Version/Version";
 const PATHS: [&str; 6] = [
@@ -425,7 +426,7 @@ fn stream_ranges_point_at_message_and_literal_bytes() {
     }
 }
 
-mod recovery;
+mod resync;
 
 /// A request whose bytes reach the decoder after its call's response (a
 /// capture in the wrong order) is reported, never dropped without a word.

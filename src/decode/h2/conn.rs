@@ -6,7 +6,7 @@ use super::call::Calls;
 use super::frame::{self, flags, setting, Frame, Kind};
 use super::framer::{Framer, GapOutcome, Limits, Step};
 use super::hpack::{self, HeaderField};
-use super::{Dir, Error, Event, LiteralValue, Stamp};
+use crate::decode::{Dir, Error, Event, LiteralValue, Stamp};
 
 /// Decodes one HTTP/2 connection from the ordered bytes of its two
 /// directions, with gaps of known size.

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::grpc::{self, Assembler, Encoding};
 use super::hpack::{HeaderField, Octets};
-use super::{CallMeta, Dir, Error, Event, PathInfo, Request, Stamp};
+use crate::decode::{CallMeta, Dir, Error, Event, PathInfo, Request, Stamp};
 
 /// Ended streams below the first one we saw, remembered so late frames for
 /// them do not revive them.

@@ -1,7 +1,7 @@
 //! RFC 7541 Appendix C examples and mid-connection behaviour of the table.
 
-use super::super::testutil::{hex, HpackEncoder};
 use super::*;
+use crate::decode::testutil::{hex, HpackEncoder};
 
 fn kv(field: &HeaderField) -> (String, String) {
     (field.name.to_string(), field.value.to_string())
