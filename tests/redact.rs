@@ -429,7 +429,7 @@ fn retransmitted_packets_are_redacted_too() {
 /// the copy overwrites it there, and later references show the redacted entry.
 #[test]
 fn secret_headers_in_recovered_tables_are_redacted() {
-    use containerdsnoop::recovery::{seed_frame, RecoveredTable};
+    use containerdsnoop::recovery::RecoveredTable;
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("mid.pcapng");
     let output = dir.path().join("shared.pcapng");
@@ -466,7 +466,7 @@ fn secret_headers_in_recovered_tables_are_redacted() {
             .sum(),
         ..table
     };
-    let seed = seed_frame(&table);
+    let seed = table.seed_frame();
     // A request of stream 5 that refers to the three entries only.
     let mut request = vec![0, 0, 6, 1, 4, 0, 0, 0, 5];
     request.extend([0x83, 0x86, 0x80 | 62, 0x80 | 63, 0x80 | 64, 0x80 | 1]);

@@ -125,7 +125,7 @@ pub enum FlowEvent<'a> {
     /// knows it (live; consumed by `recovery::Seeder` likewise).
     StreamMethod(&'a StreamMethod),
     /// A synthetic HTTP/2 HEADERS frame that rebuilds the HPACK table of
-    /// direction `dir` (`recovery::seed_frame`): it applies right before the
+    /// direction `dir` (`decode::h2::seed`): it applies right before the
     /// byte at `offset`, and is not part of the stream's bytes.
     Seed {
         /// Direction whose table it rebuilds.

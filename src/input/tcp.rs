@@ -8,11 +8,11 @@ use anyhow::Result;
 
 use super::link::Segment;
 use super::stream::Stream;
+use crate::decode::h2::seed::parse_seed_frame;
 use crate::decode::sniff::PREFACE;
 use crate::flow::reassembly::{Counts, ToSink};
 use crate::flow::{Comm, Conn, ConnId, Dir, FlowEvent, Placement, Process, Side, Sink};
 use crate::pcapng::comment;
-use crate::recovery::parse_seed_frame;
 
 /// Connections open at once; beyond it the oldest is finished (flushed and closed).
 const MAX_OPEN: usize = 16384;

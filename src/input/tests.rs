@@ -1108,7 +1108,7 @@ fn seeds_round_trip_through_our_writer() {
         pid: 9,
         comm: "containerd".into(),
     };
-    let seed = crate::recovery::seed_frame(&table);
+    let seed = table.seed_frame();
     let (before, after) = (frames(3), frames(4));
     let data = |dir, ts, offset, bytes: Vec<u8>| Ev::Data {
         id: 0,

@@ -455,7 +455,7 @@ impl<W: Write> PcapngWriter<W> {
         let Some(c) = self.conns.get_mut(&id) else {
             return Ok(());
         };
-        if crate::recovery::literal_fields(frame).is_empty() {
+        if crate::decode::h2::seed::literal_fields(frame).is_empty() {
             // An empty table: Wireshark starts with one, and a header
             // block with no field trips its HTTP/2 dissector.
             return Ok(());

@@ -12,21 +12,20 @@
 //!
 //! The [`Seeder`] places each table in its connection's byte stream, right
 //! before the header block it belongs to, as a [`crate::flow::FlowEvent::Seed`]:
-//! a synthetic HTTP/2 HEADERS frame (see [`seed_frame`]) that empties the
+//! a synthetic HTTP/2 HEADERS frame (see [`seed`]) that empties the
 //! table and inserts the recovered entries, oldest first. The pcapng writer
 //! writes it as a packet of its own (commented as synthetic), so Wireshark
 //! rebuilds the same table; the decoder runs it through its HPACK decoder;
 //! the offline reader turns such a packet back into the same event. What
 //! follows in that direction decodes exactly.
 
-mod frame;
 mod seeder;
 mod status;
 
-pub use frame::{literal_fields, parse_seed_frame, seed_frame, stream_frame, SEED_STREAM};
 pub use seeder::{Seeder, SeederStats, Seeding};
 pub use status::{Availability, Done, Recovery};
 
+use crate::decode::h2::seed;
 use crate::flow::Dir;
 
 /// The dynamic table a Go server held for one connection when it was about
@@ -70,6 +69,12 @@ pub struct StreamMethod {
 }
 
 impl StreamMethod {
+    /// The synthetic HEADERS frame that stands for this stream's headers in
+    /// direction `dir` ([`seed::stream_frame`]).
+    pub fn frame(&self, dir: Dir) -> Vec<u8> {
+        seed::stream_frame(self.stream, &self.method, dir)
+    }
+
     /// How the synthetic packet's comment names where the headers of
     /// direction `dir` came from.
     pub fn origin(&self, dir: Dir) -> String {
@@ -123,6 +128,12 @@ impl RecoveredTable {
             return Err(Invalid::BadName);
         }
         Ok(())
+    }
+
+    /// The synthetic HEADERS frame that rebuilds this table in any HPACK
+    /// decoder ([`seed::seed_frame`]).
+    pub fn seed_frame(&self) -> Vec<u8> {
+        seed::seed_frame(&self.entries, self.max_size)
     }
 
     /// How the synthetic packet's comment names where the table came from.

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Result;
 
-use super::{seed_frame, stream_frame, Availability, RecoveredTable, Recovery, StreamMethod};
+use super::{Availability, RecoveredTable, Recovery, StreamMethod};
 use crate::decode::h2::frame::{flags, Head, Kind, HEAD_LEN, MAX_MAX_FRAME_SIZE};
 use crate::decode::sniff::{is_initial_settings, sniff, Sniff, PREFACE};
 use crate::decode::Protocol;
@@ -408,7 +408,7 @@ impl Seeding<'_> {
         Held::Seed {
             dir: t.dir,
             offset,
-            frame: seed_frame(t),
+            frame: t.seed_frame(),
             origin: t.origin(),
             ts,
         }
@@ -590,7 +590,7 @@ impl Seeding<'_> {
             let seed = Held::Seed {
                 dir,
                 offset: at,
-                frame: stream_frame(&m, dir),
+                frame: m.frame(dir),
                 origin: m.origin(dir),
                 ts,
             };

@@ -5,6 +5,7 @@
 use super::*;
 use crate::decode::h2::frame::{flags, Kind};
 use crate::decode::h2::hpack;
+use crate::decode::h2::seed::{parse_seed_frame, SEED_STREAM};
 use crate::flow::{Conn, FlowEvent, Process, Side, Sink};
 use crate::testsupport::h2::{frame, HpackEncoder};
 
@@ -41,7 +42,7 @@ fn seed_frame_rebuilds_the_table() {
         ],
     );
     assert_eq!(t.check(), Ok(()));
-    let f = seed_frame(&t);
+    let f = t.seed_frame();
     let (stream, block) = parse_seed_frame(&f).expect("a seed frame");
     assert_eq!(stream, SEED_STREAM);
     // A decoder that saw nothing of the connection.

@@ -8,9 +8,9 @@ use anyhow::Result;
 
 use super::find::{Secrets, FILL};
 use super::hpack::is_secret_header;
+use crate::decode;
 use crate::flow::{Conn, FlowEvent, Placement, Sink};
 use crate::pcapng::packet::adjust_checksum;
-use crate::recovery;
 
 /// Offset of the checksum in a TCP header (RFC 9293 section 3.1).
 const TCP_CHECKSUM: usize = 16;
@@ -53,7 +53,7 @@ impl Sink for Locator<'_> {
             return Ok(());
         };
         let payload_at = p.frame_at + p.payload_at as u64;
-        let runs: Vec<(u64, Vec<u8>)> = recovery::literal_fields(frame)
+        let runs: Vec<(u64, Vec<u8>)> = decode::h2::seed::literal_fields(frame)
             .into_iter()
             .filter(|(name, value)| is_secret_header(&frame[name.clone()]) && !value.is_empty())
             .map(|(_, value)| (payload_at + value.start as u64, vec![FILL; value.len()]))

@@ -106,15 +106,15 @@ impl ConnDecoder {
     }
 
     /// A synthetic HEADERS frame carrying the table the server held
-    /// (`recovery::seed_frame`): direction `dir`'s HPACK table becomes
+    /// (`seed::seed_frame`): direction `dir`'s HPACK table becomes
     /// exactly the recovered one, before its next byte. False if `frame`
     /// is not such a frame or does not decode.
     ///
     /// A synthetic frame on another stream names a stream whose request
-    /// came before the capture (`recovery::stream_frame`): its call starts
+    /// came before the capture (`seed::stream_frame`): its call starts
     /// here with those headers, as if the request had been seen.
     pub fn seed(&mut self, dir: Dir, frame: &[u8], stamp: &Stamp, out: &mut Vec<Event>) -> bool {
-        let Some((stream, block)) = crate::recovery::parse_seed_frame(frame) else {
+        let Some((stream, block)) = super::seed::parse_seed_frame(frame) else {
             return false;
         };
         let side = &mut self.st.sides[dir.index()];
@@ -125,7 +125,7 @@ impl ConnDecoder {
         let Ok(decoded) = side.hpack.decode(block) else {
             return false;
         };
-        if stream != crate::recovery::SEED_STREAM {
+        if stream != super::seed::SEED_STREAM {
             let fields = Some(decoded.fields);
             self.st
                 .calls

@@ -4,7 +4,8 @@
 //! preface, resynchronisation), `call` (requests, messages and trailers per
 //! stream), `conn` ([`ConnDecoder`]: CONTINUATION assembly, SETTINGS,
 //! recovery after gaps), [`grpc`] (length-prefixed messages and their
-//! compression).
+//! compression); [`seed`], the synthetic frames that carry HPACK state
+//! recovered from a server.
 
 mod call;
 mod conn;
@@ -12,6 +13,7 @@ pub mod frame;
 pub(crate) mod framer;
 pub mod grpc;
 pub mod hpack;
+pub mod seed;
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,9 @@
-//! The synthetic HEADERS frame that carries a recovered table.
+//! The synthetic HEADERS frames that carry what was recovered from a
+//! server (`crate::recovery`): written there, read back by
+//! [`super::ConnDecoder::seed`], the offline reader and `redact`, so the
+//! format lives here, once.
 //!
-//! Its header block starts with two dynamic table size updates (RFC 7541
+//! A table's frame: its header block starts with two dynamic table size updates (RFC 7541
 //! section 6.3), to 0 and then to the table's limit, which empty any
 //! table; then every recovered entry, oldest first, as a literal with
 //! incremental indexing and a new name, not Huffman-coded. Any HPACK
@@ -10,19 +13,21 @@
 
 use std::ops::Range;
 
-use super::RecoveredTable;
-use crate::decode::h2::frame::{self, flags, Head, Kind, HEAD_LEN};
-use crate::decode::h2::hpack::primitive::{encode_integer, encode_plain_string, integer};
+use super::frame::{self, flags, Head, Kind, HEAD_LEN};
+use super::hpack::primitive::{encode_integer, encode_plain_string, integer};
+use crate::flow::Dir;
 
 /// The stream id of synthetic frames: the largest client-initiated id.
 pub const SEED_STREAM: u32 = 0x7fff_ffff;
 
-/// The synthetic HEADERS frame that rebuilds `table` in any HPACK decoder.
-pub fn seed_frame(table: &RecoveredTable) -> Vec<u8> {
-    let mut block = Vec::with_capacity(table.size as usize + 16);
+/// The synthetic HEADERS frame that leaves any HPACK decoder with a table
+/// of `entries` (oldest first) and the size limit `max_size`.
+pub fn seed_frame(entries: &[(Vec<u8>, Vec<u8>)], max_size: u32) -> Vec<u8> {
+    let size: usize = entries.iter().map(|(n, v)| n.len() + v.len() + 32).sum();
+    let mut block = Vec::with_capacity(size + 16);
     encode_integer(&mut block, 0x20, 5, 0);
-    encode_integer(&mut block, 0x20, 5, table.max_size as usize);
-    for (name, value) in &table.entries {
+    encode_integer(&mut block, 0x20, 5, max_size as usize);
+    for (name, value) in entries {
         block.push(0x40);
         encode_plain_string(&mut block, name);
         encode_plain_string(&mut block, value);
@@ -35,30 +40,28 @@ pub fn seed_frame(table: &RecoveredTable) -> Vec<u8> {
     )
 }
 
-/// The synthetic HEADERS frames that stand for the headers of stream
-/// `m.stream`, sent before the capture, in direction `dir`: the request
+/// The synthetic HEADERS frames that stand for the headers of `stream`,
+/// sent before the capture, whose method is `method`, in direction `dir`: the request
 /// (`:method`, `:scheme`, `:path`, `content-type`) or the response
 /// (`:status`, `content-type`), as literals without indexing, so that no
 /// HPACK table changes; no END_STREAM (the stream goes on).
-pub fn stream_frame(m: &super::StreamMethod, dir: crate::flow::Dir) -> Vec<u8> {
+pub fn stream_frame(stream: u32, method: &str, dir: Dir) -> Vec<u8> {
     let fields: &[(&[u8], &[u8])] = match dir {
-        crate::flow::Dir::ToServer => &[
+        Dir::ToServer => &[
             (b":method", b"POST"),
             (b":scheme", b"http"),
-            (b":path", m.method.as_bytes()),
+            (b":path", method.as_bytes()),
             (b"content-type", b"application/grpc"),
         ],
-        crate::flow::Dir::ToClient => {
-            &[(b":status", b"200"), (b"content-type", b"application/grpc")]
-        }
+        Dir::ToClient => &[(b":status", b"200"), (b"content-type", b"application/grpc")],
     };
-    let mut block = Vec::with_capacity(m.method.len() + 64);
+    let mut block = Vec::with_capacity(method.len() + 64);
     for (name, value) in fields {
         block.push(0x00);
         encode_plain_string(&mut block, name);
         encode_plain_string(&mut block, value);
     }
-    frame::encode(Kind::Headers, flags::END_HEADERS, m.stream, &block)
+    frame::encode(Kind::Headers, flags::END_HEADERS, stream, &block)
 }
 
 /// A synthetic frame read back: its stream and header block, if `bytes`
