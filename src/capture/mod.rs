@@ -5,9 +5,11 @@ pub mod filter;
 pub mod join;
 pub mod liveness;
 pub mod preflight;
+mod proc_names;
 pub mod record;
 pub mod reorder;
 pub mod tracer;
+pub mod tracker;
 pub mod uprobes;
 
 /// `clock` now, in nanoseconds (CLOCK_MONOTONIC is the clock of

@@ -16,9 +16,10 @@ use super::{install_stop_handler, mono_to_wall_offset};
 use crate::capture::filter::Filters;
 use crate::capture::record::Record;
 use crate::capture::tracer::{Handler, KernelStats, Tracer};
+use crate::capture::tracker::Tracker;
 use crate::cli::{FilterArgs, RecordArgs, TraceArgs};
 use crate::error::Fatal;
-use crate::flow::{Discard, Tee, Tracker};
+use crate::flow::{Discard, Tee};
 use crate::pcapng::comment::{self, SchemaNote};
 use crate::pcapng::PcapngWriter;
 use crate::pipeline::schemas::{self as registry, AskServers, SchemaRegistry};
@@ -96,7 +97,12 @@ impl Live {
 
 impl Handler for Live {
     fn record(&mut self, rec: Record<'_>) -> Result<()> {
-        self.with_sink(|t, s| t.record(&rec, s))
+        // What the uprobes read from servers enters the recovery stage
+        // through its own door; everything else is a connection's bytes.
+        self.with_sink(|t, s| match t.learned(&rec) {
+            Some(l) => s.learned(l),
+            None => t.record(&rec, s),
+        })
     }
 
     fn tick(&mut self, stats: &KernelStats) -> Result<()> {

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::terminal::{hide, SHOWN};
 use crate::capture::tracer::KernelStats;
-use crate::flow::FlowStats;
+use crate::capture::tracker::FlowStats;
 
 /// Human-readable byte count.
 pub fn bytes(n: u64) -> String {

@@ -9,22 +9,14 @@
 //! one pairs TCP endpoints (`input`).
 
 mod dir;
-#[cfg(feature = "bpf")]
-mod proc_names;
 mod process;
 pub mod reassembly;
-#[cfg(feature = "bpf")]
-mod tracker;
 
 use anyhow::Result;
-
-use crate::recovery::{RecoveredTable, StreamMethod};
 
 pub use dir::Dir;
 pub use process::{Comm, Process, Stamp};
 pub use reassembly::Counts;
-#[cfg(feature = "bpf")]
-pub use tracker::{FlowStats, Tracker};
 
 /// A connection's number, unique within one capture.
 pub type ConnId = u64;
@@ -117,13 +109,6 @@ pub enum FlowEvent<'a> {
     },
     /// One side closed its socket: the connection is over.
     Close,
-    /// The HPACK table the server held before a header block (live
-    /// capture; consumed by `recovery::Seeder`, which turns it into a
-    /// `Seed` at the right place).
-    Table(&'a RecoveredTable),
-    /// The method of a stream opened before the capture, as the server
-    /// knows it (live; consumed by `recovery::Seeder` likewise).
-    StreamMethod(&'a StreamMethod),
     /// A synthetic HTTP/2 HEADERS frame that rebuilds the HPACK table of
     /// direction `dir` (`decode::h2::seed`): it applies right before the
     /// byte at `offset`, and is not part of the stream's bytes.

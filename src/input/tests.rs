@@ -112,7 +112,6 @@ impl Sink for Collect {
                 offset,
                 frame: frame.to_vec(),
             },
-            FlowEvent::Table(_) | FlowEvent::StreamMethod(_) => return Ok(()),
         });
         Ok(())
     }

@@ -575,8 +575,6 @@ impl<W: Write> Sink for PcapngWriter<W> {
                 frame,
                 origin,
             } => self.seed(id, ts, dir, offset, frame, origin),
-            // Placed by the recovery stage, which turns it into a seed.
-            FlowEvent::Table(_) | FlowEvent::StreamMethod(_) => Ok(()),
         }
     }
 }

@@ -211,8 +211,6 @@ impl Decoders {
                     Proto::Ttrpc(_) | Proto::Other => {}
                 }
             }
-            // Consumed by the recovery stage before this one.
-            FlowEvent::Table(_) | FlowEvent::StreamMethod(_) => {}
             FlowEvent::Close => {
                 self.decide(conn.id, Some(None))?;
                 if let Some(e) = self.conns.get_mut(&conn.id) {

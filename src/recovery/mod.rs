@@ -89,6 +89,31 @@ impl StreamMethod {
     }
 }
 
+/// What a uprobe read from a server, as it enters the recovery stage
+/// ([`Seeding::learned`]): the connection is found by its sockets, since
+/// the record may come before the connection's first bytes.
+#[derive(Clone, Debug)]
+pub struct Learned {
+    /// The inodes of the socket the server serves on and of its peer (0
+    /// when unknown).
+    pub sockets: [u64; 2],
+    /// Wall-clock time of the record, ns since the epoch.
+    pub ts_ns: u64,
+    /// What was read.
+    pub found: Found,
+}
+
+/// What a uprobe record holds.
+#[derive(Clone, Debug)]
+pub enum Found {
+    /// The HPACK table before a header block.
+    Table(Box<RecoveredTable>),
+    /// The method of a stream opened before the capture.
+    Stream(Box<StreamMethod>),
+    /// A table the probe could not copy.
+    Unusable,
+}
+
 /// Why a copied table cannot be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Invalid {

@@ -4,7 +4,7 @@
 //! connection that began before the capture, it walks each direction's
 //! frame headers until that direction's table is known. At the first
 //! HEADERS frame of a direction whose table is unknown, it needs the
-//! table the server held for that very block: a [`FlowEvent::Table`] for
+//! table the server held for that very block ([`Seeding::learned`]) for
 //! the same stream (and, server to client, the same END_STREAM flag; client
 //! to server, the same first fragment bytes). A server decodes a block only
 //! after its client sent it, so the table usually arrives just after the
@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Result;
 
-use super::{Availability, RecoveredTable, Recovery, StreamMethod};
+use super::{Availability, Found, Learned, RecoveredTable, Recovery, StreamMethod};
 use crate::decode::h2::frame::{flags, Head, Kind, HEAD_LEN, MAX_MAX_FRAME_SIZE};
 use crate::decode::sniff::{is_initial_settings, sniff, Sniff, PREFACE};
 use crate::decode::Protocol;
@@ -40,6 +40,11 @@ const MAX_TIMEOUTS: u32 = 2;
 const SNIFF_EVENTS: u32 = 4;
 /// Streams named per connection at most.
 const MAX_NAMED: usize = 4096;
+/// What the uprobes read for sockets whose connection has not shown yet
+/// (a server's table can precede the connection's first record): how
+/// many are kept, and for how many ticks.
+const EARLY: usize = 64;
+pub(super) const EARLY_TICKS: u32 = 3;
 
 /// What the seeder did, for the summary.
 #[derive(Clone, Debug, Default)]
@@ -55,6 +60,16 @@ pub struct SeederStats {
     pub streams_named: u64,
     /// Holds that ended without a table.
     pub timeouts: u64,
+    /// Tables and stream methods received from the uprobes.
+    pub tables: u64,
+    /// Tables the uprobes could not copy, or whose connection never showed.
+    pub tables_unusable: u64,
+}
+
+/// What the uprobes read for sockets not seen yet, kept a little while.
+struct Early {
+    learned: Learned,
+    age: u32,
 }
 
 /// An event kept while a connection is held.
@@ -207,6 +222,9 @@ struct ConnState {
 pub struct Seeder {
     recovery: Recovery,
     conns: HashMap<ConnId, ConnState>,
+    /// Connections by the inodes of their sockets.
+    by_ino: HashMap<u64, ConnId>,
+    early: Vec<Early>,
     /// Counters.
     pub stats: SeederStats,
 }
@@ -217,6 +235,8 @@ impl Seeder {
         Seeder {
             recovery,
             conns: HashMap::new(),
+            by_ino: HashMap::new(),
+            early: Vec::new(),
             stats: SeederStats::default(),
         }
     }
@@ -235,8 +255,68 @@ pub struct Seeding<'a> {
 }
 
 impl Seeding<'_> {
+    /// What a uprobe read from a server: to its connection, or kept a
+    /// little while if that connection has not shown yet.
+    pub fn learned(&mut self, l: Learned) -> Result<()> {
+        if matches!(l.found, Found::Unusable) {
+            self.s.stats.tables_unusable += 1;
+            return Ok(());
+        }
+        self.s.stats.tables += 1;
+        let id = l
+            .sockets
+            .iter()
+            .filter(|&&ino| ino != 0)
+            .find_map(|ino| self.s.by_ino.get(ino).copied());
+        if let Some(id) = id {
+            return self.deliver(id, l);
+        }
+        if self.s.early.len() >= EARLY {
+            self.s.early.remove(0);
+            self.s.stats.tables_unusable += 1;
+        }
+        self.s.early.push(Early { learned: l, age: 0 });
+        Ok(())
+    }
+
+    fn deliver(&mut self, id: ConnId, l: Learned) -> Result<()> {
+        let Some(conn) = self.s.conns.get(&id).map(|c| c.conn.clone()) else {
+            return Ok(());
+        };
+        match &l.found {
+            Found::Table(t) => self.table(&conn, l.ts_ns, t),
+            Found::Stream(m) => self.stream_method(&conn, l.ts_ns, m),
+            Found::Unusable => Ok(()),
+        }
+    }
+
+    /// The sockets of `conn`, now known: what waited for them is delivered.
+    fn index(&mut self, conn: &Conn) -> Result<()> {
+        let inos = [conn.client.ino, conn.server.ino];
+        for ino in inos.into_iter().filter(|&ino| ino != 0) {
+            self.s.by_ino.insert(ino, conn.id);
+        }
+        let mut i = 0;
+        while i < self.s.early.len() {
+            let sockets = self.s.early[i].learned.sockets;
+            if sockets.iter().any(|x| *x != 0 && inos.contains(x)) {
+                let e = self.s.early.remove(i);
+                self.deliver(conn.id, e.learned)?;
+            } else {
+                i += 1;
+            }
+        }
+        Ok(())
+    }
+
     /// Periodic work: holds that waited too long are released.
     pub fn tick(&mut self) -> Result<()> {
+        let before = self.s.early.len();
+        self.s.early.retain_mut(|e| {
+            e.age += 1;
+            e.age <= EARLY_TICKS
+        });
+        self.s.stats.tables_unusable += (before - self.s.early.len()) as u64;
         let due: Vec<ConnId> = self
             .s
             .conns
@@ -728,10 +808,9 @@ impl Sink for Seeding<'_> {
                         last_ts: ts,
                     },
                 );
-                self.inner.event(conn, ts, ev)
+                self.inner.event(conn, ts, ev)?;
+                self.index(conn)
             }
-            FlowEvent::Table(t) => self.table(conn, ts, t),
-            FlowEvent::StreamMethod(m) => self.stream_method(conn, ts, m),
             FlowEvent::Data {
                 dir,
                 writer,
@@ -750,12 +829,17 @@ impl Sink for Seeding<'_> {
                     return Ok(());
                 }
                 if let Some(c) = self.s.conns.get_mut(&conn.id) {
-                    // What the flow layer learned since (owners, the path),
-                    // without a copy per write.
+                    // What the flow layer learned since (owners, the path,
+                    // a socket), without a copy per write.
+                    let new_ino = c.conn.client.ino != conn.client.ino
+                        || c.conn.server.ino != conn.server.ino;
                     c.conn.client = conn.client;
                     c.conn.server = conn.server;
                     if c.conn.path != conn.path {
                         c.conn.path.clone_from(&conn.path);
+                    }
+                    if new_ino {
+                        self.index(conn)?;
                     }
                 }
                 self.decide(conn, dir, offset, bytes);
@@ -810,7 +894,13 @@ impl Sink for Seeding<'_> {
                     // The connection is over: no table can come any more.
                     return self.timeout(conn.id);
                 }
-                self.s.conns.remove(&conn.id);
+                if let Some(c) = self.s.conns.remove(&conn.id) {
+                    for ino in [c.conn.client.ino, c.conn.server.ino] {
+                        if self.s.by_ino.get(&ino) == Some(&conn.id) {
+                            self.s.by_ino.remove(&ino);
+                        }
+                    }
+                }
                 self.inner.event(conn, ts, ev)
             }
         }

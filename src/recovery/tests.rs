@@ -2,6 +2,7 @@
 //! table right before its header block, holding the connection meanwhile,
 //! and lets everything pass unchanged when no table can come.
 
+use super::seeder::EARLY_TICKS;
 use super::*;
 use crate::decode::h2::frame::{flags, Kind};
 use crate::decode::h2::hpack;
@@ -82,12 +83,19 @@ impl Sink for Log {
             } => format!("data {dir:?} {offset}+{}", bytes.len()),
             FlowEvent::Gap { dir, offset, len } => format!("gap {dir:?} {offset}+{len}"),
             FlowEvent::Seed { dir, offset, .. } => format!("seed {dir:?} @{offset}"),
-            FlowEvent::Table(_) => "table".to_string(),
-            FlowEvent::StreamMethod(_) => "stream".to_string(),
             FlowEvent::Close => "close".to_string(),
         };
         self.0.push(line);
         Ok(())
+    }
+}
+
+/// What the uprobes read for `t`, on the server socket of [`conn`].
+fn table_of(t: &RecoveredTable) -> Learned {
+    Learned {
+        sockets: [11, 10],
+        ts_ns: 0,
+        found: Found::Table(Box::new(t.clone())),
     }
 }
 
@@ -161,7 +169,7 @@ fn a_table_after_its_block_is_placed_before_it() {
         data(&mut s, &c, Dir::ToClient, 0, &ping);
         let mut t = table(Dir::ToServer, 41, &[("content-type", "application/grpc")]);
         t.block_prefix = vec![0x83, 0x86, 0xbf, 0xbe];
-        s.event(&c, 0, FlowEvent::Table(&t)).unwrap();
+        s.learned(table_of(&t)).unwrap();
         data(&mut s, &c, Dir::ToServer, write.len() as u64, &ping);
     }
     let at = ping.len();
@@ -184,6 +192,46 @@ fn a_table_after_its_block_is_placed_before_it() {
 }
 
 #[test]
+fn a_table_before_its_connection_waits_for_it_by_socket() {
+    let (_, mut seeder, mut log, c) = probed();
+    let (ping, headers) = request();
+    let mut write = ping.clone();
+    write.extend_from_slice(&headers);
+    let mut t = table(Dir::ToServer, 41, &[("content-type", "application/grpc")]);
+    t.block_prefix = vec![0x83, 0x86, 0xbf, 0xbe];
+    {
+        let mut s = seeder.sink(&mut log);
+        // The uprobe's record comes before the connection's first bytes.
+        s.learned(table_of(&t)).unwrap();
+        s.event(&c, 0, FlowEvent::Open).unwrap();
+        data(&mut s, &c, Dir::ToServer, 0, &write);
+    }
+    let at = ping.len();
+    assert_eq!(
+        log.0,
+        [
+            "open".to_string(),
+            format!("data ToServer 0+{at}"),
+            format!("seed ToServer @{at}"),
+            format!("data ToServer {at}+{}", headers.len()),
+        ]
+    );
+    assert_eq!((seeder.stats.seeded, seeder.stats.tables), (1, 1));
+
+    // One for sockets that never show is dropped after a few ticks, counted.
+    let mut other = table_of(&t);
+    other.sockets = [99, 98];
+    {
+        let mut s = seeder.sink(&mut log);
+        s.learned(other).unwrap();
+        for _ in 0..=EARLY_TICKS {
+            s.tick().unwrap();
+        }
+    }
+    assert_eq!(seeder.stats.tables_unusable, 1);
+}
+
+#[test]
 fn a_table_for_another_block_is_not_used() {
     let (_, mut seeder, mut log, c) = probed();
     let (_, headers) = request();
@@ -194,7 +242,7 @@ fn a_table_for_another_block_is_not_used() {
         // Same stream, other bytes: not that block's table.
         let mut t = table(Dir::ToServer, 41, &[("a", "b")]);
         t.block_prefix = vec![0x82];
-        s.event(&c, 0, FlowEvent::Table(&t)).unwrap();
+        s.learned(table_of(&t)).unwrap();
         for _ in 0..seeder::HOLD_TICKS {
             s.tick().unwrap();
         }
@@ -243,7 +291,7 @@ fn an_encoder_table_before_its_block_is_used_at_once() {
         s.event(&c, 0, FlowEvent::Open).unwrap();
         let mut t = table(Dir::ToClient, 41, &[(":status", "200")]);
         t.end_stream = true;
-        s.event(&c, 0, FlowEvent::Table(&t)).unwrap();
+        s.learned(table_of(&t)).unwrap();
         data(&mut s, &c, Dir::ToClient, 0, &trailers);
     }
     assert_eq!(
@@ -277,7 +325,7 @@ fn a_fresh_connection_whose_server_writes_first_gets_no_seed() {
         data(&mut s, &c, Dir::ToServer, 0, &preface);
         let mut t = table(Dir::ToClient, 1, &[]);
         t.size = 0;
-        s.event(&c, 0, FlowEvent::Table(&t)).unwrap();
+        s.learned(table_of(&t)).unwrap();
         data(&mut s, &c, Dir::ToClient, settings.len() as u64, &headers);
     }
     assert!(log.0.iter().all(|l| !l.starts_with("seed")), "{:?}", log.0);

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use super::Comm;
+use crate::flow::Comm;
 
 /// Entries older than this are read again: a pid may be reused.
 const FRESH_FOR: Duration = Duration::from_secs(5);

@@ -14,10 +14,10 @@ use std::collections::HashMap;
 use anyhow::Result;
 
 use super::proc_names::ProcNames;
-use super::reassembly::{Chunk, Counts, Reassembler, ToSink};
-use super::{Conn, ConnId, Dir, FlowEvent, Process, Side, Sink};
-use crate::capture::record::{Payload, Record};
-use crate::recovery::{RecoveredTable, StreamMethod};
+use super::record::{Payload, Record};
+use crate::flow::reassembly::{Chunk, Counts, Reassembler, ToSink};
+use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Side, Sink};
+use crate::recovery::{Found, Learned};
 
 /// Bytes a direction may hold while waiting for an earlier range.
 const HOLD_LIMIT: usize = 8 << 20;
@@ -25,7 +25,7 @@ const HOLD_LIMIT: usize = 8 << 20;
 /// Longer than `capture::causal` holds a record for its ack (500 ms): a
 /// record held there (a connection's first write, when its ack could not be
 /// placed) must still fill its hole, not arrive after it was declared lost.
-const HOLD_TICKS: u32 = (crate::capture::causal::MAX_HOLD_NS / 100_000_000) as u32 + 2;
+const HOLD_TICKS: u32 = (super::causal::MAX_HOLD_NS / 100_000_000) as u32 + 2;
 /// Ticks a connection stays after a side closed: records of its last
 /// writes may still be on their way from another CPU, or held for causal
 /// order (as long as a hole waits for it).
@@ -33,10 +33,6 @@ const CLOSE_TICKS: u32 = HOLD_TICKS + 1;
 /// Most connections tracked at once; the oldest is finished beyond it
 /// (sockets closed by process exit produce no close record).
 const MAX_CONNS: usize = 16384;
-/// HPACK tables kept for connections not seen yet (a server's table can
-/// precede the connection's first record), and for how many ticks.
-const EARLY_TABLES: usize = 64;
-const EARLY_TABLE_TICKS: u32 = 3;
 
 /// Counters for the status line.
 #[derive(Clone, Copy, Debug, Default)]
@@ -56,24 +52,6 @@ pub struct FlowStats {
     /// Directions whose sender's offsets started again (the tracer lost
     /// and recreated its state for the socket): bytes may be missing there.
     pub resets: u64,
-    /// HPACK tables received from uprobes.
-    pub tables: u64,
-    /// Tables the uprobes could not copy, or whose connection never showed.
-    pub tables_unusable: u64,
-}
-
-/// What a uprobe told about a connection not seen yet.
-enum Learned {
-    Table(Box<RecoveredTable>),
-    Stream(Box<StreamMethod>),
-}
-
-/// A table that came before its connection's first record.
-struct EarlyTable {
-    inos: [u64; 2],
-    ts: u64,
-    age: u32,
-    table: Learned,
 }
 
 /// One direction: its reassembler, how long it has waited for a hole, and
@@ -142,7 +120,6 @@ pub struct Tracker {
     conns: HashMap<ConnId, ConnState>,
     next_id: ConnId,
     counts: Counts,
-    early_tables: Vec<EarlyTable>,
     /// Names peers known only by SO_PEERCRED (None in tests, whose pids are made up).
     proc_names: Option<ProcNames>,
     /// Counters.
@@ -158,7 +135,6 @@ impl Tracker {
             conns: HashMap::new(),
             next_id: 0,
             counts: Counts::default(),
-            early_tables: Vec::new(),
             proc_names: None,
             stats: FlowStats::default(),
         }
@@ -180,7 +156,26 @@ impl Tracker {
         self.stats.stale_bytes = self.counts.stale_bytes;
     }
 
-    /// Handle one ring buffer record.
+    /// What a uprobe record read from a server (an HPACK table, a
+    /// stream's method, or a copy that failed), for the recovery stage,
+    /// which finds its connection by the socket inodes; `None` for every
+    /// other record, which goes to [`Self::record`].
+    pub fn learned(&self, rec: &Record<'_>) -> Option<Learned> {
+        let found = match &rec.payload {
+            Payload::Hpack(t) => Found::Table(t.clone()),
+            Payload::StreamMethod(m) => Found::Stream(m.clone()),
+            Payload::HpackUnusable(_) => Found::Unusable,
+            _ => return None,
+        };
+        Some(Learned {
+            sockets: [rec.socket.ino, rec.socket.peer_ino],
+            ts_ns: self.wall(rec.mono_ns),
+            found,
+        })
+    }
+
+    /// Handle one ring buffer record (uprobe records are
+    /// [`Self::learned`]'s and ignored here).
     pub fn record(&mut self, rec: &Record<'_>, sink: &mut dyn Sink) -> Result<()> {
         let result = self.record_inner(rec, sink);
         self.sync_stats();
@@ -190,13 +185,8 @@ impl Tracker {
     fn record_inner(&mut self, rec: &Record<'_>, sink: &mut dyn Sink) -> Result<()> {
         let ts = self.wall(rec.mono_ns);
         match &rec.payload {
-            Payload::Hpack(t) => return self.table(rec, ts, Learned::Table(t.clone()), sink),
-            Payload::StreamMethod(m) => {
-                return self.table(rec, ts, Learned::Stream(m.clone()), sink)
-            }
-            Payload::HpackUnusable(_) => {
-                self.stats.tables_unusable += 1;
-                return Ok(());
+            Payload::Hpack(_) | Payload::StreamMethod(_) | Payload::HpackUnusable(_) => {
+                return Ok(())
             }
             _ => {}
         }
@@ -267,7 +257,7 @@ impl Tracker {
             }
             Payload::Close { final_offset } => {
                 let last = d.stream.last_ts();
-                if *final_offset == crate::capture::record::UNKNOWN_OFFSET {
+                if *final_offset == super::record::UNKNOWN_OFFSET {
                     // An end of file seen by the reader: nothing says how
                     // much the sender sent last.
                     d.stream.flush(&mut out)?;
@@ -281,50 +271,6 @@ impl Tracker {
             }
             // Handled before a connection was looked up.
             Payload::Hpack(_) | Payload::StreamMethod(_) | Payload::HpackUnusable(_) => {}
-        }
-        Ok(())
-    }
-
-    /// A server's HPACK table: to its connection, or kept a little while
-    /// if that connection has not shown yet.
-    fn table(&mut self, rec: &Record<'_>, ts: u64, t: Learned, sink: &mut dyn Sink) -> Result<()> {
-        self.stats.tables += 1;
-        let s = &rec.socket;
-        let id = self
-            .by_sock
-            .get(&s.ino)
-            .or_else(|| self.by_sock.get(&s.peer_ino).filter(|_| s.peer_ino != 0));
-        if let Some(st) = id.and_then(|id| self.conns.get(id)) {
-            return sink.event(&st.conn, ts, learned(&t));
-        }
-        if self.early_tables.len() >= EARLY_TABLES {
-            self.early_tables.remove(0);
-            self.stats.tables_unusable += 1;
-        }
-        self.early_tables.push(EarlyTable {
-            inos: [s.ino, s.peer_ino],
-            ts,
-            age: 0,
-            table: t,
-        });
-        Ok(())
-    }
-
-    /// Tables that waited for connection `id`, now that it is open.
-    fn early_tables_for(&mut self, id: ConnId, sink: &mut dyn Sink) -> Result<()> {
-        let Some(st) = self.conns.get(&id) else {
-            return Ok(());
-        };
-        let inos = [st.conn.client.ino, st.conn.server.ino];
-        let mut i = 0;
-        while i < self.early_tables.len() {
-            let e = &self.early_tables[i];
-            if e.inos.iter().any(|x| *x != 0 && inos.contains(x)) {
-                let e = self.early_tables.remove(i);
-                sink.event(&st.conn, e.ts, learned(&e.table))?;
-            } else {
-                i += 1;
-            }
         }
         Ok(())
     }
@@ -383,9 +329,6 @@ impl Tracker {
         self.stats.open += 1;
         let st = &self.conns[&id];
         sink.event(&st.conn, ts, FlowEvent::Open)?;
-        if !self.early_tables.is_empty() {
-            self.early_tables_for(id, sink)?;
-        }
         Ok(id)
     }
 
@@ -466,12 +409,6 @@ impl Tracker {
     /// Periodic work: ranges that waited `HOLD_TICKS` ticks for earlier
     /// bytes are released, the hole before them a gap.
     pub fn tick(&mut self, sink: &mut dyn Sink) -> Result<()> {
-        let before = self.early_tables.len();
-        self.early_tables.retain_mut(|e| {
-            e.age += 1;
-            e.age <= EARLY_TABLE_TICKS
-        });
-        self.stats.tables_unusable += (before - self.early_tables.len()) as u64;
         let result = self.finish_closing(sink, false).and_then(|()| {
             self.each_direction(sink, |d, out| {
                 if !d.stream.is_holding() {
@@ -500,13 +437,5 @@ impl Tracker {
     }
 }
 
-fn learned(l: &Learned) -> FlowEvent<'_> {
-    match l {
-        Learned::Table(t) => FlowEvent::Table(t),
-        Learned::Stream(m) => FlowEvent::StreamMethod(m),
-    }
-}
-
 #[cfg(test)]
-#[path = "tests.rs"]
 mod tests;

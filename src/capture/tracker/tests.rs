@@ -1,6 +1,6 @@
 use super::*;
 use crate::capture::record::{Payload, Record, Socket};
-use crate::flow::Comm;
+use crate::flow::{Comm, Conn, FlowEvent, Sink};
 
 #[derive(Default)]
 struct Log {
@@ -22,11 +22,7 @@ impl Sink for Log {
             FlowEvent::Gap { dir, offset, len } => {
                 format!("{} {dir:?} gap @{offset}+{len}", conn.id)
             }
-            FlowEvent::Table(t) => format!("{} {:?} table for stream {}", conn.id, t.dir, t.stream),
             FlowEvent::Seed { dir, offset, .. } => format!("{} {dir:?} seed @{offset}", conn.id),
-            FlowEvent::StreamMethod(m) => {
-                format!("{} stream {} is {}", conn.id, m.stream, m.method)
-            }
         };
         self.lines.push(line);
         Ok(())
