@@ -8,6 +8,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use containerdsnoop::decode::sniff::{sniff, Sniff};
+use containerdsnoop::decode::sniffer::Sniffer;
 use containerdsnoop::decode::{ConnDecoder, Event, Protocol, TtrpcDecoder};
 use containerdsnoop::flow::{Comm, Conn, FlowEvent, Process, Side, Sink, Stamp};
 use containerdsnoop::input::{self, ReadOptions};
@@ -203,9 +204,11 @@ fn pipeline() -> Pipeline<Collect> {
 }
 
 /// Drives the pipeline by hand with the connections' writes, one
-/// connection after another.
+/// connection after another, behind the sniffer as every command does.
 fn pipeline_rows(conns: &[(u64, Vec<Chunk>)]) -> Vec<String> {
-    let mut sink = pipeline();
+    let mut pipeline = pipeline();
+    let mut sniffer = Sniffer::new();
+    let mut sink = sniffer.sink(&mut pipeline);
     let writer = Process::thread(1, 1, Comm::from_name("w"));
     for (id, chunks) in conns {
         let conn = Conn {
@@ -240,8 +243,9 @@ fn pipeline_rows(conns: &[(u64, Vec<Chunk>)]) -> Vec<String> {
         }
         sink.event(&conn, 1, FlowEvent::Close).unwrap();
     }
-    sink.finish(1).unwrap();
-    sink.out.0
+    sink.flush().unwrap();
+    pipeline.finish(1).unwrap();
+    pipeline.out.0
 }
 
 #[test]

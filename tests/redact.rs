@@ -13,6 +13,7 @@ use std::process::Command;
 
 use containerdsnoop::decode::h2::frame::Kind;
 use containerdsnoop::decode::sniff::PREFACE;
+use containerdsnoop::decode::sniffer::Sniffer;
 use containerdsnoop::flow::{Comm, Conn, Dir, FlowEvent, Process, Side, Sink};
 use containerdsnoop::pcapng::PcapngWriter;
 use containerdsnoop::protobuf::Schemas;
@@ -470,7 +471,10 @@ fn secret_headers_in_recovered_tables_are_redacted() {
     // A request of stream 5 that refers to the three entries only.
     let mut request = vec![0, 0, 6, 1, 4, 0, 0, 0, 5];
     request.extend([0x83, 0x86, 0x80 | 62, 0x80 | 63, 0x80 | 64, 0x80 | 1]);
-    let mut w = PcapngWriter::new(std::fs::File::create(&input).unwrap(), "t").unwrap();
+    let mut pw = PcapngWriter::new(std::fs::File::create(&input).unwrap(), "t").unwrap();
+    // Behind the sniffer, as in `record`.
+    let mut sniffer = Sniffer::new();
+    let mut w = sniffer.sink(&mut pw);
     let ts = conn.first_ns;
     let writer = Process::thread(4242, 1, Comm::from_name("kubelet"));
     w.event(&conn, ts, FlowEvent::Open).unwrap();
@@ -490,7 +494,7 @@ fn secret_headers_in_recovered_tables_are_redacted() {
     };
     w.event(&conn, ts + 1, ev).unwrap();
     w.event(&conn, ts + 2, FlowEvent::Close).unwrap();
-    w.finish().unwrap();
+    pw.finish().unwrap();
     let original = std::fs::read(&input).unwrap();
     assert!(original.windows(6).any(|w| w == b"s3cret"));
     let (inp, outp) = (input.to_str().unwrap(), output.to_str().unwrap());

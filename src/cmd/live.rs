@@ -18,19 +18,22 @@ use crate::capture::record::Record;
 use crate::capture::tracer::{Handler, KernelStats, Tracer};
 use crate::capture::tracker::Tracker;
 use crate::cli::{FilterArgs, RecordArgs, TraceArgs};
+use crate::decode::sniffer::{Sniffer, Sniffing};
 use crate::error::Fatal;
-use crate::flow::{Discard, Tee};
+use crate::flow::{Discard, Sink, Tee};
 use crate::pcapng::comment::{self, SchemaNote};
 use crate::pcapng::PcapngWriter;
 use crate::pipeline::schemas::{self as registry, AskServers, SchemaRegistry};
 use crate::pipeline::CallCounts;
-use crate::recovery::{Recovery, Seeder, SeederStats, Seeding};
+use crate::recovery::{Learned, Recovery, Seeder, SeederStats, Seeding};
 
 type Writer = PcapngWriter<Spool>;
 type Decoder = StdoutPipeline;
 
 struct Live {
     tracker: Tracker,
+    /// Tells what each connection speaks.
+    sniffer: Sniffer,
     /// Places HPACK tables recovered from servers.
     seeder: Seeder,
     writer: Option<Writer>,
@@ -48,23 +51,52 @@ struct Live {
     noted: usize,
 }
 
+/// The stages between the tracker and the sinks: the sniffer, then the
+/// recovery stage, which also takes what the uprobes read.
+struct Stages<'a> {
+    sniffer: &'a mut Sniffer,
+    seeding: Seeding<'a>,
+}
+
+impl Stages<'_> {
+    /// Where the tracker's flow events go.
+    fn flow(&mut self) -> Sniffing<'_> {
+        self.sniffer.sink(&mut self.seeding)
+    }
+
+    /// What a uprobe read, to the recovery stage's own door.
+    fn learned(&mut self, l: Learned) -> Result<()> {
+        self.seeding.learned(l)
+    }
+}
+
 impl Live {
     /// Run `f` with the sink made of whatever this command writes.
     fn with_sink<T>(
         &mut self,
-        f: impl FnOnce(&mut Tracker, &mut Seeding<'_>) -> Result<T>,
+        f: impl FnOnce(&mut Tracker, &mut Stages<'_>) -> Result<T>,
     ) -> Result<T> {
         let registry = self.binaries.as_deref();
         let t = &mut self.tracker;
+        let sniffer = &mut self.sniffer;
         let seeder = &mut self.seeder;
+        let stages = |inner: &mut dyn Sink| {
+            f(
+                t,
+                &mut Stages {
+                    sniffer,
+                    seeding: seeder.sink(inner),
+                },
+            )
+        };
         match (&mut self.writer, &mut self.decoder) {
-            (Some(w), Some(d)) => {
-                let inner = &mut Tee { a: w, b: d };
-                f(t, &mut seeder.sink(&mut AskServers { registry, inner }))
-            }
-            (Some(w), None) => f(t, &mut seeder.sink(&mut AskServers { registry, inner: w })),
-            (None, Some(d)) => f(t, &mut seeder.sink(&mut AskServers { registry, inner: d })),
-            (None, None) => f(t, &mut seeder.sink(&mut Discard)),
+            (Some(w), Some(d)) => stages(&mut AskServers {
+                registry,
+                inner: &mut Tee { a: w, b: d },
+            }),
+            (Some(w), None) => stages(&mut AskServers { registry, inner: w }),
+            (None, Some(d)) => stages(&mut AskServers { registry, inner: d }),
+            (None, None) => stages(&mut Discard),
         }
     }
 
@@ -101,14 +133,15 @@ impl Handler for Live {
         // through its own door; everything else is a connection's bytes.
         self.with_sink(|t, s| match t.learned(&rec) {
             Some(l) => s.learned(l),
-            None => t.record(&rec, s),
+            None => t.record(&rec, &mut s.flow()),
         })
     }
 
     fn tick(&mut self, stats: &KernelStats) -> Result<()> {
         self.with_sink(|t, s| {
-            t.tick(s)?;
-            s.tick()
+            t.tick(&mut s.flow())?;
+            s.flow().tick()?;
+            s.seeding.tick()
         })?;
         self.schema_news()?;
         if let Some(w) = &mut self.writer {
@@ -234,6 +267,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
     warn_missing_sockets(&filters);
     let mut live = Live {
         tracker: Tracker::new(mono_to_wall_offset()).with_proc_names(),
+        sniffer: Sniffer::new(),
         seeder: Seeder::new(recovery),
         writer,
         watch,
@@ -255,8 +289,9 @@ fn run(plan: Plan<'_>) -> Result<()> {
     let mut calls = None;
     let result = result.and_then(|_| {
         live.with_sink(|t, s| {
-            t.flush(s)?;
-            s.flush()
+            t.flush(&mut s.flow())?;
+            s.flow().flush()?;
+            s.seeding.flush()
         })?;
         live.schema_news()?;
         if let Some(d) = &mut live.decoder {

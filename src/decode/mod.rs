@@ -1,16 +1,13 @@
-//! Decoding of captured AF_UNIX bytes: HTTP/2 framing, HPACK, gRPC calls;
-//! ttrpc calls ([`ttrpc`]).
+//! Decoding of captured AF_UNIX bytes: one folder per protocol, the same
+//! inner shape in each ([`h2`]: HTTP/2, HPACK, gRPC; [`ttrpc`]), and what
+//! they share below them (the [`Event`]s, the stream buffer).
 //!
 //! Pure functions of bytes and state, with no I/O: the decoding pipeline
 //! (fed by the live capture or a capture file) and the tests all feed a
 //! [`ConnDecoder`] (HTTP/2) or a [`TtrpcDecoder`] (ttrpc), chosen by
-//! [`sniff`], with the ordered bytes of each direction of one
-//! connection, plus gaps of known size, and get the same [`Event`]s back.
-//! HTTP/2 layers, lowest first: [`frame`] (RFC 9113 frames),
-//! [`hpack`] (RFC 7541, tolerant of captures that start mid-connection),
-//! `framer` (frame boundaries, preface, resynchronisation), `conn`
-//! (CONTINUATION assembly, SETTINGS, streams), [`grpc`] (length-prefixed
-//! messages and their compression).
+//! [`sniff`] (in the one stage that sniffs, [`sniffer`]), with the ordered
+//! bytes of each direction of one connection, plus gaps of known size, and
+//! get the same [`Event`]s back.
 //!
 //! Guarantee: a call's `:path` is reported only when it was decoded from
 //! octets we saw; anything resting on HPACK state from before the capture
@@ -21,35 +18,17 @@ use std::ops::Range;
 
 pub mod h2;
 pub mod sniff;
+pub mod sniffer;
 mod stream_buf;
 pub mod ttrpc;
 
 #[cfg(test)]
 mod testutil;
 
-pub use crate::flow::{Dir, Stamp};
+pub use crate::flow::{Dir, Protocol, Stamp};
 pub use h2::hpack::{HeaderField, Octets};
 pub use h2::ConnDecoder;
 pub use ttrpc::TtrpcDecoder;
-
-/// The RPC protocol of a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// gRPC over HTTP/2.
-    Grpc,
-    /// containerd's ttrpc.
-    Ttrpc,
-}
-
-impl Protocol {
-    /// `grpc` or `ttrpc`, as JSON output names it.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Grpc => "grpc",
-            Protocol::Ttrpc => "ttrpc",
-        }
-    }
-}
 
 /// What a call's request says about its context, in both protocols.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

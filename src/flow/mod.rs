@@ -9,14 +9,35 @@
 //! one pairs TCP endpoints (`input`).
 
 mod dir;
+mod hold;
 mod process;
 pub mod reassembly;
 
 use anyhow::Result;
 
 pub use dir::Dir;
+pub use hold::{Held, OwnedEvent, Recorder};
 pub use process::{Comm, Process, Stamp};
 pub use reassembly::Counts;
+
+/// The RPC protocol of a connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// gRPC over HTTP/2.
+    Grpc,
+    /// containerd's ttrpc.
+    Ttrpc,
+}
+
+impl Protocol {
+    /// `grpc` or `ttrpc`, as JSON output names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Grpc => "grpc",
+            Protocol::Ttrpc => "ttrpc",
+        }
+    }
+}
 
 /// A connection's number, unique within one capture.
 pub type ConnId = u64;
@@ -87,6 +108,11 @@ impl Conn {
 pub enum FlowEvent<'a> {
     /// A connection is seen for the first time.
     Open,
+    /// What the connection speaks (`None`: neither gRPC nor ttrpc), told
+    /// once, before its first bytes, by the one stage that sniffs
+    /// (`decode::sniffer`); a connection that never carried a byte is
+    /// told nothing.
+    Protocol(Option<Protocol>),
     /// Bytes of one direction, contiguous with what came before (or with the gap before).
     Data {
         /// Direction.

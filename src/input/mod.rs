@@ -21,6 +21,7 @@ mod tests;
 use std::fmt;
 use std::io::{self, Read};
 
+use crate::decode::sniffer::Sniffer;
 use crate::flow::{ConnId, Sink};
 use crate::pcapng::comment::SchemaNote;
 use buffer::Input;
@@ -143,8 +144,9 @@ impl From<io::Error> for ReadError {
 }
 
 /// Read a whole capture from `input`, handing `sink` the connections it
-/// holds as flow events: `Open`, then each direction's bytes in order with
-/// exact gaps, `Close` at FIN/RST. At the end of the input, bytes waiting
+/// holds as flow events: `Open`, what it speaks (`Protocol`, told by the
+/// one sniffing stage, `decode::sniffer`), then each direction's bytes in
+/// order with exact gaps, `Close` at FIN/RST. At the end of the input, bytes waiting
 /// for a hole to fill are delivered (with the gap) and open connections stay
 /// open, as in a live capture that stops.
 pub fn read<R: Read>(
@@ -159,12 +161,15 @@ pub fn read<R: Read>(
         skipped: 0,
         schema_notes: Vec::new(),
     };
+    let mut sniffer = Sniffer::new();
+    let sink = &mut sniffer.sink(sink);
     let result = match detect(&mut input)? {
         Format::Pcapng => ng::read(&mut input, &mut st, sink),
         Format::Pcap => classic::read(&mut input, &mut st, sink),
     };
     if let Ok(()) | Err(ReadError::Truncated { .. } | ReadError::Malformed { .. }) = result {
         st.conns.finish(sink).map_err(ReadError::Sink)?;
+        sink.flush().map_err(ReadError::Sink)?;
     }
     result?;
     let c = st.conns.counts;

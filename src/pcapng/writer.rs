@@ -12,9 +12,8 @@ use anyhow::Result;
 use super::blocks::{Blocks, INBOUND, OUTBOUND};
 use super::comment;
 use super::packet::{self, Endpoint, Flags, MAX_SEGMENT, SERVER_PORT, TTRPC_PORT};
-use crate::decode::sniff::{is_initial_settings, sniff, Sniff, PREFACE};
-use crate::decode::Protocol;
-use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Sink};
+use crate::decode::sniff::{is_initial_settings, PREFACE};
+use crate::flow::{Conn, ConnId, Dir, FlowEvent, Held, OwnedEvent, Process, Protocol, Sink};
 
 /// Bytes held while the connection is undecided, at most.
 const HOLD_LIMIT: usize = 64 << 10;
@@ -26,23 +25,14 @@ const HOLD_TICKS: u32 = 3;
 /// follow a runc create, so this is longer.
 const SERVER_TICKS: u32 = 20;
 
-/// One write kept until the connection is settled.
-struct Held {
-    ts: u64,
-    dir: Dir,
-    writer: Process,
-    offset: u64,
-    bytes: Vec<u8>,
-}
-
 /// What the connection's first bytes said about the HTTP/2 preface, and
 /// whether both sides have been heard from (so that the SYN names both).
 enum Preface {
     /// Writes held: nothing from the client yet (a fresh server's
     /// SETTINGS may be held), or nothing from the server yet.
     Undecided {
-        held: Vec<Held>,
-        bytes: usize,
+        /// The connection's writes, in order.
+        held: Held,
         age: u32,
         /// The client has written (its first write is the first `ToServer` one held).
         client: bool,
@@ -62,6 +52,8 @@ struct TcpConn {
     /// Next sequence number each direction would send.
     next: [u32; 2],
     preface: Preface,
+    /// What the connection speaks, once told (`FlowEvent::Protocol`).
+    protocol: Option<Protocol>,
     /// Time and connection details for the SYN, until it is written: it
     /// waits for both sides' first writes, which name them.
     handshake: Option<(u64, Box<Conn>)>,
@@ -256,12 +248,12 @@ impl<W: Write> PcapngWriter<W> {
                 shift: [0, 0],
                 next: [isn[0], isn[1]],
                 preface: Preface::Undecided {
-                    held: vec![],
-                    bytes: 0,
+                    held: Held::default(),
                     age: 0,
                     client: false,
                     server: false,
                 },
+                protocol: None,
                 handshake: Some((ts, Box::new(conn.clone()))),
                 opened_ts: ts,
             },
@@ -354,69 +346,42 @@ impl<W: Write> PcapngWriter<W> {
     /// Settle the preface question with the writes held (the client's
     /// first write among them, if it came) and write them, after the SYN.
     fn settle(&mut self, id: ConnId) -> Result<()> {
-        self.settle_as(id, false)
-    }
-
-    /// [`Self::settle`], where `h2` says the connection is HTTP/2 begun
-    /// before the capture whatever its bytes (a recovered table came).
-    fn settle_as(&mut self, id: ConnId, h2: bool) -> Result<()> {
         let Some(c) = self.conns.get_mut(&id) else {
             return Ok(());
         };
         let mut held = match std::mem::replace(&mut c.preface, Preface::Decided) {
-            Preface::Undecided { held, .. } => held,
-            Preface::Decided => vec![],
+            Preface::Undecided { mut held, .. } => held.take(),
+            Preface::Decided => return Ok(()),
         };
-        // The writes at hand decide, each from its own start: peers write
-        // whole frames (decode::sniff). The client's first write, then the
-        // server's.
-        let first_client = held.iter().position(|h| h.dir == Dir::ToServer);
-        let client = first_client.map(|i| sniff(&held[i].bytes, false));
-        let server = held
-            .iter()
-            .filter(|h| h.dir == Dir::ToClient)
-            .map(|h| sniff(&h.bytes, true));
-        let verdicts: Vec<Sniff> = client.into_iter().chain(server).collect();
-        let protocol = verdicts
-            .iter()
-            .find_map(|v| match v {
-                Sniff::Is(p) => Some(*p),
-                _ => None,
-            })
-            .or(h2.then_some(Protocol::Grpc));
-        match protocol {
-            Some(Protocol::Grpc) => self.stats.grpc += 1,
-            Some(Protocol::Ttrpc) => {
-                self.stats.ttrpc += 1;
-                c.ends[1].port = TTRPC_PORT;
-            }
-            None if verdicts.is_empty() => {}
-            None => self.stats.other += 1,
-        }
+        let protocol = c.protocol;
         self.handshake(id)?;
-        let real =
-            first_client.filter(|&i| held[i].offset == 0 && held[i].bytes.starts_with(PREFACE));
+        let first_client = held.iter().position(
+            |(_, ev)| matches!(ev, OwnedEvent::Data { dir, .. } if *dir == Dir::ToServer),
+        );
+        let real = first_client.filter(|&i| {
+            matches!(&held[i].1, OwnedEvent::Data { offset: 0, bytes, .. } if bytes.starts_with(PREFACE))
+        });
         if let Some(i) = real {
             // The preface in a segment of its own, before anything else:
             // Wireshark's HTTP dissector hands the connection to HTTP/2
             // when it sees it.
-            let h = &mut held[i];
-            self.data(
-                id,
-                h.ts,
-                Dir::ToServer,
-                &h.writer,
-                0,
-                &h.bytes[..PREFACE.len()],
-            )?;
-            h.bytes.drain(..PREFACE.len());
-            h.offset = PREFACE.len() as u64;
+            let (ts, ev) = &mut held[i];
+            if let OwnedEvent::Data {
+                writer,
+                offset,
+                bytes,
+                ..
+            } = ev
+            {
+                self.data(id, *ts, Dir::ToServer, writer, 0, &bytes[..PREFACE.len()])?;
+                bytes.drain(..PREFACE.len());
+                *offset = PREFACE.len() as u64;
+            }
         } else if protocol == Some(Protocol::Grpc) {
             let c = self.conns.get_mut(&id).expect("connection checked above");
-            let ts = first_client.map_or_else(
-                || held.first().map_or(c.opened_ts, |h| h.ts),
-                |i| held[i].ts,
-            );
+            let ts = first_client
+                .or((!held.is_empty()).then_some(0))
+                .map_or(c.opened_ts, |i| held[i].0);
             let seq = c.seq(Dir::ToServer, 0);
             c.shift[Dir::ToServer.index()] = PREFACE.len() as u32;
             self.stats.synthetic_prefaces += 1;
@@ -428,10 +393,37 @@ impl<W: Write> PcapngWriter<W> {
             let note = comment::SYNTHETIC_PREFACE.to_string();
             self.segment(id, ts, seg(Dir::ToServer, seq, flags, PREFACE), Some(note))?;
         }
-        for h in held.iter().filter(|h| !h.bytes.is_empty()) {
-            self.data(id, h.ts, h.dir, &h.writer, h.offset, &h.bytes)?;
+        for (ts, ev) in &held {
+            if let OwnedEvent::Data {
+                dir,
+                writer,
+                offset,
+                bytes,
+            } = ev
+            {
+                if !bytes.is_empty() {
+                    self.data(id, *ts, *dir, writer, *offset, bytes)?;
+                }
+            }
         }
         Ok(())
+    }
+
+    /// What the connection speaks: ttrpc gets its own server port (the SYN
+    /// is not written yet: it waits for the first writes).
+    fn protocol(&mut self, id: ConnId, protocol: Option<Protocol>) {
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        c.protocol = protocol;
+        match protocol {
+            Some(Protocol::Grpc) => self.stats.grpc += 1,
+            Some(Protocol::Ttrpc) => {
+                self.stats.ttrpc += 1;
+                c.ends[1].port = TTRPC_PORT;
+            }
+            None => self.stats.other += 1,
+        }
     }
 
     /// A synthetic HEADERS frame carrying a recovered HPACK table, before
@@ -450,7 +442,7 @@ impl<W: Write> PcapngWriter<W> {
             self.conns.get(&id).map(|c| &c.preface),
             Some(Preface::Undecided { .. })
         ) {
-            self.settle_as(id, true)?;
+            self.settle(id)?;
         }
         let Some(c) = self.conns.get_mut(&id) else {
             return Ok(());
@@ -514,6 +506,10 @@ impl<W: Write> Sink for PcapngWriter<W> {
         }
         match ev {
             FlowEvent::Open => self.open(conn, ts),
+            FlowEvent::Protocol(p) => {
+                self.protocol(id, p);
+                Ok(())
+            }
             FlowEvent::Close => self.close(id, ts),
             FlowEvent::Data {
                 dir,
@@ -526,7 +522,6 @@ impl<W: Write> Sink for PcapngWriter<W> {
                 };
                 let Preface::Undecided {
                     held,
-                    bytes: n,
                     client,
                     server,
                     ..
@@ -542,14 +537,7 @@ impl<W: Write> Sink for PcapngWriter<W> {
                     Dir::ToServer => *client = true,
                     Dir::ToClient => *server = true,
                 }
-                *n += bytes.len();
-                held.push(Held {
-                    ts,
-                    dir,
-                    writer: *writer,
-                    offset,
-                    bytes: bytes.to_vec(),
-                });
+                held.push(ts, ev);
                 // Held while one side is still to be heard from: the
                 // client, after a fresh server's SETTINGS (a server that
                 // is not fresh began before the capture); the server, after
@@ -560,7 +548,7 @@ impl<W: Write> Sink for PcapngWriter<W> {
                     (true, false) => true,
                     (false, _) => fresh_server || held.len() > 1,
                 };
-                if waiting && *n <= HOLD_LIMIT {
+                if waiting && held.bytes() <= HOLD_LIMIT {
                     return Ok(());
                 }
                 self.settle(id)

@@ -1,5 +1,6 @@
 //! The adapter from flow events to protocol decoders: one decoder per
-//! connection, chosen from its bytes ([`sniff`]), fed each direction's
+//! connection, chosen by the flow's [`FlowEvent::Protocol`] (told by the
+//! one stage that sniffs, `decode::sniffer`), fed each direction's
 //! ordered bytes and gaps, its events handed on with the connection they
 //! belong to. The presentation pipeline ([`super::Pipeline`]) and `redact`
 //! both decode through it.
@@ -9,16 +10,8 @@ use std::collections::HashMap;
 use anyhow::{ensure, Result};
 
 use super::item::ConnInfo;
-use crate::decode::sniff::{sniff, Sniff};
 use crate::decode::{ConnDecoder, Event, Protocol, TtrpcDecoder};
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Stamp};
-
-/// Bytes held per connection while its protocol is undecided; past it the
-/// connection is taken as neither gRPC nor ttrpc. Both protocols show
-/// themselves in their first frame header, and a ttrpc frame whose start
-/// the capture missed is followed by a boundary within its 4 MiB bound,
-/// but peers write whole frames, so a later write start settles it sooner.
-const HOLD_LIMIT: usize = 64 << 10;
 
 /// Receives decoder events, with their connection and the time of the flow
 /// event that produced them.
@@ -38,44 +31,9 @@ pub struct ProtocolCounts {
     pub other: u64,
 }
 
-/// A flow event kept while the protocol is undecided.
-enum Held {
-    Data {
-        ts_ns: u64,
-        dir: Dir,
-        writer: Process,
-        bytes: Vec<u8>,
-    },
-    Gap {
-        dir: Dir,
-        len: u64,
-    },
-    Seed {
-        dir: Dir,
-        frame: Vec<u8>,
-        ts_ns: u64,
-    },
-}
-
-/// Per-direction evidence while undecided.
-#[derive(Default)]
-struct Evidence {
-    /// The direction's bytes from its first, while they may still decide.
-    start: Vec<u8>,
-    /// A gap came before the start decided.
-    broken: bool,
-    /// The start is neither protocol's (or was broken): only later writes' starts count.
-    other: bool,
-    /// Writes seen.
-    writes: u64,
-}
-
 enum Proto {
-    Undecided {
-        held: Vec<Held>,
-        bytes: usize,
-        dirs: [Evidence; 2],
-    },
+    /// Not told yet: no byte came.
+    Untold,
     Http2(Box<ConnDecoder>),
     Ttrpc(Box<TtrpcDecoder>),
     /// Neither: its bytes are dropped.
@@ -134,16 +92,13 @@ impl Decoders {
         self.last_ns = self.last_ns.max(ts_ns);
         let e = self.conns.entry(conn.id).or_insert_with(|| Entry {
             info: ConnInfo::default(),
-            proto: Proto::Undecided {
-                held: Vec::new(),
-                bytes: 0,
-                dirs: Default::default(),
-            },
+            proto: Proto::Untold,
             next: [0, 0],
         });
         e.info.refresh(conn);
         match ev {
             FlowEvent::Open => {}
+            FlowEvent::Protocol(p) => self.decide(conn.id, p),
             FlowEvent::Data {
                 dir,
                 writer,
@@ -151,68 +106,30 @@ impl Decoders {
                 bytes,
             } => {
                 advance(e, conn.id, dir, offset, bytes.len() as u64)?;
+                ensure!(
+                    !matches!(e.proto, Proto::Untold),
+                    "connection {}: bytes before its protocol was told (the flow source \
+                     must pass through decode::sniffer)",
+                    conn.id
+                );
                 let stamp = Stamp { ts_ns, by: *writer };
-                if let Proto::Undecided {
-                    held,
-                    bytes: n,
-                    dirs,
-                } = &mut e.proto
-                {
-                    *n += bytes.len();
-                    held.push(Held::Data {
-                        ts_ns,
-                        dir,
-                        writer: *writer,
-                        bytes: bytes.to_vec(),
-                    });
-                    let mut verdict = look(&mut dirs[dir.index()], dir, bytes, *n);
-                    // Both sides wrote, neither like gRPC or ttrpc.
-                    if verdict.is_none() && dirs.iter().all(|d| d.other) {
-                        verdict = Some(None);
-                    }
-                    self.decide(conn.id, verdict)?;
-                } else {
-                    feed(e, dir, bytes, &stamp, &mut self.events);
-                }
+                feed(e, dir, bytes, &stamp, &mut self.events);
             }
             FlowEvent::Gap { dir, offset, len } => {
                 advance(e, conn.id, dir, offset, len)?;
-                match &mut e.proto {
-                    Proto::Undecided { held, dirs, .. } => {
-                        held.push(Held::Gap { dir, len });
-                        // The start can no longer be read as one stream.
-                        let ev = &mut dirs[dir.index()];
-                        ev.broken = true;
-                        ev.other = true;
-                        ev.start = Vec::new();
-                    }
-                    _ => gap(e, dir, len, &mut self.events),
-                }
+                gap(e, dir, len, &mut self.events);
             }
             FlowEvent::Seed { dir, frame, .. } => {
                 e.info.hpack_recovered = true;
-                match &mut e.proto {
-                    Proto::Undecided { held, .. } => {
-                        held.push(Held::Seed {
-                            dir,
-                            frame: frame.to_vec(),
-                            ts_ns,
-                        });
-                        // Only HTTP/2 connections get one.
-                        self.decide(conn.id, Some(Some(Protocol::Grpc)))?;
-                    }
-                    Proto::Http2(d) => {
-                        let stamp = Stamp {
-                            ts_ns,
-                            by: Process::default(),
-                        };
-                        d.seed(dir, frame, &stamp, &mut self.events);
-                    }
-                    Proto::Ttrpc(_) | Proto::Other => {}
+                if let Proto::Http2(d) = &mut e.proto {
+                    let stamp = Stamp {
+                        ts_ns,
+                        by: Process::default(),
+                    };
+                    d.seed(dir, frame, &stamp, &mut self.events);
                 }
             }
             FlowEvent::Close => {
-                self.decide(conn.id, Some(None))?;
                 if let Some(e) = self.conns.get_mut(&conn.id) {
                     close(e, ts_ns, &mut self.events);
                 }
@@ -235,19 +152,14 @@ impl Decoders {
         Ok(())
     }
 
-    /// Settles the protocol of `id` when `verdict` says so (`Some(None)`:
-    /// neither), replaying what was held into the chosen decoder.
-    fn decide(&mut self, id: ConnId, verdict: Option<Option<Protocol>>) -> Result<()> {
-        let Some(verdict) = verdict else {
-            return Ok(());
-        };
+    /// The decoder of connection `id`, for what it speaks (`None`: neither).
+    fn decide(&mut self, id: ConnId, verdict: Option<Protocol>) {
         let Some(e) = self.conns.get_mut(&id) else {
-            return Ok(());
+            return;
         };
-        let held = match &mut e.proto {
-            Proto::Undecided { held, .. } => std::mem::take(held),
-            _ => return Ok(()),
-        };
+        if !matches!(e.proto, Proto::Untold) {
+            return;
+        }
         e.info.protocol = verdict;
         e.proto = match verdict {
             Some(Protocol::Grpc) => {
@@ -265,37 +177,10 @@ impl Decoders {
                 Proto::Ttrpc(Box::new(TtrpcDecoder::new()))
             }
             None => {
-                // A connection that closed without a byte spoke nothing.
-                if !held.is_empty() {
-                    self.counts.other += 1;
-                }
+                self.counts.other += 1;
                 Proto::Other
             }
         };
-        for h in held {
-            match h {
-                Held::Data {
-                    ts_ns,
-                    dir,
-                    writer,
-                    bytes,
-                } => {
-                    let stamp = Stamp { ts_ns, by: writer };
-                    feed(e, dir, &bytes, &stamp, &mut self.events);
-                }
-                Held::Gap { dir, len, .. } => gap(e, dir, len, &mut self.events),
-                Held::Seed { dir, frame, ts_ns } => {
-                    if let Proto::Http2(d) = &mut e.proto {
-                        let stamp = Stamp {
-                            ts_ns,
-                            by: Process::default(),
-                        };
-                        d.seed(dir, &frame, &stamp, &mut self.events);
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     fn emit(&mut self, info: &ConnInfo, ts_ns: u64, out: &mut dyn Events) -> Result<()> {
@@ -310,7 +195,6 @@ impl Decoders {
         let mut ids: Vec<ConnId> = self.conns.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
-            self.decide(id, Some(None))?;
             if let Some(mut e) = self.conns.remove(&id) {
                 close(&mut e, ts_ns, &mut self.events);
                 self.emit(&e.info, ts_ns, out)?;
@@ -320,40 +204,11 @@ impl Decoders {
     }
 }
 
-/// What a new write of `dir` tells: a protocol, neither (`Some(None)`), or
-/// nothing yet. The direction's start decides as its bytes accumulate,
-/// whatever the writes (split-independent); only when the start is not
-/// either protocol's (a capture begun inside a frame, or a gap before the
-/// verdict) do later writes' starts count, since peers write whole frames.
-fn look(ev: &mut Evidence, dir: Dir, write: &[u8], held: usize) -> Option<Option<Protocol>> {
-    let from_server = dir == Dir::ToClient;
-    let first = ev.writes == 0;
-    ev.writes += 1;
-    if !ev.broken && !ev.other {
-        ev.start.extend_from_slice(write);
-        match sniff(&ev.start, from_server) {
-            Sniff::Is(p) => return Some(Some(p)),
-            Sniff::NeedMore if ev.start.len() <= HOLD_LIMIT => return None,
-            _ => {
-                ev.other = true;
-                ev.start = Vec::new();
-            }
-        }
-    }
-    ev.other = true;
-    if !first {
-        if let Sniff::Is(p) = sniff(write, from_server) {
-            return Some(Some(p));
-        }
-    }
-    (held > HOLD_LIMIT).then_some(None)
-}
-
 fn feed(e: &mut Entry, dir: Dir, bytes: &[u8], stamp: &Stamp, out: &mut Vec<Event>) {
     match &mut e.proto {
         Proto::Http2(d) => d.feed(dir, bytes, stamp, out),
         Proto::Ttrpc(d) => d.feed(dir, bytes, stamp, out),
-        Proto::Undecided { .. } | Proto::Other => {}
+        Proto::Untold | Proto::Other => {}
     }
 }
 
@@ -361,7 +216,7 @@ fn gap(e: &mut Entry, dir: Dir, n: u64, out: &mut Vec<Event>) {
     match &mut e.proto {
         Proto::Http2(d) => d.gap(dir, n, out),
         Proto::Ttrpc(d) => d.gap(dir, n, out),
-        Proto::Undecided { .. } | Proto::Other => {}
+        Proto::Untold | Proto::Other => {}
     }
 }
 
@@ -369,7 +224,7 @@ fn close(e: &mut Entry, ts_ns: u64, out: &mut Vec<Event>) {
     match &mut e.proto {
         Proto::Http2(d) => d.close(ts_ns, out),
         Proto::Ttrpc(d) => d.close(ts_ns, out),
-        Proto::Undecided { .. } | Proto::Other => {}
+        Proto::Untold | Proto::Other => {}
     }
 }
 

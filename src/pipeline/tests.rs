@@ -7,9 +7,10 @@ use anyhow::Result;
 use super::decoders::{Decoders, Events};
 use super::item::ConnInfo;
 use crate::decode::sniff::PREFACE;
+use crate::decode::sniffer::Sniffer;
 use crate::decode::{Event, Protocol};
 use crate::flow::{Comm, Side};
-use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process};
+use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Sink};
 use crate::testsupport::h2::Conv as H2;
 use crate::testsupport::ttrpc::shim_conversation;
 
@@ -23,8 +24,23 @@ impl Events for Seen {
     }
 }
 
-/// Runs `writes` as connection `id` through `dec`.
+/// The decoders as a flow sink, behind the sniffer as in every command.
+struct Feed<'a> {
+    dec: &'a mut Decoders,
+    seen: &'a mut Seen,
+}
+
+impl Sink for Feed<'_> {
+    fn event(&mut self, conn: &Conn, ts: u64, ev: FlowEvent<'_>) -> Result<()> {
+        self.dec.on_flow(conn, ts, ev, self.seen)
+    }
+}
+
+/// Runs `writes` as connection `id` through the sniffer and `dec`.
 fn run(dec: &mut Decoders, id: ConnId, writes: &[(Dir, Vec<u8>)], seen: &mut Seen) {
+    let mut sniffer = Sniffer::new();
+    let mut feed = Feed { dec, seen };
+    let s = &mut sniffer.sink(&mut feed);
     let conn = Conn {
         id,
         path: Some("/run/x.sock".into()),
@@ -33,7 +49,7 @@ fn run(dec: &mut Decoders, id: ConnId, writes: &[(Dir, Vec<u8>)], seen: &mut See
         first_ns: 1,
     };
     let writer = Process::thread(1, 1, Comm::from_name("w"));
-    dec.on_flow(&conn, 1, FlowEvent::Open, seen).unwrap();
+    s.event(&conn, 1, FlowEvent::Open).unwrap();
     let mut offset = [0u64; 2];
     for (dir, bytes) in writes {
         let ev = FlowEvent::Data {
@@ -43,9 +59,9 @@ fn run(dec: &mut Decoders, id: ConnId, writes: &[(Dir, Vec<u8>)], seen: &mut See
             bytes,
         };
         offset[dir.index()] += bytes.len() as u64;
-        dec.on_flow(&conn, 2, ev, seen).unwrap();
+        s.event(&conn, 2, ev).unwrap();
     }
-    dec.on_flow(&conn, 3, FlowEvent::Close, seen).unwrap();
+    s.event(&conn, 3, FlowEvent::Close).unwrap();
 }
 
 fn messages(seen: &Seen, p: Protocol) -> usize {

@@ -21,9 +21,8 @@ use anyhow::Result;
 
 use super::{Availability, Found, Learned, RecoveredTable, Recovery, StreamMethod};
 use crate::decode::h2::frame::{flags, Head, Kind, HEAD_LEN, MAX_MAX_FRAME_SIZE};
-use crate::decode::sniff::{is_initial_settings, sniff, Sniff, PREFACE};
-use crate::decode::Protocol;
-use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Sink};
+use crate::decode::sniff::{is_initial_settings, PREFACE};
+use crate::flow::{Conn, ConnId, Dir, FlowEvent, Held, OwnedEvent, Process, Protocol, Sink};
 
 /// Ticks (about 100 ms each) a connection is held waiting for a table.
 pub const HOLD_TICKS: u32 = 5;
@@ -36,8 +35,6 @@ pub const HOLD_BYTES: usize = 1 << 20;
 const PENDING_TABLES: usize = 64;
 /// Timeouts after which a direction stops waiting for tables.
 const MAX_TIMEOUTS: u32 = 2;
-/// Events of one direction looked at before giving up on telling its protocol.
-const SNIFF_EVENTS: u32 = 4;
 /// Streams named per connection at most.
 const MAX_NAMED: usize = 4096;
 /// What the uprobes read for sockets whose connection has not shown yet
@@ -70,33 +67,6 @@ pub struct SeederStats {
 struct Early {
     learned: Learned,
     age: u32,
-}
-
-/// An event kept while a connection is held.
-enum Held {
-    Data {
-        ts: u64,
-        dir: Dir,
-        writer: Process,
-        offset: u64,
-        bytes: Vec<u8>,
-    },
-    Gap {
-        ts: u64,
-        dir: Dir,
-        offset: u64,
-        len: u64,
-    },
-    Seed {
-        dir: Dir,
-        offset: u64,
-        frame: Vec<u8>,
-        origin: String,
-        ts: u64,
-    },
-    Close {
-        ts: u64,
-    },
 }
 
 /// Walks one direction's frame headers.
@@ -184,14 +154,15 @@ struct DirState {
     /// No more waiting on this direction.
     given_up: bool,
     timeouts: u32,
-    events: u32,
     scan: Scan,
     pending: Vec<RecoveredTable>,
 }
 
 #[derive(PartialEq, Eq)]
 enum Mode {
-    /// Not yet known whether this is an HTTP/2 connection begun earlier.
+    /// Its protocol is not told yet.
+    Untold,
+    /// HTTP/2; not yet known whether it began before the capture.
     Undecided,
     /// It is: watch header blocks.
     Watch,
@@ -203,8 +174,7 @@ struct ConnState {
     conn: Conn,
     mode: Mode,
     dirs: [DirState; 2],
-    held: Vec<Held>,
-    held_bytes: usize,
+    held: Held,
     age: u32,
     want: Option<Want>,
     reported: bool,
@@ -374,67 +344,21 @@ impl Seeding<'_> {
         let Some(c) = self.s.conns.get_mut(&id) else {
             return Ok(());
         };
-        let held = std::mem::take(&mut c.held);
-        c.held_bytes = 0;
+        let held = c.held.take();
         c.age = 0;
         let conn = c.conn.clone();
         let mut rest = held.into_iter();
-        while let Some(h) = rest.next() {
-            self.replay(&conn, h)?;
+        while let Some((ts, ev)) = rest.next() {
+            self.event(&conn, ts, ev.as_event())?;
             if self.s.conns.get(&id).is_some_and(|c| c.want.is_some()) {
                 // Held again: what is left waits behind it.
                 let c = self.s.conns.get_mut(&id).expect("checked above");
-                for h in rest.by_ref() {
-                    c.held_bytes += held_len(&h);
-                    c.held.push(h);
+                for (ts, ev) in rest.by_ref() {
+                    c.held.push_owned(ts, ev);
                 }
             }
         }
         Ok(())
-    }
-
-    fn replay(&mut self, conn: &Conn, h: Held) -> Result<()> {
-        match h {
-            Held::Data {
-                ts,
-                dir,
-                writer,
-                offset,
-                bytes,
-            } => self.event(
-                conn,
-                ts,
-                FlowEvent::Data {
-                    dir,
-                    writer: &writer,
-                    offset,
-                    bytes: &bytes,
-                },
-            ),
-            Held::Gap {
-                ts,
-                dir,
-                offset,
-                len,
-            } => self.event(conn, ts, FlowEvent::Gap { dir, offset, len }),
-            Held::Seed {
-                dir,
-                offset,
-                frame,
-                origin,
-                ts,
-            } => self.event(
-                conn,
-                ts,
-                FlowEvent::Seed {
-                    dir,
-                    offset,
-                    frame: &frame,
-                    origin: &origin,
-                },
-            ),
-            Held::Close { ts } => self.event(conn, ts, FlowEvent::Close),
-        }
     }
 
     /// A table copied by the uprobes.
@@ -460,12 +384,13 @@ impl Seeding<'_> {
             // The seed goes first, then what was held behind the block.
             let at = c
                 .held
+                .events()
                 .iter()
-                .position(|h| matches!(h, Held::Data { dir, offset, .. } if *dir == w.dir && *offset == w.at))
+                .position(|(_, h)| matches!(h, OwnedEvent::Data { dir, offset, .. } if *dir == w.dir && *offset == w.at))
                 .unwrap_or(0);
-            let seed = self.seed_of(conn, t, w.at, ts);
+            let seed = self.seed_of(conn, t, w.at);
             let c = self.s.conns.get_mut(&conn.id).expect("checked above");
-            c.held.insert(at, seed);
+            c.held.insert(at, ts, seed);
             return self.release(conn.id);
         }
         if d.pending.len() >= PENDING_TABLES {
@@ -477,7 +402,7 @@ impl Seeding<'_> {
 
     /// The seed event for `t`, placed at `offset`; the direction is known
     /// from then on.
-    fn seed_of(&mut self, conn: &Conn, t: &RecoveredTable, offset: u64, ts: u64) -> Held {
+    fn seed_of(&mut self, conn: &Conn, t: &RecoveredTable, offset: u64) -> OwnedEvent {
         self.s.stats.seeded += 1;
         if let Some(c) = self.s.conns.get_mut(&conn.id) {
             let d = &mut c.dirs[t.dir.index()];
@@ -485,16 +410,44 @@ impl Seeding<'_> {
             d.pending.clear();
         }
         self.s.recovery.mark_done(conn.server.ino, t.dir);
-        Held::Seed {
+        OwnedEvent::Seed {
             dir: t.dir,
             offset,
             frame: t.seed_frame(),
             origin: t.origin(),
-            ts,
         }
     }
 
-    /// Decide what the connection is from the first bytes of a direction.
+    /// What the connection speaks, told once: only HTTP/2 is watched.
+    fn told(&mut self, conn: &Conn, protocol: Option<Protocol>) {
+        let Some(c) = self.s.conns.get_mut(&conn.id) else {
+            return;
+        };
+        if c.mode != Mode::Untold {
+            return;
+        }
+        if protocol == Some(Protocol::Grpc) {
+            c.mode = Mode::Undecided;
+        } else {
+            self.off(conn.id, conn.server.ino);
+        }
+    }
+
+    /// Nothing to do for this connection (fresh, or not HTTP/2).
+    fn off(&mut self, id: ConnId, server_ino: u64) {
+        let Some(c) = self.s.conns.get_mut(&id) else {
+            return;
+        };
+        c.mode = Mode::Off;
+        c.names = Default::default();
+        for d in &mut c.dirs {
+            d.pending.clear();
+        }
+        self.s.recovery.mark_fresh(server_ino);
+    }
+
+    /// Decide from the first bytes of a direction of an HTTP/2 connection
+    /// whether it began before the capture.
     fn decide(&mut self, conn: &Conn, dir: Dir, offset: u64, bytes: &[u8]) {
         let Some(c) = self.s.conns.get_mut(&conn.id) else {
             return;
@@ -506,39 +459,17 @@ impl Seeding<'_> {
         // A fresh server may send its SETTINGS before it reads the preface:
         // the client's first bytes decide then.
         let server_first = dir == Dir::ToClient && offset == 0 && is_initial_settings(bytes);
-        let verdict = sniff(bytes, dir == Dir::ToClient);
-        c.mode = match verdict {
-            _ if fresh => Mode::Off,
-            _ if server_first => Mode::Undecided,
-            Sniff::Is(Protocol::Grpc) => Mode::Watch,
-            Sniff::Is(_) | Sniff::Other => Mode::Off,
-            Sniff::NeedMore => {
-                c.dirs[dir.index()].events += 1;
-                if c.dirs[dir.index()].events >= SNIFF_EVENTS {
-                    Mode::Off
-                } else {
-                    Mode::Undecided
+        if fresh {
+            self.off(conn.id, conn.server.ino);
+        } else if !server_first {
+            c.mode = Mode::Watch;
+            let pid = conn.server.owner.pid.unwrap_or(0);
+            if let Some(Availability::Unavailable(why)) = self.s.recovery.availability(pid) {
+                if !c.reported {
+                    c.reported = true;
+                    *self.s.stats.unavailable.entry(why).or_default() += 1;
                 }
             }
-        };
-        match c.mode {
-            Mode::Off => {
-                c.names = Default::default();
-                for d in &mut c.dirs {
-                    d.pending.clear();
-                }
-                self.s.recovery.mark_fresh(conn.server.ino);
-            }
-            Mode::Watch => {
-                let pid = conn.server.owner.pid.unwrap_or(0);
-                if let Some(Availability::Unavailable(why)) = self.s.recovery.availability(pid) {
-                    if !c.reported {
-                        c.reported = true;
-                        *self.s.stats.unavailable.entry(why).or_default() += 1;
-                    }
-                }
-            }
-            Mode::Undecided => {}
         }
     }
 
@@ -592,8 +523,8 @@ impl Seeding<'_> {
             if let Some(i) = d.pending.iter().position(|t| fits(t, &head, fragment)) {
                 let t = d.pending.remove(i);
                 done = self.pass_range(conn, ts, (dir, writer), (offset, bytes), done..cut)?;
-                let seed = self.seed_of(conn, &t, at, ts);
-                self.replay(conn, seed)?;
+                let seed = self.seed_of(conn, &t, at);
+                self.event(conn, ts, seed.as_event())?;
                 continue;
             }
             if !probed || d.given_up || d.scan.lost {
@@ -604,14 +535,7 @@ impl Seeding<'_> {
             let c = self.s.conns.get_mut(&conn.id).expect("checked above");
             c.want = Some(Want { dir, head, at });
             c.age = 0;
-            c.held_bytes += bytes.len() - cut;
-            c.held.push(Held::Data {
-                ts,
-                dir,
-                writer: *writer,
-                offset: at,
-                bytes: bytes[cut..].to_vec(),
-            });
+            c.held.push(ts, data_ev(dir, writer, at, &bytes[cut..]));
             return Ok(());
         }
         self.pass(conn, ts, dir, writer, offset + done as u64, &bytes[done..])
@@ -667,14 +591,13 @@ impl Seeding<'_> {
             if first.is_some_and(|f| m.stream >= f) {
                 continue;
             }
-            let seed = Held::Seed {
+            let seed = FlowEvent::Seed {
                 dir,
                 offset: at,
-                frame: m.frame(dir),
-                origin: m.origin(dir),
-                ts,
+                frame: &m.frame(dir),
+                origin: &m.origin(dir),
             };
-            self.replay(conn, seed)?;
+            self.event(conn, ts, seed)?;
         }
         Ok(())
     }
@@ -712,26 +635,19 @@ impl Seeding<'_> {
             .event(conn, ts, data_ev(dir, writer, offset, bytes))
     }
 
-    fn hold(&mut self, id: ConnId, h: Held) -> Result<bool> {
+    /// Keep `ev` if the connection is held.
+    fn hold(&mut self, id: ConnId, ts: u64, ev: FlowEvent<'_>) -> Result<bool> {
         let Some(c) = self.s.conns.get_mut(&id) else {
             return Ok(false);
         };
         if c.want.is_none() {
             return Ok(false);
         }
-        c.held_bytes += held_len(&h);
-        c.held.push(h);
-        if c.held_bytes > HOLD_BYTES {
+        c.held.push(ts, ev);
+        if c.held.bytes() > HOLD_BYTES {
             self.timeout(id)?;
         }
         Ok(true)
-    }
-}
-
-fn held_len(h: &Held) -> usize {
-    match h {
-        Held::Data { bytes, .. } => bytes.len(),
-        _ => 0,
     }
 }
 
@@ -758,10 +674,11 @@ fn fragment_of<'b>(head: &Head, frame: &'b [u8]) -> &'b [u8] {
 }
 
 /// The held bytes of the block a hold waits for, from its fragment on.
-fn held_fragment<'h>(held: &'h [Held], w: &Want) -> &'h [u8] {
-    held.iter()
-        .find_map(|h| match h {
-            Held::Data {
+fn held_fragment<'h>(held: &'h Held, w: &Want) -> &'h [u8] {
+    held.events()
+        .iter()
+        .find_map(|(_, h)| match h {
+            OwnedEvent::Data {
                 dir, offset, bytes, ..
             } if *dir == w.dir && *offset == w.at => Some(fragment_of(&w.head, bytes)),
             _ => None,
@@ -795,10 +712,9 @@ impl Sink for Seeding<'_> {
                     conn.id,
                     ConnState {
                         conn: conn.clone(),
-                        mode: Mode::Undecided,
+                        mode: Mode::Untold,
                         dirs: Default::default(),
-                        held: Vec::new(),
-                        held_bytes: 0,
+                        held: Held::default(),
                         age: 0,
                         want: None,
                         reported: false,
@@ -811,21 +727,17 @@ impl Sink for Seeding<'_> {
                 self.inner.event(conn, ts, ev)?;
                 self.index(conn)
             }
+            FlowEvent::Protocol(p) => {
+                self.told(conn, p);
+                self.inner.event(conn, ts, ev)
+            }
             FlowEvent::Data {
                 dir,
                 writer,
                 offset,
                 bytes,
             } => {
-                if self.s.conns.get(&conn.id).is_some_and(|c| c.want.is_some()) {
-                    let held = Held::Data {
-                        ts,
-                        dir,
-                        writer: *writer,
-                        offset,
-                        bytes: bytes.to_vec(),
-                    };
-                    self.hold(conn.id, held)?;
+                if self.hold(conn.id, ts, ev)? {
                     return Ok(());
                 }
                 if let Some(c) = self.s.conns.get_mut(&conn.id) {
@@ -854,16 +766,8 @@ impl Sink for Seeding<'_> {
                     self.inner.event(conn, ts, ev)
                 }
             }
-            FlowEvent::Gap { dir, offset, len } => {
-                if self.hold(
-                    conn.id,
-                    Held::Gap {
-                        ts,
-                        dir,
-                        offset,
-                        len,
-                    },
-                )? {
+            FlowEvent::Gap { dir, .. } => {
+                if self.hold(conn.id, ts, ev)? {
                     return Ok(());
                 }
                 if let Some(c) = self.s.conns.get_mut(&conn.id) {
@@ -871,26 +775,14 @@ impl Sink for Seeding<'_> {
                 }
                 self.inner.event(conn, ts, ev)
             }
-            FlowEvent::Seed {
-                dir,
-                offset,
-                frame,
-                origin,
-            } => {
-                let h = Held::Seed {
-                    dir,
-                    offset,
-                    frame: frame.to_vec(),
-                    origin: origin.to_string(),
-                    ts,
-                };
-                if self.hold(conn.id, h)? {
+            FlowEvent::Seed { .. } => {
+                if self.hold(conn.id, ts, ev)? {
                     return Ok(());
                 }
                 self.inner.event(conn, ts, ev)
             }
             FlowEvent::Close => {
-                if self.hold(conn.id, Held::Close { ts })? {
+                if self.hold(conn.id, ts, ev)? {
                     // The connection is over: no table can come any more.
                     return self.timeout(conn.id);
                 }

@@ -78,6 +78,8 @@ impl Sink for Log {
     fn event(&mut self, _: &Conn, _: u64, ev: FlowEvent<'_>) -> anyhow::Result<()> {
         let line = match ev {
             FlowEvent::Open => "open".to_string(),
+            // Told by the sniffer in front ([`open_grpc`]).
+            FlowEvent::Protocol(_) => return Ok(()),
             FlowEvent::Data {
                 dir, offset, bytes, ..
             } => format!("data {dir:?} {offset}+{}", bytes.len()),
@@ -97,6 +99,13 @@ fn table_of(t: &RecoveredTable) -> Learned {
         ts_ns: 0,
         found: Found::Table(Box::new(t.clone())),
     }
+}
+
+/// A connection opens, and the sniffer in front tells it speaks HTTP/2.
+fn open_grpc(s: &mut dyn Sink, c: &Conn) {
+    s.event(c, 0, FlowEvent::Open).unwrap();
+    s.event(c, 0, FlowEvent::Protocol(Some(crate::flow::Protocol::Grpc)))
+        .unwrap();
 }
 
 /// A seeder whose server (pid 7) is probed, a log behind it, a connection.
@@ -163,7 +172,7 @@ fn a_table_after_its_block_is_placed_before_it() {
     write.extend_from_slice(&headers);
     {
         let mut s = seeder.sink(&mut log);
-        s.event(&c, 0, FlowEvent::Open).unwrap();
+        open_grpc(&mut s, &c);
         data(&mut s, &c, Dir::ToServer, 0, &write);
         // Held from the HEADERS frame on: the response waits too.
         data(&mut s, &c, Dir::ToClient, 0, &ping);
@@ -203,7 +212,7 @@ fn a_table_before_its_connection_waits_for_it_by_socket() {
         let mut s = seeder.sink(&mut log);
         // The uprobe's record comes before the connection's first bytes.
         s.learned(table_of(&t)).unwrap();
-        s.event(&c, 0, FlowEvent::Open).unwrap();
+        open_grpc(&mut s, &c);
         data(&mut s, &c, Dir::ToServer, 0, &write);
     }
     let at = ping.len();
@@ -237,7 +246,7 @@ fn a_table_for_another_block_is_not_used() {
     let (_, headers) = request();
     {
         let mut s = seeder.sink(&mut log);
-        s.event(&c, 0, FlowEvent::Open).unwrap();
+        open_grpc(&mut s, &c);
         data(&mut s, &c, Dir::ToServer, 0, &headers);
         // Same stream, other bytes: not that block's table.
         let mut t = table(Dir::ToServer, 41, &[("a", "b")]);
@@ -268,7 +277,7 @@ fn without_a_probed_server_nothing_waits() {
     let (_, headers) = request();
     {
         let mut s = seeder.sink(&mut log);
-        s.event(&c, 0, FlowEvent::Open).unwrap();
+        open_grpc(&mut s, &c);
         data(&mut s, &c, Dir::ToServer, 0, &headers);
     }
     assert_eq!(log.0.len(), 2);
@@ -288,7 +297,7 @@ fn an_encoder_table_before_its_block_is_used_at_once() {
     );
     {
         let mut s = seeder.sink(&mut log);
-        s.event(&c, 0, FlowEvent::Open).unwrap();
+        open_grpc(&mut s, &c);
         let mut t = table(Dir::ToClient, 41, &[(":status", "200")]);
         t.end_stream = true;
         s.learned(table_of(&t)).unwrap();
@@ -319,7 +328,7 @@ fn a_fresh_connection_whose_server_writes_first_gets_no_seed() {
     preface.extend_from_slice(&settings);
     {
         let mut s = seeder.sink(&mut log);
-        s.event(&c, 0, FlowEvent::Open).unwrap();
+        open_grpc(&mut s, &c);
         // The server's SETTINGS before it read the preface, then the client.
         data(&mut s, &c, Dir::ToClient, 0, &settings);
         data(&mut s, &c, Dir::ToServer, 0, &preface);

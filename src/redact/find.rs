@@ -274,14 +274,18 @@ mod tests {
             first_ns: 0,
         };
         let writer = Process::thread(1, 1, Comm::from_name("crictl"));
-        f.event(&conn, 0, FlowEvent::Open).unwrap();
+        // Behind the sniffer, as every read of a file is.
+        let mut sniffer = crate::decode::sniffer::Sniffer::new();
+        let mut s = sniffer.sink(&mut f);
+        s.event(&conn, 0, FlowEvent::Open).unwrap();
         let ev = FlowEvent::Data {
             dir: Dir::ToServer,
             writer: &writer,
             offset: 0,
             bytes: writes,
         };
-        f.event(&conn, 1, ev).unwrap();
+        s.event(&conn, 1, ev).unwrap();
+        s.flush().unwrap();
         let (mut secrets, found) = f.finish().unwrap();
         let list = secrets.remove(&(7, Dir::ToServer)).unwrap_or_default();
         (found, list)

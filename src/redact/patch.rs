@@ -49,7 +49,12 @@ impl Sink for Locator<'_> {
     /// secret headers in it are overwritten (same length, so the table's
     /// sizes stay right; later references show the redacted entry).
     fn event(&mut self, _: &Conn, _: u64, ev: FlowEvent<'_>) -> Result<()> {
-        let (FlowEvent::Seed { frame, .. }, Some(p)) = (ev, self.synthetic.take()) else {
+        // Other events may come between the packet and its seed (the
+        // sniffer tells the protocol first): only the seed takes it.
+        let FlowEvent::Seed { frame, .. } = ev else {
+            return Ok(());
+        };
+        let Some(p) = self.synthetic.take() else {
             return Ok(());
         };
         let payload_at = p.frame_at + p.payload_at as u64;

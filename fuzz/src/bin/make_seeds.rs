@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use containerdsnoop::decode::h2::frame::{self, Frame, Head, HEAD_LEN};
 use containerdsnoop::decode::sniff::PREFACE;
 use containerdsnoop::decode::{ConnDecoder, Event, PathInfo, Stamp};
-use containerdsnoop::flow::{self, Conn, ConnId, FlowEvent, Sink};
+use containerdsnoop::flow::{self, ConnId, OwnedEvent};
 use containerdsnoop::input::{self, ReadOptions};
 use containerdsnoop_fuzz::segments::{self, ctrl};
 use containerdsnoop_fuzz::{method_paths, push_record};
@@ -26,21 +26,19 @@ enum Ev {
     Gap(flow::Dir, u64),
 }
 
-#[derive(Default)]
-struct Record {
-    conns: BTreeMap<ConnId, Vec<Ev>>,
-}
-
-impl Sink for Record {
-    fn event(&mut self, conn: &Conn, _ts: u64, ev: FlowEvent<'_>) -> anyhow::Result<()> {
-        let evs = self.conns.entry(conn.id).or_default();
+/// Each connection's bytes and gaps, in order, from what the flow layer
+/// delivered.
+fn by_conn(rec: &flow::Recorder) -> BTreeMap<ConnId, Vec<Ev>> {
+    let mut conns: BTreeMap<ConnId, Vec<Ev>> = BTreeMap::new();
+    for (conn, _, ev) in &rec.events {
+        let evs = conns.entry(conn.id).or_default();
         match ev {
-            FlowEvent::Data { dir, bytes, .. } => evs.push(Ev::Data(dir, bytes.to_vec())),
-            FlowEvent::Gap { dir, len, .. } => evs.push(Ev::Gap(dir, len)),
-            FlowEvent::Open | FlowEvent::Close => {}
+            OwnedEvent::Data { dir, bytes, .. } => evs.push(Ev::Data(*dir, bytes.clone())),
+            OwnedEvent::Gap { dir, len, .. } => evs.push(Ev::Gap(*dir, *len)),
+            _ => {}
         }
-        Ok(())
     }
+    conns
 }
 
 struct Out {
@@ -104,9 +102,9 @@ fn main() {
         let stem = fx.file_stem().unwrap().to_string_lossy().into_owned();
         let bytes = fs::read(fx).unwrap();
         out.put("pcap_read", &stem, &bytes);
-        let mut rec = Record::default();
+        let mut rec = flow::Recorder::default();
         input::read(&bytes[..], &ReadOptions::default(), &mut rec).unwrap();
-        for (id, evs) in &rec.conns {
+        for (id, evs) in &by_conn(&rec) {
             let name = format!("{stem}-{id}");
             let mut streams: [Vec<u8>; 2] = Default::default();
             let from_start = evs

@@ -11,6 +11,7 @@ impl Sink for Log {
     fn event(&mut self, conn: &Conn, _ts: u64, ev: FlowEvent<'_>) -> Result<()> {
         let line = match ev {
             FlowEvent::Open => format!("{} open {:?}", conn.id, conn.path),
+            FlowEvent::Protocol(p) => format!("{} speaks {p:?}", conn.id),
             FlowEvent::Close => format!("{} close", conn.id),
             FlowEvent::Data {
                 dir, offset, bytes, ..

@@ -1,0 +1,150 @@
+//! The sniffing stage: one verdict per connection, before its bytes, with
+//! what was held replayed in order behind it; bounded while undecided.
+
+use super::*;
+use crate::flow::{Comm, Process, Recorder, Side};
+use crate::testsupport::h2::Conv;
+use crate::testsupport::ttrpc::shim_conversation;
+
+fn conn(id: ConnId) -> Conn {
+    Conn {
+        id,
+        path: Some("/run/x.sock".into()),
+        client: Side::default(),
+        server: Side::default(),
+        first_ns: 1,
+    }
+}
+
+/// Feeds `writes` of connection `id` (after `Open`) to `s`.
+fn feed(s: &mut Sniffing<'_>, id: ConnId, writes: &[(Dir, Vec<u8>)]) {
+    let writer = Process::thread(1, 1, Comm::from_name("w"));
+    let c = conn(id);
+    s.event(&c, 1, FlowEvent::Open).unwrap();
+    let mut offset = [0u64; 2];
+    for (i, (dir, bytes)) in writes.iter().enumerate() {
+        let ev = FlowEvent::Data {
+            dir: *dir,
+            writer: &writer,
+            offset: offset[dir.index()],
+            bytes,
+        };
+        offset[dir.index()] += bytes.len() as u64;
+        s.event(&c, 10 + i as u64, ev).unwrap();
+    }
+}
+
+/// The events of connection `id` the sinks got, in order.
+fn of(rec: &Recorder, id: ConnId) -> Vec<&OwnedEvent> {
+    rec.events
+        .iter()
+        .filter(|(c, _, _)| c.id == id)
+        .map(|(_, _, e)| e)
+        .collect()
+}
+
+#[test]
+fn one_verdict_per_connection_before_its_bytes() {
+    let mut rec = Recorder::default();
+    let mut sniffer = Sniffer::new();
+    let mut h2 = Conv::new();
+    h2.start();
+    h2.unary(
+        1,
+        "/containerd.services.version.v1.Version/Version",
+        b"",
+        b"",
+    );
+    {
+        let mut s = sniffer.sink(&mut rec);
+        feed(&mut s, 1, &h2.writes);
+        feed(&mut s, 2, &shim_conversation().writes);
+        feed(
+            &mut s,
+            3,
+            &[
+                (Dir::ToServer, b"GET / HTTP/1.1\r\n\r\n".to_vec()),
+                (Dir::ToClient, b"HTTP/1.1 200 OK\r\n\r\n".to_vec()),
+            ],
+        );
+        feed(&mut s, 4, &[]);
+        for id in 1..=4 {
+            s.event(&conn(id), 99, FlowEvent::Close).unwrap();
+        }
+    }
+    for (id, want, writes) in [
+        (1, Some(Protocol::Grpc), h2.writes.len()),
+        (2, Some(Protocol::Ttrpc), shim_conversation().writes.len()),
+        (3, None, 2),
+    ] {
+        let evs = of(&rec, id);
+        assert_eq!(evs[0], &OwnedEvent::Open);
+        assert_eq!(evs[1], &OwnedEvent::Protocol(want), "connection {id}");
+        let told = evs
+            .iter()
+            .filter(|e| matches!(e, OwnedEvent::Protocol(_)))
+            .count();
+        assert_eq!(told, 1, "connection {id} is told once");
+        // Every write, in order, behind the verdict.
+        let data: Vec<_> = evs[2..evs.len() - 1]
+            .iter()
+            .map(|e| matches!(e, OwnedEvent::Data { .. }))
+            .collect();
+        assert_eq!(data, vec![true; writes], "connection {id}");
+    }
+    // A connection that never carried a byte is told nothing.
+    assert_eq!(of(&rec, 4), [&OwnedEvent::Open, &OwnedEvent::Close]);
+    assert!(sniffer.is_empty(), "closed connections are forgotten");
+}
+
+#[test]
+fn bytes_held_while_undecided_are_bounded() {
+    let mut rec = Recorder::default();
+    let mut sniffer = Sniffer::new();
+    // Zeros: ttrpc-like first bytes that never decide, from the client only.
+    let writes: Vec<(Dir, Vec<u8>)> = (0..20)
+        .map(|_| (Dir::ToServer, vec![0u8; 8 << 10]))
+        .collect();
+    feed(&mut sniffer.sink(&mut rec), 1, &writes);
+    let evs = of(&rec, 1);
+    let told = evs
+        .iter()
+        .position(|e| matches!(e, OwnedEvent::Protocol(None)))
+        .expect("told neither");
+    // Everything held came out behind the verdict; nothing is held now.
+    assert_eq!(evs.len(), 2 + writes.len());
+    let held_before: usize = writes.iter().take(told).map(|(_, b)| b.len()).sum();
+    assert!(held_before <= HOLD_LIMIT + (8 << 10), "{held_before}");
+}
+
+#[test]
+fn a_seed_means_http2_and_ticks_end_a_wait() {
+    let mut rec = Recorder::default();
+    let mut sniffer = Sniffer::new();
+    {
+        let mut s = sniffer.sink(&mut rec);
+        // Five bytes of a preface: not enough to tell.
+        feed(&mut s, 1, &[(Dir::ToServer, b"PRI *".to_vec())]);
+        let seed = FlowEvent::Seed {
+            dir: Dir::ToServer,
+            offset: 5,
+            frame: b"\0\0\0\x01\x05\x7f\xff\xff\xff",
+            origin: "test",
+        };
+        s.event(&conn(1), 20, seed).unwrap();
+        // A lone ttrpc data frame is not enough either; live, ticks decide.
+        let data = crate::testsupport::ttrpc::frame(3, 3, 0, b"\x08\x01");
+        feed(&mut s, 2, &[(Dir::ToClient, data)]);
+        for _ in 1..HOLD_TICKS {
+            s.tick().unwrap();
+        }
+        assert_eq!(of(&rec, 2), [&OwnedEvent::Open], "still waiting");
+        let mut s = sniffer.sink(&mut rec);
+        s.tick().unwrap();
+    }
+    assert_eq!(of(&rec, 1)[1], &OwnedEvent::Protocol(Some(Protocol::Grpc)));
+    assert!(matches!(of(&rec, 1)[2], OwnedEvent::Data { .. }));
+    assert!(matches!(of(&rec, 1)[3], OwnedEvent::Seed { .. }));
+    assert_eq!(of(&rec, 2)[1], &OwnedEvent::Protocol(None));
+    assert!(matches!(of(&rec, 2)[2], OwnedEvent::Data { .. }));
+}
