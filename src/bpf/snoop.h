@@ -36,7 +36,7 @@ enum snoop_abi {
 
 /* Every socket's send offsets start here, and `ack` values are in the same
  * space: bytes that were queued before the tracer first saw a connection
- * get offsets below it (see the alignment comment in snoop.bpf.c).
+ * get offsets below it (see the alignment comment in sock_hook.bpf.h).
  * Userspace subtracts it. */
 #define SNOOP_OFFSET_BASE (1ULL << SNOOP_OFFSET_BASE_SHIFT)
 
@@ -148,7 +148,7 @@ struct snoop_event {
 	/* Offset of the first payload byte in this socket's send stream:
 	 * SNOOP_OFFSET_BASE for the first byte the tracer saw on the syscall
 	 * hook; on the sock hook the first send of a connection's second end
-	 * can start below it (see adopt in snoop.bpf.c). */
+	 * can start below it (see adopt in sock_hook.bpf.h). */
 	__u64 offset;
 	/* Data and gap: how far this socket had read its peer's send stream
 	 * when it sent, in the peer's offset space (so a reply can be placed
