@@ -34,6 +34,7 @@ pub mod binary;
 mod json;
 mod load;
 mod raw;
+mod render;
 mod secret;
 mod set;
 mod text;

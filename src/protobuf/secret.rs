@@ -141,7 +141,7 @@ fn any(desc: &MessageDescriptor, b: &[u8], base: usize, depth: usize, out: &mut 
     let Ok(msg) = DynamicMessage::decode(inner.clone(), value) else {
         return;
     };
-    // As `text::resolve_any`: a decode that left everything unknown did not fit.
+    // As `render::resolve_any`: a decode that left everything unknown did not fit.
     let fits = msg.unknown_fields().next().is_none() || msg.fields().next().is_some();
     if fits && depth < WALK_DEPTH {
         walk(&inner, value, base + offset_in(b, value), depth + 1, out);
