@@ -43,9 +43,6 @@ pub mod wire;
 pub use secret::is_secret_name;
 pub use set::SchemaSet;
 
-#[cfg(test)]
-mod tests;
-
 /// Deepest nesting of messages rendered; deeper ones show as `{…}`.
 /// Real containerd and CRI messages nest less than 8 levels, `Any` included.
 pub const MAX_DEPTH: usize = 16;
@@ -469,3 +466,6 @@ fn decode_typed(
         Err(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests;
