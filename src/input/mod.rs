@@ -15,8 +15,6 @@ mod link;
 mod ng;
 mod stream;
 mod tcp;
-#[cfg(test)]
-mod tests;
 
 use std::fmt;
 use std::io::{self, Read};
@@ -246,3 +244,6 @@ fn malformed(offset: u64, reason: impl fmt::Display) -> ReadError {
         reason: reason.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests;

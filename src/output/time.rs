@@ -47,19 +47,4 @@ pub fn rfc3339(ts_ns: u64) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formats_utc() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(
-            rfc3339(1_795_968_000_123_456_789),
-            "2026-11-29T16:00:00.123456789Z"
-        );
-        assert_eq!(
-            rfc3339(951_782_400_000_000_000),
-            "2000-02-29T00:00:00.000000000Z"
-        );
-    }
-}
+mod tests;

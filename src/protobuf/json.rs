@@ -1,6 +1,6 @@
 //! Proto3 JSON mapping of typed messages
 //! (<https://protobuf.dev/programming-guides/json/>), bounded: strings and
-//! bytes are cut at [`STRING_CAP`], the whole at about [`JSON_CAP`].
+//! bytes are cut at [`STRING_CAP`], the whole at about [`JSON_CAP`](super::JSON_CAP).
 //!
 //! Written here rather than with prost-reflect's serde support because that
 //! one prints every bytes value whole (base64 of a 1 MiB chunk) and fails on
@@ -12,39 +12,8 @@ use base64::prelude::{Engine, BASE64_STANDARD};
 use prost_reflect::{DynamicMessage, Kind, MapKey, ReflectMessage, Value as PValue};
 use serde_json::{Map, Value};
 
-use super::text::{any_parts, cut_str, resolve_any};
-use super::{raw, secret, JSON_CAP, MAX_DEPTH, STRING_CAP};
-
-/// Member added to an object, and element to an array, cut at the budget.
-pub(super) const TRUNCATED: (&str, &str) = ("…", "truncated");
-
-/// What is left of [`JSON_CAP`] while one payload is converted.
-pub(super) struct Budget {
-    left: usize,
-}
-
-impl Budget {
-    pub(super) fn new() -> Budget {
-        Budget { left: JSON_CAP }
-    }
-
-    pub(super) fn spend(&mut self, bytes: usize) {
-        self.left = self.left.saturating_sub(bytes);
-    }
-
-    pub(super) fn exhausted(&self) -> bool {
-        self.left == 0
-    }
-}
-
-/// `shown`, then `…(N bytes)` if it is a cut of a value `total` bytes long.
-pub(super) fn cut_string(shown: &str, total: usize) -> String {
-    if total > shown.len() {
-        format!("{shown}…({total} bytes)")
-    } else {
-        shown.to_owned()
-    }
-}
+use super::render::{any_parts, cut_str, cut_string, resolve_any, Budget, TRUNCATED};
+use super::{raw, secret, MAX_DEPTH, STRING_CAP};
 
 /// Well-known types whose JSON form is not an object of their fields; inside
 /// an `Any` they go under `"value"`.

@@ -34,6 +34,7 @@ pub mod binary;
 mod json;
 mod load;
 mod raw;
+mod render;
 mod secret;
 mod set;
 mod text;
@@ -41,9 +42,6 @@ pub mod wire;
 
 pub use secret::is_secret_name;
 pub use set::SchemaSet;
-
-#[cfg(test)]
-mod tests;
 
 /// Deepest nesting of messages rendered; deeper ones show as `{…}`.
 /// Real containerd and CRI messages nest less than 8 levels, `Any` included.
@@ -468,3 +466,6 @@ fn decode_typed(
         Err(_) => None,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -17,8 +17,9 @@ use std::fmt::Write;
 
 use serde_json::{Map, Value};
 
-use super::json::{cut_string, Budget, TRUNCATED};
-use super::text::{printable_prefix, write_bytes, write_hex, write_quoted, TextOut};
+use super::render::{
+    cut_string, printable_prefix, write_bytes, write_hex, write_quoted, Budget, TextOut, TRUNCATED,
+};
 use super::wire::{is_message, next_field, Wire};
 use super::{Decoded, Forms, SchemaUse, BYTES_CAP, MAX_DEPTH};
 

@@ -26,9 +26,6 @@ pub mod pool;
 pub mod scan;
 pub mod verify;
 
-#[cfg(test)]
-mod tests;
-
 use std::fs::{File, Metadata};
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -192,3 +189,6 @@ pub(crate) fn read_binary(path: &Path) -> anyhow::Result<(Vec<u8>, CacheKey)> {
     }
     Ok((bytes, CacheKey::from_metadata(&metadata)))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,17 @@
+use super::*;
+
+#[test]
+fn hook_choice() {
+    assert_eq!(choose(HookChoice::Auto, true).unwrap(), Hook::Sock);
+    assert_eq!(choose(HookChoice::Auto, false).unwrap(), Hook::Syscalls);
+    assert_eq!(choose(HookChoice::Syscalls, true).unwrap(), Hook::Syscalls);
+    assert!(choose(HookChoice::Sock, false).is_err());
+}
+
+#[test]
+fn capability_rules() {
+    assert!(privileged(1 << CAP_SYS_ADMIN));
+    assert!(privileged((1 << CAP_BPF) | (1 << CAP_PERFMON)));
+    assert!(!privileged(1 << CAP_BPF));
+    assert!(!privileged(0));
+}

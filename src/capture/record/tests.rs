@@ -1,0 +1,104 @@
+use super::*;
+
+fn raw(kind: u16, flags: u16, offset: u64, body: &[u8]) -> Vec<u8> {
+    let h = snoop_event {
+        ts_ns: 7,
+        sock_ino: 10,
+        peer_ino: 11,
+        offset: offset + OFFSET_BASE,
+        pid: 100,
+        tid: 101,
+        peer_pid: 200,
+        len: body.len() as u32,
+        kind,
+        flags,
+        comm: [
+            b'c' as i8, b't' as i8, b'r' as i8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ],
+        ..Default::default()
+    };
+    // SAFETY: snoop_event is plain old data (see the Plain impl above).
+    let mut v = unsafe { plain::as_bytes(&h) }.to_vec();
+    v.extend_from_slice(body);
+    v
+}
+
+#[test]
+fn parses_data() {
+    let r = raw(KIND_DATA, FLAG_SERVER, 42, b"hello");
+    let rec = parse(&r).unwrap();
+    assert_eq!(rec.writer.comm.unwrap().as_str(), "ctr");
+    assert_eq!(rec.writer.pid, Some(100));
+    assert!(rec.socket.is_server());
+    assert_eq!(rec.socket.peer_pid, 200);
+    assert_eq!(
+        rec.payload,
+        Payload::Data {
+            offset: 42,
+            bytes: b"hello"
+        }
+    );
+}
+
+#[test]
+fn parses_info_and_close() {
+    let info = raw(KIND_SOCK_INFO, 0, 0, b"/run/x.sock");
+    let rec = parse(&info).unwrap();
+    assert_eq!(
+        rec.payload,
+        Payload::Info {
+            path: Some("/run/x.sock".into()),
+            fresh: false,
+        }
+    );
+    assert!(!rec.socket.is_server());
+    let close = raw(KIND_CLOSE, 0, 99, b"");
+    let rec = parse(&close).unwrap();
+    assert_eq!(rec.payload, Payload::Close { final_offset: 99 });
+}
+
+#[test]
+fn rejects_malformed() {
+    assert_eq!(parse(&[0u8; 3]), Err(RecordError::Short(3)));
+    let mut r = raw(KIND_DATA, 0, 0, b"abc");
+    r.truncate(r.len() - 1);
+    assert!(matches!(parse(&r), Err(RecordError::BadLength { .. })));
+    assert_eq!(parse(&raw(9, 0, 0, b"")), Err(RecordError::UnknownKind(9)));
+}
+
+#[test]
+fn parses_gaps() {
+    let mut r = raw(KIND_GAP, FLAG_MORE, 5, b"");
+    let mut h = header(&r).unwrap();
+    h.gap_len = 300;
+    h.reason = 1;
+    set_header(&mut r, &h);
+    assert_eq!(
+        parse(&r).unwrap().payload,
+        Payload::Gap {
+            offset: 5,
+            len: 300,
+            reason: GapReason::IoUring
+        }
+    );
+    assert!(GapReason::IoUring.by_design());
+    assert!(!GapReason::RingFull.by_design());
+}
+
+#[test]
+fn roles_without_addresses_follow_inode_order() {
+    let s = Socket {
+        ino: 5,
+        peer_ino: 4,
+        peer_pid: 0,
+        bound: false,
+        peer_bound: false,
+    };
+    assert!(s.is_server());
+    let both = Socket {
+        bound: true,
+        peer_bound: true,
+        ..s
+    };
+    assert!(both.is_server());
+}
