@@ -12,6 +12,7 @@ mod conn;
 pub mod frame;
 pub(crate) mod framer;
 pub mod grpc;
+pub mod heads;
 pub mod hpack;
 pub mod seed;
 

@@ -14,15 +14,27 @@
 //! [`FlowEvent::Seed`] right before the block, and the direction decodes
 //! exactly from there on. Without a table (a server that is not a probed Go
 //! program, or a timeout) the events go on unchanged: unknown stays unknown.
+//!
+//! By job: this file takes events and what the uprobes read, and decides
+//! which connections to watch; `tables` matches tables with header blocks,
+//! `names` names streams opened before the capture, `hold` holds and
+//! releases a connection.
+
+mod hold;
+mod names;
+mod tables;
+
+use tables::{fits, fragment_of};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use anyhow::Result;
 
 use super::{Availability, Found, Learned, RecoveredTable, Recovery, StreamMethod};
-use crate::decode::h2::frame::{flags, Head, Kind, HEAD_LEN, MAX_MAX_FRAME_SIZE};
+use crate::decode::h2::frame::{Head, Kind};
+use crate::decode::h2::heads::Heads;
 use crate::decode::sniff::{is_initial_settings, PREFACE};
-use crate::flow::{Conn, ConnId, Dir, FlowEvent, Held, OwnedEvent, Process, Protocol, Sink};
+use crate::flow::{Conn, ConnId, Dir, FlowEvent, Held, Process, Protocol, Sink};
 
 /// Ticks (about 100 ms each) a connection is held waiting for a table.
 pub const HOLD_TICKS: u32 = 5;
@@ -69,77 +81,6 @@ struct Early {
     age: u32,
 }
 
-/// Walks one direction's frame headers.
-#[derive(Default)]
-struct Scan {
-    /// Stream offset up to which bytes were scanned (None: not started).
-    pos: Option<u64>,
-    /// Payload bytes of the current frame still to skip.
-    skip: u64,
-    /// The frame header being read, and where it starts.
-    head: Vec<u8>,
-    head_at: u64,
-    /// Alignment lost (a gap, or bytes that are not frames): stop.
-    lost: bool,
-}
-
-impl Scan {
-    /// Where the next frame starts, if the bytes so far end at a boundary.
-    fn boundary(&self) -> Option<u64> {
-        (!self.lost && self.skip == 0 && self.head.is_empty()).then(|| self.pos.unwrap_or(0))
-    }
-}
-
-impl Scan {
-    /// Feed bytes at `offset`; the frames whose header completes in them,
-    /// with the stream offset where each header starts.
-    fn feed(&mut self, offset: u64, bytes: &[u8], found: &mut Vec<(u64, Head)>) {
-        if self.lost {
-            return;
-        }
-        let pos = *self.pos.get_or_insert(offset);
-        let end = offset + bytes.len() as u64;
-        if offset > pos {
-            self.lost = true;
-            return;
-        }
-        if end <= pos {
-            // Seen before the connection was held: replayed now.
-            return;
-        }
-        let mut i = (pos - offset) as usize;
-        while i < bytes.len() {
-            if self.skip > 0 {
-                let n = self.skip.min((bytes.len() - i) as u64);
-                self.skip -= n;
-                i += n as usize;
-                continue;
-            }
-            if self.head.is_empty() {
-                self.head_at = offset + i as u64;
-            }
-            let take = (HEAD_LEN - self.head.len()).min(bytes.len() - i);
-            self.head.extend_from_slice(&bytes[i..i + take]);
-            i += take;
-            if self.head.len() == HEAD_LEN {
-                let Ok(raw) = <[u8; HEAD_LEN]>::try_from(&self.head[..]) else {
-                    self.lost = true;
-                    return;
-                };
-                let h = Head::parse(&raw);
-                self.head.clear();
-                if matches!(h.kind, Kind::Unknown(_)) || h.length > MAX_MAX_FRAME_SIZE {
-                    self.lost = true;
-                    return;
-                }
-                found.push((self.head_at, h));
-                self.skip = u64::from(h.length);
-            }
-        }
-        self.pos = Some(end);
-    }
-}
-
 /// The block a held connection waits for.
 struct Want {
     dir: Dir,
@@ -154,7 +95,8 @@ struct DirState {
     /// No more waiting on this direction.
     given_up: bool,
     timeouts: u32,
-    scan: Scan,
+    /// Where this direction's frames start.
+    heads: Heads,
     pending: Vec<RecoveredTable>,
 }
 
@@ -279,145 +221,6 @@ impl Seeding<'_> {
         Ok(())
     }
 
-    /// Periodic work: holds that waited too long are released.
-    pub fn tick(&mut self) -> Result<()> {
-        let before = self.s.early.len();
-        self.s.early.retain_mut(|e| {
-            e.age += 1;
-            e.age <= EARLY_TICKS
-        });
-        self.s.stats.tables_unusable += (before - self.s.early.len()) as u64;
-        let due: Vec<ConnId> = self
-            .s
-            .conns
-            .iter_mut()
-            .filter(|(_, c)| c.want.is_some())
-            .filter_map(|(id, c)| {
-                c.age += 1;
-                (c.age >= HOLD_TICKS).then_some(*id)
-            })
-            .collect();
-        for id in due {
-            self.timeout(id)?;
-        }
-        Ok(())
-    }
-
-    /// End of the capture: everything held goes on.
-    pub fn flush(&mut self) -> Result<()> {
-        let ids: Vec<ConnId> = self.s.conns.keys().copied().collect();
-        for id in ids {
-            if self.s.conns.get(&id).is_some_and(|c| c.want.is_some()) {
-                self.timeout(id)?;
-            }
-        }
-        Ok(())
-    }
-
-    fn timeout(&mut self, id: ConnId) -> Result<()> {
-        let Some(c) = self.s.conns.get_mut(&id) else {
-            return Ok(());
-        };
-        if let Some(w) = c.want.take() {
-            self.s.stats.timeouts += 1;
-            let d = &mut c.dirs[w.dir.index()];
-            d.timeouts += 1;
-            if d.timeouts >= MAX_TIMEOUTS {
-                d.given_up = true;
-            }
-        }
-        self.release(id)
-    }
-
-    /// Send the held events on, looking at each again (one may start a
-    /// new hold).
-    fn release(&mut self, id: ConnId) -> Result<()> {
-        self.release_held(id)?;
-        let Some(c) = self.s.conns.get(&id) else {
-            return Ok(());
-        };
-        let (conn, ts) = (c.conn.clone(), c.last_ts);
-        self.place_names(&conn, ts)
-    }
-
-    fn release_held(&mut self, id: ConnId) -> Result<()> {
-        let Some(c) = self.s.conns.get_mut(&id) else {
-            return Ok(());
-        };
-        let held = c.held.take();
-        c.age = 0;
-        let conn = c.conn.clone();
-        let mut rest = held.into_iter();
-        while let Some((ts, ev)) = rest.next() {
-            self.event(&conn, ts, ev.as_event())?;
-            if self.s.conns.get(&id).is_some_and(|c| c.want.is_some()) {
-                // Held again: what is left waits behind it.
-                let c = self.s.conns.get_mut(&id).expect("checked above");
-                for (ts, ev) in rest.by_ref() {
-                    c.held.push_owned(ts, ev);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A table copied by the uprobes.
-    fn table(&mut self, conn: &Conn, ts: u64, t: &RecoveredTable) -> Result<()> {
-        let Some(c) = self.s.conns.get_mut(&conn.id) else {
-            return Ok(());
-        };
-        let d = &mut c.dirs[t.dir.index()];
-        if c.mode == Mode::Off || d.known {
-            self.s.recovery.mark_done(conn.server.ino, t.dir);
-            return Ok(());
-        }
-        if t.check().is_err() {
-            self.s.stats.rejected += 1;
-            return Ok(());
-        }
-        let matches_want = c
-            .want
-            .as_ref()
-            .is_some_and(|w| w.dir == t.dir && fits(t, &w.head, held_fragment(&c.held, w)));
-        if matches_want {
-            let w = c.want.take().expect("checked above");
-            // The seed goes first, then what was held behind the block.
-            let at = c
-                .held
-                .events()
-                .iter()
-                .position(|(_, h)| matches!(h, OwnedEvent::Data { dir, offset, .. } if *dir == w.dir && *offset == w.at))
-                .unwrap_or(0);
-            let seed = self.seed_of(conn, t, w.at);
-            let c = self.s.conns.get_mut(&conn.id).expect("checked above");
-            c.held.insert(at, ts, seed);
-            return self.release(conn.id);
-        }
-        if d.pending.len() >= PENDING_TABLES {
-            d.pending.remove(0);
-        }
-        d.pending.push(t.clone());
-        Ok(())
-    }
-
-    /// The seed event for `t`, placed at `offset`; the direction is known
-    /// from then on.
-    fn seed_of(&mut self, conn: &Conn, t: &RecoveredTable, offset: u64) -> OwnedEvent {
-        self.s.stats.seeded += 1;
-        if let Some(c) = self.s.conns.get_mut(&conn.id) {
-            let d = &mut c.dirs[t.dir.index()];
-            d.known = true;
-            d.pending.clear();
-        }
-        self.s.recovery.mark_done(conn.server.ino, t.dir);
-        OwnedEvent::Seed {
-            dir: t.dir,
-            offset,
-            frame: t.seed_frame(),
-            origin: t.origin(),
-        }
-    }
-
     /// What the connection speaks, told once: only HTTP/2 is watched.
     fn told(&mut self, conn: &Conn, protocol: Option<Protocol>) {
         let Some(c) = self.s.conns.get_mut(&conn.id) else {
@@ -495,7 +298,7 @@ impl Seeding<'_> {
         let mut found = Vec::new();
         let d = &mut c.dirs[dir.index()];
         // Frame boundaries (for tables, names, the first request).
-        d.scan.feed(offset, bytes, &mut found);
+        d.heads.feed(offset, bytes, &mut found);
         // bytes[..done] went on already.
         let mut done = 0usize;
         for (at, head) in found {
@@ -527,7 +330,7 @@ impl Seeding<'_> {
                 self.event(conn, ts, seed.as_event())?;
                 continue;
             }
-            if !probed || d.given_up || d.scan.lost {
+            if !probed || d.given_up || d.heads.is_lost() {
                 continue;
             }
             // Hold from this block on until its table comes.
@@ -539,67 +342,6 @@ impl Seeding<'_> {
             return Ok(());
         }
         self.pass(conn, ts, dir, writer, offset + done as u64, &bytes[done..])
-    }
-
-    /// The method of a stream opened before the capture: named with a
-    /// synthetic request HEADERS frame at the next frame boundary of the
-    /// client's direction.
-    fn stream_method(&mut self, conn: &Conn, ts: u64, m: &StreamMethod) -> Result<()> {
-        let Some(c) = self.s.conns.get_mut(&conn.id) else {
-            return Ok(());
-        };
-        if c.mode == Mode::Off
-            || c.first_stream.is_some_and(|f| m.stream >= f)
-            || c.named.len() >= MAX_NAMED
-            || !c.named.insert(m.stream)
-        {
-            return Ok(());
-        }
-        for names in &mut c.names {
-            names.push(m.clone());
-        }
-        self.s.stats.streams_named += 1;
-        self.place_names(conn, ts)
-    }
-
-    /// Names waiting for a boundary go in where a direction's bytes so far
-    /// end at one (and nothing is held).
-    fn place_names(&mut self, conn: &Conn, ts: u64) -> Result<()> {
-        for dir in Dir::BOTH {
-            let Some(c) = self.s.conns.get(&conn.id) else {
-                return Ok(());
-            };
-            if c.names[dir.index()].is_empty() || c.want.is_some() || c.mode != Mode::Watch {
-                continue;
-            }
-            if let Some(at) = c.dirs[dir.index()].scan.boundary() {
-                self.name_streams(conn, ts, dir, at)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The waiting names of `dir`, as seeds at its stream offset `at`.
-    fn name_streams(&mut self, conn: &Conn, ts: u64, dir: Dir, at: u64) -> Result<()> {
-        let Some(c) = self.s.conns.get_mut(&conn.id) else {
-            return Ok(());
-        };
-        let first = c.first_stream;
-        let names = std::mem::take(&mut c.names[dir.index()]);
-        for m in names {
-            // A stream the capture saw the request of needs no name.
-            if first.is_some_and(|f| m.stream >= f) {
-                continue;
-            }
-            let seed = FlowEvent::Seed {
-                dir,
-                offset: at,
-                frame: &m.frame(dir),
-                origin: &m.origin(dir),
-            };
-            self.event(conn, ts, seed)?;
-        }
-        Ok(())
     }
 
     /// `bytes[range]` of a write at `offset` on to the sinks; returns
@@ -634,21 +376,6 @@ impl Seeding<'_> {
         self.inner
             .event(conn, ts, data_ev(dir, writer, offset, bytes))
     }
-
-    /// Keep `ev` if the connection is held.
-    fn hold(&mut self, id: ConnId, ts: u64, ev: FlowEvent<'_>) -> Result<bool> {
-        let Some(c) = self.s.conns.get_mut(&id) else {
-            return Ok(false);
-        };
-        if c.want.is_none() {
-            return Ok(false);
-        }
-        c.held.push(ts, ev);
-        if c.held.bytes() > HOLD_BYTES {
-            self.timeout(id)?;
-        }
-        Ok(true)
-    }
 }
 
 fn data_ev<'e>(dir: Dir, writer: &'e Process, offset: u64, bytes: &'e [u8]) -> FlowEvent<'e> {
@@ -657,47 +384,6 @@ fn data_ev<'e>(dir: Dir, writer: &'e Process, offset: u64, bytes: &'e [u8]) -> F
         writer,
         offset,
         bytes,
-    }
-}
-
-/// The start of the header block fragment of a HEADERS frame whose bytes
-/// (header included) begin `frame`, as far as present.
-fn fragment_of<'b>(head: &Head, frame: &'b [u8]) -> &'b [u8] {
-    let mut skip = HEAD_LEN;
-    if head.flags & flags::PADDED != 0 {
-        skip += 1;
-    }
-    if head.flags & flags::PRIORITY != 0 {
-        skip += 5;
-    }
-    frame.get(skip..).unwrap_or(&[])
-}
-
-/// The held bytes of the block a hold waits for, from its fragment on.
-fn held_fragment<'h>(held: &'h Held, w: &Want) -> &'h [u8] {
-    held.events()
-        .iter()
-        .find_map(|(_, h)| match h {
-            OwnedEvent::Data {
-                dir, offset, bytes, ..
-            } if *dir == w.dir && *offset == w.at => Some(fragment_of(&w.head, bytes)),
-            _ => None,
-        })
-        .unwrap_or(&[])
-}
-
-/// Whether table `t` is the one for the header block of `head`, whose
-/// fragment starts with `fragment` (as far as captured).
-fn fits(t: &RecoveredTable, head: &Head, fragment: &[u8]) -> bool {
-    if t.stream != head.stream_id {
-        return false;
-    }
-    match t.dir {
-        Dir::ToClient => t.end_stream == (head.flags & flags::END_STREAM != 0),
-        Dir::ToServer => {
-            let n = t.block_prefix.len().min(fragment.len());
-            !t.block_prefix.is_empty() && t.block_prefix[..n] == fragment[..n]
-        }
     }
 }
 
@@ -771,7 +457,7 @@ impl Sink for Seeding<'_> {
                     return Ok(());
                 }
                 if let Some(c) = self.s.conns.get_mut(&conn.id) {
-                    c.dirs[dir.index()].scan.lost = true;
+                    c.dirs[dir.index()].heads.gap();
                 }
                 self.inner.event(conn, ts, ev)
             }
