@@ -13,6 +13,7 @@ use flows::{fixture, Chunk};
 use serde_json::Value;
 
 use containerdsnoop::flow::Dir;
+use containerdsnoop::flow::Recorder;
 use containerdsnoop::input::{self, ReadOptions};
 
 const EXIT_INPUT: i32 = 3;
@@ -382,8 +383,8 @@ fn retransmitted_and_reordered_segments_decode_like_the_clean_capture() {
     let (clean_pcap, messy_pcap) = (pcap_of(&streams, &segs), pcap_of(&streams, &messy_segs));
     // The reader did see retransmitted and early bytes, and lost none.
     let summary = |pcap: &[u8]| {
-        let mut sink = flows::Flows::default();
-        input::read(pcap, &ReadOptions::default(), &mut sink).unwrap()
+        let mut rec = Recorder::default();
+        input::read(pcap, &ReadOptions::default(), &mut rec).unwrap()
     };
     let (c, m) = (summary(&clean_pcap), summary(&messy_pcap));
     assert_eq!((c.retransmitted_bytes, c.gap_bytes), (0, 0));

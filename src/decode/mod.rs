@@ -17,6 +17,7 @@ use std::fmt;
 use std::ops::Range;
 
 pub mod h2;
+mod header;
 pub mod sniff;
 pub mod sniffer;
 mod stream_buf;
@@ -26,8 +27,8 @@ pub mod ttrpc;
 mod testutil;
 
 pub use crate::flow::{Dir, Protocol, Stamp};
-pub use h2::hpack::{HeaderField, Octets};
 pub use h2::ConnDecoder;
+pub use header::{HeaderField, Octets};
 pub use ttrpc::TtrpcDecoder;
 
 /// What a call's request says about its context, in both protocols.

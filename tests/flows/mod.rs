@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use containerdsnoop::flow::{Conn, ConnId, Dir, FlowEvent, Sink};
+use containerdsnoop::flow::{ConnId, Dir, OwnedEvent, Recorder};
 use containerdsnoop::input::{self, ReadOptions};
 pub use containerdsnoop::testsupport::Rng;
 
@@ -33,30 +33,36 @@ pub struct Flows {
     pub conns: Vec<(ConnId, Vec<Chunk>)>,
 }
 
-impl Sink for Flows {
-    fn event(&mut self, conn: &Conn, _ts_ns: u64, ev: FlowEvent<'_>) -> anyhow::Result<()> {
-        let i = match self.conns.iter().position(|(id, _)| *id == conn.id) {
-            Some(i) => i,
-            None => {
-                self.conns.push((conn.id, Vec::new()));
-                self.conns.len() - 1
+impl Flows {
+    /// The connections of what the flow layer delivered.
+    pub fn of(rec: &Recorder) -> Flows {
+        let mut flows = Flows::default();
+        for (conn, _, ev) in &rec.events {
+            let i = match flows.conns.iter().position(|(id, _)| *id == conn.id) {
+                Some(i) => i,
+                None => {
+                    flows.conns.push((conn.id, Vec::new()));
+                    flows.conns.len() - 1
+                }
+            };
+            let chunks = &mut flows.conns[i].1;
+            match ev {
+                OwnedEvent::Data { dir, bytes, .. } => {
+                    chunks.push(Chunk::Data(*dir, bytes.clone()))
+                }
+                OwnedEvent::Gap { dir, len, .. } => chunks.push(Chunk::Gap(*dir, *len)),
+                // Fixtures hold no recovered tables; other events carry no bytes.
+                _ => {}
             }
-        };
-        let chunks = &mut self.conns[i].1;
-        match ev {
-            FlowEvent::Data { dir, bytes, .. } => chunks.push(Chunk::Data(dir, bytes.to_vec())),
-            FlowEvent::Gap { dir, len, .. } => chunks.push(Chunk::Gap(dir, len)),
-            // Fixtures hold no recovered tables; other events carry no bytes.
-            _ => {}
         }
-        Ok(())
+        flows
     }
 }
 
 /// The connections of fixture `name` (a `.pcapng` in tests/fixtures).
 pub fn of_fixture(name: &str) -> Flows {
     let bytes = std::fs::read(fixture(name)).expect("fixture exists");
-    let mut flows = Flows::default();
-    input::read(&bytes[..], &ReadOptions::default(), &mut flows).expect("fixture reads");
-    flows
+    let mut rec = Recorder::default();
+    input::read(&bytes[..], &ReadOptions::default(), &mut rec).expect("fixture reads");
+    Flows::of(&rec)
 }
