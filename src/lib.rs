@@ -28,5 +28,6 @@ pub mod pipeline;
 pub mod protobuf;
 pub mod recovery;
 pub mod redact;
+pub mod servers;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testsupport;

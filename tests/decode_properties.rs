@@ -12,7 +12,7 @@ use containerdsnoop::decode::sniffer::Sniffer;
 use containerdsnoop::decode::{ConnDecoder, Event, Protocol, TtrpcDecoder};
 use containerdsnoop::flow::{Comm, Conn, FlowEvent, Process, Side, Sink, Stamp};
 use containerdsnoop::input::{self, ReadOptions};
-use containerdsnoop::pipeline::filter::MethodFilter;
+use containerdsnoop::pipeline::method_filter::MethodFilter;
 use containerdsnoop::pipeline::{Item, Output, Pipeline, View, What};
 use containerdsnoop::protobuf::{Forms, Schemas};
 use flows::{Chunk, Rng};

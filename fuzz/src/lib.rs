@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use containerdsnoop::pipeline::filter::MethodFilter;
+use containerdsnoop::pipeline::method_filter::MethodFilter;
 use containerdsnoop::pipeline::{Item, Output, Pipeline, View};
 use containerdsnoop::protobuf::{Forms, Schemas};
 

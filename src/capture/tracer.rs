@@ -106,9 +106,9 @@ pub struct Tracer<'obj> {
     pub hook: Hook,
 }
 
-/// Counts of what the pipeline saw, merged into [`KernelStats`].
+/// Counts of what the stages saw, merged into [`KernelStats`].
 #[derive(Default)]
-struct PipelineStats {
+struct StageStats {
     uncopied: [u64; 8],
 }
 
@@ -116,12 +116,12 @@ struct PipelineStats {
 /// records, then ordering (by ack where records carry one, else by time),
 /// and the liveness backstop.
 #[derive(Default)]
-struct Pipeline {
+struct Stages {
     joiner: Joiner,
     reorder: Reorder,
     causal: Causal,
     liveness: Liveness,
-    stats: PipelineStats,
+    stats: StageStats,
     /// Records ready for the handler, in order.
     ready: Vec<Vec<u8>>,
     /// Buffers of records the handler is done with, for the next ones.
@@ -132,7 +132,7 @@ struct Pipeline {
 const POOL_BUFFERS: usize = 1024;
 const POOL_MAX_CAPACITY: usize = 128 << 10;
 
-impl Pipeline {
+impl Stages {
     /// One ring buffer record.
     fn push(&mut self, raw: &[u8], now: u64) {
         let mut joined = Vec::new();
@@ -404,7 +404,7 @@ impl<'obj> Tracer<'obj> {
         }
     }
 
-    fn stats_with(&self, p: &Pipeline) -> KernelStats {
+    fn stats_with(&self, p: &Stages) -> KernelStats {
         KernelStats {
             uncopied: p.stats.uncopied,
             unordered: p.causal.forced,
@@ -416,11 +416,11 @@ impl<'obj> Tracer<'obj> {
     /// Deliver records to `handler` until `stop` is set or the handler fails,
     /// then drain what is left in the ring buffer. Returns the final counters.
     pub fn run<H: Handler>(&self, stop: &AtomicBool, handler: &mut H) -> Result<KernelStats> {
-        let pipeline = RefCell::new(Pipeline::default());
+        let stages = RefCell::new(Stages::default());
         let failure: RefCell<Option<anyhow::Error>> = RefCell::new(None);
         // Hand the ready records to the handler.
         let deliver = |handler: &mut H| -> Result<()> {
-            let ready = pipeline.borrow_mut().take_ready();
+            let ready = stages.borrow_mut().take_ready();
             for raw in ready {
                 let rec = record::parse(&raw)?;
                 // A server not looked at yet: probed before its
@@ -431,7 +431,7 @@ impl<'obj> Tracer<'obj> {
                 };
                 self.uprobes.borrow_mut().consider(&self.skel, server);
                 handler.record(rec)?;
-                pipeline.borrow_mut().recycle(raw);
+                stages.borrow_mut().recycle(raw);
             }
             Ok(())
         };
@@ -442,7 +442,7 @@ impl<'obj> Tracer<'obj> {
             }
             match record::parse(raw) {
                 Ok(_) => {
-                    pipeline.borrow_mut().push(raw, now_ns());
+                    stages.borrow_mut().push(raw, now_ns());
                     0
                 }
                 Err(e) => {
@@ -462,19 +462,19 @@ impl<'obj> Tracer<'obj> {
             deliver(handler)?;
             if last_tick.elapsed() >= TICK_INTERVAL {
                 last_tick = Instant::now();
-                pipeline.borrow_mut().tick(now_ns());
-                if pipeline.borrow().liveness.due() {
+                stages.borrow_mut().tick(now_ns());
+                if stages.borrow().liveness.due() {
                     // Drained first: no record of a socket found gone is
                     // still in the ring when its close is made.
                     let _ = ring.consume();
-                    let mut p = pipeline.borrow_mut();
+                    let mut p = stages.borrow_mut();
                     let now = now_ns();
                     for close in p.liveness.check(now) {
                         p.route(close, now);
                     }
                 }
                 deliver(handler)?;
-                let stats = self.stats_with(&pipeline.borrow());
+                let stats = self.stats_with(&stages.borrow());
                 handler.tick(&stats)?;
                 self.uprobes.borrow().sync_done(&self.skel);
             }
@@ -489,15 +489,15 @@ impl<'obj> Tracer<'obj> {
         {
             // Connections whose sockets are gone end with the capture's
             // summary and FIN packets, not as "open".
-            let mut p = pipeline.borrow_mut();
+            let mut p = stages.borrow_mut();
             let now = now_ns();
             for close in p.liveness.check_all(now) {
                 p.route(close, now);
             }
         }
-        pipeline.borrow_mut().finish();
+        stages.borrow_mut().finish();
         deliver(handler)?;
-        let stats = self.stats_with(&pipeline.borrow());
+        let stats = self.stats_with(&stages.borrow());
         handler.tick(&stats)?;
         Ok(stats)
     }

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use super::output::is_broken_pipe;
+use super::capture_file::is_broken_pipe;
 use crate::cli::DecodeArgs;
 use crate::error::Fatal;
 use crate::input::{self, ReadError, ReadOptions};
 use crate::pcapng::comment::SchemaNote;
-use crate::pipeline::schemas::Binary;
+use crate::servers::Binary;
 
 /// Run `decode`.
 pub fn run(args: &DecodeArgs) -> Result<()> {

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
-use super::output::ReaderWatch;
+use super::capture_file::ReaderWatch;
 use super::spool::Spool;
 use super::status::{self, Status};
 use super::view::{self, StdoutPipeline};
@@ -23,9 +23,9 @@ use crate::error::Fatal;
 use crate::flow::{Discard, Sink, Tee};
 use crate::pcapng::comment::{self, SchemaNote};
 use crate::pcapng::PcapngWriter;
-use crate::pipeline::schemas::{self as registry, AskServers, SchemaRegistry};
 use crate::pipeline::CallCounts;
 use crate::recovery::{Learned, Recovery, Seeder, SeederStats, Seeding};
+use crate::servers::{self as registry, AskServers, SchemaRegistry};
 
 type Writer = PcapngWriter<Spool>;
 type Decoder = StdoutPipeline;
@@ -236,7 +236,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
     let comment = format!("containerdsnoop record: {}", filters.describe());
     let (writer, watch, target) = match plan.pcapng {
         Some((path, force)) => {
-            let out = super::output::open(path, force)?;
+            let out = super::capture_file::open(path, force)?;
             let watch = ReaderWatch::of(&out);
             let spool =
                 Spool::new(Box::new(out)).context("starting the capture's writing thread")?;
@@ -346,7 +346,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
             }
             Ok(())
         }
-        Err(e) if super::output::is_broken_pipe(&e) => {
+        Err(e) if super::capture_file::is_broken_pipe(&e) => {
             eprintln!(
                 "containerdsnoop: the reader of the output went away; {}",
                 status::line(&flow, &kernel)

@@ -1,9 +1,9 @@
 //! The subcommands and what they share.
 
+pub mod capture_file;
 pub mod decode;
 #[cfg(feature = "bpf")]
 pub mod live;
-pub mod output;
 pub mod redact;
 pub mod schemas;
 #[cfg(feature = "bpf")]

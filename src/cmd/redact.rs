@@ -9,7 +9,6 @@ use anyhow::Result;
 use crate::cli::RedactArgs;
 use crate::error::Fatal;
 use crate::input::{ReadError, ReadOptions};
-use crate::pipeline::ConnInfo;
 use crate::protobuf::{SchemaSet, Schemas};
 use crate::redact::{self, Error};
 
@@ -47,14 +46,16 @@ pub fn run(args: &RedactArgs) -> Result<()> {
         false => Schemas::with_extra(&args.protos).map_err(|e| Fatal::setup(format!("{e:#}")))?,
     };
     let schemas = match super::view::file_registry(&bundled, &args.schemas_from)? {
-        Some(r) => r.set_for(&ConnInfo::default()).as_ref().clone(),
+        Some(r) => r.set_for(None).as_ref().clone(),
         None => SchemaSet::single(bundled),
     };
     let opts = ReadOptions {
         http2_ports: args.ports.clone(),
     };
-    let mut out =
-        io::BufWriter::with_capacity(1 << 20, super::output::open(&args.output, args.force)?);
+    let mut out = io::BufWriter::with_capacity(
+        1 << 20,
+        super::capture_file::open(&args.output, args.force)?,
+    );
     let result = redact::redact(&mut input, &schemas, &opts, &mut out);
     drop(out);
     let summary = match result {

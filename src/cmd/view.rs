@@ -13,10 +13,10 @@ use crate::cli::{BinarySchemaArgs, ViewArgs};
 use crate::error::Fatal;
 use crate::output::json::Json;
 use crate::output::table::{Table, TableOptions};
-use crate::pipeline::filter::MethodFilter;
-use crate::pipeline::schemas::SchemaRegistry;
+use crate::pipeline::method_filter::MethodFilter;
 use crate::pipeline::{Output, Pipeline, View};
 use crate::protobuf::{Forms, Schemas};
+use crate::servers::SchemaRegistry;
 
 /// The pipeline writing to stdout.
 pub type StdoutPipeline = Pipeline<Box<dyn Output>>;

@@ -5,9 +5,8 @@
 //! this same pipeline, fed by the live capture or a capture file.
 
 pub mod decoders;
-pub mod filter;
 pub mod item;
-pub mod schemas;
+pub mod method_filter;
 #[cfg(test)]
 mod tests;
 
@@ -18,11 +17,11 @@ use anyhow::Result;
 use crate::decode::{Event, PathInfo};
 use crate::flow::{Conn, FlowEvent, Sink};
 use crate::protobuf::{Forms, Schemas};
+use crate::servers::SchemaRegistry;
 pub use decoders::ProtocolCounts;
 use decoders::{Decoders, Events};
-use filter::MethodFilter;
 pub use item::{ConnInfo, Item, What};
-use schemas::SchemaRegistry;
+use method_filter::MethodFilter;
 
 /// Receives items (table, JSON).
 pub trait Output {
@@ -83,7 +82,7 @@ impl View {
             let (path, req) = (path.known(), dir.is_request());
             let d = match &self.binaries {
                 Some(r) => r
-                    .set_for(&item.conn)
+                    .set_for(item.conn.server.pid)
                     .decode_forms(path, req, payload, self.forms),
                 None => self.schemas.decode_forms(path, req, payload, self.forms),
             };

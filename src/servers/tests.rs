@@ -15,8 +15,6 @@ use prost::Message as _;
 use prost_reflect::DynamicMessage;
 
 use super::{Locate, SchemaRegistry};
-use crate::flow::Process;
-use crate::pipeline::ConnInfo;
 use crate::protobuf::binary::CacheKey;
 use crate::protobuf::{Forms, SchemaSource, SchemaUse, Schemas};
 
@@ -53,16 +51,6 @@ fn go_like_binary() -> Vec<u8> {
     bytes.extend(gz.finish().unwrap());
     bytes.extend(vec![0x66; 4096]);
     bytes
-}
-
-fn conn(pid: u32) -> ConnInfo {
-    ConnInfo {
-        server: Process {
-            pid: Some(pid),
-            ..Process::default()
-        },
-        ..ConnInfo::default()
-    }
 }
 
 fn create_request() -> Vec<u8> {
@@ -113,7 +101,7 @@ fn a_servers_binary_decodes_once_scanned_and_bundled_meanwhile() {
     let payload = create_request();
 
     let before = r
-        .set_for(&conn(7))
+        .set_for(Some(7))
         .decode_forms(Some(CREATE), true, &payload, Forms::BOTH);
     assert_eq!(
         before.schema,
@@ -123,7 +111,7 @@ fn a_servers_binary_decodes_once_scanned_and_bundled_meanwhile() {
 
     wait("the scan", || r.learned_count() == 1);
     let after = r
-        .set_for(&conn(7))
+        .set_for(Some(7))
         .decode_forms(Some(CREATE), true, &payload, Forms::BOTH);
     let reference = Schemas::embedded().decode(Some(CREATE), true, &payload);
     assert_eq!(after.schema, SchemaUse::Typed);
@@ -142,7 +130,7 @@ fn a_servers_binary_decodes_once_scanned_and_bundled_meanwhile() {
     assert!(Arc::ptr_eq(&r.ask(7).unwrap(), &r.ask(8).unwrap()));
     assert_eq!(r.learned_count(), 1);
     // Methods the binary lacks still decode with the bundled schemas.
-    let version = r.set_for(&conn(7)).decode_forms(
+    let version = r.set_for(Some(7)).decode_forms(
         Some("/containerd.services.version.v1.Version/Version"),
         false,
         &[0x0a, 1, b'1'],
@@ -171,7 +159,7 @@ fn a_truncated_binary_warns_and_leaves_the_bundled_schemas() {
     assert!(r.ask(9).is_none());
     assert_eq!(r.learned_count(), 0);
     let d = r
-        .set_for(&conn(9))
+        .set_for(Some(9))
         .decode(Some(CREATE), true, &create_request());
     assert_eq!(d.source, Some(SchemaSource::Bundled));
 }
@@ -232,8 +220,8 @@ fn offline_binaries_decode_every_connection() {
     let bundled = Schemas::embedded().without_services(&[NAMESPACES.to_string()]);
     let r = SchemaRegistry::from_binaries(std::slice::from_ref(&exe), bundled).unwrap();
     assert!(r.take_notes()[0].starts_with("schemas from "));
-    for c in [conn(1), ConnInfo::default()] {
-        let d = r.set_for(&c).decode(Some(CREATE), true, &create_request());
+    for pid in [Some(1), None] {
+        let d = r.set_for(pid).decode(Some(CREATE), true, &create_request());
         assert_eq!(d.schema, SchemaUse::Typed);
         assert!(matches!(d.source, Some(SchemaSource::Binary(_))));
     }

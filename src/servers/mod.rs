@@ -1,7 +1,10 @@
-//! Which schemas decode each connection: the server's own binary's first
-//! (version-exact), the bundled ones as the fallback.
+//! The servers' executables and the schemas they carry: which schemas
+//! decode each connection, the server's own binary's first (version-exact),
+//! the bundled ones as the fallback. Its own layer, apart from the decoding
+//! pipeline: `record` asks for the servers' binaries ([`AskServers`]) to
+//! name them in the capture even when it decodes nothing.
 //!
-//! Live, a connection's server is known by pid ([`ConnInfo::server`]); its
+//! Live, a connection's server is known by pid (`Conn::server`); its
 //! executable is `/proc/PID/exe` (which reaches binaries in containers and
 //! binaries deleted since). Each distinct executable (by
 //! [`CacheKey`]: device, inode, mtime, size) is scanned once, in a
@@ -26,14 +29,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
-use super::item::ConnInfo;
 use crate::flow::{Conn, FlowEvent, Placement, Sink};
 use crate::protobuf::binary::info::BinaryInfo;
 use crate::protobuf::binary::{BinarySchemas, CacheKey};
 use crate::protobuf::{SchemaSet, Schemas};
-
-#[cfg(test)]
-mod tests;
 
 /// Most distinct executables whose schemas are kept (each pool is a few
 /// MiB); later ones are decoded with the bundled schemas.
@@ -221,11 +220,12 @@ impl SchemaRegistry {
         }
     }
 
-    /// The schemas for the messages of `conn` now. Never waits for a scan:
+    /// The schemas for the messages of a connection whose server is
+    /// `server_pid` now. Never waits for a scan:
     /// a server seen for the first time is looked up in the background and
     /// decoded with the bundled schemas meanwhile.
-    pub fn set_for(&self, conn: &ConnInfo) -> Arc<SchemaSet> {
-        match (&self.mode, conn.server.pid) {
+    pub fn set_for(&self, server_pid: Option<u32>) -> Arc<SchemaSet> {
+        match (&self.mode, server_pid) {
             (Mode::Fixed { set, .. }, _) => set.clone(),
             (Mode::Live { .. }, None) => self.bundled.clone(),
             (Mode::Live { .. }, Some(pid)) => match self.ask(pid) {
@@ -513,3 +513,6 @@ impl Sink for AskServers<'_> {
         self.inner.placed(conn, placement)
     }
 }
+
+#[cfg(test)]
+mod tests;
