@@ -7,8 +7,6 @@
 pub mod decoders;
 pub mod item;
 pub mod method_filter;
-#[cfg(test)]
-mod tests;
 
 use std::sync::Arc;
 
@@ -185,3 +183,6 @@ impl<O: Output> Sink for Pipeline<O> {
         self.decoders.on_flow(conn, ts_ns, ev, &mut present)
     }
 }
+
+#[cfg(test)]
+mod tests;

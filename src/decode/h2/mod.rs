@@ -16,8 +16,8 @@ pub mod heads;
 pub mod hpack;
 pub mod seed;
 
-#[cfg(test)]
-mod tests;
-
 pub use conn::ConnDecoder;
 pub use framer::PREFACE;
+
+#[cfg(test)]
+mod tests;

@@ -9,9 +9,6 @@ pub mod primitive;
 pub mod static_table;
 pub mod table;
 
-#[cfg(test)]
-mod tests;
-
 pub use crate::decode::header::{HeaderField, Octets};
 pub use table::{DynamicTable, Entry, Lookup};
 
@@ -325,3 +322,6 @@ impl Decoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
