@@ -11,8 +11,6 @@ use libbpf_rs::libbpf_sys;
 
 use crate::error::Fatal;
 
-pub use crate::cli::HookChoice;
-
 /// The hook the programs are attached to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hook {
@@ -93,15 +91,15 @@ fn check_features() -> Result<(), Fatal> {
     Ok(())
 }
 
-/// Choose the hook for `choice` on this kernel.
-fn choose(choice: HookChoice, sock_available: bool) -> Result<Hook, Fatal> {
+/// Choose the hook asked for (`None`: the best this kernel has).
+fn choose(choice: Option<Hook>, sock_available: bool) -> Result<Hook, Fatal> {
     match (choice, sock_available) {
-        (HookChoice::Sock, false) => Err(Fatal::setup(
+        (Some(Hook::Sock), false) => Err(Fatal::setup(
             "--hook sock needs the sock_send_length and sock_recv_length tracepoints (Linux 6.3+), \
              which this kernel's BTF does not have: use --hook syscalls (or leave --hook out)",
         )),
-        (HookChoice::Sock | HookChoice::Auto, true) => Ok(Hook::Sock),
-        (HookChoice::Syscalls, _) | (HookChoice::Auto, false) => Ok(Hook::Syscalls),
+        (Some(Hook::Sock) | None, true) => Ok(Hook::Sock),
+        (Some(Hook::Syscalls), _) | (None, false) => Ok(Hook::Syscalls),
     }
 }
 
@@ -128,8 +126,9 @@ pub fn privileged(caps: u64) -> bool {
 
 /// Everything that can be checked without trying: privileges, BTF,
 /// lockdown, kernel features, and tracefs for the syscall hook. Returns the
-/// hook to use, or the first problem as a Fatal (exit code 2).
-pub fn check(choice: HookChoice) -> Result<Hook, Fatal> {
+/// hook to use (`choice`, or the best this kernel has when `None`), or the
+/// first problem as a Fatal (exit code 2).
+pub fn check(choice: Option<Hook>) -> Result<Hook, Fatal> {
     match effective_caps() {
         Some(caps) if !privileged(caps) => return Err(Fatal::setup(
             "containerdsnoop needs root (or the CAP_BPF and CAP_PERFMON capabilities) to load its \

@@ -266,7 +266,7 @@ impl<'obj> Tracer<'obj> {
         object: &'obj mut MaybeUninit<OpenObject>,
         filters: &Filters,
         ringbuf_bytes: u32,
-        choice: super::preflight::HookChoice,
+        choice: Option<super::preflight::Hook>,
         recovery: Recovery,
     ) -> Result<Self> {
         let started = Instant::now();

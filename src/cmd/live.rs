@@ -14,10 +14,11 @@ use super::status::{self, Status};
 use super::view::{self, StdoutPipeline};
 use super::{install_stop_handler, mono_to_wall_offset};
 use crate::capture::filter::Filters;
+use crate::capture::preflight::Hook;
 use crate::capture::record::Record;
 use crate::capture::tracer::{Handler, KernelStats, Tracer};
 use crate::capture::tracker::Tracker;
-use crate::cli::{FilterArgs, RecordArgs, TraceArgs};
+use crate::cli::{FilterArgs, HookChoice, RecordArgs, TraceArgs};
 use crate::decode::sniffer::{Sniffer, Sniffing};
 use crate::error::Fatal;
 use crate::flow::{Discard, Sink, Tee};
@@ -228,7 +229,11 @@ fn run(plan: Plan<'_>) -> Result<()> {
         &mut object,
         &filters,
         f.ringbuf_size,
-        f.hook,
+        match f.hook {
+            HookChoice::Auto => None,
+            HookChoice::Sock => Some(Hook::Sock),
+            HookChoice::Syscalls => Some(Hook::Syscalls),
+        },
         recovery.clone(),
     )?;
     raise_priority();

@@ -2,10 +2,10 @@ use super::*;
 
 #[test]
 fn hook_choice() {
-    assert_eq!(choose(HookChoice::Auto, true).unwrap(), Hook::Sock);
-    assert_eq!(choose(HookChoice::Auto, false).unwrap(), Hook::Syscalls);
-    assert_eq!(choose(HookChoice::Syscalls, true).unwrap(), Hook::Syscalls);
-    assert!(choose(HookChoice::Sock, false).is_err());
+    assert_eq!(choose(None, true).unwrap(), Hook::Sock);
+    assert_eq!(choose(None, false).unwrap(), Hook::Syscalls);
+    assert_eq!(choose(Some(Hook::Syscalls), true).unwrap(), Hook::Syscalls);
+    assert!(choose(Some(Hook::Sock), false).is_err());
 }
 
 #[test]
