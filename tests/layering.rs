@@ -157,7 +157,10 @@ fn every_import_points_down_the_layers() {
             continue;
         }
         let Some(&mine) = layers.get(top) else {
-            wrong.push(format!("{}: module `{top}` is not in the layers block", rel.display()));
+            wrong.push(format!(
+                "{}: module `{top}` is not in the layers block",
+                rel.display()
+            ));
             continue;
         };
         let is_test = rel
@@ -195,11 +198,17 @@ fn the_check_sees_every_way_up() {
             .collect()
     };
     assert_eq!(found("use crate::recovery::Seeder;"), ["recovery"]);
-    assert_eq!(found("use crate::{flow::Dir, pipeline};"), ["flow", "pipeline"]);
+    assert_eq!(
+        found("use crate::{flow::Dir, pipeline};"),
+        ["flow", "pipeline"]
+    );
     assert_eq!(found("let x = crate::cmd::run();"), ["cmd"]);
     assert_eq!(found("pub use crate::input::read;"), ["input"]);
     assert_eq!(found("use super::super::super::capture::X;"), ["capture"]);
-    assert!(found("use super::super::Event;").is_empty(), "within decode");
+    assert!(
+        found("use super::super::Event;").is_empty(),
+        "within decode"
+    );
     assert_eq!(found("#[path = \"../x.rs\"]\nmod x;"), ["#[path]"]);
     assert!(found("// crate::cmd in a comment\nlet s = \"crate::cmd\";").is_empty());
 }

@@ -9,8 +9,8 @@ use super::item::ConnInfo;
 use crate::decode::sniff::PREFACE;
 use crate::decode::sniffer::Sniffer;
 use crate::decode::{Event, Protocol};
-use crate::flow::{Comm, Side};
-use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Sink};
+use crate::flow::{Conn, ConnId, Dir, FlowEvent, Sink};
+use crate::testsupport::flow::{conn, play};
 use crate::testsupport::h2::Conv as H2;
 use crate::testsupport::ttrpc::shim_conversation;
 
@@ -41,27 +41,9 @@ fn run(dec: &mut Decoders, id: ConnId, writes: &[(Dir, Vec<u8>)], seen: &mut See
     let mut sniffer = Sniffer::new();
     let mut feed = Feed { dec, seen };
     let s = &mut sniffer.sink(&mut feed);
-    let conn = Conn {
-        id,
-        path: Some("/run/x.sock".into()),
-        client: Side::default(),
-        server: Side::default(),
-        first_ns: 1,
-    };
-    let writer = Process::thread(1, 1, Comm::from_name("w"));
-    s.event(&conn, 1, FlowEvent::Open).unwrap();
-    let mut offset = [0u64; 2];
-    for (dir, bytes) in writes {
-        let ev = FlowEvent::Data {
-            dir: *dir,
-            writer: &writer,
-            offset: offset[dir.index()],
-            bytes,
-        };
-        offset[dir.index()] += bytes.len() as u64;
-        s.event(&conn, 2, ev).unwrap();
-    }
-    s.event(&conn, 3, FlowEvent::Close).unwrap();
+    let c = conn(id);
+    play(s, &c, writes);
+    s.event(&c, 3, FlowEvent::Close).unwrap();
 }
 
 fn messages(seen: &Seen, p: Protocol) -> usize {

@@ -2,36 +2,14 @@
 //! what was held replayed in order behind it; bounded while undecided.
 
 use super::*;
-use crate::flow::{Comm, Process, Recorder, Side};
+use crate::flow::Recorder;
+use crate::testsupport::flow::{conn, play};
 use crate::testsupport::h2::Conv;
 use crate::testsupport::ttrpc::shim_conversation;
 
-fn conn(id: ConnId) -> Conn {
-    Conn {
-        id,
-        path: Some("/run/x.sock".into()),
-        client: Side::default(),
-        server: Side::default(),
-        first_ns: 1,
-    }
-}
-
-/// Feeds `writes` of connection `id` (after `Open`) to `s`.
+/// Plays `writes` of connection `id` (after `Open`) into `s`.
 fn feed(s: &mut Sniffing<'_>, id: ConnId, writes: &[(Dir, Vec<u8>)]) {
-    let writer = Process::thread(1, 1, Comm::from_name("w"));
-    let c = conn(id);
-    s.event(&c, 1, FlowEvent::Open).unwrap();
-    let mut offset = [0u64; 2];
-    for (i, (dir, bytes)) in writes.iter().enumerate() {
-        let ev = FlowEvent::Data {
-            dir: *dir,
-            writer: &writer,
-            offset: offset[dir.index()],
-            bytes,
-        };
-        offset[dir.index()] += bytes.len() as u64;
-        s.event(&c, 10 + i as u64, ev).unwrap();
-    }
+    play(s, &conn(id), writes);
 }
 
 /// The events of connection `id` the sinks got, in order.
