@@ -10,7 +10,7 @@
 //!
 //! Bounded: a record waits at most `MAX_HOLD_NS` (the bytes it waits for
 //! may have been lost with a full ring, or the ack may be off by the
-//! start-up race described in snoop.bpf.c), and at most `MAX_HELD` bytes wait.
+//! start-up race described in src/bpf/sock_hook.bpf.h), and at most `MAX_HELD` bytes wait.
 
 use std::collections::{HashMap, VecDeque};
 
