@@ -1,14 +1,15 @@
 //! containerdsnoop: capture what clients say to containerd over AF_UNIX
 //! sockets with eBPF, write it as pcapng, decode HTTP/2, gRPC and protobuf.
 //!
-//! The modules follow the data (docs/ARCHITECTURE.md draws it):
-//! `capture` (BPF records, live) | `input` (capture files, offline) ->
-//! `flow` (connections, ordered bytes with known-size gaps; live, `recovery`
-//! places HPACK tables recovered from the server) -> `pcapng`
-//! (the writer) | `pipeline` (`decode`: HTTP/2, HPACK, gRPC; `protobuf`:
-//! schemas; filter and decode once) -> `output` (table, NDJSON). Beside
-//! the flow, `elf` and `gobin` read executables: sections and symbols, and
-//! the Go functions that uprobes attach to.
+//! The modules follow the data (docs/ARCHITECTURE.md draws it, and lists
+//! the layers every import points down): `capture` (BPF records, live) |
+//! `input` (capture files, offline) -> `flow` (connections, ordered bytes
+//! with known-size gaps) -> `decode::sniffer` (what each connection speaks)
+//! -> live, `recovery` (HPACK tables recovered from the server) -> `pcapng`
+//! (the writer) | `pipeline` (`decode`: HTTP/2 and ttrpc; `protobuf` and
+//! `servers`: schemas; filter and decode once) -> `output` (table, NDJSON).
+//! Beside the flow, `elf` and `gobin` read executables: sections and
+//! symbols, and the Go functions that uprobes attach to.
 
 #![warn(missing_docs)]
 
