@@ -3,7 +3,7 @@
 //! module of `src/` may reach a module on its own line or above it, through
 //! `use crate::`, an inline `crate::x::` path, `super::` paths that climb
 //! out of its own module, a `pub use` re-export or `#[path]`. Test code
-//! (`tests.rs`, `tests/`, `testutil.rs`) may also use `testsupport`.
+//! (`tests.rs`, `tests/`) may also use `testsupport`.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -163,9 +163,7 @@ fn every_import_points_down_the_layers() {
             ));
             continue;
         };
-        let is_test = rel
-            .iter()
-            .any(|c| c == "tests" || c == "tests.rs" || c == "testutil.rs");
+        let is_test = rel.iter().any(|c| c == "tests" || c == "tests.rs");
         let text = fs::read_to_string(file).unwrap();
         for (m, how) in reached(&code(&text), &path) {
             if m == top || (is_test && m == "testsupport") {

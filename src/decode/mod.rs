@@ -23,9 +23,6 @@ pub mod sniffer;
 mod stream_buf;
 pub mod ttrpc;
 
-#[cfg(test)]
-mod testutil;
-
 pub use crate::flow::{Dir, Protocol, Stamp};
 pub use h2::ConnDecoder;
 pub use header::{HeaderField, Octets};

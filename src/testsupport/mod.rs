@@ -3,6 +3,7 @@
 //! encoder, instead of a copy in each test file. Built with `cfg(test)` or
 //! the `test-support` feature, never into the shipped binary.
 
+pub mod decoders;
 pub mod flow;
 pub mod h2;
 mod rng;

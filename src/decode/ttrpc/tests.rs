@@ -3,12 +3,12 @@
 //! start mid-connection or lose bytes, and bad input.
 
 use super::TtrpcDecoder;
-use crate::decode::testutil::{feed_writes, stamp};
 use crate::decode::{Dir, Error, Event, PathInfo};
+use crate::testsupport::decoders::{feed_writes, stamp};
 use crate::testsupport::ttrpc::{frame, request_env, response_env, shim_conversation};
 use crate::testsupport::Rng;
 
-/// The ttrpc decoder fed `writes` as `testutil::feed_writes` does, then
+/// The ttrpc decoder fed `writes` as `testsupport::decoders::feed_writes` does, then
 /// closed at time 1_000_000.
 fn run(writes: &[(Dir, Vec<u8>)], rng: Option<&mut Rng>) -> Vec<Event> {
     let mut dec = TtrpcDecoder::new();

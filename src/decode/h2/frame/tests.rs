@@ -1,7 +1,7 @@
 //! Parsing of every frame type and of its errors.
 
 use super::*;
-use crate::decode::testutil::frame as build;
+use crate::testsupport::h2::frame as build;
 
 /// Parses a frame built from its parts.
 fn parse(kind: Kind, fl: u8, sid: u32, payload: &[u8]) -> Result<Frame<'static>, Error> {

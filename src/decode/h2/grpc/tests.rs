@@ -1,5 +1,5 @@
 use super::*;
-use crate::decode::testutil::{grpc_msg, gzip};
+use crate::testsupport::h2::{grpc_msg, gzip};
 
 /// Pushes `chunks` as contiguous stream bytes; stream ranges are left out.
 fn run(a: &mut Assembler, chunks: &[&[u8]]) -> Vec<Result<RawMessage, Error>> {

@@ -1,7 +1,8 @@
 //! RFC 7541 Appendix C examples and mid-connection behaviour of the table.
 
 use super::*;
-use crate::decode::testutil::{hex, HpackEncoder};
+use crate::testsupport::h2::HpackEncoder;
+use crate::testsupport::hex;
 
 fn kv(field: &HeaderField) -> (String, String) {
     (field.name.to_string(), field.value.to_string())

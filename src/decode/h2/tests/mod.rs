@@ -1,4 +1,4 @@
-//! Connection-level tests: whole conversations built by `testutil`, fed in
+//! Connection-level tests: whole conversations built by `testsupport`, fed in
 //! arbitrary pieces; `resync` cuts them mid-connection, loses bytes and
 //! corrupts them.
 
@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 
 use super::frame::{flags, setting, Kind};
 use super::*;
-use crate::decode::testutil::{frame, grpc_msg, gzip, run, settings, stamp, Conv, Rng};
 use crate::decode::*;
+use crate::testsupport::decoders::{run, stamp};
+use crate::testsupport::h2::{frame, grpc_msg, gzip, settings, Conv};
+use crate::testsupport::Rng;
 
 const VERSION: &str = "/containerd.services.version.v1.Version/Version";
 const PATHS: [&str; 6] = [

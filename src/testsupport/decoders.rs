@@ -1,12 +1,10 @@
-//! The decoder's own test helpers: a write's stamp and a driver that feeds
-//! writes (cut at random points) to a [`ConnDecoder`]. The encoders live in
-//! `crate::testsupport`.
+//! Driving the protocol decoders in tests: a write's stamp and a driver
+//! that feeds writes (cut at random points) to a decoder.
 
-pub use crate::testsupport::h2::*;
-pub use crate::testsupport::{hex, Rng};
+use super::Rng;
+use crate::decode::{ConnDecoder, Dir, Event, Stamp};
 
-use super::{ConnDecoder, Dir, Event, Stamp};
-
+/// The stamp of a write at time `ts` by `ctr` (pid 42, thread 43).
 pub fn stamp(ts: u64) -> Stamp {
     Stamp {
         ts_ns: ts,
