@@ -7,7 +7,7 @@ use super::*;
 use crate::decode::h2::frame::{flags, Kind};
 use crate::decode::h2::hpack;
 use crate::decode::h2::seed::{parse_seed_frame, SEED_STREAM};
-use crate::flow::{Conn, FlowEvent, Process, Side, Sink};
+use crate::flow::{Conn, FlowEvent, OwnedEvent, Process, Recorder, Side, Sink};
 use crate::testsupport::h2::{frame, HpackEncoder};
 
 fn table(dir: Dir, stream: u32, entries: &[(&str, &str)]) -> RecoveredTable {
@@ -70,26 +70,24 @@ fn checks_catch_a_wrong_layout() {
     assert_eq!(t.check(), Err(Invalid::BadName));
 }
 
-/// Records the events a sink gets, seeds included.
-#[derive(Default)]
-struct Log(Vec<String>);
-
-impl Sink for Log {
-    fn event(&mut self, _: &Conn, _: u64, ev: FlowEvent<'_>) -> anyhow::Result<()> {
-        let line = match ev {
-            FlowEvent::Open => "open".to_string(),
-            // Told by the sniffer in front ([`open_grpc`]).
-            FlowEvent::Protocol(_) => return Ok(()),
-            FlowEvent::Data {
-                dir, offset, bytes, ..
-            } => format!("data {dir:?} {offset}+{}", bytes.len()),
-            FlowEvent::Gap { dir, offset, len } => format!("gap {dir:?} {offset}+{len}"),
-            FlowEvent::Seed { dir, offset, .. } => format!("seed {dir:?} @{offset}"),
-            FlowEvent::Close => "close".to_string(),
-        };
-        self.0.push(line);
-        Ok(())
-    }
+/// What the sinks got, one line an event, seeds included (what the
+/// sniffer in front told is left out: see [`open_grpc`]).
+fn lines(rec: &Recorder) -> Vec<String> {
+    rec.events
+        .iter()
+        .filter_map(|(_, _, ev)| {
+            Some(match ev {
+                OwnedEvent::Open => "open".to_string(),
+                OwnedEvent::Protocol(_) => return None,
+                OwnedEvent::Data {
+                    dir, offset, bytes, ..
+                } => format!("data {dir:?} {offset}+{}", bytes.len()),
+                OwnedEvent::Gap { dir, offset, len } => format!("gap {dir:?} {offset}+{len}"),
+                OwnedEvent::Seed { dir, offset, .. } => format!("seed {dir:?} @{offset}"),
+                OwnedEvent::Close => "close".to_string(),
+            })
+        })
+        .collect()
 }
 
 /// What the uprobes read for `t`, on the server socket of [`conn`].
@@ -109,11 +107,11 @@ fn open_grpc(s: &mut dyn Sink, c: &Conn) {
 }
 
 /// A seeder whose server (pid 7) is probed, a log behind it, a connection.
-fn probed() -> (Recovery, Seeder, Log, Conn) {
+fn probed() -> (Recovery, Seeder, Recorder, Conn) {
     let recovery = Recovery::new(true);
     recovery.set(7, Availability::Probed("/usr/bin/containerd".into()));
     let seeder = Seeder::new(recovery.clone());
-    (recovery, seeder, Log::default(), conn())
+    (recovery, seeder, Recorder::default(), conn())
 }
 
 fn conn() -> Conn {
@@ -183,7 +181,7 @@ fn a_table_after_its_block_is_placed_before_it() {
     }
     let at = ping.len();
     assert_eq!(
-        log.0,
+        lines(&log),
         [
             "open".to_string(),
             format!("data ToServer 0+{at}"),
@@ -217,7 +215,7 @@ fn a_table_before_its_connection_waits_for_it_by_socket() {
     }
     let at = ping.len();
     assert_eq!(
-        log.0,
+        lines(&log),
         [
             "open".to_string(),
             format!("data ToServer 0+{at}"),
@@ -257,7 +255,7 @@ fn a_table_for_another_block_is_not_used() {
         }
     }
     assert_eq!(
-        log.0,
+        lines(&log),
         [
             "open".to_string(),
             format!("data ToServer 0+{}", headers.len())
@@ -272,7 +270,7 @@ fn without_a_probed_server_nothing_waits() {
     let recovery = Recovery::new(true);
     recovery.set(7, Availability::Unavailable("not a Go program".into()));
     let mut seeder = Seeder::new(recovery);
-    let mut log = Log::default();
+    let mut log = Recorder::default();
     let c = conn();
     let (_, headers) = request();
     {
@@ -280,7 +278,7 @@ fn without_a_probed_server_nothing_waits() {
         open_grpc(&mut s, &c);
         data(&mut s, &c, Dir::ToServer, 0, &headers);
     }
-    assert_eq!(log.0.len(), 2);
+    assert_eq!(lines(&log).len(), 2);
     assert_eq!(seeder.stats.unavailable.get("not a Go program"), Some(&1));
 }
 
@@ -304,7 +302,7 @@ fn an_encoder_table_before_its_block_is_used_at_once() {
         data(&mut s, &c, Dir::ToClient, 0, &trailers);
     }
     assert_eq!(
-        log.0,
+        lines(&log),
         [
             "open".to_string(),
             "seed ToClient @0".to_string(),
@@ -337,7 +335,11 @@ fn a_fresh_connection_whose_server_writes_first_gets_no_seed() {
         s.learned(table_of(&t)).unwrap();
         data(&mut s, &c, Dir::ToClient, settings.len() as u64, &headers);
     }
-    assert!(log.0.iter().all(|l| !l.starts_with("seed")), "{:?}", log.0);
+    assert!(
+        lines(&log).iter().all(|l| !l.starts_with("seed")),
+        "{:?}",
+        lines(&log)
+    );
     assert_eq!(seeder.stats.seeded, 0);
     assert_eq!(recovery.take_done()[0], (11, Done::Sides(7)));
 }

@@ -1,33 +1,28 @@
 use super::*;
 use crate::capture::record::{Payload, Record, Socket};
-use crate::flow::{Comm, Conn, FlowEvent, Sink};
+use crate::flow::{Comm, OwnedEvent, Recorder};
 
-#[derive(Default)]
-struct Log {
-    lines: Vec<String>,
-}
-
-impl Sink for Log {
-    fn event(&mut self, conn: &Conn, _ts: u64, ev: FlowEvent<'_>) -> Result<()> {
-        let line = match ev {
-            FlowEvent::Open => format!("{} open {:?}", conn.id, conn.path),
-            FlowEvent::Protocol(p) => format!("{} speaks {p:?}", conn.id),
-            FlowEvent::Close => format!("{} close", conn.id),
-            FlowEvent::Data {
+/// What the tracker delivered, one line an event.
+fn lines(rec: &Recorder) -> Vec<String> {
+    rec.events
+        .iter()
+        .map(|(conn, _, ev)| match ev {
+            OwnedEvent::Open => format!("{} open {:?}", conn.id, conn.path),
+            OwnedEvent::Protocol(p) => format!("{} speaks {p:?}", conn.id),
+            OwnedEvent::Close => format!("{} close", conn.id),
+            OwnedEvent::Data {
                 dir, offset, bytes, ..
             } => format!(
                 "{} {dir:?} @{offset} {}",
                 conn.id,
                 String::from_utf8_lossy(bytes)
             ),
-            FlowEvent::Gap { dir, offset, len } => {
+            OwnedEvent::Gap { dir, offset, len } => {
                 format!("{} {dir:?} gap @{offset}+{len}", conn.id)
             }
-            FlowEvent::Seed { dir, offset, .. } => format!("{} {dir:?} seed @{offset}", conn.id),
-        };
-        self.lines.push(line);
-        Ok(())
-    }
+            OwnedEvent::Seed { dir, offset, .. } => format!("{} {dir:?} seed @{offset}", conn.id),
+        })
+        .collect()
 }
 
 fn writer(pid: u32) -> Process {
@@ -65,7 +60,7 @@ fn close(server: bool, final_offset: u64) -> Record<'static> {
 #[test]
 fn pairs_both_sockets_into_one_connection() {
     let mut t = Tracker::new(0);
-    let mut log = Log::default();
+    let mut log = Recorder::default();
     let info = Record {
         payload: Payload::Info {
             path: Some("/run/x.sock".into()),
@@ -77,7 +72,7 @@ fn pairs_both_sockets_into_one_connection() {
     t.record(&data(false, 0, b"ping"), &mut log).unwrap();
     t.record(&data(true, 0, b"pong"), &mut log).unwrap();
     assert_eq!(
-        log.lines,
+        lines(&log),
         [
             "0 open Some(\"/run/x.sock\")",
             "0 ToServer @0 ping",
@@ -90,7 +85,7 @@ fn pairs_both_sockets_into_one_connection() {
 #[test]
 fn reorders_and_declares_gaps_of_exact_size() {
     let mut t = Tracker::new(0);
-    let mut log = Log::default();
+    let mut log = Recorder::default();
     t.record(&data(false, 0, b"ab"), &mut log).unwrap();
     // Two threads: the later range arrives first and waits.
     t.record(&data(false, 4, b"ef"), &mut log).unwrap();
@@ -101,7 +96,7 @@ fn reorders_and_declares_gaps_of_exact_size() {
         t.tick(&mut log).unwrap();
     }
     assert_eq!(
-        log.lines[1..],
+        lines(&log)[1..],
         [
             "0 ToServer @0 ab",
             "0 ToServer @2 cd",
@@ -116,7 +111,7 @@ fn reorders_and_declares_gaps_of_exact_size() {
 #[test]
 fn close_reports_trailing_loss_and_forgets_the_connection() {
     let mut t = Tracker::new(0);
-    let mut log = Log::default();
+    let mut log = Recorder::default();
     t.record(&data(false, 0, b"ab"), &mut log).unwrap();
     // The last 3 bytes the client sent were lost.
     t.record(&close(false, 5), &mut log).unwrap();
@@ -131,7 +126,7 @@ fn close_reports_trailing_loss_and_forgets_the_connection() {
     t.record(&close(true, 2), &mut log).unwrap();
     t.tick(&mut log).unwrap();
     assert_eq!(
-        log.lines[1..],
+        lines(&log)[1..],
         [
             "0 ToServer @0 ab",
             "0 ToServer gap @2+3",
@@ -146,11 +141,11 @@ fn close_reports_trailing_loss_and_forgets_the_connection() {
 #[test]
 fn duplicates_are_dropped_and_counted() {
     let mut t = Tracker::new(0);
-    let mut log = Log::default();
+    let mut log = Recorder::default();
     t.record(&data(true, 0, b"abcd"), &mut log).unwrap();
     t.record(&data(true, 2, b"cdef"), &mut log).unwrap();
     t.record(&data(true, 1, b"bc"), &mut log).unwrap();
-    assert_eq!(log.lines[1..], ["0 ToClient @0 abcd", "0 ToClient @4 ef"]);
+    assert_eq!(lines(&log)[1..], ["0 ToClient @0 abcd", "0 ToClient @4 ef"]);
     assert_eq!(t.stats.stale_bytes, 4);
     assert_eq!(t.stats.resets, 0);
 }
@@ -158,14 +153,14 @@ fn duplicates_are_dropped_and_counted() {
 #[test]
 fn offsets_that_start_again_are_a_counted_restart() {
     let mut t = Tracker::new(0);
-    let mut log = Log::default();
+    let mut log = Recorder::default();
     t.record(&data(true, 0, b"abcd"), &mut log).unwrap();
     // The tracer's state for the socket was lost and made again: its
     // offsets start at 0 (here without the fresh-state record, lost too).
     t.record(&data(true, 0, b"xy"), &mut log).unwrap();
     t.record(&data(true, 2, b"z"), &mut log).unwrap();
     assert_eq!(
-        log.lines[1..],
+        lines(&log)[1..],
         ["0 ToClient @0 abcd", "0 ToClient @4 xy", "0 ToClient @6 z"]
     );
     assert_eq!(t.stats.resets, 1);
@@ -180,6 +175,6 @@ fn offsets_that_start_again_are_a_counted_restart() {
     };
     t.record(&info, &mut log).unwrap();
     t.record(&data(true, 0, b"q"), &mut log).unwrap();
-    assert_eq!(log.lines.last().unwrap(), "0 ToClient @7 q");
+    assert_eq!(lines(&log).last().unwrap(), "0 ToClient @7 q");
     assert_eq!(t.stats.resets, 2);
 }
