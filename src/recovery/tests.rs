@@ -162,6 +162,25 @@ fn data(s: &mut dyn Sink, c: &Conn, dir: Dir, offset: u64, bytes: &[u8]) {
     .unwrap();
 }
 
+/// The decoder table the server held for the HEADERS of [`request`].
+fn request_table() -> RecoveredTable {
+    let mut t = table(Dir::ToServer, 41, &[("content-type", "application/grpc")]);
+    t.block_prefix = vec![0x83, 0x86, 0xbf, 0xbe];
+    t
+}
+
+/// What the sinks get for [`request`] written at once with its table
+/// placed: the PING, the seed, then the HEADERS.
+fn seeded_request(ping: &[u8], headers: &[u8]) -> [String; 4] {
+    let at = ping.len();
+    [
+        "open".to_string(),
+        format!("data ToServer 0+{at}"),
+        format!("seed ToServer @{at}"),
+        format!("data ToServer {at}+{}", headers.len()),
+    ]
+}
+
 #[test]
 fn a_table_after_its_block_is_placed_before_it() {
     let (recovery, mut seeder, mut log, c) = probed();
@@ -174,19 +193,14 @@ fn a_table_after_its_block_is_placed_before_it() {
         data(&mut s, &c, Dir::ToServer, 0, &write);
         // Held from the HEADERS frame on: the response waits too.
         data(&mut s, &c, Dir::ToClient, 0, &ping);
-        let mut t = table(Dir::ToServer, 41, &[("content-type", "application/grpc")]);
-        t.block_prefix = vec![0x83, 0x86, 0xbf, 0xbe];
-        s.learned(table_of(&t)).unwrap();
+        s.learned(table_of(&request_table())).unwrap();
         data(&mut s, &c, Dir::ToServer, write.len() as u64, &ping);
     }
-    let at = ping.len();
+    let seeded = lines(&log);
+    assert_eq!(seeded[..4], seeded_request(&ping, &headers));
     assert_eq!(
-        lines(&log),
+        seeded[4..],
         [
-            "open".to_string(),
-            format!("data ToServer 0+{at}"),
-            format!("seed ToServer @{at}"),
-            format!("data ToServer {at}+{}", headers.len()),
             format!("data ToClient 0+{}", ping.len()),
             format!("data ToServer {}+{}", write.len(), ping.len()),
         ]
@@ -204,8 +218,7 @@ fn a_table_before_its_connection_waits_for_it_by_socket() {
     let (ping, headers) = request();
     let mut write = ping.clone();
     write.extend_from_slice(&headers);
-    let mut t = table(Dir::ToServer, 41, &[("content-type", "application/grpc")]);
-    t.block_prefix = vec![0x83, 0x86, 0xbf, 0xbe];
+    let t = request_table();
     {
         let mut s = seeder.sink(&mut log);
         // The uprobe's record comes before the connection's first bytes.
@@ -213,16 +226,9 @@ fn a_table_before_its_connection_waits_for_it_by_socket() {
         open_grpc(&mut s, &c);
         data(&mut s, &c, Dir::ToServer, 0, &write);
     }
-    let at = ping.len();
-    assert_eq!(
-        lines(&log),
-        [
-            "open".to_string(),
-            format!("data ToServer 0+{at}"),
-            format!("seed ToServer @{at}"),
-            format!("data ToServer {at}+{}", headers.len()),
-        ]
-    );
+    let seeded = lines(&log);
+    assert_eq!(seeded[..4], seeded_request(&ping, &headers));
+    assert_eq!(seeded.len(), 4);
     assert_eq!((seeder.stats.seeded, seeder.stats.tables), (1, 1));
 
     // One for sockets that never show is dropped after a few ticks, counted.
