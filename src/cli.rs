@@ -212,6 +212,11 @@ pub struct FilterArgs {
     /// among them) then stay unknown until the tables turn over.
     #[arg(long)]
     pub no_hpack_recovery: bool,
+    /// Write the entry count of every structure kept per connection,
+    /// socket, process or stream to FILE as one JSON object, replaced
+    /// about every 100 ms (for tests and for chasing memory growth).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub state_sizes: Option<std::path::PathBuf>,
 }
 
 /// `record`'s options.

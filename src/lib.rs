@@ -30,5 +30,6 @@ pub mod protobuf;
 pub mod recovery;
 pub mod redact;
 pub mod servers;
+pub mod sizes;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testsupport;

@@ -124,6 +124,8 @@ static __always_inline struct sock_state *sock_state_create(struct sock *sk, __u
 	init.next_off = SNOOP_OFFSET_BASE;
 	if (peer)
 		init.peer_ino = sock_ino(peer);
+	if (peer)
+		init.handoff_key = (__u64)peer;
 	unread = unread_bytes(sk);
 	peer_unread = peer ? unread_bytes(peer) : -1;
 	if (unread < 0 || peer_unread < 0 || !peer) {
@@ -428,6 +430,15 @@ int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 		return 0;
 	st->closed = 1;
 	emit_peer_close(st);
+	/* A peer that never sent or read leaves the state made for it: the
+	 * connection is over, so it goes now, not at eviction (checked to be
+	 * ours: the address may already be another sock's). */
+	if (st->handoff_key) {
+		struct sock_state *left = bpf_map_lookup_elem(&handoff, &st->handoff_key);
+
+		if (left && left->peer_ino == st->ino)
+			bpf_map_delete_elem(&handoff, &st->handoff_key);
+	}
 	return 0;
 }
 

@@ -79,6 +79,10 @@ struct sock_state {
 	/* handoff entries only: the creator's `read` (how much of the
 	 * adopter's stream it consumed), kept current until adoption. */
 	__u64 peer_read;
+	/* sock hook: the key of the entry this end left in `handoff` for its
+	 * peer (the peer's struct sock address), 0 if none: removed at end
+	 * of file if the peer never adopted it. */
+	__u64 handoff_key;
 };
 
 /* sock hook: state per socket, freed with the socket (sk_destruct). */

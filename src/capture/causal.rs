@@ -15,6 +15,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use super::record::{self, FLAG_PEER_PENDING, KIND_CLOSE, KIND_DATA, KIND_GAP, OFFSET_BASE};
+use crate::sizes::Sizes;
 
 /// Longest wait for the peer's records.
 pub const MAX_HOLD_NS: u64 = 500_000_000;
@@ -22,6 +23,9 @@ pub const MAX_HOLD_NS: u64 = 500_000_000;
 pub const MAX_HELD: usize = 8 << 20;
 /// Sockets whose progress is remembered; past this, those with nothing held are forgotten.
 const MAX_SOCKETS: usize = 1 << 17;
+/// How long a closed socket's progress is kept: records of its peer that
+/// refer to it may still be on their way (they wait at most `MAX_HOLD_NS`).
+const CLOSED_KEEP_NS: u64 = 2 * MAX_HOLD_NS;
 
 struct Held {
     raw: Vec<u8>,
@@ -45,6 +49,11 @@ pub struct Causal {
     progress: HashMap<u64, i64>,
     held: usize,
     seq: u64,
+    /// Sockets whose close record went out, and when: their progress is
+    /// forgotten `CLOSED_KEEP_NS` later.
+    closed: VecDeque<(u64, u64)>,
+    /// The latest time given (CLOCK_MONOTONIC ns).
+    now: u64,
     /// Records released by the time or memory bound, not by their ack.
     pub forced: u64,
 }
@@ -67,6 +76,13 @@ fn stream_end(raw: &[u8]) -> Option<(u64, i64)> {
 }
 
 impl Causal {
+    /// Entries kept per socket.
+    pub fn sizes(&self, out: &mut Sizes) {
+        out.add("causal.queues", self.queues.len());
+        out.add("causal.progress", self.progress.len());
+        out.add("causal.closed", self.closed.len());
+    }
+
     /// Bytes held now.
     pub fn held_bytes(&self) -> usize {
         self.held
@@ -100,7 +116,15 @@ impl Causal {
     /// progress moves, which may release the peer's records.
     pub fn note(&mut self, raw: &[u8], out: &mut Vec<Vec<u8>>) {
         if let (Some((ino, end)), Some(h)) = (stream_end(raw), record::header(raw)) {
+            self.closing(raw, ino);
             self.advance(ino, end, h.peer_ino, out);
+        }
+    }
+
+    /// A socket's close record went out: nothing of it follows.
+    fn closing(&mut self, raw: &[u8], ino: u64) {
+        if record::header(raw).is_some_and(|h| h.kind == KIND_CLOSE) {
+            self.closed.push_back((self.now, ino));
         }
     }
 
@@ -119,6 +143,11 @@ impl Causal {
         let end = stream_end(&h.raw);
         out.push(h.raw);
         if let Some((ino, end)) = end {
+            if let Some(raw) = out.last() {
+                if record::header(raw).is_some_and(|h| h.kind == KIND_CLOSE) {
+                    self.closed.push_back((self.now, ino));
+                }
+            }
             self.advance(ino, end, h.peer, out);
         }
     }
@@ -152,6 +181,7 @@ impl Causal {
     /// Take one record that carries an ack (or an info/close record of a
     /// socket whose records do); what may go now is appended to `out`.
     pub fn push(&mut self, raw: Vec<u8>, now: u64, out: &mut Vec<Vec<u8>>) {
+        self.now = self.now.max(now);
         let Some(hdr) = record::header(&raw) else {
             out.push(raw);
             return;
@@ -201,6 +231,16 @@ impl Causal {
 
     /// Release records that waited longer than `MAX_HOLD_NS` before `now`.
     pub fn expire(&mut self, now: u64, out: &mut Vec<Vec<u8>>) {
+        self.now = self.now.max(now);
+        while let Some(&(at, ino)) = self.closed.front() {
+            if at.saturating_add(CLOSED_KEEP_NS) > now {
+                break;
+            }
+            self.closed.pop_front();
+            if !self.queues.contains_key(&ino) {
+                self.progress.remove(&ino);
+            }
+        }
         loop {
             let due = self
                 .queues

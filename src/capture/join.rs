@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 
 use super::record::{self, FLAG_MORE, HEADER_LEN, KIND_DATA};
+use crate::sizes::Sizes;
 
 /// A joined payload is handed on once it reaches this size (16 MiB writes
 /// are not held whole).
@@ -37,6 +38,11 @@ fn finished(mut raw: Vec<u8>) -> Vec<u8> {
 }
 
 impl Joiner {
+    /// Calls being joined (one per thread at most).
+    pub fn sizes(&self, out: &mut Sizes) {
+        out.add("join.open", self.open.len());
+    }
+
     /// Take one ring buffer record; whole calls (and records that are not
     /// data) are appended to `out`, in order per thread. Copies go into
     /// buffers taken from `pool` when it has some (allocating a fresh 32 KiB

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::record::{self, HEADER_LEN, KIND_CLOSE, KIND_DATA, KIND_GAP, KIND_HPACK};
 use super::skel::types::snoop_event;
+use crate::sizes::Sizes;
 
 /// Sockets idle this long are checked.
 const IDLE: Duration = Duration::from_secs(1);
@@ -214,6 +215,11 @@ impl Default for Liveness {
 }
 
 impl Liveness {
+    /// Sockets watched.
+    pub fn sizes(&self, out: &mut Sizes) {
+        out.add("liveness.socks", self.socks.len());
+    }
+
     /// A record was handed to the flow layer.
     pub fn note(&mut self, raw: &[u8]) {
         let Some(h) = record::header(raw) else { return };

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::flow::Comm;
+use crate::sizes::Sizes;
 
 /// Entries older than this are read again: a pid may be reused.
 const FRESH_FOR: Duration = Duration::from_secs(5);
@@ -19,6 +20,20 @@ pub struct ProcNames {
 }
 
 impl ProcNames {
+    /// Processes remembered.
+    pub fn sizes(&self, out: &mut Sizes) {
+        out.add("proc_names.cache", self.cache.len());
+    }
+
+    /// Entries past their freshness are dropped (a name is read again
+    /// when asked), so the cache holds only the processes of recent
+    /// connections.
+    pub fn expire(&mut self) {
+        let now = Instant::now();
+        self.cache
+            .retain(|_, (at, _)| now.duration_since(*at) < FRESH_FOR);
+    }
+
     /// The name of process `pid` now, if it lives.
     pub fn get(&mut self, pid: u32) -> Option<Comm> {
         let now = Instant::now();

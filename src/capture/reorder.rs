@@ -9,6 +9,7 @@
 //! then, so releasing records in that order is causal. Records are held
 //! for `WINDOW_NS` (or less, when more than `MAX_HELD` bytes wait).
 
+use crate::sizes::Sizes;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
@@ -27,6 +28,11 @@ pub struct Reorder {
 }
 
 impl Reorder {
+    /// Records waiting for their time.
+    pub fn sizes(&self, out: &mut Sizes) {
+        out.add("reorder.held", self.heap.len());
+    }
+
     /// Hold `raw`, a record whose call began at `ts`.
     pub fn push(&mut self, ts: u64, raw: Vec<u8>) {
         self.newest = self.newest.max(ts);

@@ -22,6 +22,7 @@ use super::skel::{SnoopSkel, SnoopSkelBuilder};
 use super::uprobes::Uprobes;
 use crate::error::Fatal;
 use crate::recovery::Recovery;
+use crate::sizes::Sizes;
 
 /// Default ring buffer size: about 16 ms at 1 GB/s, with the reader woken
 /// at 2 MiB. Its pages are mapped twice, so it costs twice this in RSS.
@@ -76,6 +77,13 @@ pub trait Handler {
     fn record(&mut self, rec: Record<'_>) -> Result<()>;
     /// Called about every 100 ms and once at the end, with the kernel's counters.
     fn tick(&mut self, stats: &KernelStats) -> Result<()>;
+    /// With [`Tracer::report_sizes`], called after each tick with the entry
+    /// counts of the capture side (its stages, the uprobes, the BPF maps
+    /// that can be walked).
+    fn sizes(&mut self, capture: &Sizes) -> Result<()> {
+        let _ = capture;
+        Ok(())
+    }
 }
 
 /// libbpf's messages, kept to explain a failed load.
@@ -104,6 +112,8 @@ pub struct Tracer<'obj> {
     pub attach_time: Duration,
     /// The hook the programs are attached to.
     pub hook: Hook,
+    /// Whether the handler is told the entry counts every tick.
+    sizes: bool,
 }
 
 /// Counts of what the stages saw, merged into [`KernelStats`].
@@ -133,6 +143,14 @@ const POOL_BUFFERS: usize = 1024;
 const POOL_MAX_CAPACITY: usize = 128 << 10;
 
 impl Stages {
+    /// Entries kept per call, socket or record.
+    fn sizes(&self, out: &mut Sizes) {
+        self.joiner.sizes(out);
+        self.reorder.sizes(out);
+        self.causal.sizes(out);
+        self.liveness.sizes(out);
+    }
+
     /// One ring buffer record.
     fn push(&mut self, raw: &[u8], now: u64) {
         let mut joined = Vec::new();
@@ -377,6 +395,7 @@ impl<'obj> Tracer<'obj> {
             uprobes: RefCell::new(uprobes),
             attach_time: started.elapsed(),
             hook,
+            sizes: false,
         })
     }
 
@@ -402,6 +421,24 @@ impl<'obj> Tracer<'obj> {
             lost_meta: self.stat(snoop_stat::SNOOP_STAT_LOST_META),
             ..Default::default()
         }
+    }
+
+    /// Tell the handler the entry counts on every tick (for `--state-sizes`:
+    /// walking the BPF maps costs a system call per entry).
+    pub fn report_sizes(&mut self) {
+        self.sizes = true;
+    }
+
+    /// Entries of the uprobes and of the BPF maps that can be walked (the
+    /// socket- and task-local storage is freed with its socket or task).
+    fn kernel_sizes(&self, out: &mut Sizes) {
+        self.uprobes.borrow().sizes(out);
+        let maps = &self.skel.maps;
+        out.add("bpf.kept_socks", maps.kept_socks.keys().count());
+        out.add("bpf.rejected_socks", maps.rejected_socks.keys().count());
+        out.add("bpf.pending", maps.pending.keys().count());
+        out.add("bpf.handoff", maps.handoff.keys().count());
+        out.add("bpf.hpack_done", maps.hpack_done.keys().count());
     }
 
     fn stats_with(&self, p: &Stages) -> KernelStats {
@@ -477,6 +514,12 @@ impl<'obj> Tracer<'obj> {
                 let stats = self.stats_with(&stages.borrow());
                 handler.tick(&stats)?;
                 self.uprobes.borrow().sync_done(&self.skel);
+                if self.sizes {
+                    let mut sizes = Sizes::default();
+                    stages.borrow().sizes(&mut sizes);
+                    self.kernel_sizes(&mut sizes);
+                    handler.sizes(&sizes)?;
+                }
             }
         }
         if failure.borrow().is_none() {

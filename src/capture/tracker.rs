@@ -18,6 +18,7 @@ use super::record::{Payload, Record};
 use crate::flow::reassembly::{Chunk, Counts, Reassembler, ToSink};
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Side, Sink};
 use crate::recovery::{Found, Learned};
+use crate::sizes::Sizes;
 
 /// Bytes a direction may hold while waiting for an earlier range.
 const HOLD_LIMIT: usize = 8 << 20;
@@ -127,6 +128,21 @@ pub struct Tracker {
 }
 
 impl Tracker {
+    /// Connections, sockets and ranges waiting for a hole, kept now.
+    pub fn sizes(&self, out: &mut Sizes) {
+        out.add("tracker.conns", self.conns.len());
+        out.add("tracker.by_sock", self.by_sock.len());
+        let held = self
+            .conns
+            .values()
+            .flat_map(|c| &c.dirs)
+            .map(|d| d.stream.held_ranges());
+        out.add("tracker.held_ranges", held.sum());
+        if let Some(names) = &self.proc_names {
+            names.sizes(out);
+        }
+    }
+
     /// A tracker converting kernel CLOCK_MONOTONIC times with `mono_to_wall` (ns).
     pub fn new(mono_to_wall: i128) -> Self {
         Tracker {
@@ -409,6 +425,9 @@ impl Tracker {
     /// Periodic work: ranges that waited `HOLD_TICKS` ticks for earlier
     /// bytes are released, the hole before them a gap.
     pub fn tick(&mut self, sink: &mut dyn Sink) -> Result<()> {
+        if let Some(names) = &mut self.proc_names {
+            names.expire();
+        }
         let result = self.finish_closing(sink, false).and_then(|()| {
             self.each_direction(sink, |d, out| {
                 if !d.stream.is_holding() {

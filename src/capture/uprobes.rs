@@ -21,6 +21,7 @@ use super::skel::types::snoop_hpack_layout;
 use super::skel::SnoopSkel;
 use crate::gobin::GoBinary;
 use crate::recovery::{Availability, Done, Recovery};
+use crate::sizes::Sizes;
 
 /// `(*http2.Framer).readMetaFrame`: a header block about to be decoded.
 pub const DECODER_FUNCTION: &str = "golang.org/x/net/http2.(*Framer).readMetaFrame";
@@ -129,9 +130,17 @@ pub struct Uprobes {
     recovery: Recovery,
     by_exe: HashMap<ExeKey, Availability>,
     links: Vec<Link>,
+    /// Ticks seen, to prune the server processes about once a second.
+    ticks: std::cell::Cell<u32>,
 }
 
 impl Uprobes {
+    /// Executables looked at, probes attached.
+    pub fn sizes(&self, out: &mut Sizes) {
+        out.add("uprobes.by_exe", self.by_exe.len());
+        out.add("uprobes.links", self.links.len());
+    }
+
     /// Fill the layout slot; nothing is attached yet.
     pub fn new(skel: &SnoopSkel<'_>, recovery: Recovery) -> anyhow::Result<Self> {
         if recovery.enabled() {
@@ -144,6 +153,7 @@ impl Uprobes {
             recovery,
             by_exe: HashMap::new(),
             links: Vec::new(),
+            ticks: std::cell::Cell::new(0),
         })
     }
 
@@ -218,8 +228,19 @@ impl Uprobes {
     /// Tell the kernel side what is known of which connections (the
     /// `hpack_done` value of snoop.h).
     pub fn sync_done(&self, skel: &SnoopSkel<'_>) {
+        // About once a second, server processes that exited are forgotten.
+        let ticks = self.ticks.get().wrapping_add(1);
+        self.ticks.set(ticks);
+        if ticks % 10 == 0 {
+            self.recovery
+                .forget_exited(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists());
+        }
         for (ino, mark) in self.recovery.take_done() {
             let key = ino.to_ne_bytes();
+            if mark == Done::Forget {
+                let _ = skel.maps.hpack_done.delete(&key);
+                continue;
+            }
             let old = skel
                 .maps
                 .hpack_done
@@ -231,7 +252,7 @@ impl Uprobes {
             let value = match mark {
                 Done::Sides(bits) => old | u64::from(bits),
                 Done::FirstStream(id) if old >> 32 == 0 => old | (u64::from(id) << 32),
-                Done::FirstStream(_) => old,
+                Done::FirstStream(_) | Done::Forget => old,
             };
             let _ = skel
                 .maps

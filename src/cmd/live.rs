@@ -2,6 +2,7 @@
 
 use std::io::{self, Write};
 use std::mem::MaybeUninit;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ use crate::pcapng::PcapngWriter;
 use crate::pipeline::CallCounts;
 use crate::recovery::{Learned, Recovery, Seeder, SeederStats, Seeding};
 use crate::servers::{self as registry, AskServers, SchemaRegistry};
+use crate::sizes::Sizes;
 
 type Writer = PcapngWriter<Spool>;
 type Decoder = StdoutPipeline;
@@ -50,6 +52,8 @@ struct Live {
     binaries: Option<Arc<SchemaRegistry>>,
     /// How many learned binaries the capture file names already.
     noted: usize,
+    /// Where the entry counts go (`--state-sizes`).
+    state_sizes: Option<PathBuf>,
 }
 
 /// The stages between the tracker and the sinks: the sniffer, then the
@@ -129,6 +133,28 @@ impl Live {
 }
 
 impl Handler for Live {
+    fn sizes(&mut self, capture: &Sizes) -> Result<()> {
+        let Some(path) = &self.state_sizes else {
+            return Ok(());
+        };
+        let mut sizes = capture.clone();
+        self.tracker.sizes(&mut sizes);
+        self.sniffer.sizes(&mut sizes);
+        self.seeder.sizes(&mut sizes);
+        if let Some(w) = &self.writer {
+            w.sizes(&mut sizes);
+        }
+        if let Some(d) = &self.decoder {
+            d.sizes(&mut sizes);
+        }
+        if let Some(r) = &self.binaries {
+            r.sizes(&mut sizes);
+        }
+        sizes
+            .write_to(path)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
     fn record(&mut self, rec: Record<'_>) -> Result<()> {
         // What the uprobes read from servers enters the recovery stage
         // through its own door; everything else is a connection's bytes.
@@ -144,6 +170,9 @@ impl Handler for Live {
             s.flow().tick()?;
             s.seeding.tick()
         })?;
+        if let Some(r) = &self.binaries {
+            r.tick();
+        }
         self.schema_news()?;
         if let Some(w) = &mut self.writer {
             w.tick()?;
@@ -225,7 +254,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
     let mut object = MaybeUninit::uninit();
     // Before any thread exists: the tracer may need a private mount namespace.
     let recovery = Recovery::new(!f.no_hpack_recovery);
-    let tracer = Tracer::start(
+    let mut tracer = Tracer::start(
         &mut object,
         &filters,
         f.ringbuf_size,
@@ -236,6 +265,9 @@ fn run(plan: Plan<'_>) -> Result<()> {
         },
         recovery.clone(),
     )?;
+    if f.state_sizes.is_some() {
+        tracer.report_sizes();
+    }
     raise_priority();
     let stop = install_stop_handler()?;
     let comment = format!("containerdsnoop record: {}", filters.describe());
@@ -287,6 +319,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
         kernel: KernelStats::default(),
         binaries: plan.binaries,
         noted: 0,
+        state_sizes: f.state_sizes.clone(),
     };
     let result = tracer.run(&stop, &mut live);
     live.status.clear();

@@ -22,6 +22,7 @@ use anyhow::Result;
 
 use super::sniff::{sniff, Sniff};
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Held, OwnedEvent, Placement, Protocol, Sink};
+use crate::sizes::Sizes;
 
 /// Bytes held per connection while its protocol is undecided; past it the
 /// connection is taken as neither gRPC nor ttrpc. Both protocols show
@@ -64,6 +65,12 @@ pub struct Sniffer {
 }
 
 impl Sniffer {
+    /// Connections tracked, by state.
+    pub fn sizes(&self, out: &mut Sizes) {
+        out.add("sniffer.undecided", self.undecided.len());
+        out.add("sniffer.decided", self.decided.len());
+    }
+
     /// A stage with no connection yet.
     pub fn new() -> Self {
         Sniffer::default()

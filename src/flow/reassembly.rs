@@ -140,6 +140,11 @@ pub struct Reassembler {
 }
 
 impl Reassembler {
+    /// Ranges held ahead of the delivery position.
+    pub fn held_ranges(&self) -> usize {
+        self.held.len()
+    }
+
     /// A stream delivered from offset 0, holding at most `limit` bytes.
     pub fn new(limit: usize) -> Self {
         Reassembler {

@@ -22,6 +22,7 @@ use std::io::{self, Read};
 use crate::decode::sniffer::Sniffer;
 use crate::flow::{ConnId, Sink};
 use crate::pcapng::comment::SchemaNote;
+use crate::sizes::Sizes;
 use buffer::Input;
 use tcp::{Connections, PacketMeta};
 
@@ -67,6 +68,9 @@ pub struct ReadSummary {
     /// The server binaries whose own schemas were used when the capture was
     /// recorded (containerdsnoop's notes; at most [`MAX_SCHEMA_NOTES`]).
     pub schema_notes: Vec<SchemaNote>,
+    /// The entry counts of the reader's structures at the end of the input
+    /// (see [`crate::sizes`]).
+    pub sizes: Sizes,
 }
 
 /// Most schema notes kept from one capture.
@@ -170,6 +174,9 @@ pub fn read<R: Read>(
         sink.flush().map_err(ReadError::Sink)?;
     }
     result?;
+    let mut sizes = Sizes::default();
+    st.conns.sizes(&mut sizes);
+    sniffer.sizes(&mut sizes);
     let c = st.conns.counts;
     Ok(ReadSummary {
         packets: st.packets,
@@ -180,6 +187,7 @@ pub fn read<R: Read>(
         skipped_packets: st.skipped,
         mid_connection: std::mem::take(&mut st.conns.mid_connection),
         schema_notes: std::mem::take(&mut st.schema_notes),
+        sizes,
     })
 }
 

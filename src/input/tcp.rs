@@ -13,6 +13,7 @@ use crate::decode::sniff::PREFACE;
 use crate::flow::reassembly::{Counts, ToSink};
 use crate::flow::{Comm, Conn, ConnId, Dir, FlowEvent, Placement, Process, Side, Sink};
 use crate::pcapng::comment;
+use crate::sizes::Sizes;
 
 /// Connections open at once; beyond it the oldest is finished (flushed and closed).
 const MAX_OPEN: usize = 16384;
@@ -97,6 +98,14 @@ fn learn(names: &mut HashMap<u32, Comm>, owner: &Process) {
 }
 
 impl Connections {
+    /// Connections, closed 4-tuples and process names kept now.
+    pub fn sizes(&self, out: &mut Sizes) {
+        out.add("input.conns", self.conns.len());
+        out.add("input.open", self.open.len());
+        out.add("input.closed", self.closed.len());
+        out.add("input.names", self.names.len());
+    }
+
     /// An empty table; `http2_ports` are server ports besides 80.
     pub fn new(http2_ports: &[u16]) -> Self {
         Connections {

@@ -26,6 +26,8 @@ pub const OUTBOUND: u32 = 2;
 pub struct Blocks<W: Write> {
     w: PcapNgWriter<W>,
     interfaces: HashMap<String, u32>,
+    /// Interfaces described so far (ids are never reused).
+    described: u32,
 }
 
 impl<W: Write> Blocks<W> {
@@ -48,7 +50,19 @@ impl<W: Write> Blocks<W> {
         Ok(Blocks {
             w,
             interfaces: HashMap::new(),
+            described: 0,
         })
+    }
+
+    /// Forget the interface of `path` (its socket is gone): a socket bound
+    /// there later gets an interface of its own.
+    pub fn forget(&mut self, path: &str) {
+        self.interfaces.remove(path);
+    }
+
+    /// Socket paths with an interface now.
+    pub fn interfaces(&self) -> usize {
+        self.interfaces.len()
     }
 
     /// The interface for `path`, described on first use.
@@ -56,7 +70,7 @@ impl<W: Write> Blocks<W> {
         if let Some(&id) = self.interfaces.get(path) {
             return Ok(id);
         }
-        let id = self.interfaces.len() as u32;
+        let id = self.described;
         let idb = InterfaceDescriptionBlock {
             linktype: DataLink::ETHERNET,
             snaplen: 0,
@@ -73,6 +87,7 @@ impl<W: Write> Blocks<W> {
             .write_pcapng_block(idb)
             .context("writing a pcapng interface block")?;
         self.interfaces.insert(path.to_string(), id);
+        self.described += 1;
         Ok(id)
     }
 

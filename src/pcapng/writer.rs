@@ -14,6 +14,7 @@ use super::comment;
 use super::packet::{self, Endpoint, Flags, MAX_SEGMENT, SERVER_PORT, TTRPC_PORT};
 use crate::decode::sniff::{is_initial_settings, PREFACE};
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Held, OwnedEvent, Process, Protocol, Sink};
+use crate::sizes::Sizes;
 
 /// Bytes held while the connection is undecided, at most.
 const HOLD_LIMIT: usize = 64 << 10;
@@ -45,6 +46,8 @@ enum Preface {
 
 struct TcpConn {
     iface: u32,
+    /// The socket path the interface is for.
+    path: String,
     ends: [Endpoint; 2],
     isn: [u32; 2],
     /// Synthetic bytes inserted before each direction's stream.
@@ -117,6 +120,8 @@ pub struct PcapngWriter<W: Write> {
     blocks: Blocks<W>,
     conns: HashMap<ConnId, TcpConn>,
     server_ips: HashMap<String, [u8; 4]>,
+    /// Server addresses handed out so far (never reused).
+    next_server: u32,
     named: HashSet<[u8; 4]>,
     next_port: u16,
     frame: Vec<u8>,
@@ -125,12 +130,21 @@ pub struct PcapngWriter<W: Write> {
 }
 
 impl<W: Write> PcapngWriter<W> {
+    /// Connections, named addresses and socket paths kept now.
+    pub fn sizes(&self, out: &mut Sizes) {
+        out.add("pcapng.conns", self.conns.len());
+        out.add("pcapng.named", self.named.len());
+        out.add("pcapng.server_ips", self.server_ips.len());
+        out.add("pcapng.interfaces", self.blocks.interfaces());
+    }
+
     /// Start a pcapng stream on `out`; `comment` goes in the section header.
     pub fn new(out: W, comment: &str) -> Result<Self> {
         Ok(PcapngWriter {
             blocks: Blocks::new(out, comment)?,
             conns: HashMap::new(),
             server_ips: HashMap::new(),
+            next_server: 0,
             named: HashSet::new(),
             next_port: 1024,
             frame: Vec::with_capacity(MAX_SEGMENT + 64),
@@ -212,13 +226,12 @@ impl<W: Write> PcapngWriter<W> {
     fn open(&mut self, conn: &Conn, ts: u64) -> Result<()> {
         let path = conn.path.as_deref().unwrap_or(comment::UNNAMED).to_string();
         let iface = self.blocks.interface(&path)?;
-        let n = self.server_ips.len() as u32 + 1;
-        let server_ip = *self.server_ips.entry(path.clone()).or_insert([
-            172,
-            16 + (n >> 16) as u8 % 16,
-            (n >> 8) as u8,
-            n as u8,
-        ]);
+        let next = &mut self.next_server;
+        let server_ip = *self.server_ips.entry(path.clone()).or_insert_with(|| {
+            *next += 1;
+            let n = *next;
+            [172, 16 + (n >> 16) as u8 % 16, (n >> 8) as u8, n as u8]
+        });
         let pid = conn
             .client
             .owner
@@ -243,6 +256,7 @@ impl<W: Write> PcapngWriter<W> {
             conn.id,
             TcpConn {
                 iface,
+                path: path.clone(),
                 ends: [client, server],
                 isn,
                 shift: [0, 0],
@@ -491,8 +505,28 @@ impl<W: Write> PcapngWriter<W> {
             let seq = c.next[dir.index()];
             self.segment(id, ts, seg(dir, seq, flags, &[]), None)?;
         }
-        self.conns.remove(&id);
+        if let Some(c) = self.conns.remove(&id) {
+            self.forget(&c);
+        }
         Ok(())
+    }
+
+    /// What only a closed connection used: its client's address name (no
+    /// other open connection has that address), and its socket path's
+    /// interface and address when the socket no longer exists (a shim's,
+    /// once it exited); a path that still exists keeps them.
+    fn forget(&mut self, closed: &TcpConn) {
+        let [client, server] = [closed.ends[0].ip, closed.ends[1].ip];
+        if !self.conns.values().any(|c| c.ends[0].ip == client) {
+            self.named.remove(&client);
+        }
+        let in_use = self.conns.values().any(|c| c.iface == closed.iface);
+        let gone = closed.path.starts_with('/') && !std::path::Path::new(&closed.path).exists();
+        if !in_use && gone {
+            self.server_ips.remove(&closed.path);
+            self.named.remove(&server);
+            self.blocks.forget(&closed.path);
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use anyhow::{ensure, Result};
 use super::item::ConnInfo;
 use crate::decode::{ConnDecoder, Event, Protocol, TtrpcDecoder};
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Stamp};
+use crate::sizes::Sizes;
 
 /// Receives decoder events, with their connection and the time of the flow
 /// event that produced them.
@@ -59,6 +60,11 @@ pub struct Decoders {
 }
 
 impl Decoders {
+    /// Connections with a decoder now.
+    pub fn sizes(&self, out: &mut Sizes) {
+        out.add("decoders.conns", self.conns.len());
+    }
+
     /// Decoders for every connection that shows up.
     pub fn new() -> Self {
         Decoders::default()

@@ -137,6 +137,11 @@ pub struct Pipeline<O: Output> {
 }
 
 impl<O: Output> Pipeline<O> {
+    /// Entries kept per connection by the decoders.
+    pub fn sizes(&self, out: &mut crate::sizes::Sizes) {
+        self.decoders.sizes(out);
+    }
+
     /// A pipeline showing `view` on `out`.
     pub fn new(view: View, out: O) -> Self {
         Pipeline {

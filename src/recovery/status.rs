@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::flow::Dir;
+use crate::sizes::Sizes;
 
 /// Whether a server process can give its connections' HPACK tables.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub enum Done {
     /// The first stream whose request the capture saw: only streams below
     /// it need naming.
     FirstStream(u32),
+    /// The connection closed: nothing about it is kept any more.
+    Forget,
 }
 
 /// A handle shared by the tracer and the seeder (clones share one state).
@@ -44,6 +47,13 @@ pub struct Recovery {
 }
 
 impl Recovery {
+    /// Server processes known, and news for the kernel side not taken yet.
+    pub fn sizes(&self, out: &mut Sizes) {
+        let inner = self.lock();
+        out.add("recovery.by_pid", inner.by_pid.len());
+        out.add("recovery.done", inner.done.len());
+    }
+
     /// A handle; `enabled` false when the user turned recovery off.
     pub fn new(enabled: bool) -> Self {
         let r = Recovery::default();
@@ -99,6 +109,17 @@ impl Recovery {
     /// The first request the capture saw on the connection was on `stream`.
     pub fn mark_first_stream(&self, server_ino: u64, stream: u32) {
         self.push(server_ino, Done::FirstStream(stream));
+    }
+
+    /// The connection closed: the kernel side forgets its socket.
+    pub fn forget(&self, server_ino: u64) {
+        self.push(server_ino, Done::Forget);
+    }
+
+    /// Server processes that no longer run are forgotten (`alive` says
+    /// whether a pid still runs).
+    pub fn forget_exited(&self, alive: impl Fn(u32) -> bool) {
+        self.lock().by_pid.retain(|&pid, _| alive(pid));
     }
 
     fn push(&self, server_ino: u64, mark: Done) {

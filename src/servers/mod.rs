@@ -33,6 +33,7 @@ use crate::flow::{Conn, FlowEvent, Placement, Sink};
 use crate::protobuf::binary::info::BinaryInfo;
 use crate::protobuf::binary::{BinarySchemas, CacheKey};
 use crate::protobuf::{SchemaSet, Schemas};
+use crate::sizes::Sizes;
 
 /// Most distinct executables whose schemas are kept (each pool is a few
 /// MiB); later ones are decoded with the bundled schemas.
@@ -137,6 +138,8 @@ enum Mode {
 struct Shared {
     pids: HashMap<u32, PidEntry>,
     binaries: HashMap<CacheKey, Option<Arc<Binary>>>,
+    /// When exited processes were last forgotten.
+    pruned: Option<Instant>,
     /// Binaries with services, in the order they were learned.
     learned: Vec<Arc<Binary>>,
     /// Messages for the user, not yet shown.
@@ -154,6 +157,22 @@ struct PidEntry {
 }
 
 impl SchemaRegistry {
+    /// Periodic work (live): server processes that exited are forgotten.
+    pub fn tick(&self) {
+        if let Mode::Live { shared, .. } = &self.mode {
+            prune(&mut lock(shared), Instant::now());
+        }
+    }
+
+    /// Server processes and executables remembered.
+    pub fn sizes(&self, out: &mut Sizes) {
+        if let Mode::Live { shared, .. } = &self.mode {
+            let sh = lock(shared);
+            out.add("servers.pids", sh.pids.len());
+            out.add("servers.binaries", sh.binaries.len());
+        }
+    }
+
     /// `bundled` for every connection.
     pub fn bundled(bundled: Schemas) -> SchemaRegistry {
         let set = Arc::new(SchemaSet::single(bundled));
@@ -249,6 +268,7 @@ impl SchemaRegistry {
         };
         let mut sh = lock(shared);
         let now = Instant::now();
+        prune(&mut sh, now);
         let stale = match sh.pids.get(&pid) {
             Some(e) => !e.pending && now.duration_since(e.checked) >= RECHECK,
             None => true,
@@ -313,6 +333,16 @@ impl SchemaRegistry {
 }
 
 /// The lock, even if a thread panicked holding it (the maps stay usable).
+/// About every RECHECK, the processes that exited are forgotten (their
+/// executables' schemas stay, bounded by MAX_BINARIES).
+fn prune(sh: &mut Shared, now: Instant) {
+    if sh.pruned.is_none_or(|at| now.duration_since(at) >= RECHECK) {
+        sh.pruned = Some(now);
+        sh.pids
+            .retain(|pid, e| e.pending || std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
+}
+
 fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
     shared.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -35,6 +35,7 @@ use crate::decode::h2::frame::{Head, Kind};
 use crate::decode::h2::heads::Heads;
 use crate::decode::sniff::{is_initial_settings, PREFACE};
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Held, Process, Protocol, Sink};
+use crate::sizes::Sizes;
 
 /// Ticks (about 100 ms each) a connection is held waiting for a table.
 pub const HOLD_TICKS: u32 = 5;
@@ -142,6 +143,14 @@ pub struct Seeder {
 }
 
 impl Seeder {
+    /// Connections, sockets and early records kept now.
+    pub fn sizes(&self, out: &mut Sizes) {
+        out.add("seeder.conns", self.conns.len());
+        out.add("seeder.by_ino", self.by_ino.len());
+        out.add("seeder.early", self.early.len());
+        self.recovery.sizes(out);
+    }
+
     /// A seeder told by `recovery` which servers can give tables.
     pub fn new(recovery: Recovery) -> Self {
         Seeder {
@@ -478,6 +487,8 @@ impl Sink for Seeding<'_> {
                             self.s.by_ino.remove(&ino);
                         }
                     }
+                    // Nothing about its socket is kept in the kernel either.
+                    self.s.recovery.forget(c.conn.server.ino);
                 }
                 self.inner.event(conn, ts, ev)
             }

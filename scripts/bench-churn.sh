@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Memory under connection churn (a benchmark, not a test). As root:
+#
+#   sudo scripts/bench-churn.sh [MINUTES] [LOOPS]      default 30 minutes, 3 loops
+#
+# A throwaway containerd; `record -o /dev/null`, `record --decode --json`
+# and `trace --json` attached at once; LOOPS shell loops of `ctr version`
+# (a new connection each) for MINUTES. Every 10 s the RSS of each tracer
+# is sampled from /proc; at the end a Markdown table per minute and, per
+# tracer, the highest RSS from minute 5 on against the RSS at minute 5
+# (the target: at most 10 MiB more), with the connection rate reached.
+set -euo pipefail
+minutes=${1:-30}
+loops=${2:-3}
+repo=$(cd "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
+bin=$repo/target/release/containerdsnoop
+[[ $EUID -eq 0 ]] || { echo "bench-churn.sh: run as root" >&2; exit 1; }
+cargo build --release --quiet --bin containerdsnoop --manifest-path "$repo/Cargo.toml"
+dir=$(mktemp -d /tmp/cschurn.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+    sleep 1
+    [[ -z ${cd_pid:-} ]] || { kill "$cd_pid" 2>/dev/null; wait "$cd_pid" 2>/dev/null || true; }
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+cat > "$dir/config.toml" <<EOT
+version = 2
+root = "$dir/root"
+state = "$dir/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$dir/c.sock"
+[ttrpc]
+  address = "$dir/c.sock.ttrpc"
+[plugins."io.containerd.internal.v1.opt"]
+  path = "$dir/opt"
+EOT
+containerd --config "$dir/config.toml" >"$dir/log" 2>&1 &
+cd_pid=$!
+for _ in $(seq 200); do [[ -S $dir/c.sock ]] && break; sleep 0.05; done
+names=(record record-decode trace)
+"$bin" record -o /dev/null --socket "$dir/c.sock" 2>"$dir/record.err" &
+pids+=($!)
+"$bin" record -o /dev/null --decode --json --socket "$dir/c.sock" >/dev/null 2>"$dir/record-decode.err" &
+pids+=($!)
+"$bin" trace --json --socket "$dir/c.sock" >/dev/null 2>"$dir/trace.err" &
+pids+=($!)
+for n in "${names[@]}"; do
+    for _ in $(seq 500); do grep -q attached "$dir/$n.err" && break; sleep 0.02; done
+done
+end=$((SECONDS + minutes * 60))
+for ((l = 0; l < loops; l++)); do
+    (while ((SECONDS < end)); do ctr -a "$dir/c.sock" version >/dev/null 2>&1 || true; echo x; done) >"$dir/loop$l" &
+done
+echo "| minute | connections | ${names[*]// / | } |" | sed 's/ | /|/g; s/|/ | /g'
+declare -A at5 peak
+start=$SECONDS
+while ((SECONDS < end)); do
+    sleep 10
+    m=$(( (SECONDS - start) / 60 ))
+    n=$(cat "$dir"/loop* | wc -l)
+    row="| $(( SECONDS - start ))s | $n |"
+    for i in "${!names[@]}"; do
+        rss=$(awk '/VmRSS/ {print $2}' "/proc/${pids[$i]}/status" 2>/dev/null || echo 0)
+        row+=" $((rss / 1024)) |"
+        name=${names[$i]}
+        if ((m >= 5)); then
+            [[ -n ${at5[$name]:-} ]] || at5[$name]=$rss
+            ((rss > ${peak[$name]:-0})) && peak[$name]=$rss
+        fi
+    done
+    echo "$row"
+done
+n=$(cat "$dir"/loop* | wc -l)
+echo
+echo "$n connections in $minutes min ($(( n / (minutes * 60) )) per second)."
+for name in "${names[@]}"; do
+    if [[ -n ${at5[$name]:-} ]]; then
+        echo "- $name: RSS at minute 5 $(( at5[$name] / 1024 )) MiB, highest after $(( peak[$name] / 1024 )) MiB (+$(( (peak[$name] - at5[$name]) / 1024 )) MiB)"
+    fi
+done
+for i in "${!pids[@]}"; do kill -INT "${pids[$i]}" 2>/dev/null || true; done
+sleep 2
+for n in "${names[@]}"; do echo "- $n: $(tail -1 "$dir/$n.err")"; done
+pids=()
