@@ -54,7 +54,8 @@ end=$((SECONDS + minutes * 60))
 for ((l = 0; l < loops; l++)); do
     (while ((SECONDS < end)); do ctr -a "$dir/c.sock" version >/dev/null 2>&1 || true; echo x; done) >"$dir/loop$l" &
 done
-echo "| minute | connections | ${names[*]// / | } |" | sed 's/ | /|/g; s/|/ | /g'
+echo "| time | connections | RSS MiB: ${names[0]} | ${names[1]} | ${names[2]} |"
+echo "| --- | --- | --- | --- | --- |"
 declare -A at5 peak
 start=$SECONDS
 while ((SECONDS < end)); do
