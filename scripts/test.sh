@@ -20,4 +20,11 @@ echo "== cargo test"
 # (write_shim_fixture) re-records a committed fixture: run it by hand with
 # UPDATE_FIXTURE=1.
 cargo test --release --no-fail-fast -- --test-threads=1 --include-ignored --skip write_shim_fixture || status=1
+echo "== fuzz targets: each built (cargo-fuzz) and run 5 s on its committed seeds"
+# The fuzz crate (fuzz/, a workspace of its own) is out of cargo test's
+# reach: this builds every target and make_seeds in fuzz/target, runs every
+# committed seed of each target and fuzzes on for the rest of the 5 s, what
+# it grows kept in a temporary directory. A build error, a crash, a leak, an
+# input past 2 GiB or 10 s, or a target without seeds fails the suite.
+bash scripts/fuzz.sh --check 5 || status=1
 exit "$status"
