@@ -26,7 +26,7 @@ const HOLD_LIMIT: usize = 8 << 20;
 /// Longer than `capture::causal` holds a record for its ack (500 ms): a
 /// record held there (a connection's first write, when its ack could not be
 /// placed) must still fill its hole, not arrive after it was declared lost.
-const HOLD_TICKS: u32 = (super::causal::MAX_HOLD_NS / 100_000_000) as u32 + 2;
+pub const HOLD_TICKS: u32 = (super::causal::MAX_HOLD_NS / 100_000_000) as u32 + 2;
 /// Ticks a connection stays after a side closed: records of its last
 /// writes may still be on their way from another CPU, or held for causal
 /// order (as long as a hole waits for it).

@@ -18,7 +18,7 @@ use crate::capture::filter::Filters;
 use crate::capture::preflight::Hook;
 use crate::capture::record::Record;
 use crate::capture::tracer::{Handler, KernelStats, Tracer};
-use crate::capture::tracker::Tracker;
+use crate::capture::tracker::{self, Tracker};
 use crate::cli::{FilterArgs, HookChoice, RecordArgs, TraceArgs};
 use crate::decode::sniffer::{Sniffer, Sniffing};
 use crate::error::Fatal;
@@ -277,7 +277,9 @@ fn run(plan: Plan<'_>) -> Result<()> {
             let watch = ReaderWatch::of(&out);
             let spool =
                 Spool::new(Box::new(out)).context("starting the capture's writing thread")?;
-            let w = PcapngWriter::new(spool, &comment)?;
+            // The ordering stage may hold a client's first write as long
+            // as the tracker waits for a hole.
+            let w = PcapngWriter::new(spool, &comment)?.with_wait(tracker::HOLD_TICKS);
             let target = if path.as_os_str() == "-" {
                 "standard output".to_string()
             } else {

@@ -18,7 +18,9 @@ use crate::sizes::Sizes;
 
 /// Bytes held while the connection is undecided, at most.
 const HOLD_LIMIT: usize = 64 << 10;
-/// Ticks (about 100 ms) a fresh server's bytes wait for the client's first write.
+/// Ticks (about 100 ms) a fresh server's bytes wait for the client's first
+/// write, unless the source says its records can be later than that
+/// ([`PcapngWriter::with_wait`]).
 const HOLD_TICKS: u32 = 3;
 /// Ticks the client's bytes wait for the server's first write, which names
 /// the server for the SYN (SO_PEERCRED names the process that called
@@ -123,6 +125,8 @@ pub struct PcapngWriter<W: Write> {
     /// Server addresses handed out so far (never reused).
     next_server: u32,
     named: HashSet<[u8; 4]>,
+    /// Ticks a fresh server's bytes wait for the client's first write.
+    hold_ticks: u32,
     next_port: u16,
     frame: Vec<u8>,
     /// Counters.
@@ -146,10 +150,20 @@ impl<W: Write> PcapngWriter<W> {
             server_ips: HashMap::new(),
             next_server: 0,
             named: HashSet::new(),
+            hold_ticks: HOLD_TICKS,
             next_port: 1024,
             frame: Vec::with_capacity(MAX_SEGMENT + 64),
             stats: WriterStats::default(),
         })
+    }
+
+    /// Wait `ticks` for a client's first write after a fresh server's
+    /// SETTINGS: a source that may hold a record that long (the live
+    /// capture's ordering stage) says so, or the client's preface would be
+    /// taken as missing and a synthetic one written.
+    pub fn with_wait(mut self, ticks: u32) -> Self {
+        self.hold_ticks = self.hold_ticks.max(ticks);
+        self
     }
 
     /// The output, to flush it.
@@ -174,6 +188,7 @@ impl<W: Write> PcapngWriter<W> {
     /// Periodic work: bytes held too long are written.
     pub fn tick(&mut self) -> Result<()> {
         let mut due = vec![];
+        let hold_ticks = self.hold_ticks;
         for (id, c) in self.conns.iter_mut() {
             if let Preface::Undecided {
                 held, age, client, ..
@@ -181,7 +196,7 @@ impl<W: Write> PcapngWriter<W> {
             {
                 if !held.is_empty() {
                     *age += 1;
-                    let limit = if *client { SERVER_TICKS } else { HOLD_TICKS };
+                    let limit = if *client { SERVER_TICKS } else { hold_ticks };
                     if *age >= limit {
                         due.push(*id);
                     }
