@@ -395,6 +395,23 @@ static __always_inline void emit_peer_close(struct sock_state *st)
 		stat_add(SNOOP_STAT_LOST_META, 1);
 }
 
+/* End of file: a peer that never sent or read leaves the state this end
+ * made for it in `handoff`; the connection is over, so it goes now rather
+ * than at eviction, for kept and other connections alike (checked to be
+ * ours: the address may already be another sock's). */
+static __always_inline void forget_handoff(struct sock_state *st)
+{
+	struct sock_state *left;
+	__u64 key = st->handoff_key;
+
+	if (!key)
+		return;
+	st->handoff_key = 0;
+	left = bpf_map_lookup_elem(&handoff, &key);
+	if (left && left->peer_ino == st->ino)
+		bpf_map_delete_elem(&handoff, &key);
+}
+
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 {
@@ -409,7 +426,11 @@ int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 	st = bpf_sk_storage_get(&sk_states, sk, 0, 0);
 	if (!st)
 		st = adopt(sk, sk_ino(sk), 0);
-	if (!st || !st->keep)
+	if (!st)
+		return 0;
+	if (ret == 0 && (sk->sk_shutdown & RCV_SHUTDOWN))
+		forget_handoff(st);
+	if (!st->keep)
 		return 0;
 	if (ret > 0) {
 		__sync_fetch_and_add(&st->read, ret);
@@ -430,15 +451,6 @@ int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 		return 0;
 	st->closed = 1;
 	emit_peer_close(st);
-	/* A peer that never sent or read leaves the state made for it: the
-	 * connection is over, so it goes now, not at eviction (checked to be
-	 * ours: the address may already be another sock's). */
-	if (st->handoff_key) {
-		struct sock_state *left = bpf_map_lookup_elem(&handoff, &st->handoff_key);
-
-		if (left && left->peer_ino == st->ino)
-			bpf_map_delete_elem(&handoff, &st->handoff_key);
-	}
 	return 0;
 }
 
