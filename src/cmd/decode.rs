@@ -10,7 +10,9 @@ use super::capture_file::is_broken_pipe;
 use crate::cli::DecodeArgs;
 use crate::error::Fatal;
 use crate::input::{self, ReadError, ReadOptions};
+use crate::output::table::Sizing;
 use crate::pcapng::comment::SchemaNote;
+use crate::pipeline::Pipeline;
 use crate::servers::Binary;
 
 /// Run `decode`.
@@ -27,7 +29,8 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
     let given: Vec<Arc<Binary>> = binaries
         .as_ref()
         .map_or_else(Vec::new, |r| r.learned_since(0));
-    let mut sink = super::view::pipeline(&args.view, schemas, binaries)?;
+    let (view, out) = super::view::parts(&args.view, schemas, binaries, Sizing::File);
+    let mut sink = Pipeline::new(view, out);
     let opts = ReadOptions {
         http2_ports: args.ports.clone(),
     };
