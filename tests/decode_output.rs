@@ -1,6 +1,8 @@
 //! What `decode` prints (no root): every row of the table under a header
 //! that matches it, for the golden fixtures and for a capture built by hand
-//! whose columns widen after the block of rows that sized them.
+//! whose columns widen after the block of rows that sized them; and on
+//! stderr, once, each binary whose schemas decoded the capture live, only
+//! when they could change a message it shows.
 
 mod common;
 
@@ -9,9 +11,11 @@ use std::process::{Command, Output};
 
 use containerdsnoop::flow::{Comm, Conn, Dir, FlowEvent, Process, Side, Sink};
 use containerdsnoop::output::table::BLOCK_ROWS;
+use containerdsnoop::pcapng::comment::{self, SchemaNote};
 use containerdsnoop::pcapng::PcapngWriter;
 use containerdsnoop::protobuf::Schemas;
 use containerdsnoop::testsupport::h2::Conv;
+use containerdsnoop::testsupport::ttrpc::Conversation;
 use prost_reflect::{prost::Message, DynamicMessage};
 
 use common::bin;
@@ -107,13 +111,18 @@ fn every_row_of_the_fixtures_sits_under_its_header() {
 
 // ---- a capture built by hand ----
 
-fn side(pid: u32, comm: &str) -> Side {
+/// A comm, `?` for none (as in the comments of our captures).
+fn comm(name: &str) -> Option<Comm> {
+    (name != "?").then(|| Comm::from_name(name))
+}
+
+fn side(pid: u32, name: &str) -> Side {
     Side {
         ino: u64::from(pid),
         owner: Process {
             pid: Some(pid),
             tid: None,
-            comm: Some(Comm::from_name(comm)),
+            comm: comm(name),
         },
         from_creds: false,
     }
@@ -146,7 +155,8 @@ impl Capture {
         }
     }
 
-    /// A connection from `client` to `server` (pid, comm) and its writes.
+    /// A connection from `client` to `server` (pid, comm or `?`) and its
+    /// writes.
     fn connection(&mut self, client: (u32, &str), server: (u32, &str), writes: &[(Dir, Vec<u8>)]) {
         let conn = Conn {
             id: self.conns,
@@ -160,11 +170,15 @@ impl Capture {
         let mut offsets = [0u64; 2];
         for (dir, bytes) in writes {
             self.ts += 1_000_000;
-            let (pid, comm) = match dir {
+            let (pid, name) = match dir {
                 Dir::ToServer => client,
                 Dir::ToClient => server,
             };
-            let writer = Process::thread(pid, pid, Comm::from_name(comm));
+            let writer = Process {
+                pid: Some(pid),
+                tid: Some(pid),
+                comm: comm(name),
+            };
             let offset = offsets[dir.index()];
             offsets[dir.index()] += bytes.len() as u64;
             let ev = FlowEvent::Data {
@@ -176,6 +190,11 @@ impl Capture {
             self.w.event(&conn, self.ts, ev).unwrap();
         }
         self.w.event(&conn, self.ts, FlowEvent::Close).unwrap();
+    }
+
+    /// Names a binary whose schemas were used, as `record` does.
+    fn note(&mut self, note: &SchemaNote) {
+        self.w.note(&comment::schemas(note)).unwrap();
     }
 
     fn write(self, path: &Path) {
@@ -254,4 +273,123 @@ fn a_row_past_the_block_that_widens_a_column_comes_under_a_new_header() {
         assert!(lines[n - 5].contains(" containerd-shim "), "{table}");
         assert!(lines[n - 3].contains(" containerd-shim/29543 "), "{table}");
     }
+}
+
+// ---- which binary's schemas to give ----
+
+const CONTAINERD: &str = "/usr/bin/containerd";
+const SHIM: &str = "/usr/bin/containerd-shim-runc-v2";
+const DOCKERD: &str = "/usr/sbin/dockerd";
+
+fn note(path: &str) -> SchemaNote {
+    SchemaNote {
+        path: path.into(),
+        version: "go1.19.8".into(),
+        build_id: Some(format!("{:x}", path.len())),
+    }
+}
+
+/// What decode says of a binary noted as [`note`] says.
+fn hint(path: &str) -> String {
+    format!(
+        "containerdsnoop: this capture was decoded live with the schemas of {path} (go1.19.8, \
+         build id {:x}); add --schemas-from {path} (that binary or a copy with the same build \
+         id) to decode it the same way\n",
+        path.len()
+    )
+}
+
+fn stderr(file: &Path, args: &[&str]) -> String {
+    String::from_utf8(decode(file, args).stderr).unwrap()
+}
+
+/// A capture naming containerd (twice, as a second recording appended to
+/// the first would), its runc shim and dockerd, then `conns`.
+fn noted(dir: &Path, conns: impl FnOnce(&mut Capture)) -> PathBuf {
+    let mut capture = Capture::new();
+    for path in [CONTAINERD, SHIM, DOCKERD, CONTAINERD] {
+        capture.note(&note(path));
+    }
+    conns(&mut capture);
+    let file = dir.join("noted.pcapng");
+    capture.write(&file);
+    file
+}
+
+#[test]
+fn the_fixtures_name_no_binary() {
+    for name in FIXTURES {
+        let want = match name {
+            "mid-connection" => {
+                "containerdsnoop: 2 calls stayed unnamed: header fields from before the capture, \
+                 and the file holds no HPACK table recovered from the server for them\n"
+            }
+            _ => "",
+        };
+        assert_eq!(stderr(&fixture(name), &[]), want, "{name}");
+    }
+}
+
+#[test]
+fn a_binary_is_named_once_and_only_when_it_served_a_shown_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = noted(dir.path(), |c| {
+        c.connection(
+            (18397, "ctr"),
+            (5600, "containerd"),
+            &calls(2, |_| TASKS_GET),
+        );
+        // The shim's comm is its binary's name cut to 15 bytes.
+        let mut shim = Conversation::default();
+        shim.unary(
+            1,
+            "containerd.task.v2.Task",
+            "Connect",
+            b"\x0a\x02c1",
+            b"\x08\x2a",
+        );
+        c.connection(
+            (5600, "containerd"),
+            (29543, "containerd-shim"),
+            &shim.writes,
+        );
+    });
+    let both = hint(CONTAINERD) + &hint(SHIM);
+    assert_eq!(stderr(&file, &[]), both);
+    assert_eq!(stderr(&file, &["--json"]), both);
+    // Only what is shown counts.
+    assert_eq!(stderr(&file, &["--method", "*Tasks/*"]), hint(CONTAINERD));
+    assert_eq!(stderr(&file, &["--method", "*Task/*"]), hint(SHIM));
+    assert_eq!(stderr(&file, &["--method", "*Images/*"]), "");
+}
+
+#[test]
+fn a_capture_without_grpc_or_ttrpc_names_no_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = noted(dir.path(), |c| {
+        let bytes = b"GET / HTTP/1.1\r\nHost: containerd\r\n\r\n".to_vec();
+        c.connection(
+            (18397, "curl"),
+            (5600, "containerd"),
+            &[(Dir::ToServer, bytes)],
+        );
+    });
+    assert_eq!(
+        stderr(&file, &[]),
+        "containerdsnoop: 1 connection spoke neither gRPC nor ttrpc and was not decoded\n"
+    );
+    // No connection at all.
+    let file = noted(dir.path(), |_| {});
+    assert_eq!(stderr(&file, &[]), "");
+}
+
+#[test]
+fn a_server_without_a_name_names_no_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = noted(dir.path(), |c| {
+        c.connection((18397, "ctr"), (5600, "?"), &calls(2, |_| TASKS_GET));
+    });
+    let table = String::from_utf8(decode(&file, &[]).stdout).unwrap();
+    assert!(table.contains(" pid/5600 "), "{table}");
+    assert_eq!(stderr(&file, &[]), "");
 }
