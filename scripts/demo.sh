@@ -22,7 +22,7 @@ for tool in containerd ctr runc tshark; do
 done
 
 repo=$(cd "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
-bin=$repo/target/release/containerdsnoop
+bin=${CARGO_TARGET_DIR:-$repo/target}/release/containerdsnoop
 out=${OUT:-demo.pcapng}
 image=docker.io/library/busybox:snoop
 
@@ -169,11 +169,10 @@ echo
 "${cmd[@]}"
 
 echo
-echo "== the version, namespace and task calls, decoded by containerdsnoop (every call: $bin decode $out):"
-"$bin" decode "$out" --method '*Namespaces/*' --method '*Version/*' --method '*Tasks/*'
-echo
-echo "== what containerd and the shim said over ttrpc during ctr run (Task calls, forwarded events):"
-"$bin" decode "$out" --method '/containerd.task.v2.Task/*' --method '*Events/Forward'
+echo "== ctr's version, namespace and task calls, and what containerd and the shim said over ttrpc during ctr run (Task calls, forwarded events), decoded by containerdsnoop (every call: $bin decode $out):"
+# One decode: its word on which binaries' schemas to give is said once.
+"$bin" decode "$out" --method '*Namespaces/*' --method '*Version/*' --method '*Tasks/*' \
+    --method '/containerd.task.v2.Task/*' --method '*Events/Forward'
 echo
 echo "Open it in Wireshark: wireshark $out   (filter: grpc)"
 echo "ttrpc too: wireshark -X lua_script:$repo/contrib/wireshark/ttrpc.lua $out   (filter: ttrpc)"

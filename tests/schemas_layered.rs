@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+use containerdsnoop::flow::{Comm, Conn, Dir, FlowEvent, Process, Side, Sink};
 use containerdsnoop::pcapng::comment::{self, SchemaNote};
 use containerdsnoop::pcapng::PcapngWriter;
 use containerdsnoop::protobuf::binary::BinarySchemas;
 use containerdsnoop::protobuf::{SchemaSet, SchemaSource, SchemaUse, Schemas};
+use containerdsnoop::testsupport::h2::Conv;
 use prost_reflect::{prost::Message, DescriptorPool, DynamicMessage};
 use serde_json::Value;
 
@@ -213,10 +215,53 @@ fn decode_schemas_from_containerd_gives_the_same_messages_labelled() {
     assert!(namespaces > 0, "the fixture has Namespaces calls");
 }
 
-/// A capture whose section names one binary, as `record` writes it.
+/// A capture whose section names one binary, as `record` writes it, and
+/// holds one call served by containerd (decode names a binary only when
+/// its schemas could change a message it shows).
 fn capture_with_note(dir: &Path, note: &SchemaNote) -> PathBuf {
     let mut w = PcapngWriter::new(Vec::new(), "test").unwrap();
     w.note(&comment::schemas(note)).unwrap();
+    let side = |pid, comm| Side {
+        ino: u64::from(pid),
+        owner: Process {
+            pid: Some(pid),
+            tid: None,
+            comm: Some(Comm::from_name(comm)),
+        },
+        from_creds: false,
+    };
+    let conn = Conn {
+        id: 0,
+        path: Some("/run/containerd/containerd.sock".into()),
+        client: side(18397, "ctr"),
+        server: side(5600, "containerd"),
+        first_ns: 1_700_000_000_000_000_000,
+    };
+    let mut conv = Conv::new();
+    conv.start();
+    conv.unary(
+        1,
+        "/containerd.services.version.v1.Version/Version",
+        b"",
+        b"",
+    );
+    w.event(&conn, conn.first_ns, FlowEvent::Open).unwrap();
+    let mut offsets = [0u64; 2];
+    for (dir, bytes) in &conv.writes {
+        let writer = match dir {
+            Dir::ToServer => Process::thread(18397, 18397, Comm::from_name("ctr")),
+            Dir::ToClient => Process::thread(5600, 5600, Comm::from_name("containerd")),
+        };
+        let offset = offsets[dir.index()];
+        offsets[dir.index()] += bytes.len() as u64;
+        let ev = FlowEvent::Data {
+            dir: *dir,
+            writer: &writer,
+            offset,
+            bytes,
+        };
+        w.event(&conn, conn.first_ns, ev).unwrap();
+    }
     let path = dir.join("noted.pcapng");
     std::fs::write(&path, w.finish().unwrap()).unwrap();
     path

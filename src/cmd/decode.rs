@@ -1,16 +1,22 @@
 //! `decode`: a capture file through the same decoder as `trace`.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read};
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Result;
 
 use super::capture_file::is_broken_pipe;
 use crate::cli::DecodeArgs;
+use crate::decode::PathInfo;
 use crate::error::Fatal;
+use crate::flow::Comm;
 use crate::input::{self, ReadError, ReadOptions};
+use crate::output::table::Sizing;
 use crate::pcapng::comment::SchemaNote;
+use crate::pipeline::{Item, Output, Pipeline, What};
 use crate::servers::Binary;
 
 /// Run `decode`.
@@ -27,7 +33,8 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
     let given: Vec<Arc<Binary>> = binaries
         .as_ref()
         .map_or_else(Vec::new, |r| r.learned_since(0));
-    let mut sink = super::view::pipeline(&args.view, schemas, binaries)?;
+    let (view, out) = super::view::parts(&args.view, schemas, binaries, Sizing::File);
+    let mut sink = Pipeline::new(view, Servers::of(out));
     let opts = ReadOptions {
         http2_ports: args.ports.clone(),
     };
@@ -59,7 +66,13 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
         (Err(ReadError::Sink(e)), _) | (_, Err(e)) if is_broken_pipe(&e) => Ok(()),
         (_, Err(e)) => Err(e),
         (Ok(summary), Ok(())) => {
-            for note in &summary.schema_notes {
+            // Only binaries whose schemas could change a shown message
+            // (the reader keeps each note once).
+            let served = summary
+                .schema_notes
+                .iter()
+                .filter(|n| sink.out.served_by(n));
+            for note in served {
                 if let Some(hint) = schemas_hint(note, &given) {
                     eprintln!("containerdsnoop: {hint}");
                 }
@@ -72,6 +85,68 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
         ))
         .into()),
         (Err(e), Ok(())) => Err(Fatal::input(format!("{shown}: {e}")).into()),
+    }
+}
+
+/// Most server names [`Servers`] keeps; past them, every binary counts as
+/// the server of a shown message.
+const MAX_SERVERS: usize = 1024;
+
+/// The output, and the servers of the shown messages of a known method
+/// (requests to them, responses from them): the messages a server binary's
+/// own schemas, given with `--schemas-from`, could decode differently. A
+/// server without a name is not counted: live, no binary's schemas were
+/// looked up for it either.
+struct Servers {
+    out: Box<dyn Output>,
+    /// The servers' comms.
+    comms: HashSet<Comm>,
+    /// There were more than [`MAX_SERVERS`]: any binary may have been one.
+    overflow: bool,
+}
+
+impl Servers {
+    fn of(out: Box<dyn Output>) -> Self {
+        Servers {
+            out,
+            comms: HashSet::new(),
+            overflow: false,
+        }
+    }
+
+    /// Whether the binary of `note` may have served a shown message: a
+    /// server's comm is its executable's file name as the kernel keeps it,
+    /// cut to 15 bytes (`containerd-shim` for `containerd-shim-runc-v2`).
+    fn served_by(&self, note: &SchemaNote) -> bool {
+        let name = Path::new(&note.path)
+            .file_name()
+            .map_or_else(|| note.path.clone().into(), |n| n.to_string_lossy());
+        self.overflow || self.comms.contains(&Comm::from_name(&name))
+    }
+}
+
+impl Output for Servers {
+    fn item(&mut self, item: &Item) -> Result<()> {
+        if let (
+            What::Message {
+                path: PathInfo::Known(_),
+                decoded: Some(_),
+                ..
+            },
+            Some(comm),
+        ) = (&item.what, item.conn.server.comm)
+        {
+            if self.comms.len() < MAX_SERVERS {
+                self.comms.insert(comm);
+            } else {
+                self.overflow |= !self.comms.contains(&comm);
+            }
+        }
+        self.out.item(item)
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.out.flush()
     }
 }
 

@@ -12,7 +12,8 @@ use std::path::PathBuf;
 use crate::cli::{BinarySchemaArgs, ViewArgs};
 use crate::error::Fatal;
 use crate::output::json::Json;
-use crate::output::table::{Table, TableOptions};
+use crate::output::layout::MAX_PID_DIGITS;
+use crate::output::table::{Sizing, Table, TableOptions};
 use crate::pipeline::method_filter::MethodFilter;
 use crate::pipeline::{Output, Pipeline, View};
 use crate::protobuf::{Forms, Schemas};
@@ -61,27 +62,55 @@ pub fn file_registry(bundled: &Schemas, paths: &[PathBuf]) -> Result<Option<Arc<
     Ok(Some(Arc::new(registry)))
 }
 
-/// The pipeline `view` asks for, on stdout: line-buffered for a terminal,
-/// block-buffered otherwise; messages decoded with `schemas`, or with the
-/// schemas `binaries` picks for their connection.
+/// Digits of the largest pid this kernel gives (`pid_max` less one): the
+/// live table's PID/TID and PEER start wide enough for them.
+fn pid_digits() -> usize {
+    std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map_or(MAX_PID_DIGITS, |max| {
+            max.saturating_sub(1).max(1).to_string().len()
+        })
+}
+
+/// The live pipeline `view` asks for (`trace`, `record --decode`), on
+/// stdout: see [`parts`].
 pub fn pipeline(
     view: &ViewArgs,
     schemas: Arc<Schemas>,
     binaries: Option<Arc<SchemaRegistry>>,
 ) -> Result<StdoutPipeline> {
-    let methods = MethodFilter::new(&view.methods);
+    let sizing = Sizing::Live {
+        pid_digits: pid_digits(),
+    };
+    let (view, output) = parts(view, schemas, binaries, sizing);
+    Ok(Pipeline::new(view, output))
+}
+
+/// What `args` asks for: the view (messages decoded with `schemas`, or with
+/// the schemas `binaries` picks for their connection) and the output on
+/// stdout, line-buffered for a terminal, block-buffered otherwise; a table
+/// sized as `sizing` says.
+pub fn parts(
+    args: &ViewArgs,
+    schemas: Arc<Schemas>,
+    binaries: Option<Arc<SchemaRegistry>>,
+    sizing: Sizing,
+) -> (View, Box<dyn Output>) {
+    let methods = MethodFilter::new(&args.methods);
     // A live status line on the same terminal is erased before each write.
     let stdout: Box<dyn Write> = match io::stdout().is_terminal() {
         true => Box::new(super::terminal::BelowStatus(io::stdout())),
         false => Box::new(io::stdout()),
     };
     let out: Box<dyn Write> = Box::new(io::BufWriter::with_capacity(1 << 16, stdout));
-    let (output, forms): (Box<dyn Output>, Forms) = if view.json {
+    let (output, forms): (Box<dyn Output>, Forms) = if args.json {
         (Box::new(Json::new(out)), Forms::JSON)
     } else {
         let opts = TableOptions {
-            full: view.full,
+            full: args.full,
             width: terminal_width(),
+            sizing,
         };
         (Box::new(Table::new(out, opts)), Forms::TEXT)
     };
@@ -91,5 +120,5 @@ pub fn pipeline(
         forms,
         binaries,
     };
-    Ok(Pipeline::new(view, output))
+    (view, output)
 }

@@ -1,8 +1,15 @@
-//! Column widths of the table. Rows are written as they come, so widths
-//! can only grow: each column starts at a width that fits the common case
-//! and widens to the widest cell seen, up to a bound; cells past the bound
-//! are cut with `…`. Widths and cuts count terminal columns (a CJK
-//! character takes two), never bytes or chars.
+//! Column widths of the table. A column is as wide as its widest cell so
+//! far, up to a bound; cells past the bound are cut with `…`. Widths and
+//! cuts count terminal columns (a CJK character takes two), never bytes or
+//! chars.
+//!
+//! Widths never shrink, and when a cell must widen its column the table
+//! writes its header again at the new widths (`table.rs`): every row sits
+//! under a header that matches it. Columns start as narrow as their header
+//! ([`Layout::new`]: `decode` then sizes them from a block of rows before
+//! the first is written), or, for rows written as they come, as wide as
+//! their cells can be ([`Layout::live`]), so that the header rarely has to
+//! be written again.
 //!
 //! METHOD is bounded by the terminal: 40% of what the terminal has beyond
 //! 60 columns (16 on 100 columns, 24 on 120, 40 on 160), cut at its start
@@ -28,13 +35,12 @@ pub const HEADERS: [&str; COLUMNS + 1] = [
 
 /// Where METHOD is.
 const METHOD: usize = 6;
-/// Starting widths: `14:10:00.123`, `containerd`, `20598/20611`,
-/// `containerd/20598`, `RESP`, `c12:34`, a short method.
-const START: [usize; COLUMNS] = [12, 10, 11, 16, 4, 6, 12];
-/// Starting widths with `--full`: microseconds, any comm, method paths.
-const START_FULL: [usize; COLUMNS] = [15, 15, 11, 16, 4, 6, 32];
-/// Widest a cell may be (METHOD: see [`method_bound`]). A comm is at most
-/// 15 bytes and a pid 7 digits (pid_max is at most 2^22).
+/// The longest comm: the kernel's TASK_COMM_LEN (16) less its NUL.
+const COMM_LEN: usize = 15;
+/// Digits of the largest pid Linux can give (PID_MAX_LIMIT is 2^22).
+pub const MAX_PID_DIGITS: usize = 7;
+/// Widest a cell may be (METHOD: see [`method_bound`]): `14:10:00.123456`,
+/// a comm, `pid/tid` and `comm/pid` of 7-digit pids, `RESP`, `c12:34567890`.
 const BOUND: [usize; COLUMNS] = [15, 15, 15, 23, 4, 16, usize::MAX];
 /// Numbers are right-aligned.
 const RIGHT: [bool; COLUMNS] = [false, false, true, false, false, true, false];
@@ -42,6 +48,24 @@ const RIGHT: [bool; COLUMNS] = [false, false, true, false, false, true, false];
 /// METHOD's bound on a terminal `columns` wide.
 pub fn method_bound(columns: usize) -> usize {
     (columns.saturating_sub(60) * 2 / 5).clamp(10, 40)
+}
+
+/// Starting widths of a live table: what a timestamp, a comm, `pid/tid`
+/// and `comm/pid` of pids of `pid_digits` digits and a type can be; STREAM
+/// and METHOD, which have no useful bound, at common widths (`c12:34`, a
+/// short method; `--full`: a method path).
+fn live_widths(full: bool, pid_digits: usize) -> [usize; COLUMNS] {
+    let d = pid_digits.clamp(1, MAX_PID_DIGITS);
+    let (timestamp, method) = if full { (15, 32) } else { (12, 12) };
+    [
+        timestamp,
+        COMM_LEN,
+        2 * d + 1,
+        COMM_LEN + 1 + d,
+        4,
+        6,
+        method,
+    ]
 }
 
 /// The widths so far.
@@ -53,18 +77,29 @@ pub struct Layout {
 
 impl Layout {
     /// A layout for a terminal `columns` wide (None: not a terminal) that
-    /// cuts cells unless `full`.
+    /// cuts cells unless `full`; each column as wide as its header.
     pub fn new(columns: Option<usize>, full: bool) -> Self {
         let mut bounds = BOUND;
         match columns {
             Some(c) if !full => bounds[METHOD] = method_bound(c),
             _ => bounds = [usize::MAX; COLUMNS],
         }
-        let mut widths = if full { START_FULL } else { START };
-        for (w, b) in widths.iter_mut().zip(bounds) {
-            *w = (*w).min(b);
+        Layout {
+            widths: std::array::from_fn(|i| HEADERS[i].width()),
+            bounds,
         }
-        Layout { widths, bounds }
+    }
+
+    /// Like [`Layout::new`], for rows written as they come: each column
+    /// starts as wide as its cells can be where that is known (pids of at
+    /// most `pid_digits` digits), so that it seldom widens.
+    pub fn live(columns: Option<usize>, full: bool, pid_digits: usize) -> Self {
+        let mut layout = Layout::new(columns, full);
+        let start = live_widths(full, pid_digits);
+        for ((w, bound), start) in layout.widths.iter_mut().zip(layout.bounds).zip(start) {
+            *w = (*w).max(start.min(bound));
+        }
+        layout
     }
 
     /// The current widths.
@@ -72,26 +107,30 @@ impl Layout {
         self.widths
     }
 
-    /// Grows the widths to fit `cells` (before the header, so that the
-    /// header fits the first row).
-    pub fn fit(&mut self, cells: &[String; COLUMNS + 1]) {
+    /// Widens the columns to fit `cells`; whether any width changed (the
+    /// header must then be written again).
+    pub fn fit(&mut self, cells: &[String; COLUMNS + 1]) -> bool {
+        let mut changed = false;
         for ((w, bound), cell) in self.widths.iter_mut().zip(self.bounds).zip(cells) {
-            *w = (*w).max(cell.width().min(bound));
+            let need = cell.width().min(bound);
+            if need > *w {
+                *w = need;
+                changed = true;
+            }
         }
+        changed
     }
 
-    /// One row: the cells cut to their bounds, padded to the widths (which
-    /// grow to fit them), MESSAGE as it is; no trailing blanks.
-    pub fn row(&mut self, cells: &[String; COLUMNS + 1]) -> String {
-        self.fit(cells);
+    /// One row: the cells cut to their bounds, padded to the widths (fitted
+    /// to them first), MESSAGE as it is; no trailing blanks.
+    pub fn row(&self, cells: &[String; COLUMNS + 1]) -> String {
         let mut row = String::with_capacity(160);
         for i in 0..COLUMNS {
             let cell = match i {
                 METHOD => cut_front(&cells[i], self.bounds[i]),
                 _ => cut_to_width(&cells[i], self.bounds[i]),
             };
-            let width = cell.width();
-            let pad = " ".repeat(self.widths[i] - width);
+            let pad = " ".repeat(self.widths[i].saturating_sub(cell.width()));
             match RIGHT[i] {
                 true => row.extend([pad.as_str(), &cell]),
                 false => row.extend([cell.as_str(), &pad]),
@@ -104,7 +143,7 @@ impl Layout {
     }
 
     /// The header row, at the current widths.
-    pub fn header(&mut self) -> String {
+    pub fn header(&self) -> String {
         self.row(&HEADERS.map(str::to_string))
     }
 }

@@ -1,10 +1,10 @@
-//! The live table: one row per gRPC or ttrpc message, failed call and gap.
+//! The table: one row per gRPC or ttrpc message, failed call and gap.
 //! A request's MESSAGE starts with its call's namespace and timeout when
 //! known, as in `[ns=default timeout=2s] id:"c1"`.
 //!
 //! ```text
-//! TIMESTAMP    COMM       PID/TID     PEER             TYPE  STREAM METHOD            MESSAGE
-//! 14:10:00.123 ctr          4467/4470 containerd/1686  REQ    c0:1 Namespaces/Create namespace:{name:"snoop"}
+//! TIMESTAMP    COMM                PID/TID PEER                  TYPE STREAM METHOD            MESSAGE
+//! 14:10:00.123 ctr               4467/4470 containerd/1686       REQ    c0:1 Namespaces/Create namespace:{name:"snoop"}
 //! ```
 //!
 //! - TIMESTAMP is local time to the millisecond (`--full`: microsecond).
@@ -17,17 +17,50 @@
 //! - METHOD is the service's name and the method (`--full`: the path).
 //!
 //! Widths are in [`super::layout`]: they only grow, and the terminal bounds
-//! METHOD and the row.
+//! METHOD and the row. The header is written above the first row, and again
+//! above any row that widens a column, so that every row sits under a
+//! header at its widths. Live, rows are written as they come; from a file
+//! ([`Sizing::File`]), the first rows are held to size the columns.
 
 use std::io::Write;
 
 use anyhow::{Context, Result};
 
-use super::layout::{cut_to_width, Layout};
+use super::layout::{cut_to_width, Layout, COLUMNS, MAX_PID_DIGITS};
 use super::{grpc_status_name, short_method, time};
 use crate::decode::{CallMeta, PathInfo};
 use crate::flow::Process;
 use crate::pipeline::{Item, Output, What};
+
+/// Rows held to size the columns of a file's table: enough for the whole
+/// of a usual session (the fixtures have at most 88 rows, a dockerd session
+/// 297), after which a wider cell is rare and only writes the header again.
+pub const BLOCK_ROWS: usize = 1024;
+/// Text held at most to size the columns (the block ends at the row that
+/// reaches it): a few large messages must not hold much memory.
+pub const BLOCK_BYTES: usize = 4 << 20;
+
+/// How the columns are sized before the first row is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sizing {
+    /// Rows are written as they come (`trace`, `record --decode`): columns
+    /// start as wide as their cells can be, for pids of `pid_digits` digits.
+    Live {
+        /// Digits of the largest pid.
+        pid_digits: usize,
+    },
+    /// Rows from a file (`decode`): the first [`BLOCK_ROWS`] rows (or
+    /// [`BLOCK_BYTES`] of text) are held, and the columns sized from them.
+    File,
+}
+
+impl Default for Sizing {
+    fn default() -> Self {
+        Sizing::Live {
+            pid_digits: MAX_PID_DIGITS,
+        }
+    }
+}
 
 /// Table output options.
 #[derive(Clone, Debug, Default)]
@@ -36,6 +69,18 @@ pub struct TableOptions {
     pub full: bool,
     /// Terminal width to cut rows to (None: do not cut).
     pub width: Option<usize>,
+    /// How the columns are sized.
+    pub sizing: Sizing,
+}
+
+/// The cells of a row.
+type Cells = [String; COLUMNS + 1];
+
+/// Rows held until the columns are sized.
+#[derive(Default)]
+struct Held {
+    rows: Vec<Cells>,
+    bytes: usize,
 }
 
 /// Writes the table.
@@ -43,9 +88,13 @@ pub struct Table<W: Write> {
     w: W,
     opts: TableOptions,
     layout: Layout,
-    header_done: bool,
-    /// Rows written.
+    /// Rows not written yet ([`Sizing::File`], until the block is full).
+    held: Option<Held>,
+    /// Rows, written or held.
     pub rows: u64,
+    /// Headers written: above the first row, and above each row that
+    /// widened a column.
+    pub headers: u64,
 }
 
 /// The writer's PID/TID cell: the pid alone for a main thread.
@@ -61,12 +110,17 @@ fn pid_tid(p: &Process) -> String {
 impl<W: Write> Table<W> {
     /// A table on `w`.
     pub fn new(w: W, opts: TableOptions) -> Self {
+        let (layout, held) = match opts.sizing {
+            Sizing::Live { pid_digits } => (Layout::live(opts.width, opts.full, pid_digits), None),
+            Sizing::File => (Layout::new(opts.width, opts.full), Some(Held::default())),
+        };
         Table {
-            layout: Layout::new(opts.width, opts.full),
+            layout,
+            held,
             w,
             opts,
-            header_done: false,
             rows: 0,
+            headers: 0,
         }
     }
 
@@ -75,13 +129,44 @@ impl<W: Write> Table<W> {
         &mut self.w
     }
 
-    fn line(&mut self, cells: &[String; 8]) -> Result<()> {
+    /// A row: held while the columns are being sized, else written.
+    fn push(&mut self, cells: Cells) -> Result<()> {
+        self.rows += 1;
+        let Some(held) = &mut self.held else {
+            return self.write(&cells);
+        };
+        self.layout.fit(&cells);
+        held.bytes += cells.iter().map(String::len).sum::<usize>();
+        held.rows.push(cells);
+        if held.rows.len() >= BLOCK_ROWS || held.bytes >= BLOCK_BYTES {
+            self.release()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the held rows, under a header sized for all of them; the
+    /// rows after them are written as they come.
+    fn release(&mut self) -> Result<()> {
+        let Some(held) = self.held.take() else {
+            return Ok(());
+        };
+        held.rows.iter().try_for_each(|cells| self.write(cells))
+    }
+
+    /// Writes a row, after the header when it is the first or widens a
+    /// column.
+    fn write(&mut self, cells: &Cells) -> Result<()> {
+        if self.layout.fit(cells) || self.headers == 0 {
+            self.headers += 1;
+            let header = self.layout.header();
+            self.line(header)?;
+        }
         let row = self.layout.row(cells);
-        self.line_raw(row)
+        self.line(row)
     }
 
     /// Writes `row`, cut to the terminal unless `--full`.
-    fn line_raw(&mut self, row: String) -> Result<()> {
+    fn line(&mut self, row: String) -> Result<()> {
         let row = match self.opts.width {
             Some(max) if !self.opts.full => cut_to_width(&row, max),
             _ => row,
@@ -172,18 +257,12 @@ impl<W: Write> Output for Table<W> {
             method,
             message,
         ];
-        if !self.header_done {
-            // The header fits the first row: later rows may widen columns.
-            self.header_done = true;
-            self.layout.fit(&cells);
-            let header = self.layout.header();
-            self.line_raw(header)?;
-        }
-        self.rows += 1;
-        self.line(&cells)
+        self.push(cells)
     }
 
+    /// Writes the rows held so far too (a file's table: at its end).
     fn flush(&mut self) -> Result<()> {
+        self.release()?;
         self.w.flush().context("writing the table")
     }
 }

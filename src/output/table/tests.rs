@@ -1,4 +1,5 @@
 use super::*;
+use unicode_width::UnicodeWidthStr;
 
 #[test]
 fn request_context() {
@@ -38,7 +39,15 @@ fn message(stream: u32, conn: u64) -> Item {
 }
 
 fn table(width: Option<usize>, full: bool, items: &[Item]) -> String {
-    let mut t = Table::new(Vec::new(), TableOptions { full, width });
+    let sizing = Sizing::Live { pid_digits: 5 };
+    let mut t = Table::new(
+        Vec::new(),
+        TableOptions {
+            full,
+            width,
+            sizing,
+        },
+    );
     for i in items {
         t.item(i).unwrap();
     }
@@ -50,16 +59,16 @@ fn rows_name_their_connection_and_fit_120_columns() {
     let out = table(Some(120), false, &[message(1, 0), message(1, 2)]);
     let lines: Vec<&str> = out.lines().collect();
     assert!(
-        lines[0].starts_with("TIMESTAMP    COMM           PID/TID PEER "),
+        lines[0].starts_with("TIMESTAMP    COMM                PID/TID PEER "),
         "{out}"
     );
     assert!(
-        lines[1].contains(" 4467/4470 containerd/1686  REQ    c0:1 Namespaces/Create"),
+        lines[1].contains(" 4467/4470 containerd/1686       REQ    c0:1 Namespaces/Create"),
         "{out}"
     );
     assert!(lines[2].contains(" REQ    c2:1 Namespaces/Create"), "{out}");
     let at = lines[0].find("MESSAGE").unwrap();
-    assert!((70..=85).contains(&at), "MESSAGE at {at}: {out}");
+    assert!((85..=95).contains(&at), "MESSAGE at {at}: {out}");
     // --full: the path and microseconds.
     let full = table(Some(120), true, &[message(1, 0)]);
     assert!(
@@ -84,4 +93,202 @@ fn pid_and_thread() {
     assert_eq!(pid_tid(&Process::thread(7, 7, Default::default())), "7");
     assert_eq!(pid_tid(&Process::thread(7, 8, Default::default())), "7/8");
     assert_eq!(pid_tid(&Process::default()), "-");
+}
+
+// ---- every row under a header that matches it ----
+
+/// A row's cells: `comm` writes to `containerd/1686` on stream `stream` of
+/// `method`, with the message `msg=N`.
+fn cells(comm: &str, stream: u64, method: &str, n: usize) -> Cells {
+    [
+        "14:10:00.123".into(),
+        comm.into(),
+        "4467/4470".into(),
+        "containerd/1686".into(),
+        "REQ".into(),
+        format!("c0:{stream}"),
+        method.into(),
+        format!("msg={n}"),
+    ]
+}
+
+/// Rows whose widths grow: COMM, STREAM and METHOD each widen a few times.
+fn growing(rows: usize) -> Vec<Cells> {
+    let comms = ["ctr", "dockerd", "containerd", "containerd-shim"];
+    let methods = [
+        "Tasks/Get",
+        "Version/Version",
+        "Namespaces/Create",
+        "RuntimeService/ListPodSandboxStats",
+    ];
+    (0..rows)
+        .map(|n| {
+            let step = n * 4 / rows;
+            cells(
+                comms[step],
+                10u64.pow(step as u32 * 2) + 1,
+                methods[step],
+                n,
+            )
+        })
+        .collect()
+}
+
+fn table_of(opts: TableOptions) -> Table<Vec<u8>> {
+    Table::new(Vec::new(), opts)
+}
+
+fn written(t: &Table<Vec<u8>>) -> Vec<String> {
+    String::from_utf8(t.w.clone())
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Checks that every row's MESSAGE starts at the display column of its
+/// header's (the last one above it); returns the indexes of the headers.
+fn assert_aligned(lines: &[String]) -> Vec<usize> {
+    let mut headers = Vec::new();
+    let mut at = None;
+    for (i, line) in lines.iter().enumerate() {
+        if line.starts_with("TIMESTAMP") {
+            headers.push(i);
+            at = Some(line[..line.find("MESSAGE").unwrap()].width());
+            continue;
+        }
+        let row_at = line[..line.find("msg=").unwrap()].width();
+        assert_eq!(
+            Some(row_at),
+            at,
+            "row {i} is not under its header:\n{}",
+            lines[..=i].join("\n")
+        );
+    }
+    headers
+}
+
+#[test]
+fn a_file_table_sizes_its_columns_from_its_rows_before_the_first() {
+    for (width, full) in [
+        (None, false),
+        (None, true),
+        (Some(100), false),
+        (Some(160), false),
+    ] {
+        let mut t = table_of(TableOptions {
+            full,
+            width,
+            sizing: Sizing::File,
+        });
+        for row in growing(400) {
+            t.push(row).unwrap();
+        }
+        assert!(t.w.is_empty(), "held until the end of the file");
+        t.flush().unwrap();
+        let lines = written(&t);
+        assert_eq!(lines.len(), 401);
+        assert_eq!(assert_aligned(&lines), [0], "one header: {width:?} {full}");
+        if let Some(w) = width {
+            assert!(lines.iter().all(|l| l.width() <= w), "cut to {w} columns");
+        }
+        if width == Some(100) {
+            assert!(
+                lines[400].contains(" …PodSandboxStats msg=399"),
+                "{}",
+                lines[400]
+            );
+        }
+    }
+}
+
+#[test]
+fn past_the_block_a_wider_row_writes_the_header_again() {
+    let mut t = table_of(TableOptions {
+        sizing: Sizing::File,
+        ..TableOptions::default()
+    });
+    let rows = growing(4 * BLOCK_ROWS);
+    for row in &rows[..BLOCK_ROWS] {
+        t.push(row.clone()).unwrap();
+    }
+    // The block is written as soon as it is full, the rest as they come.
+    assert_eq!(written(&t).len(), BLOCK_ROWS + 1);
+    for row in &rows[BLOCK_ROWS..] {
+        t.push(row.clone()).unwrap();
+    }
+    t.flush().unwrap();
+    let lines = written(&t);
+    // The first header; then one above the first row of each later step
+    // (each widens COMM, STREAM and METHOD at once).
+    let headers = assert_aligned(&lines);
+    assert_eq!(
+        headers,
+        [0, BLOCK_ROWS + 1, 2 * BLOCK_ROWS + 2, 3 * BLOCK_ROWS + 3]
+    );
+    assert_eq!(t.headers, 4);
+    let first_of_step_2 = &lines[2 * BLOCK_ROWS + 3];
+    assert!(
+        first_of_step_2.contains(" c0:10001 Namespaces/Create msg=2048"),
+        "{first_of_step_2}"
+    );
+}
+
+#[test]
+fn the_block_holds_a_bounded_amount_of_text() {
+    let mut t = table_of(TableOptions {
+        sizing: Sizing::File,
+        ..TableOptions::default()
+    });
+    let big = "x".repeat(BLOCK_BYTES / 4);
+    for n in 0..4 {
+        let mut row = cells("ctr", 1, "Tasks/Get", n);
+        row[COLUMNS] = format!("msg={n} {big}");
+        assert!(t.w.is_empty());
+        t.push(row).unwrap();
+    }
+    // The fourth row brought the block past its bound: written, unflushed.
+    assert_eq!(written(&t).len(), 5);
+}
+
+#[test]
+fn a_live_table_writes_the_header_again_above_a_row_that_widens_a_column() {
+    // 110 columns cut METHOD to 20.
+    for (width, full) in [(Some(120), false), (Some(110), false), (None, true)] {
+        let mut t = table_of(TableOptions {
+            full,
+            width,
+            sizing: Sizing::Live { pid_digits: 5 },
+        });
+        // Written as they come.
+        t.push(cells("ctr", 1, "Tasks/Get", 0)).unwrap();
+        assert_eq!(written(&t).len(), 2);
+        // What the columns can hold changes nothing: the longest comm,
+        // pids of 5 digits, a method within the start width.
+        let mut shim = cells("containerd-shim", 3, "Task/Create", 1);
+        shim[2] = "29543/29551".into();
+        shim[3] = "containerd-shim/29543".into();
+        t.push(shim).unwrap();
+        // A pid of 7 digits, a longer stream, a longer method: each widens.
+        let mut big_pid = cells("ctr", 5, "Tasks/Get", 2);
+        big_pid[2] = "4194303/4194302".into();
+        t.push(big_pid).unwrap();
+        t.push(cells("ctr", 5, "Tasks/Get", 3)).unwrap();
+        t.push(cells("ctr", 12345, "Tasks/Get", 4)).unwrap();
+        let long = "RuntimeService/ListPodSandboxStats";
+        t.push(cells("ctr", 7, long, 5)).unwrap();
+        t.push(cells("ctr", 9, "Tasks/Get", 6)).unwrap();
+        let lines = written(&t);
+        assert_eq!(assert_aligned(&lines), [0, 3, 6, 8], "{}", lines.join("\n"));
+        // Each header is written at the widths of the row below it.
+        assert!(lines[3].contains("        PID/TID PEER"), "{}", lines[3]);
+        assert!(
+            lines[4].contains(" 4194303/4194302 containerd/1686"),
+            "{}",
+            lines[4]
+        );
+        assert!(lines[6].contains(" STREAM METHOD"), "{}", lines[6]);
+        assert!(lines[7].contains(" c0:12345 Tasks/Get"), "{}", lines[7]);
+        assert_eq!(t.headers, 4);
+    }
 }
