@@ -149,6 +149,11 @@ impl Stages {
         self.reorder.sizes(out);
         self.causal.sizes(out);
         self.liveness.sizes(out);
+        out.add("stages.pool", self.pool.len());
+        out.add(
+            "stages.pool_kib",
+            self.pool.iter().map(Vec::capacity).sum::<usize>() >> 10,
+        );
     }
 
     /// One ring buffer record.
