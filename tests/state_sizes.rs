@@ -30,9 +30,13 @@ fn sizes(path: &Path) -> BTreeMap<String, u64> {
 }
 
 /// Structures kept per executable, not per connection or process (a
-/// container's shim binary may first be seen in the churn), and the
-/// capture's pool of record buffers: bounded, not per connection.
-const BOUNDED: [(&str, u64); 5] = [
+/// container's shim binary may first be seen in the churn), the capture's
+/// pool of record buffers, and the kernel's `handoff` LRU (an entry whose
+/// connection ended with neither end reading its end of file stays until
+/// evicted; the map's memory is allocated once at load): bounded, not per
+/// connection.
+const BOUNDED: [(&str, u64); 6] = [
+    ("bpf.handoff", 16384),
     ("servers.binaries", 32),
     ("uprobes.by_exe", 64),
     ("uprobes.links", 3 * 64),
