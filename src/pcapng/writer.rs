@@ -1,8 +1,9 @@
 //! Flow events as a pcapng file Wireshark's HTTP/2 and gRPC dissectors open
 //! with no preferences set (the recipe is in docs/ARCHITECTURE.md, "pcapng").
-//! ttrpc connections get their own server port ([`TTRPC_PORT`]) and no
-//! preface, for `contrib/wireshark/ttrpc.lua`; connections that are
-//! neither keep port 80 and no preface.
+//! ttrpc connections get their own server port ([`TTRPC_PORT`], where no
+//! heuristic dissector of Wireshark's can claim them) and no preface, for
+//! `contrib/wireshark/ttrpc.lua`; connections that are neither keep port
+//! 80 and no preface.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;

@@ -109,7 +109,7 @@ fn server_ports(file: &[u8]) -> Vec<u16> {
 }
 
 #[test]
-fn ttrpc_connections_get_port_81_and_no_preface() {
+fn ttrpc_connections_get_their_port_and_no_preface() {
     use crate::testsupport::ttrpc::shim_conversation;
     let conv = shim_conversation();
     let conn = Meta {
