@@ -3,7 +3,9 @@
 //! oracle for which gRPC messages exist (and, with contrib's Lua
 //! dissector, which ttrpc frames). No root needed. `shim-run` is one
 //! `ctr run --rm` seen on containerd's ttrpc socket and the shim's
-//! (re-recorded by tests/ttrpc_containerd.rs `write_shim_fixture`).
+//! (re-recorded by tests/ttrpc_containerd.rs `write_shim_fixture`; recorded
+//! with ttrpc on port 81, moved to port 7 as the writer now writes it, by
+//! `common::with_port`: nothing else differs).
 //!
 //! After a deliberate output change: `UPDATE_GOLDEN=1 cargo test --test decode_golden`.
 
@@ -73,6 +75,26 @@ fn table_and_json_match_golden_files() {
         }
         golden(&format!("{name}.ndjson"), &json);
     }
+}
+
+#[test]
+fn a_shim_capture_written_before_ttrpc_moved_to_port_7_decodes_the_same() {
+    use containerdsnoop::pcapng::packet::{LEGACY_TTRPC_PORT, TTRPC_PORT};
+    let now = std::fs::read(fixture("shim-run.pcapng")).unwrap();
+    let before = common::with_port(&now, TTRPC_PORT, LEGACY_TTRPC_PORT);
+    assert_ne!(before, now);
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("shim-run-port-81.pcapng");
+    std::fs::write(&old, &before).unwrap();
+    let p = old.to_str().unwrap();
+    let want = |ext: &str| std::fs::read_to_string(fixture(&format!("shim-run.{ext}"))).unwrap();
+    assert!(decode(&[p, "--full"]) == want("table"), "table differs");
+    assert!(decode(&[p, "--json"]) == want("ndjson"), "NDJSON differs");
+    // And the Lua dissector still takes port 81.
+    assert_eq!(
+        common::ttrpc_lua_census(p),
+        common::ttrpc_lua_census(fixture("shim-run.pcapng").to_str().unwrap())
+    );
 }
 
 /// (connection, request?, length) -> count.

@@ -68,6 +68,42 @@ fn wireshark_paths(pcap: &Path) -> Vec<String> {
     paths
 }
 
+/// The synthetic frames carrying recovered tables (on stream 2^31-1), as
+/// Wireshark with no preferences shows them: PUSH_PROMISEs that name
+/// themselves synthetic, no response and no end of stream, nothing gRPC
+/// (Wireshark 4.0 has no `grpc.status` field: it would be in the grpc
+/// layer) and no warning. Returns how many the server sent (the tables of
+/// the client's decoder, full of `grpc-status` and `grpc-message` values).
+fn wireshark_seeds_are_no_calls(pcap: &Path) -> usize {
+    let p = pcap.to_str().unwrap();
+    let call_like = tshark([
+        "-r",
+        p,
+        "-Y",
+        "http2.streamid == 2147483647 && (http2.type != 5 || http2.flags.end_stream == 1 \
+         || http2.headers.status || grpc || _ws.expert.severity >= warning)",
+    ]);
+    assert_eq!(call_like, "", "synthetic frames that look like calls");
+    let seeds = tshark([
+        "-r",
+        p,
+        "-Y",
+        "http2.streamid == 2147483647",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-e",
+        "tcp.srcport",
+        "-e",
+        "http2.header.name",
+    ]);
+    for line in seeds.lines() {
+        assert!(line.contains("|containerdsnoop,"), "no marker: {line}");
+    }
+    seeds.lines().filter(|l| l.starts_with("80|")).count()
+}
+
 /// Packets Wireshark finds malformed or warns about.
 fn wireshark_problems(pcap: &Path) -> String {
     tshark([
@@ -172,6 +208,11 @@ fn dockerd_connected_before_the_capture_is_named_exactly() {
         assert!(named.contains(m), "Wireshark does not name {m}: {named:?}");
     }
     assert_eq!(wireshark_problems(&pcap), "");
+    // dockerd's own table came from containerd's encoder: shown, not a call.
+    assert!(
+        wireshark_seeds_are_no_calls(&pcap) > 0,
+        "no response-direction table"
+    );
     // And our own offline decode of the file agrees with the live one.
     let offline = Command::new(common::bin())
         .args(["decode", "--json", pcap.to_str().unwrap()])
@@ -227,6 +268,10 @@ fn grpc_core_client_connected_before_the_capture_is_named_exactly() {
     let named: Vec<&str> = paths.iter().map(String::as_str).collect();
     assert_eq!(named, called, "Wireshark's paths");
     assert_eq!(wireshark_problems(&pcap), "");
+    assert!(
+        wireshark_seeds_are_no_calls(&pcap) > 0,
+        "no response-direction table"
+    );
 }
 
 /// A gRPC server that is not a Go program: `tests/peers/any_server.py`.

@@ -22,6 +22,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{busybox_oci, require_root, short_tempdir, Containerd, Recorder};
+use containerdsnoop::pcapng::packet::TTRPC_PORT;
 use serde_json::Value;
 
 const IMAGE: &str = "docker.io/library/busybox:snoop";
@@ -130,7 +131,7 @@ fn shim_syns_name_the_serving_shim(pcap: &str) {
         };
         if comment.starts_with("connection ") && comment.contains(" on /run/containerd/s/") {
             syns.insert(stream.to_string(), comment.to_string());
-        } else if port == "81" {
+        } else if port == TTRPC_PORT.to_string() {
             if let Some(pid) = comment
                 .strip_prefix("pid ")
                 .and_then(|r| r.split(' ').next())
@@ -353,6 +354,30 @@ fn shim_calls_decode_typed_and_match_the_lua_dissector() {
     assert!(
         problems.trim().is_empty(),
         "Wireshark flags problems:\n{problems}"
+    );
+    // And a Wireshark without the Lua dissector, with no preferences, flags
+    // nothing either: no heuristic dissector claims the ttrpc segments.
+    let plain = common::tshark([
+        "-r",
+        p,
+        "-Y",
+        "_ws.malformed || _ws.expert.severity >= warning",
+    ]);
+    assert!(plain.is_empty(), "Wireshark without ttrpc.lua:\n{plain}");
+    let ttrpc_port = format!("tcp.port == {TTRPC_PORT} && tcp.len > 0");
+    let shown = common::tshark([
+        "-r",
+        p,
+        "-Y",
+        &ttrpc_port,
+        "-T",
+        "fields",
+        "-e",
+        "frame.protocols",
+    ]);
+    assert!(
+        shown.lines().count() > 20 && shown.lines().all(|l| l.ends_with(":tcp:echo")),
+        "ttrpc segments without ttrpc.lua:\n{shown}"
     );
 }
 

@@ -3,9 +3,10 @@
 """End-to-end test of contrib/wireshark/ttrpc.lua with tshark.
 
 Builds pcapng files of synthetic Ethernet/IPv4/TCP connections that carry
-ttrpc (server port 81), the way containerdsnoop writes them, then runs tshark
-with the Lua dissector and the repository's protobuf schemas and checks what
-it shows.  Standard library only.
+ttrpc (server port 7; 81 in files written before), the way containerdsnoop
+writes them, then runs tshark with the Lua dissector and the repository's
+protobuf schemas and checks what it shows, and without the dissector that
+Wireshark flags nothing in them, whatever the bytes.  Standard library only.
 
     python3 contrib/wireshark/test_ttrpc_lua.py [--keep DIR] [--tshark PATH]
 
@@ -26,6 +27,9 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 LUA = os.path.join(HERE, "ttrpc.lua")
 PROTO = os.path.join(REPO, "proto")
 WKT = os.path.join(HERE, "wkt")
+# The ttrpc server port containerdsnoop writes, and the one it wrote before.
+PORT = 7
+LEGACY_PORT = 81
 
 # --------------------------------------------------------------------------
 # A tiny protobuf encoder.
@@ -158,7 +162,7 @@ class Capture:
 class Conn:
     """One TCP connection: handshake on creation, then data segments."""
 
-    def __init__(self, cap, client, cport, server, sport=81, isn=0):
+    def __init__(self, cap, client, cport, server, sport=PORT, isn=0):
         self.cap = cap
         self.ends = [(ip4(client), cport), (ip4(server), sport)]
         self.next = [isn + 1000 * cport, isn + 7000 * cport]
@@ -288,6 +292,29 @@ def build_on_port(cap, port):
     return info
 
 
+def build_lookalikes(cap, port):
+    """Segments that Wireshark's heuristic dissectors claim on a port with no
+    dissector of its own, one connection each (a heuristic that claims a
+    segment takes its whole conversation): an HTTP request, a SIP request,
+    and a ttrpc request and response whose headers read as SMPP ones
+    (command_length, command_id and command_status from the length, stream
+    id, type, flags and first payload bytes), as the SMPP heuristic took
+    them on port 81."""
+    lookalikes = [
+        [(0, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")],
+        [(0, b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n"
+             b"From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: 1\r\nCSeq: 1 OPTIONS\r\n"
+             b"Content-Length: 0\r\n\r\n")],
+        [(0, frame(1, REQUEST, ttrpc_request(TASK, "Create", create_req("s", "/run/s"))))],
+        [(1, frame(9, RESPONSE, f_bytes(2, f_bytes(1, "shim-fixture"))))],
+    ]
+    for i, segments in enumerate(lookalikes):
+        c = Conn(cap, "10.0.4.215", 1029 + i, "172.16.0.5", sport=port)
+        for side, payload in segments:
+            (c.client if side == 0 else c.server)(payload)
+        c.close()
+
+
 def build_statusless(cap):
     """An OK response with no status at all, as containerd 1.6's shims send
     them, and an empty one (a Forward's answer: zero bytes of data)."""
@@ -374,6 +401,14 @@ class Runner:
     def frames(self, pcap, filt, extra=(), protos=True):
         out = self.run(list(extra) + ["-r", pcap, "-Y", filt, "-T", "fields", "-e", "frame.number"], protos)
         return [int(x) for x in out.split()]
+
+    def bare_frames(self, pcap, filt):
+        """frames() of a tshark with no plugin and no preference at all."""
+        cmd = [self.tshark, "-r", pcap, "-Y", filt, "-T", "fields", "-e", "frame.number"]
+        p = subprocess.run(cmd, env=self.env, capture_output=True, text=True, errors="replace")
+        if p.returncode != 0:
+            raise RuntimeError("tshark failed (%d): %s\n%s" % (p.returncode, " ".join(cmd), p.stderr))
+        return [int(x) for x in p.stdout.split()]
 
 
 # --------------------------------------------------------------------------
@@ -597,6 +632,14 @@ def run_all(tshark, keep):
             cap.write(p83)
             both = [i82["req"], i82["resp"]]
             c.equal("port 82 is not ttrpc by default", run.frames(p82, "ttrpc"), [])
+            p81 = os.path.join(tmp, "port81.pcapng")
+            cap = Capture()
+            i81 = build_on_port(cap, LEGACY_PORT)
+            cap.write(p81)
+            c.equal("port 81 (files written before port 7) is still ttrpc",
+                    run.frames(p81, "ttrpc"), [i81["req"], i81["resp"]])
+            c.equal("port 81 is still ttrpc with the port preference changed",
+                    run.frames(p81, "ttrpc", ["-o", "ttrpc.port:82"]), [i81["req"], i81["resp"]])
             c.equal("preference ttrpc.port:82", run.frames(p82, "ttrpc", ["-o", "ttrpc.port:82"]), both)
             c.equal("Decode As tcp.port==83,ttrpc",
                     run.frames(p83, 'ttrpc.method_path == "/%s/Create" && pbf.containerd.task.v2.CreateTaskRequest.id == "p"' % TASK,
@@ -643,6 +686,30 @@ def run_all(tshark, keep):
                     [r["ttrpc.status_code"] for r in last.values()], [[], ["0"]])
 
         c.guarded("fuzz", fuzz)
+
+        def without_plugin():
+            # What a Wireshark without ttrpc.lua shows: the Echo dissector
+            # owns port 7 and takes every segment whole, so no heuristic
+            # dissector runs, whatever the bytes; on port 81 they did.
+            fz = os.path.join(tmp, "fuzz.pcapng")
+            looks, looks81 = os.path.join(tmp, "lookalikes.pcapng"), os.path.join(tmp, "lookalikes81.pcapng")
+            for path, port in ((looks, PORT), (looks81, LEGACY_PORT)):
+                cap = Capture()
+                build_lookalikes(cap, port)
+                cap.write(path)
+            bad = "_ws.malformed || _ws.expert.severity >= warning"
+            for name, path in (("clean", clean), ("garbage", garbage), ("fuzz", fz), ("lookalikes", looks)):
+                c.equal("without the plugin: nothing malformed or warned in the %s file" % name,
+                        run.bare_frames(path, bad), [])
+                c.equal("without the plugin: every segment of the %s file is Echo data" % name,
+                        run.bare_frames(path, "tcp.len > 0 && !echo"), [])
+            c.equal("on port 81 heuristics claim the lookalikes: HTTP, SIP, SMPP (malformed)",
+                    [len(run.bare_frames(looks81, p)) for p in ("http", "sip", "smpp", "_ws.malformed")],
+                    [1, 1, 2, 2])
+            c.equal("with the plugin the lookalikes are ttrpc's (garbage to it), not a heuristic's",
+                    run.frames(looks, "http || sip || smpp"), [])
+
+        c.guarded("without the plugin", without_plugin)
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -2,7 +2,8 @@
 --
 -- Wireshark dissector for ttrpc, the RPC protocol between containerd and its
 -- shims, as containerdsnoop writes it: every AF_UNIX connection becomes a
--- synthetic TCP connection, and ttrpc connections use server port 81.
+-- synthetic TCP connection, and ttrpc connections use server port 7 (port 81
+-- in files written before containerdsnoop moved them there).
 --
 --   wireshark -X lua_script:contrib/wireshark/ttrpc.lua capture.pcapng
 --
@@ -137,9 +138,15 @@ ttrpc.experts = {
 ---------------------------------------------------------------------------
 -- Preferences
 
-local DEFAULT_PORT = 81
+-- containerdsnoop puts ttrpc servers on port 7 (Echo): without this
+-- dissector, Wireshark's Echo dissector takes those bytes whole, so none of
+-- its heuristic dissectors can claim them. Files written before used 81,
+-- which stays registered.
+local DEFAULT_PORT = 7
+local LEGACY_PORT = 81
 ttrpc.prefs.port = Pref.uint("Server TCP port", DEFAULT_PORT,
-    "TCP port of the server side of ttrpc connections (containerdsnoop uses 81)")
+    "TCP port of the server side of ttrpc connections (containerdsnoop uses 7; "
+    .. "port 81, which it used before, is always dissected too)")
 ttrpc.prefs.protobuf = Pref.bool("Dissect payloads as protobuf", true,
     "Hand request, response and data payloads to the protobuf dissector, "
     .. "typed by the method when its schema is on the protobuf search path")
@@ -792,13 +799,14 @@ end
 
 local tcp_port_table = DissectorTable.get("tcp.port")
 local registered_port = DEFAULT_PORT
+tcp_port_table:add(LEGACY_PORT, ttrpc)
 tcp_port_table:add(registered_port, ttrpc)
 tcp_port_table:add_for_decode_as(ttrpc)
 
 function ttrpc.prefs_changed()
     local port = ttrpc.prefs.port
     if port ~= registered_port then
-        if registered_port ~= 0 then
+        if registered_port ~= 0 and registered_port ~= LEGACY_PORT then
             tcp_port_table:remove(registered_port, ttrpc)
         end
         if port ~= 0 then

@@ -135,7 +135,7 @@ pub enum FlowEvent<'a> {
     },
     /// One side closed its socket: the connection is over.
     Close,
-    /// A synthetic HTTP/2 HEADERS frame that rebuilds the HPACK table of
+    /// A synthetic HTTP/2 frame that rebuilds the HPACK table of
     /// direction `dir` (`decode::h2::seed`): it applies right before the
     /// byte at `offset`, and is not part of the stream's bytes.
     Seed {

@@ -21,10 +21,12 @@ const MAX_OPEN: usize = 16384;
 const MAX_CLOSED: usize = 16384;
 /// Bytes all directions together may hold waiting for holes to fill.
 const TOTAL_HOLD_LIMIT: usize = 256 << 20;
-/// Ports our writer gives servers: HTTP/2 (as Wireshark expects) and ttrpc.
-const SERVER_PORTS: [u16; 2] = [
+/// Ports our writer gives servers: HTTP/2 (as Wireshark expects) and
+/// ttrpc, now and in files written before ttrpc moved.
+const SERVER_PORTS: [u16; 3] = [
     crate::pcapng::packet::SERVER_PORT,
     crate::pcapng::packet::TTRPC_PORT,
+    crate::pcapng::packet::LEGACY_TTRPC_PORT,
 ];
 
 /// The two endpoints, in a fixed order.
@@ -366,8 +368,8 @@ impl Connections {
         Ok(())
     }
 
-    /// Without a SYN: the server is the side on port 80 (HTTP/2), 81
-    /// (ttrpc) or a `--port`, else the lower port.
+    /// Without a SYN: the server is the side on port 80 (HTTP/2), 7 or
+    /// 81 (ttrpc) or a `--port`, else the lower port.
     fn client_by_port(&self, src: SocketAddr, dst: SocketAddr) -> SocketAddr {
         let is_server = |p: u16| SERVER_PORTS.contains(&p) || self.http2_ports.contains(&p);
         match (is_server(src.port()), is_server(dst.port())) {

@@ -12,10 +12,12 @@
 //! - the bare ACK just past a gap: `1234 bytes lost`
 //! - a preface made up for a connection seen mid-stream:
 //!   `synthetic HTTP/2 preface: the capture began mid-connection`
-//! - a HEADERS frame made up to carry an HPACK table recovered from the
-//!   server (`recovery`): `synthetic HTTP/2 HEADERS: HPACK table recovered
+//! - a frame made up to carry what was recovered from the server
+//!   (`recovery`): `synthetic HTTP/2 PUSH_PROMISE: HPACK table recovered
 //!   from the server, 12 entries from the decoder of containerd (pid 880),
-//!   before stream 41`
+//!   before stream 41` (a table; files written before say `HEADERS`),
+//!   `synthetic HTTP/2 HEADERS: HPACK table recovered from the server,
+//!   request headers of stream 5 (opened before the capture), ...`
 //! - a name resolution block, packet-less, for each server binary whose
 //!   own schemas decoded (see [`SchemaNote`]): `schemas from
 //!   /usr/bin/containerd (go1.19.8, version 1.6.20~ds1, build id 4e3f...)`
@@ -127,18 +129,26 @@ pub fn parse_lost(comment: &str) -> Option<u64> {
     comment.strip_suffix(" bytes lost")?.parse().ok()
 }
 
-const SYNTHETIC_SEED: &str = "synthetic HTTP/2 HEADERS: HPACK table recovered from the server, ";
+const SYNTHETIC_SEED: &str = "synthetic HTTP/2 ";
+const SEED_FRAME_TYPES: [&str; 2] = ["PUSH_PROMISE", "HEADERS"];
+const RECOVERED: &str = ": HPACK table recovered from the server, ";
 
-/// The comment of a synthetic HEADERS frame carrying a recovered table;
-/// `origin` says where it came from (`RecoveredTable::origin`).
-pub fn seed(origin: &str) -> String {
-    format!("{SYNTHETIC_SEED}{origin}")
+/// The comment of a synthetic frame of type `frame_type` (`PUSH_PROMISE`
+/// or `HEADERS`, `decode::h2::seed::frame_type_name`) carrying what was
+/// recovered from the server; `origin` says what and where from
+/// (`RecoveredTable::origin`, `StreamMethod::origin`).
+pub fn seed(frame_type: &str, origin: &str) -> String {
+    format!("{SYNTHETIC_SEED}{frame_type}{RECOVERED}{origin}")
 }
 
-/// Where the table of a synthetic HEADERS frame came from, if `comment`
-/// is such a frame's.
+/// Where the contents of a synthetic frame came from, if `comment` is
+/// such a frame's.
 pub fn parse_seed(comment: &str) -> Option<&str> {
-    comment.strip_prefix(SYNTHETIC_SEED)
+    let rest = comment.strip_prefix(SYNTHETIC_SEED)?;
+    SEED_FRAME_TYPES
+        .iter()
+        .find_map(|t| rest.strip_prefix(t))?
+        .strip_prefix(RECOVERED)
 }
 
 /// Whether a segment holds a preface the writer made up.

@@ -9,10 +9,21 @@ pub const MAX_SEGMENT: usize = 65535 - 20 - 20;
 /// to HTTP/2 when it sees the client preface.
 pub const SERVER_PORT: u16 = 80;
 
-/// TCP port the server side of a ttrpc connection uses. Wireshark has no
-/// ttrpc dissector and none registered on 81 (a "hosts2-ns" port it does
-/// not dissect); `contrib/wireshark/ttrpc.lua` registers here.
-pub const TTRPC_PORT: u16 = 81;
+/// TCP port the server side of a ttrpc connection uses: Echo (RFC 862).
+/// Wireshark has no ttrpc dissector, and a port with no dissector leaves
+/// the bytes to its heuristic dissectors, which read them and may claim
+/// them (SMPP did, and flagged the packets malformed). Wireshark's TCP
+/// dissector tries the server port's dissector before any heuristic, and
+/// its Echo dissector accepts any payload whole, showing it as bytes, with
+/// no expert info and nothing that can throw: so no heuristic ever runs on
+/// ttrpc, whatever it holds. Our client ports are above 1023, so 7 is also
+/// the lower port a capture without the SYN falls back to.
+/// `contrib/wireshark/ttrpc.lua` registers here, replacing Echo.
+pub const TTRPC_PORT: u16 = 7;
+
+/// The ttrpc server port of files written before [`TTRPC_PORT`]: still
+/// read as a server port (`input::tcp`), and `ttrpc.lua` still dissects it.
+pub const LEGACY_TTRPC_PORT: u16 = 81;
 
 /// An IPv4 address and TCP port.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

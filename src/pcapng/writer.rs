@@ -1,8 +1,9 @@
 //! Flow events as a pcapng file Wireshark's HTTP/2 and gRPC dissectors open
 //! with no preferences set (the recipe is in docs/ARCHITECTURE.md, "pcapng").
-//! ttrpc connections get their own server port ([`TTRPC_PORT`]) and no
-//! preface, for `contrib/wireshark/ttrpc.lua`; connections that are
-//! neither keep port 80 and no preface.
+//! ttrpc connections get their own server port ([`TTRPC_PORT`], where no
+//! heuristic dissector of Wireshark's can claim them) and no preface, for
+//! `contrib/wireshark/ttrpc.lua`; connections that are neither keep port
+//! 80 and no preface.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -12,6 +13,7 @@ use anyhow::Result;
 use super::blocks::{Blocks, INBOUND, OUTBOUND};
 use super::comment;
 use super::packet::{self, Endpoint, Flags, MAX_SEGMENT, SERVER_PORT, TTRPC_PORT};
+use crate::decode::h2::seed;
 use crate::decode::sniff::{is_initial_settings, PREFACE};
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Held, OwnedEvent, Process, Protocol, Sink};
 use crate::sizes::Sizes;
@@ -113,7 +115,7 @@ pub struct WriterStats {
     pub ttrpc: u64,
     /// Connections with bytes that were neither.
     pub other: u64,
-    /// Synthetic HEADERS frames written to carry recovered HPACK tables.
+    /// Synthetic frames written to carry recovered HPACK tables and headers.
     pub seeds: u64,
 }
 
@@ -455,9 +457,10 @@ impl<W: Write> PcapngWriter<W> {
         }
     }
 
-    /// A synthetic HEADERS frame carrying a recovered HPACK table, before
-    /// stream offset `offset` of `dir`: a segment of its own, which shifts
-    /// the direction's later sequence numbers.
+    /// A synthetic frame carrying a recovered HPACK table or a stream's
+    /// headers (`decode::h2::seed`), before stream offset `offset` of
+    /// `dir`: a segment of its own, which shifts the direction's later
+    /// sequence numbers.
     fn seed(
         &mut self,
         id: ConnId,
@@ -476,9 +479,9 @@ impl<W: Write> PcapngWriter<W> {
         let Some(c) = self.conns.get_mut(&id) else {
             return Ok(());
         };
-        if crate::decode::h2::seed::literal_fields(frame).is_empty() {
-            // An empty table: Wireshark starts with one, and a header
-            // block with no field trips its HTTP/2 dissector.
+        if seed::literal_fields(frame).is_empty() {
+            // A header block with no field trips Wireshark's HTTP/2
+            // dissector (a table's frame always has one: its marker).
             return Ok(());
         }
         let seq = c.seq(dir, offset);
@@ -494,7 +497,7 @@ impl<W: Write> PcapngWriter<W> {
             id,
             ts,
             seg(dir, seq, flags, frame),
-            Some(comment::seed(origin)),
+            Some(comment::seed(seed::frame_type_name(frame), origin)),
         )
     }
 

@@ -12,7 +12,7 @@
 //!
 //! The [`Seeder`] places each table in its connection's byte stream, right
 //! before the header block it belongs to, as a [`crate::flow::FlowEvent::Seed`]:
-//! a synthetic HTTP/2 HEADERS frame (see [`seed`]) that empties the
+//! a synthetic HTTP/2 PUSH_PROMISE frame (see [`seed`]) that empties the
 //! table and inserts the recovered entries, oldest first. The pcapng writer
 //! writes it as a packet of its own (commented as synthetic), so Wireshark
 //! rebuilds the same table; the decoder runs it through its HPACK decoder;
@@ -155,7 +155,7 @@ impl RecoveredTable {
         Ok(())
     }
 
-    /// The synthetic HEADERS frame that rebuilds this table in any HPACK
+    /// The synthetic PUSH_PROMISE frame that rebuilds this table in any HPACK
     /// decoder ([`seed::seed_frame`]).
     pub fn seed_frame(&self) -> Vec<u8> {
         seed::seed_frame(&self.entries, self.max_size)

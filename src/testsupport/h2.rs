@@ -126,6 +126,28 @@ pub fn frame(kind: Kind, flags: u8, sid: u32, payload: &[u8]) -> Vec<u8> {
     crate::decode::h2::frame::encode(kind, flags, sid, payload)
 }
 
+/// A recovered table's frame as files written before tables moved to a
+/// PUSH_PROMISE carried it (`decode::h2::seed`): a HEADERS frame on
+/// `SEED_STREAM` with END_STREAM, size updates to 0 and `max_size`, then
+/// `entries` (oldest first) as literals with incremental indexing.
+pub fn headers_seed_frame(entries: &[(Vec<u8>, Vec<u8>)], max_size: u32) -> Vec<u8> {
+    let mut block = Vec::new();
+    int(&mut block, 0x20, 5, 0);
+    int(&mut block, 0x20, 5, max_size as usize);
+    for (name, value) in entries {
+        block.push(0x40);
+        string(&mut block, name, false);
+        string(&mut block, value, false);
+    }
+    let end = flags::END_HEADERS | flags::END_STREAM;
+    frame(
+        Kind::Headers,
+        end,
+        crate::decode::h2::seed::SEED_STREAM,
+        &block,
+    )
+}
+
 /// A SETTINGS frame.
 pub fn settings(params: &[(u16, u32)]) -> Vec<u8> {
     let mut p = Vec::new();

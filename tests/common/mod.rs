@@ -17,6 +17,7 @@
 mod cri;
 mod dockerd;
 mod image;
+mod ports;
 
 // Re-exports are "unused imports" in the tests that use none of them.
 #[allow(unused_imports)]
@@ -25,6 +26,8 @@ pub use cri::{CriClient, CriResult};
 pub use dockerd::Dockerd;
 #[allow(unused_imports)]
 pub use image::{busybox_docker_archive, DOCKER_IMAGE};
+#[allow(unused_imports)]
+pub use ports::with_port;
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;

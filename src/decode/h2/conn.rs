@@ -105,8 +105,9 @@ impl ConnDecoder {
         self.drain(dir, stamp, out);
     }
 
-    /// A synthetic HEADERS frame carrying the table the server held
-    /// (`seed::seed_frame`): direction `dir`'s HPACK table becomes
+    /// A synthetic frame carrying the table the server held
+    /// (`seed::seed_frame`, or a HEADERS frame on `seed::SEED_STREAM` in
+    /// files written before): direction `dir`'s HPACK table becomes
     /// exactly the recovered one, before its next byte. False if `frame`
     /// is not such a frame or does not decode.
     ///

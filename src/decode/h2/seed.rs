@@ -1,15 +1,26 @@
-//! The synthetic HEADERS frames that carry what was recovered from a
-//! server (`crate::recovery`): written there, read back by
+//! The synthetic frames that carry what was recovered from a server
+//! (`crate::recovery`): written there, read back by
 //! [`super::ConnDecoder::seed`], the offline reader and `redact`, so the
 //! format lives here, once.
 //!
-//! A table's frame: its header block starts with two dynamic table size updates (RFC 7541
-//! section 6.3), to 0 and then to the table's limit, which empty any
-//! table; then every recovered entry, oldest first, as a literal with
-//! incremental indexing and a new name, not Huffman-coded. Any HPACK
-//! decoder that reads it ends with exactly the recovered table: Wireshark's
-//! and ours alike. It is sent on stream [`SEED_STREAM`], which no real
-//! client reaches, with END_STREAM and END_HEADERS set.
+//! A table's frame: its header block starts with two dynamic table size
+//! updates (RFC 7541 section 6.3), to 0 and then to the table's limit,
+//! which empty any table; then [`MARKER`], a literal without indexing that
+//! changes no table; then every recovered entry, oldest first, as a literal
+//! with incremental indexing and a new name, not Huffman-coded. Any HPACK
+//! decoder that reads it ends with exactly the recovered table:
+//! Wireshark's and ours alike.
+//!
+//! The block rides in a PUSH_PROMISE on stream [`SEED_STREAM`], which no
+//! real client reaches, promising stream [`SEED_PROMISED`], with
+//! END_HEADERS: a header block that is neither a request nor a response,
+//! so Wireshark shows no call, and no finished one, made of the entries
+//! (a server's table holds `grpc-status` and `grpc-message` values, which
+//! as a HEADERS frame with END_STREAM read as a failed call). Wireshark
+//! decodes a PUSH_PROMISE's block with the HPACK decoder of the direction
+//! it travels in, whichever that is (a client never sends one: plainly
+//! synthetic). Files written before carry the block in a HEADERS frame on
+//! [`SEED_STREAM`] with END_STREAM, without the marker; both read back.
 
 use std::ops::Range;
 
@@ -20,24 +31,37 @@ use crate::flow::Dir;
 /// The stream id of synthetic frames: the largest client-initiated id.
 pub const SEED_STREAM: u32 = 0x7fff_ffff;
 
-/// The synthetic HEADERS frame that leaves any HPACK decoder with a table
-/// of `entries` (oldest first) and the size limit `max_size`.
+/// The stream a table's PUSH_PROMISE promises: the largest
+/// server-initiated id, never opened.
+pub const SEED_PROMISED: u32 = 0x7fff_fffe;
+
+/// The first field of a table's block, which names it in Wireshark's list
+/// of its header fields. It also keeps the block from being empty when
+/// the table is: Wireshark 4.0's HTTP/2 dissector fails an assertion on a
+/// header block that yields no field.
+pub const MARKER: (&[u8], &[u8]) = (
+    b"containerdsnoop",
+    b"synthetic: HPACK table recovered from the server, not traffic",
+);
+
+/// The synthetic PUSH_PROMISE frame that leaves any HPACK decoder with a
+/// table of `entries` (oldest first) and the size limit `max_size`.
 pub fn seed_frame(entries: &[(Vec<u8>, Vec<u8>)], max_size: u32) -> Vec<u8> {
     let size: usize = entries.iter().map(|(n, v)| n.len() + v.len() + 32).sum();
-    let mut block = Vec::with_capacity(size + 16);
-    encode_integer(&mut block, 0x20, 5, 0);
-    encode_integer(&mut block, 0x20, 5, max_size as usize);
+    let mut payload = Vec::with_capacity(size + MARKER.1.len() + 40);
+    payload.extend_from_slice(&SEED_PROMISED.to_be_bytes());
+    encode_integer(&mut payload, 0x20, 5, 0);
+    encode_integer(&mut payload, 0x20, 5, max_size as usize);
+    let (name, value) = MARKER;
+    payload.push(0x00);
+    encode_plain_string(&mut payload, name);
+    encode_plain_string(&mut payload, value);
     for (name, value) in entries {
-        block.push(0x40);
-        encode_plain_string(&mut block, name);
-        encode_plain_string(&mut block, value);
+        payload.push(0x40);
+        encode_plain_string(&mut payload, name);
+        encode_plain_string(&mut payload, value);
     }
-    frame::encode(
-        Kind::Headers,
-        flags::END_HEADERS | flags::END_STREAM,
-        SEED_STREAM,
-        &block,
-    )
+    frame::encode(Kind::PushPromise, flags::END_HEADERS, SEED_STREAM, &payload)
 }
 
 /// The synthetic HEADERS frames that stand for the headers of `stream`,
@@ -65,26 +89,47 @@ pub fn stream_frame(stream: u32, method: &str, dir: Dir) -> Vec<u8> {
 }
 
 /// A synthetic frame read back: its stream and header block, if `bytes`
-/// is one whole HEADERS frame in one piece.
+/// is one whole frame in one piece, as [`seed_frame`] (or, in files
+/// written before, a HEADERS frame on [`SEED_STREAM`]) or [`stream_frame`]
+/// writes it.
 pub fn parse_seed_frame(bytes: &[u8]) -> Option<(u32, &[u8])> {
     let head = Head::parse(bytes.get(..HEAD_LEN)?.try_into().ok()?);
-    let block = bytes.get(HEAD_LEN..)?;
-    (head.kind == Kind::Headers
-        && head.stream_id != 0
-        && head.flags & flags::END_HEADERS != 0
-        && head.length as usize == block.len()
-        && head.flags & (flags::PADDED | flags::PRIORITY) == 0)
-        .then_some((head.stream_id, block))
+    let payload = bytes.get(HEAD_LEN..)?;
+    if head.length as usize != payload.len()
+        || head.stream_id == 0
+        || head.flags & flags::END_HEADERS == 0
+        || head.flags & (flags::PADDED | flags::PRIORITY) != 0
+    {
+        return None;
+    }
+    match head.kind {
+        Kind::Headers => Some((head.stream_id, payload)),
+        Kind::PushPromise if head.stream_id == SEED_STREAM => {
+            let (promised, block) = payload.split_first_chunk::<4>()?;
+            (u32::from_be_bytes(*promised) == SEED_PROMISED).then_some((SEED_STREAM, block))
+        }
+        _ => None,
+    }
+}
+
+/// The name of a synthetic frame's type, for the comment of its packet.
+pub fn frame_type_name(frame: &[u8]) -> &'static str {
+    match frame.get(3).map(|&b| Kind::from_byte(b)) {
+        Some(Kind::PushPromise) => "PUSH_PROMISE",
+        _ => "HEADERS",
+    }
 }
 
 /// Where the names and values of the literal fields of a synthetic frame's
 /// header block lie in the frame (as `seed_frame` and `stream_frame` write
-/// them: size updates, then literals with new names, not Huffman-coded).
-/// Empty if the block is not in that form.
+/// them: size updates, then literals with new names, not Huffman-coded;
+/// [`MARKER`] among them). Empty if the block is not in that form.
 pub fn literal_fields(frame: &[u8]) -> Vec<(Range<usize>, Range<usize>)> {
     let Some((_, block)) = parse_seed_frame(frame) else {
         return vec![];
     };
+    // The block is the frame's tail.
+    let at = frame.len() - block.len();
     let mut out = Vec::new();
     let mut pos = 0usize;
     let string = |pos: &mut usize| -> Option<Range<usize>> {
@@ -94,7 +139,7 @@ pub fn literal_fields(frame: &[u8]) -> Vec<(Range<usize>, Range<usize>)> {
         let len = usize::try_from(integer(block, pos, 7).ok()?).ok()?;
         let start = *pos;
         *pos = start.checked_add(len).filter(|&e| e <= block.len())?;
-        Some(HEAD_LEN + start..HEAD_LEN + *pos)
+        Some(at + start..at + *pos)
     };
     while pos < block.len() {
         let b = block[pos];
@@ -116,3 +161,6 @@ pub fn literal_fields(frame: &[u8]) -> Vec<(Range<usize>, Range<usize>)> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;

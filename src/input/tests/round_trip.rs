@@ -109,7 +109,7 @@ fn server_ports(file: &[u8]) -> Vec<u16> {
 }
 
 #[test]
-fn ttrpc_connections_get_port_81_and_no_preface() {
+fn ttrpc_connections_get_their_port_and_no_preface() {
     use crate::testsupport::ttrpc::shim_conversation;
     let conv = shim_conversation();
     let conn = Meta {
@@ -153,8 +153,9 @@ fn ttrpc_connections_get_port_81_and_no_preface() {
     }
 }
 
-/// Synthetic HEADERS frames carrying recovered tables come back as seed
-/// events at the same stream offsets, and are not part of the bytes.
+/// Synthetic frames carrying recovered tables (PUSH_PROMISE, and HEADERS
+/// as files written before have them) come back as seed events at the
+/// same stream offsets, and are not part of the bytes.
 #[test]
 fn seeds_round_trip_through_our_writer() {
     let base = 1_700_000_000_000_000_000;
@@ -203,6 +204,14 @@ fn seeds_round_trip_through_our_writer() {
             frame: seed.clone(),
         },
         data(Dir::ToClient, 3, 0, frames(2)),
+        // A table as files written before carried it: a HEADERS frame.
+        Ev::Seed {
+            id: 0,
+            dir: Dir::ToClient,
+            offset: frames(2).len() as u64,
+            frame: crate::testsupport::h2::headers_seed_frame(&table.entries, 4096),
+        },
+        data(Dir::ToClient, 4, frames(2).len() as u64, frames(1)),
         Ev::Close(0),
     ];
     let file = write_capture(&input);

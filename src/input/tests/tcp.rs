@@ -216,22 +216,27 @@ fn holding_is_bounded() {
 }
 
 #[test]
-fn without_syn_port_81_is_the_ttrpc_server() {
-    let shim = ([10, 0, 0, 9], 81);
-    let client = ([10, 0, 0, 8], 50000);
-    // With the client on a lower port still, only port 81 names the server.
-    let low = ([10, 0, 0, 8], 40);
-    for c in [client, low] {
-        let pkts = vec![
-            (T0, tcp(shim, c, 7, 1, "A", b"response")),
-            (T0 + 1, tcp(c, shim, 1, 15, "A", b"request")),
-        ];
-        let (r, out) = read_all(&pcap_file(101, false, false, &pkts), &[]);
-        assert_eq!(r.unwrap().mid_connection, vec![0]);
-        assert_eq!(
-            stream(&out, 0, Dir::ToServer),
-            vec![Piece::Bytes(b"request".to_vec())]
-        );
-        assert_eq!(conn_of(&out, 0).path.as_deref(), Some("10.0.0.9:81"));
+fn without_syn_ttrpc_ports_name_the_server() {
+    use crate::pcapng::packet::{LEGACY_TTRPC_PORT, TTRPC_PORT};
+    // Port 7 as our writer gives ttrpc servers now, 81 as it did before.
+    for port in [TTRPC_PORT, LEGACY_TTRPC_PORT] {
+        let shim = ([10, 0, 0, 9], port);
+        let client = ([10, 0, 0, 8], 50000);
+        // With the client on a lower port still, only the ttrpc port names the server.
+        let low = ([10, 0, 0, 8], port - 2);
+        for c in [client, low] {
+            let pkts = vec![
+                (T0, tcp(shim, c, 7, 1, "A", b"response")),
+                (T0 + 1, tcp(c, shim, 1, 15, "A", b"request")),
+            ];
+            let (r, out) = read_all(&pcap_file(101, false, false, &pkts), &[]);
+            assert_eq!(r.unwrap().mid_connection, vec![0]);
+            assert_eq!(
+                stream(&out, 0, Dir::ToServer),
+                vec![Piece::Bytes(b"request".to_vec())]
+            );
+            let path = format!("10.0.0.9:{port}");
+            assert_eq!(conn_of(&out, 0).path.as_deref(), Some(path.as_str()));
+        }
     }
 }

@@ -115,10 +115,13 @@ fn foreign_comments_do_not_parse() {
     assert!(parse_writer("hello").is_none());
     assert!(parse_lost("many bytes lost").is_none());
     assert!(!is_synthetic_preface("PRI"));
-    let note = seed("3 entries from the decoder of containerd (pid 9), before stream 5");
-    assert_eq!(
-        parse_seed(&note),
-        Some("3 entries from the decoder of containerd (pid 9), before stream 5")
-    );
+    let origin = "3 entries from the decoder of containerd (pid 9), before stream 5";
+    for frame_type in ["PUSH_PROMISE", "HEADERS"] {
+        assert_eq!(parse_seed(&seed(frame_type, origin)), Some(origin));
+    }
+    // As files written before the tables moved to PUSH_PROMISE say it.
+    let old = format!("synthetic HTTP/2 HEADERS: HPACK table recovered from the server, {origin}");
+    assert_eq!(parse_seed(&old), Some(origin));
     assert_eq!(parse_seed(SYNTHETIC_PREFACE), None);
+    assert_eq!(parse_seed(&seed("DATA", origin)), None);
 }
