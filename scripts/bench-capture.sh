@@ -18,21 +18,9 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT
-cat > "$dir/config.toml" <<EOT
-version = 2
-root = "$dir/root"
-state = "$dir/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$dir/c.sock"
-[ttrpc]
-  address = "$dir/c.sock.ttrpc"
-[plugins."io.containerd.internal.v1.opt"]
-  path = "$dir/opt"
-EOT
-containerd --config "$dir/config.toml" >"$dir/log" 2>&1 &
-cd_pid=$!
-for _ in $(seq 200); do [[ -S $dir/c.sock ]] && break; sleep 0.05; done
+# shellcheck source=lib/containerd.sh
+source "$repo/scripts/lib/containerd.sh"
+start_containerd "$dir"
 echo "building an image with a ${layer}-byte layer"
 EXTRA_BYTES=$layer bash "$repo/scripts/make-busybox-oci.sh" "$dir/big.tar" docker.io/library/big:bench >/dev/null
 rm -f "$out"
