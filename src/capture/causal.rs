@@ -121,10 +121,16 @@ impl Causal {
         }
     }
 
-    /// A socket's close record went out: nothing of it follows.
+    /// A socket's close record went out: nothing of it follows, and its
+    /// peer's progress is forgotten too (see `liveness::note`: the peer's
+    /// own close is seldom recorded; a half-closed peer that writes again
+    /// starts its progress anew, which only its own records move).
     fn closing(&mut self, raw: &[u8], ino: u64) {
-        if record::header(raw).is_some_and(|h| h.kind == KIND_CLOSE) {
+        if let Some(h) = record::header(raw).filter(|h| h.kind == KIND_CLOSE) {
             self.closed.push_back((self.now, ino));
+            if h.peer_ino != 0 {
+                self.closed.push_back((self.now, h.peer_ino));
+            }
         }
     }
 
@@ -143,10 +149,9 @@ impl Causal {
         let end = stream_end(&h.raw);
         out.push(h.raw);
         if let Some((ino, end)) = end {
-            if let Some(raw) = out.last() {
-                if record::header(raw).is_some_and(|h| h.kind == KIND_CLOSE) {
-                    self.closed.push_back((self.now, ino));
-                }
+            if let Some(raw) = out.pop() {
+                self.closing(&raw, ino);
+                out.push(raw);
             }
             self.advance(ino, end, h.peer, out);
         }

@@ -227,7 +227,16 @@ impl Liveness {
             return;
         }
         if h.kind == KIND_CLOSE {
+            // The connection is over for both ends: the other end's own
+            // close is seldom recorded (nobody reads its end of file once
+            // this end closed), so waiting for it would leave its entry to
+            // the sock_diag checks, which churn outpaces. An end that only
+            // shut down its sending side may still write: its next record
+            // brings its entry back.
             self.socks.remove(&h.sock_ino);
+            if h.peer_ino != 0 {
+                self.socks.remove(&h.peer_ino);
+            }
             return;
         }
         let end = match h.kind {
