@@ -147,12 +147,11 @@ impl Causal {
     fn release(&mut self, h: Held, out: &mut Vec<Vec<u8>>) {
         self.held -= h.raw.len();
         let end = stream_end(&h.raw);
+        if let Some((ino, _)) = end {
+            self.closing(&h.raw, ino);
+        }
         out.push(h.raw);
         if let Some((ino, end)) = end {
-            if let Some(raw) = out.pop() {
-                self.closing(&raw, ino);
-                out.push(raw);
-            }
             self.advance(ino, end, h.peer, out);
         }
     }

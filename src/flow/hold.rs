@@ -175,11 +175,6 @@ impl Held {
         &self.events
     }
 
-    /// The events held, in order, to change in place (not in length).
-    pub fn events_mut(&mut self) -> &mut [(u64, OwnedEvent)] {
-        &mut self.events
-    }
-
     /// Everything held, leaving the buffer empty.
     pub fn take(&mut self) -> Vec<(u64, OwnedEvent)> {
         self.bytes = 0;
