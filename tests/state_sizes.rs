@@ -126,7 +126,7 @@ fn churn_leaves_nothing_behind_live() {
         let (status, stderr) = rec.stop();
         assert!(status.success(), "{name} failed: {stderr}");
         assert!(
-            stderr.contains("220 connections (0 open)"),
+            stderr.contains("220 connections (0 open)") && stderr.contains("no drops"),
             "{name}: {stderr}"
         );
         // The counts are real: the churn's connections were seen.

@@ -76,6 +76,10 @@ struct sock_state {
 	/* sock hook: 1 while the peer has not adopted the state this end
 	 * left for it in `handoff`; this end's reads are mirrored there. */
 	__u8 peer_unadopted;
+	/* sock hook: 1 when the state was adopted by a read and this end's
+	 * send offsets are still to be placed, by its first send (see
+	 * place_sends): the peer keeps its `handoff` entry current till then. */
+	__u8 unplaced;
 	/* handoff entries only: the creator's `read` (how much of the
 	 * adopter's stream it consumed), kept current until adoption. */
 	__u64 peer_read;
