@@ -22,6 +22,7 @@ pub mod sniff;
 pub mod sniffer;
 mod stream_buf;
 pub mod ttrpc;
+mod unrequested;
 
 pub use crate::flow::{Dir, Protocol, Stamp};
 pub use h2::ConnDecoder;

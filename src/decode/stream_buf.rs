@@ -21,7 +21,7 @@ impl StreamBuf {
     pub fn push(&mut self, data: &[u8]) {
         if self.pos > 0 {
             self.buf.drain(..self.pos);
-            self.base += self.pos as u64;
+            self.base = self.base.saturating_add(self.pos as u64);
             self.pos = 0;
         }
         self.buf.extend_from_slice(data);
@@ -34,7 +34,7 @@ impl StreamBuf {
 
     /// Stream offset of the byte at `index` of `buf`.
     pub fn stream_offset(&self, index: usize) -> u64 {
-        self.base + index as u64
+        self.base.saturating_add(index as u64)
     }
 
     /// Bytes not consumed yet.
@@ -45,7 +45,11 @@ impl StreamBuf {
     /// Everything held is given up, and the `n` bytes after it were lost:
     /// the next byte fed is at the offset after them.
     pub fn lose(&mut self, n: u64) {
-        self.base += self.buf.len() as u64 + n;
+        // Saturating: a capture file may claim any gap size.
+        self.base = self
+            .base
+            .saturating_add(self.buf.len() as u64)
+            .saturating_add(n);
         self.buf.clear();
         self.pos = 0;
     }

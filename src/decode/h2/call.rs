@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::grpc::{self, Assembler, Encoding};
 use super::hpack::{HeaderField, Octets};
+use crate::decode::unrequested::{ClientStreams, Named, Unrequested, WAIT_NS};
 use crate::decode::{CallMeta, Dir, Error, Event, PathInfo, Request, Stamp};
 
 /// Ended streams below the first one we saw, remembered so late frames for
@@ -12,7 +13,6 @@ use crate::decode::{CallMeta, Dir, Error, Event, PathInfo, Request, Stamp};
 const MAX_PRE_CLOSED: usize = 1 << 16;
 /// Open calls kept per connection (each may buffer a partial message).
 pub const MAX_OPEN_CALLS: usize = 1024;
-
 /// One HTTP/2 stream carrying a gRPC call.
 #[derive(Debug)]
 struct Call {
@@ -27,6 +27,12 @@ struct Call {
     /// `grpc-encoding` of each direction's messages.
     encoding: [Encoding; 2],
     asm: [Assembler; 2],
+    /// The client's side ended (END_STREAM, a reset), or nothing of it is
+    /// to be waited for (a request from before the capture).
+    client_done: bool,
+    /// The server's side ended: the write that ended it, and the reset
+    /// code if a reset did. The call ends when both sides did.
+    server_end: Option<(Stamp, Option<u32>)>,
 }
 
 impl Call {
@@ -44,11 +50,18 @@ impl Call {
             message: None,
             encoding: [Encoding::Unknown, Encoding::Unknown],
             asm: [Assembler::new(c2s_synced), Assembler::new(s2c_synced)],
+            client_done: false,
+            server_end: None,
         }
     }
 }
 
 /// The calls of one connection.
+///
+/// Whatever the interleaving of the two directions, a call decodes the
+/// same: what the server says on a stream its client has not opened yet
+/// waits for the request ([`Unrequested`]), and a call the server ended
+/// waits for its client's side to end too (both at most [`WAIT_NS`]).
 #[derive(Debug, Default)]
 pub struct Calls {
     open: BTreeMap<u32, Call>,
@@ -59,6 +72,15 @@ pub struct Calls {
     boundary: Option<u32>,
     /// Ended streams below `boundary`.
     pre_closed: BTreeSet<u32>,
+    /// Streams the client direction opened.
+    client: ClientStreams,
+    /// Server events of streams whose request is still to come.
+    unrequested: Unrequested,
+    /// Calls the server ended that wait for their client's side, by the
+    /// time the server ended them.
+    ending: BTreeSet<(u64, u32)>,
+    /// The latest write time seen (ns).
+    now: u64,
 }
 
 impl Calls {
@@ -67,15 +89,22 @@ impl Calls {
         self.highest
     }
 
+    /// The client direction was seen from its first byte (its preface).
+    pub fn client_seen_from_start(&mut self) {
+        self.client.seen_from_start();
+    }
+
     /// The call on `sid`, creating it with `make` if the stream can be a call
-    /// we have not seen yet: client-initiated (odd), and either newer than all
-    /// seen or older than the first seen (open before the capture) and not
-    /// ended since. Streams in between that are not open have ended.
+    /// we have not seen yet: client-initiated (odd), and either newer than
+    /// all the client opened or older than the first seen (open before the
+    /// capture) and not ended since. A server frame on a stream its client
+    /// has not opened yet makes a call that waits for its request.
     ///
     /// At most [`MAX_OPEN_CALLS`] stay open: calls whose end was lost in a
     /// gap would otherwise pile up, so the oldest ends as unfinished.
     fn get_or_admit(
         &mut self,
+        dir: Dir,
         sid: u32,
         stamp: &Stamp,
         out: &mut Vec<Event>,
@@ -87,10 +116,18 @@ impl Calls {
         if sid % 2 == 0 {
             return None;
         }
-        let admit = match (self.highest, self.boundary) {
-            (Some(h), Some(b)) => sid > h || (sid < b && !self.pre_closed.contains(&sid)),
-            _ => true,
-        };
+        let before_capture = self
+            .boundary
+            .is_some_and(|b| sid < b && !self.pre_closed.contains(&sid));
+        let awaited = dir == Dir::ToClient && self.client.not_yet_opened(sid);
+        let admit = awaited
+            || before_capture
+            || match self.client.known() {
+                true => dir == Dir::ToServer && self.client.not_yet_opened(sid),
+                // Nothing says which streams the client opened: newer than
+                // every stream seen is new.
+                false => self.highest.is_none_or(|h| sid > h),
+            };
         if !admit {
             return None;
         }
@@ -101,7 +138,35 @@ impl Calls {
         }
         self.highest = Some(self.highest.map_or(sid, |h| h.max(sid)));
         self.boundary.get_or_insert(sid);
+        if awaited {
+            self.unrequested.expect(sid, stamp.ts_ns);
+        }
         Some(self.open.entry(sid).or_insert_with(make))
+    }
+
+    /// The client direction used stream `sid`: streams below it whose
+    /// request was awaited will not get one (a client opens its streams in
+    /// order), so their events go out unnamed.
+    fn client_used(&mut self, sid: u32, out: &mut Vec<Event>) {
+        self.client.used(sid);
+        let passed: Vec<u32> = self
+            .open
+            .range(..sid)
+            .filter(|(s, c)| !c.request_seen && self.unrequested.waits(**s))
+            .map(|(s, _)| *s)
+            .collect();
+        for s in passed {
+            self.unrequested.release(s, None, out);
+            if let Some(call) = self.open.get_mut(&s) {
+                call.client_done = true;
+            }
+            self.finish_if_done(s, out);
+        }
+    }
+
+    /// `ev` of the call on `sid`: held while its request is awaited.
+    fn emit(&mut self, sid: u32, ev: Event, out: &mut Vec<Event>) {
+        self.unrequested.emit(sid, ev, out);
     }
 
     /// A decoded header block (`None` if it could not be decoded) on a stream.
@@ -114,17 +179,25 @@ impl Calls {
         stamp: &Stamp,
         out: &mut Vec<Event>,
     ) {
+        self.expire(stamp.ts_ns, out);
         // Headers open the data that follows them in their own direction.
         let make = || match dir {
             Dir::ToServer => Call::unknown(true, true),
             Dir::ToClient => Call::unknown(false, true),
         };
-        let Some(call) = self.get_or_admit(sid, stamp, out, make) else {
+        let admitted = self.get_or_admit(dir, sid, stamp, out, make).is_some();
+        if dir == Dir::ToServer {
+            self.client_used(sid, out);
+        }
+        if !admitted {
             // Client streams only: even ones are server pushes, not calls.
             if sid % 2 == 1 {
                 let error = Error::HeadersAfterEnd { stream_id: sid };
                 out.push(Event::Error { dir, error });
             }
+            return;
+        }
+        let Some(call) = self.open.get_mut(&sid) else {
             return;
         };
         let fields = fields.as_deref();
@@ -143,6 +216,12 @@ impl Calls {
                     request,
                     stamp: *stamp,
                 });
+                let named = Named {
+                    path: &call.path,
+                    meta: &call.meta,
+                    started_ns: call.started_ns,
+                };
+                self.unrequested.release(sid, Some(named), out);
             }
             Dir::ToServer => {}
             Dir::ToClient => {
@@ -164,6 +243,8 @@ impl Calls {
         }
         if end_stream {
             self.end_stream(dir, sid, stamp, out);
+        } else {
+            self.finish_if_done(sid, out);
         }
     }
 
@@ -177,12 +258,19 @@ impl Calls {
         stamp: &Stamp,
         out: &mut Vec<Event>,
     ) {
-        let Some(call) = self.get_or_admit(sid, stamp, out, || Call::unknown(false, false)) else {
+        self.expire(stamp.ts_ns, out);
+        let make = || Call::unknown(false, false);
+        let admitted = self.get_or_admit(dir, sid, stamp, out, make).is_some();
+        if dir == Dir::ToServer {
+            self.client_used(sid, out);
+        }
+        let Some(call) = self.open.get_mut(&sid).filter(|_| admitted) else {
             return;
         };
         let d = dir.index();
         let mut msgs = Vec::new();
         call.asm[d].push(data, at, &mut msgs);
+        let mut events = Vec::with_capacity(msgs.len());
         for m in msgs {
             let event = match m {
                 Ok(raw) => {
@@ -213,41 +301,80 @@ impl Calls {
                     },
                 },
             };
-            out.push(event);
+            events.push(event);
+        }
+        for ev in events {
+            self.emit(sid, ev, out);
         }
         if end_stream {
             self.end_stream(dir, sid, stamp, out);
         }
     }
 
-    /// END_STREAM from `dir`. The server's ends the call (gRPC trailers);
-    /// the client's only half-closes it.
+    /// END_STREAM from `dir`. The server's ends the call (gRPC trailers)
+    /// once the client's side ended too; the client's only half-closes it.
     pub fn end_stream(&mut self, dir: Dir, sid: u32, stamp: &Stamp, out: &mut Vec<Event>) {
         let Some(call) = self.open.get_mut(&sid) else {
             return;
         };
-        if let Some(error) = call.asm[dir.index()].truncated() {
+        let truncated = call.asm[dir.index()].truncated();
+        call.asm[dir.index()] = Assembler::new(false);
+        match dir {
+            Dir::ToServer => call.client_done = true,
+            Dir::ToClient => {
+                // A request from before the capture has no side to wait for.
+                if !call.request_seen && !self.unrequested.waits(sid) {
+                    call.client_done = true;
+                }
+                call.server_end.get_or_insert((*stamp, None));
+                if !call.client_done {
+                    self.ending.insert((stamp.ts_ns, sid));
+                }
+            }
+        }
+        if let Some(error) = truncated {
             let error = Error::Grpc {
                 stream_id: sid,
                 error,
             };
-            out.push(Event::Error { dir, error });
+            self.emit(sid, Event::Error { dir, error }, out);
         }
-        call.asm[dir.index()] = Assembler::new(false);
-        if dir == Dir::ToClient {
-            self.finish(sid, stamp, None, false, out);
-        }
+        self.finish_if_done(sid, out);
     }
 
-    /// RST_STREAM on a stream from either side ends its call.
+    /// RST_STREAM on a stream from either side ends both its sides (its
+    /// call ends once its request, if awaited, came).
     pub fn on_reset(&mut self, sid: u32, code: u32, stamp: &Stamp, out: &mut Vec<Event>) {
-        self.finish(sid, stamp, Some(code), false, out);
+        let Some(call) = self.open.get_mut(&sid) else {
+            return;
+        };
+        call.client_done = true;
+        // A client's reset after the server's end (grpc-go resets a stream
+        // it had not half-closed when the trailers come) ends nothing more.
+        call.server_end.get_or_insert((*stamp, Some(code)));
+        self.finish_if_done(sid, out);
+        if self.open.contains_key(&sid) {
+            self.ending.insert((stamp.ts_ns, sid));
+        }
     }
 
     /// Bytes of `dir` were lost: no open call knows its message boundaries.
-    pub fn lose_data(&mut self, dir: Dir) {
+    /// Lost client bytes may have held requests and ends of calls: nothing
+    /// more is waited for.
+    pub fn lose_data(&mut self, dir: Dir, out: &mut Vec<Event>) {
         for call in self.open.values_mut() {
             call.asm[dir.index()].lose_sync();
+        }
+        if dir == Dir::ToServer {
+            self.client.lost();
+            self.unrequested.release_all(out);
+            for call in self.open.values_mut() {
+                call.client_done = true;
+            }
+            let sids: Vec<u32> = self.open.keys().copied().collect();
+            for sid in sids {
+                self.finish_if_done(sid, out);
+            }
         }
     }
 
@@ -258,7 +385,8 @@ impl Calls {
         }
     }
 
-    /// The connection closed: every open call ends unfinished.
+    /// The connection closed: every open call ends (unfinished unless the
+    /// server had ended it).
     pub fn close_all(&mut self, ts_ns: u64, out: &mut Vec<Event>) {
         let stamp = Stamp {
             ts_ns,
@@ -270,6 +398,45 @@ impl Calls {
         }
     }
 
+    /// Streams that waited [`WAIT_NS`] for their request by `now` go on
+    /// unnamed, and calls the server ended that long ago stop waiting for
+    /// their client's side.
+    fn expire(&mut self, now: u64, out: &mut Vec<Event>) {
+        self.now = self.now.max(now);
+        let now = self.now;
+        for sid in self.unrequested.expire(now, out) {
+            if let Some(call) = self.open.get_mut(&sid) {
+                call.client_done = true;
+            }
+            self.finish_if_done(sid, out);
+        }
+        while let Some(&(ts, sid)) = self.ending.first() {
+            if ts.saturating_add(WAIT_NS) >= now {
+                return;
+            }
+            self.ending.pop_first();
+            self.unrequested.release(sid, None, out);
+            if let Some(call) = self.open.get_mut(&sid) {
+                call.client_done = true;
+            }
+            self.finish_if_done(sid, out);
+        }
+    }
+
+    /// End the call on `sid` if both its sides ended and its request is
+    /// not awaited.
+    fn finish_if_done(&mut self, sid: u32, out: &mut Vec<Event>) {
+        let done = self.open.get(&sid).is_some_and(|c| {
+            c.client_done && c.server_end.is_some() && !self.unrequested.waits(sid)
+        });
+        if done {
+            self.finish(sid, &Stamp::default(), None, false, out);
+        }
+    }
+
+    /// The call on `sid` ends: at the server's end when it had one
+    /// (`stamp`, `reset` and `unfinished` otherwise). What waited for its
+    /// request goes out first, unnamed.
     fn finish(
         &mut self,
         sid: u32,
@@ -278,15 +445,23 @@ impl Calls {
         unfinished: bool,
         out: &mut Vec<Event>,
     ) {
+        self.unrequested.release(sid, None, out);
         let Some(call) = self.open.remove(&sid) else {
             return;
         };
+        if let Some((s, _)) = call.server_end {
+            self.ending.remove(&(s.ts_ns, sid));
+        }
         if self.boundary.is_some_and(|b| sid < b) {
             if self.pre_closed.len() >= MAX_PRE_CLOSED {
                 self.pre_closed.pop_first();
             }
             self.pre_closed.insert(sid);
         }
+        let (stamp, reset, unfinished) = match call.server_end {
+            Some((s, r)) => (s, r, false),
+            None => (*stamp, reset, unfinished),
+        };
         out.push(Event::CallEnd {
             stream_id: sid,
             path: call.path,
@@ -297,7 +472,7 @@ impl Calls {
             started_ns: call.started_ns,
             ended_ns: stamp.ts_ns,
             unfinished,
-            stamp: *stamp,
+            stamp,
             meta: call.meta,
         });
     }

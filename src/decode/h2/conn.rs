@@ -76,12 +76,16 @@ impl ConnDecoder {
     /// first byte in both directions. Without it the client preface is still
     /// recognised if the client direction starts with it.
     pub fn new(at_start: bool) -> Self {
+        let mut calls = Calls::default();
+        if at_start {
+            calls.client_seen_from_start();
+        }
         ConnDecoder {
             framers: [Framer::client(at_start), Framer::server(at_start)],
             st: Conn {
                 saw_start: at_start,
                 sides: [Side::new(at_start), Side::new(at_start)],
-                calls: Calls::default(),
+                calls,
                 last_stamp: [Stamp::default(), Stamp::default()],
                 report_literals: false,
             },
@@ -209,6 +213,7 @@ impl Conn {
             return;
         }
         self.saw_start = true;
+        self.calls.client_seen_from_start();
         for side in &mut self.sides {
             if side.clean && side.blocks == 0 {
                 side.hpack.mark_at_start();
@@ -219,19 +224,19 @@ impl Conn {
     fn on_resync(&mut self, dir: Dir, skipped: u64, out: &mut Vec<Event>) {
         out.push(Event::Resync { dir, skipped });
         if skipped > 0 {
-            self.lose(dir);
+            self.lose(dir, out);
         }
         self.sides[dir.index()].orphan_ok = true;
     }
 
     /// Bytes of `dir` were lost at an unknown frame position.
-    fn lose(&mut self, dir: Dir) {
+    fn lose(&mut self, dir: Dir, out: &mut Vec<Event>) {
         let side = &mut self.sides[dir.index()];
         side.hpack.lose_sync();
         side.pending = None;
         side.orphan_ok = true;
         side.clean = false;
-        self.calls.lose_data(dir);
+        self.calls.lose_data(dir, out);
     }
 
     fn on_gap(&mut self, dir: Dir, outcome: GapOutcome, out: &mut Vec<Event>) {
@@ -263,7 +268,7 @@ impl Conn {
             }
         }
         if outcome.lost_sync {
-            self.lose(dir);
+            self.lose(dir, out);
         }
     }
 

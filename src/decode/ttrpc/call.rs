@@ -14,6 +14,7 @@ use std::ops::Range;
 use super::frame::{Head, NO_DATA, REMOTE_CLOSED, REMOTE_OPEN};
 use super::message::{RequestEnv, ResponseEnv, NAMESPACE_KEY};
 use super::Error;
+use crate::decode::unrequested::{ClientStreams, Named, Unrequested};
 use crate::decode::{CallMeta, Dir, Event, PathInfo, Request, Stamp};
 use crate::decode::{HeaderField, Octets};
 
@@ -56,6 +57,10 @@ impl Data<'_> {
 }
 
 /// The calls of one connection.
+///
+/// Whatever the interleaving of the two directions, a call decodes the
+/// same: a response (or data) on a stream its client has not opened yet
+/// waits for the request ([`Unrequested`]).
 #[derive(Debug, Default)]
 pub struct Calls {
     open: BTreeMap<u32, Call>,
@@ -68,6 +73,12 @@ pub struct Calls {
     pre_closed: BTreeSet<u32>,
     /// The latest streams a server's `remote closed` data frame ended.
     data_ended: VecDeque<u32>,
+    /// Streams the client direction opened.
+    client: ClientStreams,
+    /// Server events of streams whose request is still to come.
+    unrequested: Unrequested,
+    /// The latest write time seen (ns).
+    now: u64,
 }
 
 fn message_event(
@@ -93,13 +104,48 @@ fn message_event(
 }
 
 impl Calls {
-    /// Whether a stream never seen may be a call: newer than all seen, or
-    /// older than the first seen (open before the capture) and not ended.
-    fn admissible(&self, sid: u32) -> bool {
-        match (self.highest, self.boundary) {
-            (Some(h), Some(b)) => sid > h || (sid < b && !self.pre_closed.contains(&sid)),
-            _ => true,
+    /// Whether a stream never seen may be a call, for a frame from `dir`:
+    /// one the client opens now, or older than the first seen (open before
+    /// the capture) and not ended; while nothing says which streams the
+    /// client opened, newer than all seen.
+    fn admissible(&self, dir: Dir, sid: u32) -> bool {
+        let before_capture = self
+            .boundary
+            .is_some_and(|b| sid < b && !self.pre_closed.contains(&sid));
+        before_capture
+            || match self.client.known() {
+                true => dir == Dir::ToServer && self.client.not_yet_opened(sid),
+                false => self.highest.is_none_or(|h| sid > h),
+            }
+    }
+
+    /// The client direction used stream `sid`: streams below it whose
+    /// request was awaited will not get one (a client opens its streams in
+    /// order), so their events go out unnamed.
+    fn client_used(&mut self, sid: u32, out: &mut Vec<Event>) {
+        self.client.used(sid);
+        let passed: Vec<u32> = self
+            .open
+            .range(..sid)
+            .map(|(s, _)| *s)
+            .filter(|s| self.unrequested.waits(*s))
+            .collect();
+        for s in passed {
+            self.unrequested.release(s, None, out);
         }
+    }
+
+    /// Streams that waited too long for their request go on unnamed.
+    fn expire(&mut self, stamp: &Stamp, out: &mut Vec<Event>) {
+        self.now = self.now.max(stamp.ts_ns);
+        self.unrequested.expire(self.now, out);
+    }
+
+    /// Bytes of the client direction were lost (requests among them, maybe):
+    /// nothing waits for a request any more.
+    pub fn client_lost(&mut self, out: &mut Vec<Event>) {
+        self.client.lost();
+        self.unrequested.release_all(out);
     }
 
     fn admit(&mut self, sid: u32, call: Call, stamp: &Stamp, out: &mut Vec<Event>) {
@@ -113,16 +159,22 @@ impl Calls {
         self.open.insert(sid, call);
     }
 
-    /// The open call on `sid`, or one whose request came before the capture.
+    /// The open call on `sid`, or one whose request came before the
+    /// capture, or (a server frame) one whose request is still to come.
     fn get_or_unknown(
         &mut self,
+        dir: Dir,
         sid: u32,
         stamp: &Stamp,
         out: &mut Vec<Event>,
     ) -> Option<&mut Call> {
         if !self.open.contains_key(&sid) {
-            if !self.admissible(sid) {
+            let awaited = dir == Dir::ToClient && self.client.not_yet_opened(sid);
+            if !awaited && !self.admissible(dir, sid) {
                 return None;
+            }
+            if awaited {
+                self.unrequested.expect(sid, stamp.ts_ns);
             }
             let call = Call {
                 path: PathInfo::Unknown,
@@ -144,14 +196,17 @@ impl Calls {
         stamp: &Stamp,
         out: &mut Vec<Event>,
     ) {
+        self.expire(stamp, out);
         let sid = head.stream_id;
-        if self.open.contains_key(&sid) || !self.admissible(sid) {
+        let awaited = self.unrequested.waits(sid);
+        if !awaited && (self.open.contains_key(&sid) || !self.admissible(Dir::ToServer, sid)) {
             out.push(Event::Error {
                 dir: Dir::ToServer,
                 error: Error::RequestOnUsedStream { stream_id: sid }.into(),
             });
             return;
         }
+        self.client_used(sid, out);
         let meta = CallMeta {
             namespace: env.meta(NAMESPACE_KEY).map(str::to_owned),
             // ttrpc sends 0 for "no deadline".
@@ -194,7 +249,21 @@ impl Calls {
                 env.payload.clone(),
             ));
         }
-        self.admit(sid, call, stamp, out);
+        if !awaited {
+            self.admit(sid, call, stamp, out);
+            return;
+        }
+        // What the server said first goes out now, named; the call stays
+        // open only if that did not end it.
+        let named = Named {
+            path: &call.path,
+            meta: &call.meta,
+            started_ns: call.started_ns,
+        };
+        self.unrequested.release(sid, Some(named), out);
+        if let Some(open) = self.open.get_mut(&sid) {
+            *open = call;
+        }
     }
 
     /// A response frame with its envelope: the call's last message, if OK,
@@ -207,6 +276,7 @@ impl Calls {
         stamp: &Stamp,
         out: &mut Vec<Event>,
     ) {
+        self.expire(stamp, out);
         let sid = head.stream_id;
         if !self.open.contains_key(&sid) {
             // A server may close a stream with data and still answer it.
@@ -215,7 +285,7 @@ impl Calls {
                 return;
             }
         }
-        let Some(call) = self.get_or_unknown(sid, stamp, out) else {
+        let Some(call) = self.get_or_unknown(Dir::ToClient, sid, stamp, out) else {
             out.push(Event::Error {
                 dir: Dir::ToClient,
                 error: Error::ResponseAfterEnd { stream_id: sid }.into(),
@@ -226,14 +296,8 @@ impl Calls {
         // Streams end with an empty response after their data ("a server
         // sends a final empty response to finish a stream").
         if ok && (call.unary || !env.payload.is_empty()) {
-            out.push(message_event(
-                sid,
-                Dir::ToClient,
-                call,
-                stamp,
-                data,
-                env.payload.clone(),
-            ));
+            let ev = message_event(sid, Dir::ToClient, call, stamp, data, env.payload.clone());
+            self.unrequested.emit(sid, ev, out);
         }
         // No status is OK: Go's `status.FromProto(nil)` is codes.OK, and
         // containerd 1.6's shims send none when a call succeeds.
@@ -250,20 +314,19 @@ impl Calls {
         stamp: &Stamp,
         out: &mut Vec<Event>,
     ) {
+        self.expire(stamp, out);
         let sid = head.stream_id;
-        let Some(call) = self.get_or_unknown(sid, stamp, out) else {
+        let Some(call) = self.get_or_unknown(dir, sid, stamp, out) else {
             return;
         };
         call.unary = false;
-        if !head.has(NO_DATA) {
-            out.push(message_event(
-                sid,
-                dir,
-                call,
-                stamp,
-                data,
-                0..data.bytes.len(),
-            ));
+        let ev = (!head.has(NO_DATA))
+            .then(|| message_event(sid, dir, call, stamp, data, 0..data.bytes.len()));
+        if dir == Dir::ToServer {
+            self.client_used(sid, out);
+        }
+        if let Some(ev) = ev {
+            self.unrequested.emit(sid, ev, out);
         }
         if dir == Dir::ToClient && head.has(REMOTE_CLOSED) {
             self.finish(sid, stamp, None, false, out);
@@ -285,6 +348,7 @@ impl Calls {
             ts_ns,
             ..Stamp::default()
         };
+        self.unrequested.release_all(out);
         let sids: Vec<u32> = self.open.keys().copied().collect();
         for sid in sids {
             self.finish(sid, &stamp, None, true, out);
@@ -312,7 +376,7 @@ impl Calls {
             Some((code, msg)) => (Some(code), Some(msg).filter(|m| !m.is_empty())),
             None => (None, None),
         };
-        out.push(Event::CallEnd {
+        let end = Event::CallEnd {
             stream_id: sid,
             path: call.path,
             http_status: None,
@@ -324,6 +388,8 @@ impl Calls {
             unfinished,
             stamp: *stamp,
             meta: call.meta,
-        });
+        };
+        // Held with the rest when the request is still to come.
+        self.unrequested.emit(sid, end, out);
     }
 }

@@ -34,6 +34,9 @@ impl TtrpcDecoder {
     /// `n` bytes of direction `dir` were lost right after what was fed.
     pub fn gap(&mut self, dir: Dir, n: u64, out: &mut Vec<Event>) {
         out.push(Event::Gap { dir, bytes: n });
+        if dir == Dir::ToServer {
+            self.calls.client_lost(out);
+        }
         let GapOutcome { damaged, .. } = self.framers[dir.index()].gap(n);
         let stamp = self.last_stamp[dir.index()];
         match damaged {

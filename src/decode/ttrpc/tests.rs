@@ -4,7 +4,7 @@
 
 use super::TtrpcDecoder;
 use crate::decode::{Dir, Error, Event, PathInfo};
-use crate::testsupport::decoders::{feed_writes, stamp};
+use crate::testsupport::decoders::{calls_of, feed_writes, interleave, stamp};
 use crate::testsupport::ttrpc::{frame, request_env, response_env, shim_conversation};
 use crate::testsupport::Rng;
 
@@ -355,5 +355,49 @@ fn random_bytes_never_panic_and_stay_bounded() {
             }
         }
         dec.close(9, &mut out);
+    }
+}
+
+/// Each direction's bytes are exact but the order between them may be off:
+/// any interleaving that keeps each direction's own order decodes every
+/// call the same (method, messages, status), with no error; a reply that
+/// comes first waits for its request.
+#[test]
+fn any_interleaving_of_the_directions_decodes_the_same_calls() {
+    let mut c = shim_conversation();
+    // Two calls open at once, answered in the other order.
+    let md: [(&str, &str); 0] = [];
+    for (sid, method) in [(11, "Pids"), (13, "Stats")] {
+        let env = request_env("containerd.task.v2.Task", method, b"\x0a\x02c1", 0, &md);
+        c.writes.push((Dir::ToServer, frame(sid, 1, 0, &env)));
+    }
+    for sid in [13, 11] {
+        let env = response_env(0, "", &[sid as u8]);
+        c.writes.push((Dir::ToClient, frame(sid, 2, 0, &env)));
+    }
+    c.unary(
+        15,
+        "containerd.task.v2.Task",
+        "Wait",
+        b"\x0a\x02c1",
+        b"\x08\x00",
+    );
+    let truth = calls_of(&run(&c.writes, None));
+    assert_eq!(truth.len(), 8, "{truth:#?}");
+    assert!(truth.values().all(|t| {
+        t.after_end == 0
+            && matches!(t.started, Some(PathInfo::Known(_)))
+            && t.end.as_ref().is_some_and(|e| !e.4)
+    }));
+    let mut rng = Rng(5);
+    for round in 0..400 {
+        let writes = interleave(&c.writes, &mut rng);
+        let ev = run(&writes, (round % 2 == 0).then_some(&mut rng));
+        let errs: Vec<&Event> = ev
+            .iter()
+            .filter(|e| matches!(e, Event::Error { .. }))
+            .collect();
+        assert!(errs.is_empty(), "round {round}: {errs:?}");
+        assert_eq!(calls_of(&ev), truth, "round {round}");
     }
 }

@@ -6,7 +6,7 @@
 //! only; any other file just has no section information).
 //!
 //! Build information is the `.go.buildinfo` section, or failing that the
-//! magic `\xff Go buildinf:` anywhere in the file. Since Go
+//! magic `\xff Go buildinf:` on a 16-byte boundary of the file. Since Go
 //! 1.18 its flags byte has bit 2 set and two varint-length strings follow the
 //! 32-byte header: the Go version, then the module information (lines
 //! `path P`, `mod PATH VERSION SUM`, `dep PATH VERSION SUM`, `=> PATH
@@ -19,10 +19,25 @@ use crate::elf::{note_desc, Elf};
 
 /// The Go build information magic.
 const BUILDINFO_MAGIC: &[u8] = b"\xff Go buildinf:";
+/// The linker places the build information on this alignment; the magic
+/// elsewhere is data (this very constant, in our own binary).
+const BUILDINFO_ALIGN: usize = 16;
 /// Flags bit: the strings follow the header inline (Go 1.18 and later).
 const FLAG_INLINE: u8 = 0x2;
 /// Longest Go version or module information string read.
 const BUILDINFO_STRING_MAX: u64 = 1 << 20;
+
+/// The first place of the magic on the build information's alignment.
+fn find_aligned(bytes: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let at = find(bytes, from, BUILDINFO_MAGIC)?;
+        if at % BUILDINFO_ALIGN == 0 {
+            return Some(at);
+        }
+        from = at + 1;
+    }
+}
 
 /// A module named in the build information.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -80,7 +95,7 @@ impl BinaryInfo {
         }
         let header = section(".go.buildinfo")
             .filter(|s| s.starts_with(BUILDINFO_MAGIC))
-            .or_else(|| find(bytes, 0, BUILDINFO_MAGIC).and_then(|at| bytes.get(at..)));
+            .or_else(|| find_aligned(bytes).and_then(|at| bytes.get(at..)));
         if let Some(header) = header {
             info.read_buildinfo(header);
         }

@@ -9,7 +9,12 @@ const MOD_START: &[u8] = b"0w\xaf\x0c\x92t\x08\x02A\xe1\xc1\x07\xe6\xd6\x18\xe6"
 const MOD_END: &[u8] = b"\xf92C1\x86\x18 r\x00\x82B\x10A\x16\xd8\xf2";
 
 fn buildinfo(flags: u8, version: &str, modinfo: &str) -> Vec<u8> {
-    let mut b = noise(77, 3);
+    buildinfo_at(80, flags, version, modinfo)
+}
+
+/// The build information after `at` bytes of noise.
+fn buildinfo_at(at: usize, flags: u8, version: &str, modinfo: &str) -> Vec<u8> {
+    let mut b = noise(at, 3);
     b.extend_from_slice(b"\xff Go buildinf:");
     b.extend_from_slice(&[8, flags]);
     b.extend_from_slice(&[0; 16]);
@@ -50,6 +55,14 @@ fn go_build_information_is_read() {
     assert_eq!(replaced.path, "github.com/x/protobuf");
     assert_eq!(info.settings[1], ("GOARCH".to_owned(), "amd64".to_owned()));
     assert_eq!(info.ldflags_version().as_deref(), Some("1.2.3+ds"));
+
+    // The magic off the linker's 16-byte alignment is data, not the header
+    // (our own binary holds it as a constant).
+    let unaligned = BinaryInfo::parse(&buildinfo_at(77, 2, "go1.22.1", modinfo));
+    assert_eq!(
+        (unaligned.buildinfo_form, unaligned.go_version),
+        (None, None)
+    );
 
     let old = BinaryInfo::parse(&buildinfo(0, "go1.16", ""));
     assert_eq!(
