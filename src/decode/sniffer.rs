@@ -3,9 +3,14 @@
 //!
 //! It sits right behind the flow source, live and offline. A connection's
 //! events are held ([`Held`]) from its first bytes until they decide
-//! ([`super::sniff`]); then the sinks get one [`FlowEvent::Protocol`] and
+//! ([`super::sniff`]) and both sides were heard (so that every sink knows
+//! both processes from the first row on: the one that answers is named
+//! by its first write); then the sinks get one [`FlowEvent::Protocol`] and
 //! the held events, and everything after passes straight through. `Open`
 //! passes at once; a connection that never carries a byte is told nothing.
+//! A side that stays silent is not waited for past the bounds below
+//! ([`HOLD_NS`] of event time, the same live and offline; live also
+//! [`HOLD_TICKS`]).
 //!
 //! Each direction's start decides as its bytes accumulate, whatever the
 //! writes (split-independent); only when the start is not either
@@ -16,7 +21,7 @@
 //! close, at the end of the input, or live after [`HOLD_TICKS`] ticks;
 //! then any held write that is by itself one protocol's still decides.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use anyhow::Result;
 
@@ -32,6 +37,9 @@ use crate::sizes::Sizes;
 pub const HOLD_LIMIT: usize = 64 << 10;
 /// Ticks (about 100 ms each) a live connection's bytes wait for a verdict.
 pub const HOLD_TICKS: u32 = 20;
+/// How long (by the times of later events, live and offline alike) a
+/// decided connection waits for its other side: as long as the ticks.
+pub const HOLD_NS: u64 = HOLD_TICKS as u64 * 100_000_000;
 
 /// Per-direction evidence while undecided.
 #[derive(Default)]
@@ -46,13 +54,25 @@ struct Evidence {
     writes: u64,
 }
 
-/// A connection whose first bytes have not decided yet.
+/// A connection whose sinks were told nothing yet: its first bytes have
+/// not decided, or one side was not heard yet.
 struct Undecided {
     /// The connection as its latest event knew it.
     conn: Conn,
     held: Held,
     dirs: [Evidence; 2],
     age: u32,
+    /// What its bytes decided, while waiting for the other side.
+    verdict: Option<Option<Protocol>>,
+    /// Since when (event time) it waits for the other side.
+    waiting_since: Option<u64>,
+}
+
+impl Undecided {
+    /// Both sides wrote (or lost bytes).
+    fn both_heard(&self) -> bool {
+        self.dirs.iter().all(|d| d.writes > 0 || d.broken)
+    }
 }
 
 /// The stage's state, kept between events: the connections still
@@ -62,6 +82,8 @@ pub struct Sniffer {
     undecided: HashMap<ConnId, Undecided>,
     /// Decided connections (removed at close).
     decided: HashSet<ConnId>,
+    /// Decided connections waiting for their other side, by since when.
+    waiting: BTreeSet<(u64, ConnId)>,
 }
 
 impl Sniffer {
@@ -69,6 +91,7 @@ impl Sniffer {
     pub fn sizes(&self, out: &mut Sizes) {
         out.add("sniffer.undecided", self.undecided.len());
         out.add("sniffer.decided", self.decided.len());
+        out.add("sniffer.waiting", self.waiting.len());
     }
 
     /// A stage with no connection yet.
@@ -129,13 +152,47 @@ impl Sniffing<'_> {
         Ok(())
     }
 
-    /// Tell the sinks what connection `id` speaks (`verdict`, or else what
-    /// its held writes say each by itself) and hand them what was held.
+    /// Connection `id`'s bytes decided `verdict`: told now if both sides
+    /// were heard (or the bytes held reached their bound), else later.
+    fn decide(&mut self, id: ConnId, verdict: Option<Protocol>, ts: u64) -> Result<()> {
+        let Some(u) = self.s.undecided.get_mut(&id) else {
+            return Ok(());
+        };
+        u.verdict = Some(verdict);
+        if u.both_heard() || u.held.bytes() > HOLD_LIMIT {
+            return self.settle(id, None);
+        }
+        if u.waiting_since.is_none() {
+            u.waiting_since = Some(ts);
+            self.s.waiting.insert((ts, id));
+        }
+        Ok(())
+    }
+
+    /// Connections that waited [`HOLD_NS`] for their other side by `ts`
+    /// are told what they hold.
+    fn expire(&mut self, ts: u64) -> Result<()> {
+        while let Some(&(since, id)) = self.s.waiting.first() {
+            if since.saturating_add(HOLD_NS) >= ts {
+                break;
+            }
+            self.settle(id, None)?;
+        }
+        Ok(())
+    }
+
+    /// Tell the sinks what connection `id` speaks (`verdict`, or what its
+    /// bytes decided, or else what its held writes say each by itself) and
+    /// hand them what was held.
     fn settle(&mut self, id: ConnId, verdict: Option<Option<Protocol>>) -> Result<()> {
         let Some(mut u) = self.s.undecided.remove(&id) else {
             return Ok(());
         };
+        if let Some(since) = u.waiting_since {
+            self.s.waiting.remove(&(since, id));
+        }
         self.s.decided.insert(id);
+        let verdict = verdict.or(u.verdict);
         if u.held.bytes() == 0 && verdict.is_none() {
             // Nothing but events without bytes: nothing to tell.
             return u.held.replay(&u.conn, self.inner);
@@ -159,6 +216,8 @@ impl Sniffing<'_> {
                 held: Held::default(),
                 dirs: Default::default(),
                 age: 0,
+                verdict: None,
+                waiting_since: None,
             });
         u.conn.client = conn.client;
         u.conn.server = conn.server;
@@ -214,6 +273,7 @@ fn look(ev: &mut Evidence, dir: Dir, write: &[u8], held: usize) -> Option<Option
 
 impl Sink for Sniffing<'_> {
     fn event(&mut self, conn: &Conn, ts: u64, ev: FlowEvent<'_>) -> Result<()> {
+        self.expire(ts)?;
         if self.s.decided.contains(&conn.id) {
             if matches!(ev, FlowEvent::Close) {
                 self.s.decided.remove(&conn.id);
@@ -233,6 +293,11 @@ impl Sink for Sniffing<'_> {
             FlowEvent::Data { dir, bytes, .. } => {
                 let u = self.undecided(conn);
                 u.held.push(ts, ev);
+                if let Some(v) = u.verdict {
+                    // Decided: waiting for the other side.
+                    u.dirs[dir.index()].writes += 1;
+                    return self.decide(conn.id, v, ts);
+                }
                 let held = u.held.bytes();
                 let mut verdict = look(&mut u.dirs[dir.index()], dir, bytes, held);
                 // Both sides wrote, neither like gRPC or ttrpc.
@@ -240,7 +305,7 @@ impl Sink for Sniffing<'_> {
                     verdict = Some(None);
                 }
                 match verdict {
-                    Some(v) => self.settle(conn.id, Some(v)),
+                    Some(v) => self.decide(conn.id, v, ts),
                     None => Ok(()),
                 }
             }
@@ -252,10 +317,14 @@ impl Sink for Sniffing<'_> {
                 e.broken = true;
                 e.other = true;
                 e.start = Vec::new();
-                Ok(())
+                match u.verdict {
+                    Some(v) => self.decide(conn.id, v, ts),
+                    None => Ok(()),
+                }
             }
             FlowEvent::Seed { .. } => {
-                // Only HTTP/2 connections get one.
+                // Only HTTP/2 connections get one, and only those that
+                // began before the capture, whose both sides spoke.
                 self.undecided(conn).held.push(ts, ev);
                 self.settle(conn.id, Some(Some(Protocol::Grpc)))
             }

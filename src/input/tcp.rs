@@ -75,6 +75,8 @@ pub struct Connections {
     open: BTreeMap<ConnId, Key>,
     closed: VecDeque<(Key, ConnId)>,
     next_id: ConnId,
+    /// Connections seen.
+    seen: u64,
     held: usize,
     /// Delivery counters.
     pub counts: Counts,
@@ -116,6 +118,7 @@ impl Connections {
             open: BTreeMap::new(),
             closed: VecDeque::new(),
             next_id: 0,
+            seen: 0,
             held: 0,
             counts: Counts::default(),
             mid_connection: vec![],
@@ -134,7 +137,7 @@ impl Connections {
 
     /// Connections seen so far.
     pub fn count(&self) -> u64 {
-        self.next_id
+        self.seen
     }
 
     /// One captured TCP segment.
@@ -328,9 +331,21 @@ impl Connections {
             _ => self.client_by_port(seg.src, seg.dst),
         };
         let server = if client == seg.src { seg.dst } else { seg.src };
-        let id = self.next_id;
-        self.next_id += 1;
         let opening = m.comment.and_then(comment::parse_opening);
+        self.seen += 1;
+        let id = match opening.as_ref().map(|o| o.id) {
+            // The number the live capture gave it (its rows said `cN`),
+            // unless an open connection has it (files merged).
+            Some(n) if !self.open.contains_key(&n) => {
+                self.next_id = self.next_id.max(n.saturating_add(1));
+                n
+            }
+            _ => {
+                let id = self.next_id;
+                self.next_id = self.next_id.saturating_add(1);
+                id
+            }
+        };
         let (path, client_side, server_side) = match opening {
             Some(o) => (o.path, self.named(o.client), self.named(o.server)),
             None => {

@@ -33,6 +33,8 @@ pub const UNNAMED: &str = "(unnamed)";
 /// What the comment on a connection's SYN says.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Opening {
+    /// The connection's number in the capture that wrote the file.
+    pub id: u64,
     /// The socket path (None for [`UNNAMED`]).
     pub path: Option<String>,
     /// The connecting side.
@@ -68,10 +70,11 @@ fn side(side: &Side, creds: &str) -> String {
 pub fn parse_opening(comment: &str) -> Option<Opening> {
     let rest = comment.strip_prefix("connection ")?;
     let (id, rest) = rest.split_once(" on ")?;
-    id.parse::<u64>().ok()?;
+    let id = id.parse::<u64>().ok()?;
     let (rest, server) = rest.rsplit_once("; server ")?;
     let (path, client) = rest.rsplit_once(": client ")?;
     Some(Opening {
+        id,
         path: (path != UNNAMED).then(|| path.to_string()),
         client: parse_side(client, CONNECTED_BY)?,
         server: parse_side(server, BOUND_BY)?,

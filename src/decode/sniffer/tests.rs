@@ -126,3 +126,95 @@ fn a_seed_means_http2_and_ticks_end_a_wait() {
     assert_eq!(of(&rec, 2)[1], &OwnedEvent::Protocol(None));
     assert!(matches!(of(&rec, 2)[2], OwnedEvent::Data { .. }));
 }
+
+/// The sinks are told nothing until both sides were heard, so the first
+/// event they get already names the process that answers (live, the
+/// source learns it from that process's first write).
+#[test]
+fn the_sinks_learn_both_sides_before_the_first_event() {
+    let mut rec = Recorder::default();
+    let mut sniffer = Sniffer::new();
+    let conv = shim_conversation();
+    let shim = crate::flow::Process::thread(7, 7, crate::flow::Comm::from_name("shim"));
+    let mut c = conn(1);
+    sniffer
+        .sink(&mut rec)
+        .event(&c, 1, FlowEvent::Open)
+        .unwrap();
+    let mut offset = [0u64; 2];
+    for (i, (dir, bytes)) in conv.writes.iter().take(2).enumerate() {
+        {
+            if *dir == Dir::ToClient {
+                // The source names the server at its first write.
+                c.server.owner = shim;
+            }
+            let ev = FlowEvent::Data {
+                dir: *dir,
+                writer: &shim,
+                offset: offset[dir.index()],
+                bytes,
+            };
+            offset[dir.index()] += bytes.len() as u64;
+            sniffer.sink(&mut rec).event(&c, 10 + i as u64, ev).unwrap();
+        }
+        if i == 0 {
+            // The client's request decided ttrpc, but the server was not
+            // heard: nothing is told yet.
+            assert_eq!(rec.events.len(), 1, "{:?}", rec.events);
+        }
+    }
+    let told: Vec<_> = rec.events.iter().skip(1).collect();
+    assert_eq!(told[0].2, OwnedEvent::Protocol(Some(Protocol::Ttrpc)));
+    assert_eq!(told.len(), 3);
+    assert!(told.iter().all(|(c, _, _)| c.server.owner == shim));
+}
+
+#[test]
+fn a_silent_side_is_not_waited_for_past_the_ticks() {
+    let mut rec = Recorder::default();
+    let mut sniffer = Sniffer::new();
+    let request = shim_conversation().writes[0].clone();
+    {
+        let mut s = sniffer.sink(&mut rec);
+        feed(&mut s, 1, &[request]);
+        for _ in 1..HOLD_TICKS {
+            s.tick().unwrap();
+        }
+    }
+    assert_eq!(of(&rec, 1), [&OwnedEvent::Open], "still waiting");
+    sniffer.sink(&mut rec).tick().unwrap();
+    assert_eq!(of(&rec, 1)[1], &OwnedEvent::Protocol(Some(Protocol::Ttrpc)));
+    assert_eq!(of(&rec, 1).len(), 3);
+}
+
+#[test]
+fn a_silent_side_is_not_waited_for_past_the_event_time_bound() {
+    let mut rec = Recorder::default();
+    let mut sniffer = Sniffer::new();
+    let request = shim_conversation().writes[0].clone();
+    let writer = crate::flow::Process::thread(1, 1, crate::flow::Comm::from_name("w"));
+    {
+        let mut s = sniffer.sink(&mut rec);
+        s.event(&conn(1), 1, FlowEvent::Open).unwrap();
+        let ev = FlowEvent::Data {
+            dir: request.0,
+            writer: &writer,
+            offset: 0,
+            bytes: &request.1,
+        };
+        s.event(&conn(1), 100, ev).unwrap();
+        // Another connection's events at later times: only past the bound
+        // is the silent one told.
+        s.event(&conn(2), 100 + HOLD_NS, FlowEvent::Open).unwrap();
+    }
+    assert_eq!(of(&rec, 1), [&OwnedEvent::Open]);
+    let close = FlowEvent::Close;
+    sniffer
+        .sink(&mut rec)
+        .event(&conn(2), 101 + HOLD_NS, close)
+        .unwrap();
+    assert_eq!(of(&rec, 1)[1], &OwnedEvent::Protocol(Some(Protocol::Ttrpc)));
+    let mut sizes = Sizes::default();
+    sniffer.sizes(&mut sizes);
+    assert_eq!(sizes.get("sniffer.waiting"), Some(0));
+}
