@@ -13,11 +13,10 @@
 
 mod common;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 
-use common::{bin, require_root, short_tempdir, Containerd, Recorder};
+use common::{decode_ok, require_root, short_tempdir, Containerd, Recorder};
 
 /// Connections made by each of the three client loops.
 const PER_LOOP: usize = 1500;
@@ -74,17 +73,7 @@ fn new_connections_are_captured_from_their_first_byte_under_load() {
     assert!(stderr.contains("no drops"), "no gap and no drop: {stderr}");
 
     // Decoded offline, every call of every connection is there and named.
-    let decoded = Command::new(bin())
-        .args(["decode", "--json"])
-        .arg(&out)
-        .output()
-        .expect("run decode");
-    assert!(
-        decoded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&decoded.stderr)
-    );
-    let text = String::from_utf8_lossy(&decoded.stdout);
+    let text = decode_ok(&out, &["--json"]);
     let calls: Vec<&str> = text
         .lines()
         .filter(|l| l.contains(r#""type":"call""#))

@@ -9,11 +9,10 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 use std::thread;
 use std::time::Duration;
 
-use common::{bin, busybox_oci, require_root, short_tempdir, Containerd, Recorder};
+use common::{busybox_oci, decode_ok, require_root, short_tempdir, Containerd, Recorder};
 
 const IMAGE: &str = "docker.io/library/busybox:snoop";
 
@@ -90,17 +89,7 @@ fn attempt(cd: &Containerd, dir: &Path, id: &str) -> (Rows, Rows, bool) {
     assert!(status.success(), "record failed: {record_err}");
 
     let live = std::fs::read_to_string(dir.join(format!("{id}-trace.stdout"))).unwrap();
-    let decoded = Command::new(bin())
-        .args(["decode", "--full"])
-        .arg(&out)
-        .output()
-        .expect("run decode");
-    assert!(
-        decoded.status.success(),
-        "{}",
-        String::from_utf8_lossy(&decoded.stderr)
-    );
-    let offline = String::from_utf8_lossy(&decoded.stdout);
+    let offline = decode_ok(&out, &["--full"]);
     let forced = [&trace_err, &record_err]
         .iter()
         .any(|e| e.contains("ordered by time bound"));

@@ -357,6 +357,24 @@ pub fn busybox_oci(dir: &Path) -> PathBuf {
     out
 }
 
+/// `containerdsnoop decode ARGS... FILE`'s standard output; panics with its
+/// standard error when it fails.
+pub fn decode_ok(file: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin())
+        .arg("decode")
+        .args(args)
+        .arg(file)
+        .output()
+        .expect("run decode");
+    assert!(
+        out.status.success(),
+        "decode {args:?} {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Runs tshark with a fresh, empty configuration (no user preferences can change what it
 /// shows) and returns its stdout. Panics with stderr on failure; the warning tshark prints
 /// about running as root is expected and ignored.
