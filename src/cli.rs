@@ -64,7 +64,9 @@ pub struct ViewArgs {
     /// e.g. '*Namespaces/*' or '/runtime.v1.ImageService/*'.
     #[arg(long = "method", value_name = "GLOB")]
     pub methods: Vec<String>,
-    /// Do not cut table rows to the terminal width; show full method paths.
+    /// Do not cut table rows to the terminal width; show full method paths,
+    /// microseconds, and the writing thread's name after its process's
+    /// (COMM `python3/event_engine`) when the thread has one of its own.
     #[arg(long)]
     pub full: bool,
     /// Extra protobuf schemas (a .proto file or a directory of them, repeatable)
@@ -190,7 +192,10 @@ pub struct FilterArgs {
     /// Keep only connections where either side is this process (repeatable).
     #[arg(long = "pid", value_name = "PID")]
     pub pids: Vec<u32>,
-    /// Keep only connections where either side has this process name (repeatable).
+    /// Keep only connections where either side has this process name
+    /// (repeatable): the name `ps` and the COMM column show
+    /// (/proc/PID/comm). A thread's own name does not match (a grpcio
+    /// client's writing thread `event_engine` is matched as `python3`).
     #[arg(long = "comm", value_name = "NAME")]
     pub comms: Vec<String>,
     /// Ring buffer size in bytes (K, M, G suffixes; a power of two, at least 64K).

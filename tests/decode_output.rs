@@ -123,6 +123,7 @@ fn side(pid: u32, name: &str) -> Side {
             pid: Some(pid),
             tid: None,
             comm: comm(name),
+            thread_comm: None,
         },
         from_creds: false,
     }
@@ -178,6 +179,7 @@ impl Capture {
                 pid: Some(pid),
                 tid: Some(pid),
                 comm: comm(name),
+                thread_comm: None,
             };
             let offset = offsets[dir.index()];
             offsets[dir.index()] += bytes.len() as u64;

@@ -22,6 +22,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{busybox_oci, require_root, short_tempdir, Containerd, Recorder};
+use containerdsnoop::pcapng::comment;
 use containerdsnoop::pcapng::packet::TTRPC_PORT;
 use serde_json::Value;
 
@@ -121,7 +122,7 @@ fn shim_syns_name_the_serving_shim(pcap: &str) {
         "frame.comment",
     ]);
     let mut syns = BTreeMap::new();
-    let mut server_writers: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut server_writers: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
     for line in out.lines() {
         let mut fields = line.splitn(3, '|');
         let (Some(stream), Some(port), Some(comment)) =
@@ -132,29 +133,25 @@ fn shim_syns_name_the_serving_shim(pcap: &str) {
         if comment.starts_with("connection ") && comment.contains(" on /run/containerd/s/") {
             syns.insert(stream.to_string(), comment.to_string());
         } else if port == TTRPC_PORT.to_string() {
-            if let Some(pid) = comment
-                .strip_prefix("pid ")
-                .and_then(|r| r.split(' ').next())
-            {
+            if let Some(pid) = comment::parse_writer(comment).and_then(|w| w.pid) {
                 server_writers
                     .entry(stream.to_string())
                     .or_default()
-                    .insert(pid.to_string());
+                    .insert(pid);
             }
         }
     }
     assert!(!syns.is_empty(), "no shim connection recorded:\n{out}");
     for (stream, syn) in &syns {
-        let (_, server) = syn.rsplit_once("; server ").expect("a server side");
-        let pid = server
-            .strip_prefix("pid ")
-            .unwrap_or_else(|| panic!("not named by its writes: {syn}"));
-        let pid = pid.split(' ').next().unwrap();
-        let ino: u64 = server.rsplit_once(" inode ").unwrap().1.parse().unwrap();
-        assert_ne!(ino, 0, "{syn}");
+        let server = comment::parse_opening(syn)
+            .unwrap_or_else(|| panic!("not a connection's comment: {syn}"))
+            .server;
+        assert!(!server.from_creds, "not named by its writes: {syn}");
+        let pid = server.owner.pid.expect("the server's pid");
+        assert_ne!(server.ino, 0, "{syn}");
         let writers = server_writers.get(stream);
         assert!(
-            writers.is_some_and(|w| w.len() == 1 && w.contains(pid)),
+            writers.is_some_and(|w| w.len() == 1 && w.contains(&pid)),
             "{syn}: the server side was written by {writers:?}"
         );
     }

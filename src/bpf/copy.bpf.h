@@ -27,7 +27,8 @@ static __always_inline void fill_header(struct snoop_event *h, __u16 kind, struc
 	h->tid = (__u32)id;
 	h->kind = kind;
 	h->flags = st->flags;
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	current_process_comm(&h->comm);
+	bpf_get_current_comm(h->thread_comm, sizeof(h->thread_comm));
 }
 
 /* Emit the socket's address; 0 on success. */

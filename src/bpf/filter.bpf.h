@@ -138,6 +138,10 @@ static __always_inline bool pid_matches(__u32 tgid)
 /*
  * Pid and comm filters keep a connection when either side matches: the
  * writer, or the peer process recorded at connect time (SO_PEERCRED's pid).
+ * Comm filters compare process names (the thread group leader's comm, the
+ * table's COMM), never a thread's own name: the verdict is made once per
+ * socket, at the first write seen, and must not depend on which of the
+ * process's threads made it.
  */
 static __always_inline __u32 peer_tgid(struct sock *sk)
 {
@@ -158,9 +162,11 @@ static __always_inline bool process_matches(struct sock *sk)
 		return false;
 	if (!n_comms)
 		return true;
-	bpf_get_current_comm(comm, sizeof(comm));
+	current_process_comm(&comm);
 	if (comm_matches(comm))
 		return true;
+	/* The task found by the peer's struct pid is the process's leader: the
+	 * pid SO_PEERCRED keeps is a thread group id. */
 	if (peer_pid) {
 		struct hlist_node *first = BPF_CORE_READ(peer_pid, tasks[PIDTYPE_PID].first);
 		struct task_struct *peer_task;

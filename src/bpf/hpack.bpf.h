@@ -139,7 +139,8 @@ static __always_inline bool hpack_socket(struct hpack_record *r, const struct sn
 	r->hdr.tid = (__u32)bpf_get_current_pid_tgid();
 	r->hdr.kind = SNOOP_HPACK;
 	r->hdr.flags = flags | SNOOP_F_ACK_UNKNOWN;
-	bpf_get_current_comm(r->hdr.comm, sizeof(r->hdr.comm));
+	current_process_comm(&r->hdr.comm);
+	bpf_get_current_comm(r->hdr.thread_comm, sizeof(r->hdr.thread_comm));
 	{
 		struct sock *peer = BPF_CORE_READ((struct unix_sock *)sk, peer);
 

@@ -133,47 +133,57 @@ enum snoop_stat {
 	SNOOP_STAT_MAX = 5,
 };
 
-/* The header of every ringbuf record; `len` payload bytes follow it. 88
- * bytes, so the payload is 8-byte aligned (the path filter compares it a
- * word at a time). */
+/* The header of every ringbuf record; `len` payload bytes follow it. 104
+ * bytes (a multiple of 8), so the payload is 8-byte aligned (the path
+ * filter compares it a word at a time). Offsets in the comments below. */
 struct snoop_event {
-	/* CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns): on the syscall
+	/* 0: CLOCK_MONOTONIC nanoseconds (bpf_ktime_get_ns): on the syscall
 	 * hook, when the write call began (records without a known `ack` are
 	 * reordered by it); on the sock hook, when the send completed. */
 	__u64 ts_ns;
-	/* Inode of the writing socket (what `ss -x` shows). */
+	/* 8: inode of the writing socket (what `ss -x` shows). */
 	__u64 sock_ino;
-	/* Inode of its peer socket, 0 if unknown. */
+	/* 16: inode of its peer socket, 0 if unknown. */
 	__u64 peer_ino;
-	/* Offset of the first payload byte in this socket's send stream:
+	/* 24: offset of the first payload byte in this socket's send stream:
 	 * SNOOP_OFFSET_BASE for the first byte the tracer saw on the syscall
 	 * hook; on the sock hook the first send of a connection's second end
 	 * can start below it (see adopt in sock_hook.bpf.h). */
 	__u64 offset;
-	/* Data and gap: how far this socket had read its peer's send stream
+	/* 32: data and gap: how far this socket had read its peer's send stream
 	 * when it sent, in the peer's offset space (so a reply can be placed
 	 * right after the request bytes it answered). Meaningless when
 	 * SNOOP_F_ACK_UNKNOWN is set. */
 	__u64 ack;
-	/* Thread group id (process id) and thread id of the writer. */
+	/* 40: thread group id (process id) and thread id of the writer. */
 	__u32 pid;
 	__u32 tid;
-	/* Process id of the peer at connect time (SO_PEERCRED), 0 if unknown. */
+	/* 48: process id of the peer at connect time (SO_PEERCRED), 0 if
+	 * unknown. */
 	__u32 peer_pid;
-	/* Payload bytes that follow this header. */
+	/* 52: payload bytes that follow this header. */
 	__u32 len;
-	/* SNOOP_GAP: bytes missing at `offset`. */
+	/* 56: SNOOP_GAP: bytes missing at `offset`. */
 	__u32 gap_len;
-	/* enum snoop_kind */
+	/* 60: enum snoop_kind */
 	__u16 kind;
-	/* enum snoop_flags */
+	/* 62: enum snoop_flags */
 	__u16 flags;
-	/* SNOOP_GAP: enum snoop_gap_reason. */
+	/* 64: SNOOP_GAP: enum snoop_gap_reason. */
 	__u16 reason;
+	/* 66: zero, so that the names start at an even offset. */
 	__u16 _pad0;
+	/* 68: the writer's process name: its thread group leader's comm, what
+	 * /proc/PID/comm says and ps shows. NUL-terminated, zero-padded. */
 	char comm[SNOOP_COMM_LEN];
+	/* 84: the writing thread's own name (bpf_get_current_comm): the same
+	 * as `comm` unless the thread was renamed (PR_SET_NAME,
+	 * pthread_setname_np: grpcio's `event_engine`, a JVM's workers). */
+	char thread_comm[SNOOP_COMM_LEN];
+	/* 100: zero, so that the header is a multiple of 8 bytes. */
 	__u32 _pad1;
 };
+_Static_assert(sizeof(struct snoop_event) == 104, "snoop_event: keep the layout above");
 
 /* Bounds of a SNOOP_HPACK record. A table of the default 4096 bytes holds
  * at most 4096 / 32 = 128 entries and fewer than 4096 bytes of strings. */

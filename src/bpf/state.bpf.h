@@ -266,6 +266,18 @@ static __always_inline __u64 wakeup_flag(void)
 									     : BPF_RB_NO_WAKEUP;
 }
 
+/* The current task's process name into `dst`: its thread group leader's
+ * comm (what /proc/PID/comm says and the comm filter compares), where
+ * bpf_get_current_comm gives the thread's own. NUL-terminated and
+ * zero-padded, as bpf_get_current_comm leaves its buffer. */
+static __always_inline void current_process_comm(char (*dst)[SNOOP_COMM_LEN])
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	__builtin_memset(dst, 0, sizeof(*dst));
+	BPF_CORE_READ_STR_INTO(dst, task, group_leader, comm);
+}
+
 static __always_inline void stat_add(__u32 which, __u64 n)
 {
 	__u64 *v = bpf_map_lookup_elem(&stats, &which);

@@ -51,10 +51,12 @@ impl ProcNames {
     }
 }
 
+/// The process's name as the kernel keeps it: bytes, not always UTF-8
+/// (the same bytes the BPF program reads from the thread group leader).
 fn read_comm(pid: u32) -> Option<Comm> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
-    let name = text.strip_suffix('\n').unwrap_or(&text);
-    (!name.is_empty()).then(|| Comm::from_name(name))
+    let bytes = std::fs::read(format!("/proc/{pid}/comm")).ok()?;
+    let name = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    Comm::from_bytes(name).filter(|c| !c.name().is_empty())
 }
 
 #[cfg(test)]

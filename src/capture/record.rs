@@ -279,13 +279,9 @@ pub fn parse(raw: &[u8]) -> Result<Record<'_>, RecordError> {
         KIND_HPACK => hpack(&h, body),
         k => return Err(RecordError::UnknownKind(k)),
     };
-    let mut comm = [0u8; 16];
-    for (d, s) in comm.iter_mut().zip(h.comm.iter()) {
-        *d = *s as u8;
-    }
     Ok(Record {
         mono_ns: h.ts_ns,
-        writer: Process::thread(h.pid, h.tid, Comm(comm)),
+        writer: Process::thread(h.pid, h.tid, comm(&h.comm)).with_thread_comm(comm(&h.thread_comm)),
         socket: Socket {
             ino: h.sock_ino,
             peer_ino: h.peer_ino,
@@ -295,6 +291,12 @@ pub fn parse(raw: &[u8]) -> Result<Record<'_>, RecordError> {
         },
         payload,
     })
+}
+
+/// A name field of the header (`char[SNOOP_COMM_LEN]`: the BPF target's
+/// `char` is signed, so the generated type holds `i8`).
+fn comm(raw: &[i8; 16]) -> Comm {
+    Comm::from_kernel(&raw.map(|c| c as u8))
 }
 
 /// The table of a SNOOP_HPACK record.
@@ -312,11 +314,7 @@ fn hpack(h: &snoop_event, body: &[u8]) -> Payload<'static> {
         }
         _ => return Payload::HpackUnusable("server memory not readable"),
     }
-    let mut comm = [0u8; 16];
-    for (d, s) in comm.iter_mut().zip(h.comm.iter()) {
-        *d = *s as u8;
-    }
-    let comm = Comm(comm).as_str().to_string();
+    let comm = comm(&h.comm).as_str().into_owned();
     let strings_at = std::mem::offset_of!(snoop_hpack, strings);
     let strings = body.get(strings_at..).unwrap_or(&[]);
     let dir = match snoop_hpack_side(u32::from(t.side)) {

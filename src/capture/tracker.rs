@@ -322,6 +322,7 @@ impl Tracker {
                 pid: peer_pid,
                 tid: None,
                 comm: peer_pid.and_then(|p| self.proc_names.as_mut()?.get(p)),
+                thread_comm: None,
             },
             from_creds: peer_pid.is_some(),
         };

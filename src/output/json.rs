@@ -1,9 +1,14 @@
 //! `--json`: NDJSON, one object per gRPC or ttrpc message, finished call,
-//! gap and note. Message and call objects say their `protocol` (`grpc` or
-//! `ttrpc`) and their call's `namespace` and `timeout_ms` (null when not
-//! known: not sent, or the request was not seen). On a connection that
-//! began before the capture and whose HPACK tables were recovered from the
-//! server, objects carry `"hpack": "recovered"`.
+//! gap and note. Each names its `writer` and `peer` by `pid`, `tid`, `comm`
+//! (the process's name) and `thread_comm` (the writing thread's own name,
+//! such as a grpcio client's `event_engine`), every member present and null
+//! when unknown: a peer has no thread, and files written before thread
+//! names were recorded have none. Message and call objects say their
+//! `protocol` (`grpc` or `ttrpc`) and their call's `namespace` and
+//! `timeout_ms` (null when not known: not sent, or the request was not
+//! seen). On a connection that began before the capture and whose HPACK
+//! tables were recovered from the server, objects carry
+//! `"hpack": "recovered"`.
 
 use std::io::Write;
 
@@ -190,3 +195,6 @@ impl<W: Write> Output for Json<W> {
         self.w.flush().context("writing JSON")
     }
 }
+
+#[cfg(test)]
+mod tests;

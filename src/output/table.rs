@@ -8,9 +8,13 @@
 //! ```
 //!
 //! - TIMESTAMP is local time to the millisecond (`--full`: microsecond).
-//! - COMM and PID/TID name the writer; PID/TID is the pid alone when the
-//!   thread is the process's main one. PEER is the other end as `comm/pid`
-//!   (`pid/PID` while its name is unknown, `-` when nothing is).
+//! - COMM and PID/TID name the writer: COMM is its process's name (as `ps`
+//!   shows it, whichever thread wrote), PID/TID the pid alone when the
+//!   thread is the process's main one. With `--full`, COMM is
+//!   `process/thread` when the writing thread has a name of its own
+//!   (`python3/event_engine`: grpcio writes from its `event_engine`
+//!   threads). PEER is the other end as `comm/pid` (`pid/PID` while its
+//!   name is unknown, `-` when nothing is).
 //! - STREAM is `cN:S`: stream S of connection N (numbered in the order the
 //!   capture saw them), because two connections between the same client
 //!   and server both have a stream 1. Gaps and notes show `cN` only.
@@ -65,7 +69,8 @@ impl Default for Sizing {
 /// Table output options.
 #[derive(Clone, Debug, Default)]
 pub struct TableOptions {
-    /// Do not cut rows to the terminal width; show full method paths.
+    /// Do not cut rows to the terminal width; show full method paths and
+    /// threads' own names.
     pub full: bool,
     /// Terminal width to cut rows to (None: do not cut).
     pub width: Option<usize>,
@@ -104,6 +109,17 @@ fn pid_tid(p: &Process) -> String {
         (Some(pid), _) => pid.to_string(),
         (None, Some(tid)) => format!("-/{tid}"),
         (None, None) => "-".to_string(),
+    }
+}
+
+/// The writer's COMM cell: its process's name; with `--full`, followed by
+/// `/` and its thread's name when the thread has one of its own
+/// (`python3/event_engine`), as PID/TID adds the thread's id.
+fn comm(p: &Process, full: bool) -> String {
+    let process = p.comm.map_or_else(|| "-".to_string(), |c| c.to_string());
+    match p.renamed_thread() {
+        Some(thread) if full => format!("{process}/{thread}"),
+        _ => process,
     }
 }
 
@@ -247,9 +263,7 @@ impl<W: Write> Output for Table<W> {
         let conn = item.conn.id;
         let cells = [
             time::local_clock(item.ts_ns, self.opts.full),
-            item.writer
-                .comm
-                .map_or_else(|| "-".to_string(), |c| c.to_string()),
+            comm(&item.writer, self.opts.full),
             pid_tid(&item.writer),
             item.peer.short(),
             kind.to_string(),

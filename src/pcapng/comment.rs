@@ -1,14 +1,18 @@
 //! The packet comments of containerdsnoop's pcapng files: written by the
 //! writer, read back by the offline reader (`input`), defined once here.
-//! Comments in other tools' captures simply do not parse.
+//! Comments in other tools' captures simply do not parse. Who wrote what is
+//! an escaped `key=value` list ([`fields`]): a comm is any 16 bytes.
 //!
-//! - the SYN of a connection: `connection 3 on /run/x.sock: client pid 17013
-//!   (ctr) inode 5678; server pid 15367 (containerd) inode 5679`. A side
-//!   known only by SO_PEERCRED (it had not written when the SYN was
-//!   written) says so: `server bound by pid 20949 (?) inode 0` (the pid
-//!   that called listen(), which for a shim is its `start` process, not
-//!   the one that serves), `client connected by pid 17013 (ctr) ...`.
-//! - every data segment: `pid 17013 tid 17016 comm ctr`
+//! - the SYN of a connection: `connection 3 on /run/x.sock: client
+//!   pid=17013 comm=ctr inode=5678; server pid=15367 comm=containerd
+//!   inode=5679`, each side a field list: `pid` and `comm` (the process's
+//!   name) when known, `inode` always. A side known only by SO_PEERCRED (it
+//!   had not written when the SYN was written) says so: `server pid=20949
+//!   pid_from=SO_PEERCRED inode=0` (the pid that called listen(), which for
+//!   a shim is its `start` process, not the one that serves; a client's is
+//!   the pid that connected).
+//! - every data segment: `pid=17013 tid=17016 comm=python3
+//!   thread_comm=event_engine`: the process, the thread and their names.
 //! - the bare ACK just past a gap: `1234 bytes lost`
 //! - a preface made up for a connection seen mid-stream:
 //!   `synthetic HTTP/2 preface: the capture began mid-connection`
@@ -21,7 +25,16 @@
 //! - a name resolution block, packet-less, for each server binary whose
 //!   own schemas decoded (see [`SchemaNote`]): `schemas from
 //!   /usr/bin/containerd (go1.19.8, version 1.6.20~ds1, build id 4e3f...)`
+//!
+//! Files written before the field lists are read too: sides as `pid 17013
+//! (ctr) inode 5678` (`bound by pid N (?) ...`, `connected by ...`), data
+//! segments as `pid 17013 tid 17016 comm ctr`, whose name was the
+//! thread's: it is read as the process's (what those files' tables showed),
+//! the thread's own name unknown.
 
+pub mod fields;
+
+use self::fields::{Fields, FieldsWriter};
 use crate::flow::{Comm, Conn, Process, Side};
 
 /// What the comment of a synthetic preface segment says.
@@ -49,21 +62,29 @@ pub fn opening(conn: &Conn) -> String {
         "connection {} on {}: client {}; server {}",
         conn.id,
         conn.path.as_deref().unwrap_or(UNNAMED),
-        side(&conn.client, CONNECTED_BY),
-        side(&conn.server, BOUND_BY)
+        side(&conn.client),
+        side(&conn.server)
     )
 }
 
-/// What precedes the pid of a client known only by SO_PEERCRED.
-const CONNECTED_BY: &str = "connected by ";
-/// What precedes the pid of a server known only by SO_PEERCRED.
-const BOUND_BY: &str = "bound by ";
+/// Field keys of the sides and writers.
+const PID: &str = "pid";
+const TID: &str = "tid";
+const COMM: &str = "comm";
+const THREAD_COMM: &str = "thread_comm";
+const INODE: &str = "inode";
+/// Where a side's pid came from, when not from its writes.
+const PID_FROM: &str = "pid_from";
+const SO_PEERCRED: &[u8] = b"SO_PEERCRED";
 
-fn side(side: &Side, creds: &str) -> String {
-    let pid = side.owner.pid.map_or("?".to_string(), |p| p.to_string());
-    let comm = side.owner.comm.map_or("?".to_string(), |c| c.to_string());
-    let by = if side.from_creds { creds } else { "" };
-    format!("{by}pid {pid} ({comm}) inode {}", side.ino)
+/// A side's field list: `pid=17013 comm=ctr inode=5678`.
+fn side(side: &Side) -> String {
+    FieldsWriter::default()
+        .number_if(PID, side.owner.pid.map(u64::from))
+        .bytes_if(PID_FROM, side.from_creds.then_some(SO_PEERCRED))
+        .bytes_if(COMM, side.owner.comm.as_ref().map(Comm::name))
+        .number(INODE, side.ino)
+        .finish()
 }
 
 /// Reads a SYN's comment.
@@ -71,6 +92,8 @@ pub fn parse_opening(comment: &str) -> Option<Opening> {
     let rest = comment.strip_prefix("connection ")?;
     let (id, rest) = rest.split_once(" on ")?;
     let id = id.parse::<u64>().ok()?;
+    // A side has no space but between its fields, so the last separators
+    // are the real ones whatever the path holds.
     let (rest, server) = rest.rsplit_once("; server ")?;
     let (path, client) = rest.rsplit_once(": client ")?;
     Some(Opening {
@@ -81,9 +104,46 @@ pub fn parse_opening(comment: &str) -> Option<Opening> {
     })
 }
 
+/// A side: `pid=17013 comm=ctr inode=5678`, or as files written before
+/// have it.
+fn parse_side(text: &str, old_creds: &str) -> Option<Side> {
+    let Ok(f) = Fields::parse(text) else {
+        return parse_old_side(text, old_creds);
+    };
+    Some(Side {
+        ino: f.number(INODE).ok()??,
+        owner: Process {
+            pid: f.number(PID).ok()?,
+            tid: None,
+            comm: parse_comm(&f, COMM)?,
+            thread_comm: None,
+        },
+        from_creds: match f.get(PID_FROM) {
+            None => false,
+            Some(SO_PEERCRED) => true,
+            Some(_) => return None,
+        },
+    })
+}
+
+/// A name field: Some(None) when absent, None when it cannot be a comm.
+fn parse_comm(f: &Fields, key: &str) -> Option<Option<Comm>> {
+    match f.get(key) {
+        None => Some(None),
+        Some(name) => Comm::from_bytes(name).map(Some),
+    }
+}
+
+/// What preceded the pid of a client known only by SO_PEERCRED in files
+/// written before the field lists.
+const CONNECTED_BY: &str = "connected by ";
+/// The same for a server.
+const BOUND_BY: &str = "bound by ";
+
 /// `pid 17013 (ctr) inode 5678`, `?` for what was unknown, after `creds`
-/// when the pid is SO_PEERCRED's.
-fn parse_side(text: &str, creds: &str) -> Option<Side> {
+/// when the pid is SO_PEERCRED's: sides in files written before the field
+/// lists.
+fn parse_old_side(text: &str, creds: &str) -> Option<Side> {
     let from_creds = text.starts_with(creds);
     let rest = text.strip_prefix(creds).unwrap_or(text);
     let rest = rest.strip_prefix("pid ")?;
@@ -99,19 +159,42 @@ fn parse_side(text: &str, creds: &str) -> Option<Side> {
             },
             tid: None,
             comm: (comm != "?").then(|| Comm::from_name(comm)),
+            thread_comm: None,
         },
         from_creds,
     })
 }
 
-/// The comment of a data segment, when its writer is known.
+/// The comment of a data segment, when its writer is known (by pid).
 pub fn writer(by: &Process) -> Option<String> {
-    let (pid, tid, comm) = (by.pid?, by.tid?, by.comm?);
-    Some(format!("pid {pid} tid {tid} comm {comm}"))
+    let pid = by.pid?;
+    Some(
+        FieldsWriter::default()
+            .number(PID, u64::from(pid))
+            .number_if(TID, by.tid.map(u64::from))
+            .bytes_if(COMM, by.comm.as_ref().map(Comm::name))
+            .bytes_if(THREAD_COMM, by.thread_comm.as_ref().map(Comm::name))
+            .finish(),
+    )
 }
 
 /// Reads a data segment's comment.
 pub fn parse_writer(comment: &str) -> Option<Process> {
+    let Ok(f) = Fields::parse(comment) else {
+        return parse_old_writer(comment);
+    };
+    Some(Process {
+        pid: Some(f.number(PID).ok()??),
+        tid: f.number(TID).ok()?,
+        comm: parse_comm(&f, COMM)?,
+        thread_comm: parse_comm(&f, THREAD_COMM)?,
+    })
+}
+
+/// `pid 17013 tid 17016 comm ctr`, as files written before the field lists
+/// have it: the name was the thread's, and is taken for the process's
+/// (what those files' tables showed).
+fn parse_old_writer(comment: &str) -> Option<Process> {
     let rest = comment.strip_prefix("pid ")?;
     let (pid, rest) = rest.split_once(" tid ")?;
     let (tid, comm) = rest.split_once(" comm ")?;

@@ -256,7 +256,102 @@ fn main() {
         }
     }
     binary_seeds(&mut out);
+    comment_seeds(&mut out);
     println!("seeds written under {}", out.root.display());
+}
+
+/// Seeds of `pcapng_comment`: every kind of comment our writer makes (names
+/// with spaces, `=`, backslashes and bytes that are not UTF-8 among them),
+/// and comments as the fixtures, written before the field lists, have them.
+fn comment_seeds(out: &mut Out) {
+    use containerdsnoop::flow::{Comm, Conn, Process, Side};
+    use containerdsnoop::pcapng::comment::{self, SchemaNote};
+
+    let python = Comm::from_name("python3");
+    let odd = Comm::from_bytes(b"a b=c\\d\xff\x01").unwrap();
+    let writers = [
+        Process::thread(32089, 32094, python).with_thread_comm(Comm::from_name("event_engine")),
+        Process::thread(7, 7, Comm::from_name("containerd"))
+            .with_thread_comm(Comm::from_name("containerd")),
+        Process::thread(7, 8, odd).with_thread_comm(odd),
+    ];
+    for (i, w) in writers.iter().enumerate() {
+        out.put(
+            "pcapng_comment",
+            &format!("writer-{i}"),
+            comment::writer(w).unwrap().as_bytes(),
+        );
+    }
+    let side = |ino, pid: Option<u32>, comm: Option<Comm>, from_creds| Side {
+        ino,
+        owner: Process {
+            pid,
+            comm,
+            ..Process::default()
+        },
+        from_creds,
+    };
+    let conns = [
+        (
+            Some("/run/containerd/containerd.sock"),
+            side(5678, Some(17013), Some(python), false),
+            side(
+                5679,
+                Some(15367),
+                Some(Comm::from_name("containerd")),
+                false,
+            ),
+        ),
+        (
+            None,
+            side(7000, Some(1), Some(odd), true),
+            side(0, Some(20949), None, true),
+        ),
+        (
+            Some("/run/x: client y; server z"),
+            side(1, None, None, false),
+            Side::default(),
+        ),
+    ];
+    for (i, (path, client, server)) in conns.into_iter().enumerate() {
+        let conn = Conn {
+            id: i as u64,
+            path: path.map(str::to_string),
+            client,
+            server,
+            first_ns: 0,
+        };
+        out.put(
+            "pcapng_comment",
+            &format!("opening-{i}"),
+            comment::opening(&conn).as_bytes(),
+        );
+    }
+    let before = [
+        "pid 14538 tid 14541 comm ctr",
+        "connection 0 on /tmp/cdt/c.sock: client pid 14538 (?) inode 44165; server pid 5600 \
+         (containerd) inode 44166",
+        "connection 1 on /tmp/x.sock: client connected by pid 29543 (containerd-shim) inode \
+         987086; server bound by pid 29444 (?) inode 0",
+    ];
+    for (i, text) in before.iter().enumerate() {
+        out.put("pcapng_comment", &format!("before-{i}"), text.as_bytes());
+    }
+    let note = SchemaNote {
+        path: "/usr/bin/containerd".into(),
+        version: "go1.19.8, version 1.6.20~ds1".into(),
+        build_id: Some("4e3f00".into()),
+    };
+    let origin = "12 entries from the decoder of containerd (pid 880), before stream 41";
+    let others = [
+        comment::lost(1234),
+        comment::SYNTHETIC_PREFACE.to_string(),
+        comment::seed("PUSH_PROMISE", origin),
+        comment::schemas(&note),
+    ];
+    for (i, text) in others.iter().enumerate() {
+        out.put("pcapng_comment", &format!("other-{i}"), text.as_bytes());
+    }
 }
 
 /// Seeds of `binary_schemas`: bundled descriptors gzipped (as gogo/protobuf

@@ -1,5 +1,10 @@
 use super::*;
 
+/// A header's name field from 16 bytes.
+fn name(b: &[u8; 16]) -> [i8; 16] {
+    b.map(|c| c as i8)
+}
+
 fn raw(kind: u16, flags: u16, offset: u64, body: &[u8]) -> Vec<u8> {
     let h = snoop_event {
         ts_ns: 7,
@@ -12,9 +17,8 @@ fn raw(kind: u16, flags: u16, offset: u64, body: &[u8]) -> Vec<u8> {
         len: body.len() as u32,
         kind,
         flags,
-        comm: [
-            b'c' as i8, b't' as i8, b'r' as i8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ],
+        comm: name(b"python3\0garbage\0"),
+        thread_comm: name(b"event_engine\0\0\0\0"),
         ..Default::default()
     };
     // SAFETY: snoop_event is plain old data (see the Plain impl above).
@@ -27,8 +31,14 @@ fn raw(kind: u16, flags: u16, offset: u64, body: &[u8]) -> Vec<u8> {
 fn parses_data() {
     let r = raw(KIND_DATA, FLAG_SERVER, 42, b"hello");
     let rec = parse(&r).unwrap();
-    assert_eq!(rec.writer.comm.unwrap().as_str(), "ctr");
+    // The process's name (what follows its NUL dropped) and the thread's.
+    assert_eq!(rec.writer.comm, Some(Comm::from_name("python3")));
+    assert_eq!(
+        rec.writer.thread_comm,
+        Some(Comm::from_name("event_engine"))
+    );
     assert_eq!(rec.writer.pid, Some(100));
+    assert_eq!(rec.writer.tid, Some(101));
     assert!(rec.socket.is_server());
     assert_eq!(rec.socket.peer_pid, 200);
     assert_eq!(
@@ -101,4 +111,13 @@ fn roles_without_addresses_follow_inode_order() {
         ..s
     };
     assert!(both.is_server());
+}
+
+#[test]
+fn the_header_keeps_its_layout() {
+    // snoop.h: a multiple of 8 so that payloads stay aligned; the names at
+    // the offsets its comments give.
+    assert_eq!(HEADER_LEN, 104);
+    assert_eq!(std::mem::offset_of!(snoop_event, comm), 68);
+    assert_eq!(std::mem::offset_of!(snoop_event, thread_comm), 84);
 }

@@ -197,8 +197,15 @@ fn read_all(bytes: &[u8], ports: &[u16]) -> (Result<ReadSummary, ReadError>, Vec
 
 // ---- round trip through our own writer ----
 
+/// A writer whose thread has its process's name.
 fn w(pid: u32, tid: u32, comm: &str) -> Process {
+    Process::thread(pid, tid, Comm::from_name(comm)).with_thread_comm(Comm::from_name(comm))
+}
+
+/// A writer whose thread has a name of its own.
+fn w_named(pid: u32, tid: u32, comm: &str, thread: &[u8]) -> Process {
     Process::thread(pid, tid, Comm::from_name(comm))
+        .with_thread_comm(Comm::from_bytes(thread).unwrap())
 }
 
 fn side(ino: u64, pid: u32, comm: &str) -> Side {
@@ -208,6 +215,7 @@ fn side(ino: u64, pid: u32, comm: &str) -> Side {
             pid: Some(pid),
             tid: None,
             comm: Some(Comm::from_name(comm)),
+            thread_comm: None,
         },
         from_creds: false,
     }
@@ -260,7 +268,7 @@ fn live_events() -> Vec<Ev> {
         first_ns: base + 60,
     };
     let ctr = w(17013, 17016, "ctr");
-    let ctr2 = w(17013, 17020, "ctr-worker");
+    let ctr2 = w_named(17013, 17020, "ctr", b"ctr worker=\xff");
     let srv = w(15367, 15380, "containerd");
     let mut first = PREFACE.to_vec();
     first.extend_from_slice(&frames(10));

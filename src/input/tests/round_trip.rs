@@ -74,7 +74,7 @@ fn round_trip_through_our_writer() {
     // The 200 kB write came back in several segments, all with its writer and time.
     let pieces: Vec<_> = out
         .iter()
-        .filter(|e| matches!(e, Ev::Data { writer, .. } if writer.comm.is_some_and(|c| c.as_str() == "ctr-worker")))
+        .filter(|e| matches!(e, Ev::Data { writer, .. } if writer.thread_comm.is_some_and(|c| c.name() == b"ctr worker=\xff")))
         .collect();
     assert!(pieces.len() >= 4, "{} segments", pieces.len());
     for p in pieces {

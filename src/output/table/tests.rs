@@ -24,6 +24,7 @@ fn message(stream: u32, conn: u64) -> Item {
             pid: Some(1686),
             tid: None,
             comm: Some(crate::flow::Comm::from_name("containerd")),
+            thread_comm: None,
         },
         what: What::Message {
             dir: crate::flow::Dir::ToServer,
@@ -290,5 +291,59 @@ fn a_live_table_writes_the_header_again_above_a_row_that_widens_a_column() {
         assert!(lines[6].contains(" STREAM METHOD"), "{}", lines[6]);
         assert!(lines[7].contains(" c0:12345 Tasks/Get"), "{}", lines[7]);
         assert_eq!(t.headers, 4);
+    }
+}
+
+/// A note written by `writer`, its MESSAGE `msg=N`.
+fn note_by(writer: Process, n: usize) -> Item {
+    Item {
+        writer,
+        what: What::Note {
+            dir: crate::flow::Dir::ToServer,
+            text: format!("msg={n}"),
+        },
+        ..message(1, 0)
+    }
+}
+
+#[test]
+fn comm_is_the_process_and_full_adds_a_renamed_thread() {
+    use crate::flow::Comm;
+    let python = Comm::from_name("python3");
+    let grpcio =
+        Process::thread(900, 903, python).with_thread_comm(Comm::from_name("event_engine"));
+    let main = Process::thread(900, 900, python).with_thread_comm(python);
+    let old_file = Process::thread(900, 901, python);
+    assert_eq!(comm(&grpcio, false), "python3");
+    assert_eq!(comm(&grpcio, true), "python3/event_engine");
+    assert_eq!(comm(&main, true), "python3");
+    assert_eq!(comm(&old_file, true), "python3");
+    assert_eq!(comm(&Process::default(), true), "-");
+    for full in [false, true] {
+        for sizing in [Sizing::Live { pid_digits: 5 }, Sizing::File] {
+            let mut t = table_of(TableOptions {
+                full,
+                width: None,
+                sizing,
+            });
+            for (i, w) in [main, grpcio, old_file, grpcio, main]
+                .into_iter()
+                .enumerate()
+            {
+                t.item(&note_by(w, i)).unwrap();
+            }
+            t.flush().unwrap();
+            let lines = written(&t);
+            assert_aligned(&lines);
+            let renamed = lines
+                .iter()
+                .filter(|l| l.contains(" python3/event_engine "))
+                .count();
+            assert_eq!(renamed, if full { 2 } else { 0 }, "{}", lines.join("\n"));
+            assert_eq!(
+                lines.iter().filter(|l| l.contains(" python3 ")).count(),
+                5 - renamed
+            );
+        }
     }
 }
