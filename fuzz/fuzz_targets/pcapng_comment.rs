@@ -26,7 +26,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Some(o) = comment::parse_opening(text) {
         let conn = Conn {
-            id: 0,
+            id: o.id,
             path: o.path.clone(),
             client: o.client,
             server: o.server,

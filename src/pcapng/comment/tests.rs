@@ -31,6 +31,7 @@ fn what_is_written_reads_back() {
         Side::default(),
     );
     let o = parse_opening(&opening(&c)).unwrap();
+    assert_eq!(o.id, 3, "the capture's connection number");
     assert_eq!(o.path.as_deref(), Some("/run/x: client y; server z.sock"));
     assert_eq!((o.client, o.server), (client, Side::default()));
     // Sides known only by SO_PEERCRED read back as such.
