@@ -31,5 +31,6 @@ pub mod recovery;
 pub mod redact;
 pub mod servers;
 pub mod sizes;
+pub mod subjects;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testsupport;

@@ -6,7 +6,9 @@
 //! names were recorded have none. Message and call objects say their
 //! `protocol` (`grpc` or `ttrpc`) and their call's `namespace` and
 //! `timeout_ms` (null when not known: not sent, or the request was not
-//! seen). On a connection that began before the capture and whose HPACK
+//! seen), and the `pod` (`namespace`, `name`, `uid`), `container` (`id`,
+//! `name`) and `sandbox_id` their call is about (see `subjects`; null when
+//! not known). On a connection that began before the capture and whose HPACK
 //! tables were recovered from the server, objects carry
 //! `"hpack": "recovered"`.
 
@@ -19,6 +21,7 @@ use serde_json::Value;
 use super::{grpc_status_name, time};
 use crate::flow::Process;
 use crate::pipeline::{Item, Output, What};
+use crate::subjects::Subject;
 
 /// Writes NDJSON.
 pub struct Json<W: Write> {
@@ -46,6 +49,41 @@ struct Record<'a> {
     body: Body<'a>,
 }
 
+/// The pod a call is about; a member is null when not known.
+#[derive(Serialize)]
+struct PodJson<'a> {
+    namespace: Option<&'a str>,
+    name: Option<&'a str>,
+    uid: Option<&'a str>,
+}
+
+/// The container a call is about.
+#[derive(Serialize)]
+struct ContainerJson<'a> {
+    id: &'a str,
+    name: Option<&'a str>,
+}
+
+fn non_empty(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
+}
+
+/// `subject`'s members, each None when not known.
+fn subject_json(
+    subject: &Subject,
+) -> (Option<PodJson<'_>>, Option<ContainerJson<'_>>, Option<&str>) {
+    let pod = subject.pod.as_ref().map(|p| PodJson {
+        namespace: non_empty(&p.namespace),
+        name: non_empty(&p.name),
+        uid: non_empty(&p.uid),
+    });
+    let container = subject.container.as_ref().map(|c| ContainerJson {
+        id: &c.id,
+        name: c.name.as_deref(),
+    });
+    (pod, container, subject.sandbox_id.as_deref())
+}
+
 /// The members of each kind of record after the common ones.
 #[derive(Serialize)]
 #[serde(untagged)]
@@ -57,6 +95,9 @@ enum Body<'a> {
         method: Option<&'a str>,
         namespace: Option<&'a str>,
         timeout_ms: Option<f64>,
+        pod: Option<PodJson<'a>>,
+        container: Option<ContainerJson<'a>>,
+        sandbox_id: Option<&'a str>,
         compressed: bool,
         size: usize,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,6 +117,9 @@ enum Body<'a> {
         method: Option<&'a str>,
         namespace: Option<&'a str>,
         timeout_ms: Option<f64>,
+        pod: Option<PodJson<'a>>,
+        container: Option<ContainerJson<'a>>,
+        sandbox_id: Option<&'a str>,
         status: Option<u32>,
         status_name: Option<&'static str>,
         /// grpc-message, or a ttrpc response's `google.rpc.Status` message.
@@ -110,6 +154,7 @@ impl<W: Write> Output for Json<W> {
     fn item(&mut self, item: &Item) -> Result<()> {
         let protocol = item.conn.protocol.map(|p| p.name());
         let timeout_ms = |t: Option<u64>| t.map(|ns| ns as f64 / 1e6);
+        let (pod, container, sandbox_id) = subject_json(&item.subject);
         let body = match &item.what {
             What::Message {
                 dir,
@@ -127,6 +172,9 @@ impl<W: Write> Output for Json<W> {
                 method: path.known(),
                 namespace: meta.namespace.as_deref(),
                 timeout_ms: timeout_ms(meta.timeout_ns),
+                pod,
+                container,
+                sandbox_id,
                 compressed: *compressed,
                 size: payload.len(),
                 error: decompress_error.as_deref(),
@@ -153,6 +201,9 @@ impl<W: Write> Output for Json<W> {
                 method: path.known(),
                 namespace: meta.namespace.as_deref(),
                 timeout_ms: timeout_ms(meta.timeout_ns),
+                pod,
+                container,
+                sandbox_id,
                 status: *status,
                 status_name: status.map(grpc_status_name),
                 grpc_message: message,

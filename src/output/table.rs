@@ -35,6 +35,7 @@ use super::{grpc_status_name, short_method, time};
 use crate::decode::{CallMeta, PathInfo};
 use crate::flow::Process;
 use crate::pipeline::{Item, Output, What};
+use crate::subjects::Subject;
 
 /// Rows held to size the columns of a file's table: enough for the whole
 /// of a usual session (the fixtures have at most 88 rows, a dockerd session
@@ -220,8 +221,11 @@ impl<W: Write> Output for Table<W> {
                 if *compressed {
                     text.insert_str(0, "(compressed) ");
                 }
+                if !self.opts.full {
+                    shorten_ids(&mut text, &item.subject);
+                }
                 if dir.is_request() {
-                    text.insert_str(0, &context(meta));
+                    text.insert_str(0, &context(meta, &item.subject));
                 }
                 let kind = if dir.is_request() { "REQ" } else { "RESP" };
                 (kind, Some(*stream), self.method(path), text)
@@ -281,11 +285,26 @@ impl<W: Write> Output for Table<W> {
     }
 }
 
-/// `[ns=NS timeout=T] ` for a request whose call named either, else "".
-fn context(meta: &CallMeta) -> String {
+/// `[ns=NS pod=NAMESPACE/NAME ctr=NAME timeout=T] ` for a request whose
+/// call named any of them (names escaped: they come from the wire), else "".
+fn context(meta: &CallMeta, subject: &Subject) -> String {
     let mut parts = Vec::new();
     if let Some(ns) = &meta.namespace {
         parts.push(format!("ns={ns}"));
+    }
+    if let Some(p) = &subject.pod {
+        let name = match (p.namespace.is_empty(), p.name.is_empty()) {
+            (_, true) => format!("uid:{}", p.uid),
+            (true, false) => p.name.clone(),
+            (false, false) => format!("{}/{}", p.namespace, p.name),
+        };
+        parts.push(format!("pod={}", name.escape_debug()));
+    }
+    if let Some(c) = &subject.container {
+        match &c.name {
+            Some(n) => parts.push(format!("ctr={}", n.escape_debug())),
+            None => parts.push(format!("ctr={}", short_id(&c.id))),
+        }
     }
     if let Some(t) = meta.timeout_ns {
         parts.push(format!("timeout={}", super::duration_short(t)));
@@ -293,6 +312,36 @@ fn context(meta: &CallMeta) -> String {
     match parts.is_empty() {
         true => String::new(),
         false => format!("[{}] ", parts.join(" ")),
+    }
+}
+
+/// A 64-hex id's first 12 characters (as `crictl` and `docker` show
+/// them); any other text as it is.
+fn short_id(id: &str) -> &str {
+    match id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        true => &id[..12],
+        false => id,
+    }
+}
+
+/// The ids of `subject` whose names are known, shortened in `text`.
+fn shorten_ids(text: &mut String, subject: &Subject) {
+    let named = [
+        subject
+            .container
+            .as_ref()
+            .filter(|c| c.name.is_some())
+            .map(|c| c.id.as_str()),
+        subject
+            .sandbox_id
+            .as_deref()
+            .filter(|_| subject.pod.is_some()),
+    ];
+    for id in named.into_iter().flatten() {
+        let short = short_id(id);
+        if short.len() < id.len() && text.contains(id) {
+            *text = text.replace(id, short);
+        }
     }
 }
 

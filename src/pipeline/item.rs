@@ -5,6 +5,7 @@
 use crate::decode::{self, CallMeta, Event, PathInfo, Protocol};
 use crate::flow::{Conn, ConnId, Dir, Process};
 use crate::protobuf::Decoded;
+use crate::subjects::Subject;
 
 /// Connection context shared by the items of one connection.
 #[derive(Clone, Debug, Default)]
@@ -126,6 +127,9 @@ pub struct Item {
     pub peer: Process,
     /// What.
     pub what: What,
+    /// The pod and container its call is about, as far as known
+    /// (messages and call ends).
+    pub subject: Subject,
 }
 
 /// The item a decoder event becomes, if any (`ts_ns`: the time of the flow
@@ -138,6 +142,7 @@ pub fn of_event(info: &ConnInfo, ev: Event, ts_ns: u64) -> Option<Item> {
         writer,
         peer: info.sender(dir.opposite()),
         what,
+        subject: Subject::default(),
     };
     let note =
         |dir: Dir, text: String| item(ts_ns, info.sender(dir), dir, What::Note { dir, text });

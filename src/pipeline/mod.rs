@@ -16,6 +16,7 @@ use crate::decode::{Event, PathInfo};
 use crate::flow::{Conn, FlowEvent, Sink};
 use crate::protobuf::{Forms, Schemas};
 use crate::servers::SchemaRegistry;
+use crate::subjects::Subjects;
 pub use decoders::ProtocolCounts;
 use decoders::{Decoders, Events};
 pub use item::{ConnInfo, Item, What};
@@ -95,6 +96,38 @@ struct Present<'a, O: Output> {
     view: &'a View,
     out: &'a mut O,
     counts: &'a mut CallCounts,
+    subjects: &'a mut Subjects,
+}
+
+impl<O: Output> Present<'_, O> {
+    /// What `item`'s call is about: every message teaches the map (shown
+    /// or not), and the call's end forgets the call.
+    fn attribute(&mut self, item: &mut Item) {
+        let conn = item.conn.id;
+        item.subject = match &item.what {
+            What::Message {
+                dir,
+                stream,
+                path: PathInfo::Known(path),
+                payload,
+                decompress_error: None,
+                ..
+            } => self
+                .subjects
+                .message(conn, *stream, path, dir.is_request(), payload),
+            What::CallEnd {
+                stream,
+                status,
+                reset,
+                unfinished,
+                ..
+            } => {
+                let ok = *status == Some(0) && reset.is_none() && !*unfinished;
+                self.subjects.call_end(conn, *stream, ok)
+            }
+            _ => return,
+        };
+    }
 }
 
 /// Finished calls, by whether their method is known.
@@ -110,7 +143,10 @@ pub struct CallCounts {
 
 impl<O: Output> Events for Present<'_, O> {
     fn event(&mut self, conn: &ConnInfo, ts_ns: u64, ev: Event) -> Result<()> {
-        let item = item::of_event(conn, ev, ts_ns);
+        let mut item = item::of_event(conn, ev, ts_ns);
+        if let Some(i) = item.as_mut() {
+            self.attribute(i);
+        }
         if let Some(What::CallEnd { path, .. }) = item.as_ref().map(|i| &i.what) {
             match path.known() {
                 Some(_) => {
@@ -132,6 +168,7 @@ pub struct Pipeline<O: Output> {
     decoders: Decoders,
     view: View,
     calls: CallCounts,
+    subjects: Subjects,
     /// Where items go.
     pub out: O,
 }
@@ -140,6 +177,7 @@ impl<O: Output> Pipeline<O> {
     /// Entries kept per connection by the decoders.
     pub fn sizes(&self, out: &mut crate::sizes::Sizes) {
         self.decoders.sizes(out);
+        self.subjects.sizes(out);
     }
 
     /// A pipeline showing `view` on `out`.
@@ -148,6 +186,7 @@ impl<O: Output> Pipeline<O> {
             decoders: Decoders::new(),
             view,
             calls: CallCounts::default(),
+            subjects: Subjects::new(),
             out,
         }
     }
@@ -173,6 +212,7 @@ impl<O: Output> Pipeline<O> {
             view: &self.view,
             out: &mut self.out,
             counts: &mut self.calls,
+            subjects: &mut self.subjects,
         };
         self.decoders.finish(ts_ns, &mut present)
     }
@@ -184,6 +224,7 @@ impl<O: Output> Sink for Pipeline<O> {
             view: &self.view,
             out: &mut self.out,
             counts: &mut self.calls,
+            subjects: &mut self.subjects,
         };
         self.decoders.on_flow(conn, ts_ns, ev, &mut present)
     }

@@ -257,6 +257,7 @@ fn main() {
     }
     binary_seeds(&mut out);
     comment_seeds(&mut out);
+    subject_seeds(&mut out, &paths);
     println!("seeds written under {}", out.root.display());
 }
 
@@ -479,4 +480,73 @@ fn head_bytes(h: &Head) -> [u8; HEAD_LEN] {
         s[2],
         s[3],
     ]
+}
+
+/// A protobuf length-delimited field.
+fn pb(out: &mut Vec<u8>, number: u32, value: &[u8]) {
+    let mut key = u64::from(number << 3 | 2);
+    let mut len = value.len() as u64;
+    for v in [&mut key, &mut len] {
+        while *v >= 0x80 {
+            out.push(*v as u8 | 0x80);
+            *v >>= 7;
+        }
+        out.push(*v as u8);
+    }
+    out.extend_from_slice(value);
+}
+
+fn pb_msg(fields: &[(u32, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (n, v) in fields {
+        pb(&mut out, *n, v);
+    }
+    out
+}
+
+/// Seeds of `subjects`: a pod's life as kubelet drives it (RunPodSandbox,
+/// CreateContainer, a status and a relist, the shim's Task calls, the
+/// removals), in the target's record format.
+fn subject_seeds(out: &mut Out, paths: &[String]) {
+    let sandbox = b"8806619fdd57a1c2b3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607182930";
+    let ctr = b"0b5c1d2e3f4a5b6c7d8e9fa0b1c2d3e4f5a6b7c8d9eaf0b1c2d3e4f5a6b7c8d9";
+    let meta = pb_msg(&[(1, b"web-0"), (2, b"uid-1"), (3, b"default")]);
+    let config = pb_msg(&[(1, &meta)]);
+    let run = pb_msg(&[(1, &config)]);
+    let cmeta = pb_msg(&[(1, b"app")]);
+    let cconfig = pb_msg(&[(1, &cmeta)]);
+    let create = pb_msg(&[(1, sandbox), (2, &cconfig)]);
+    let item = pb_msg(&[(1, sandbox), (2, &meta)]);
+    let list = pb_msg(&[(1, &item)]);
+    let by_id = |id: &[u8]| pb_msg(&[(1, id)]);
+    // (method, stream, request?, payload) then the call's end.
+    let steps: Vec<(&str, u8, bool, Vec<u8>)> = vec![
+        ("/runtime.v1.RuntimeService/RunPodSandbox", 0, true, run.clone()),
+        ("/runtime.v1.RuntimeService/RunPodSandbox", 0, false, by_id(sandbox)),
+        ("/runtime.v1.RuntimeService/CreateContainer", 1, true, create),
+        ("/runtime.v1.RuntimeService/CreateContainer", 1, false, by_id(ctr)),
+        ("/containerd.task.v2.Task/Start", 2, true, by_id(ctr)),
+        ("/runtime.v1.RuntimeService/ListPodSandbox", 3, true, Vec::new()),
+        ("/runtime.v1.RuntimeService/ListPodSandbox", 3, false, list),
+        ("/runtime.v1.RuntimeService/RemoveContainer", 4, true, by_id(ctr)),
+        ("/runtime.v1.RuntimeService/RemovePodSandbox", 5, true, by_id(sandbox)),
+        ("/runtime.v1alpha2.RuntimeService/RunPodSandbox", 6, true, run),
+    ];
+    let mut all = Vec::new();
+    for (i, (path, stream, request, payload)) in steps.iter().enumerate() {
+        let Some(index) = paths.iter().position(|p| p == path) else {
+            continue;
+        };
+        let mut bytes = (index as u16).to_le_bytes().to_vec();
+        bytes.extend_from_slice(payload);
+        let mut one = Vec::new();
+        push_record(&mut one, stream << 1 | u8::from(*request), &bytes);
+        if !request {
+            // The call ends with success.
+            push_record(&mut one, 0xc0 | stream << 1, &[]);
+        }
+        out.put("subjects", &format!("step-{i}"), &one);
+        all.extend_from_slice(&one);
+    }
+    out.put("subjects", "lifecycle", &all);
 }

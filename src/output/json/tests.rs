@@ -10,6 +10,7 @@ fn writer_and_peer_name_process_and_thread() {
     let peer = Process::thread(5600, 5600, Comm::from_name("containerd")).owner();
     let item = Item {
         ts_ns: 0,
+        subject: Default::default(),
         conn: ConnInfo::default(),
         writer,
         peer,
@@ -30,4 +31,60 @@ fn writer_and_peer_name_process_and_thread() {
         o["peer"],
         serde_json::json!({"pid": 5600, "tid": null, "comm": "containerd", "thread_comm": null})
     );
+}
+
+#[test]
+fn calls_say_their_pod_and_container_or_null() {
+    use crate::subjects::{extract::PodMeta, ContainerRef, Subject};
+    let mut item = Item {
+        ts_ns: 0,
+        subject: Default::default(),
+        conn: ConnInfo::default(),
+        writer: Process::default(),
+        peer: Process::default(),
+        what: What::CallEnd {
+            stream: 1,
+            path: crate::decode::PathInfo::Known(
+                "/runtime.v1.RuntimeService/StartContainer".into(),
+            ),
+            meta: Default::default(),
+            status: Some(0),
+            message: None,
+            reset: None,
+            latency_ns: None,
+            unfinished: false,
+        },
+    };
+    let object = |item: &Item| -> Value {
+        let mut j = Json::new(Vec::new());
+        j.item(item).unwrap();
+        serde_json::from_slice(&j.w).unwrap()
+    };
+    let o = object(&item);
+    for k in ["pod", "container", "sandbox_id"] {
+        assert_eq!(o[k], Value::Null, "{k} is present and null: {o}");
+        assert!(o.as_object().unwrap().contains_key(k));
+    }
+    item.subject = Subject {
+        pod: Some(PodMeta {
+            namespace: "default".into(),
+            name: "web-0".into(),
+            uid: String::new(),
+        }),
+        container: Some(ContainerRef {
+            id: "c1".into(),
+            name: Some("app".into()),
+        }),
+        sandbox_id: Some("s1".into()),
+    };
+    let o = object(&item);
+    assert_eq!(
+        o["pod"],
+        serde_json::json!({"namespace": "default", "name": "web-0", "uid": null})
+    );
+    assert_eq!(
+        o["container"],
+        serde_json::json!({"id": "c1", "name": "app"})
+    );
+    assert_eq!(o["sandbox_id"], "s1");
 }

@@ -7,14 +7,54 @@ fn request_context() {
         namespace: Some("default".into()),
         timeout_ns: Some(2_000_000_000),
     };
-    assert_eq!(context(&meta), "[ns=default timeout=2s] ");
-    assert_eq!(context(&CallMeta::default()), "");
+    assert_eq!(
+        context(&meta, &Subject::default()),
+        "[ns=default timeout=2s] "
+    );
+    assert_eq!(context(&CallMeta::default(), &Subject::default()), "");
+    let id = "8806619fdd57a1c2b3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607182930";
+    let subject = Subject {
+        pod: Some(crate::subjects::extract::PodMeta {
+            namespace: "default".into(),
+            name: "probe \"pod\"".into(),
+            uid: "u1".into(),
+        }),
+        container: Some(crate::subjects::ContainerRef {
+            id: id.into(),
+            name: None,
+        }),
+        sandbox_id: None,
+    };
+    assert_eq!(
+        context(&meta, &subject),
+        "[ns=default pod=default/probe \\\"pod\\\" ctr=8806619fdd57 timeout=2s] "
+    );
+}
+
+#[test]
+fn named_ids_are_shortened() {
+    let id = "8806619fdd57a1c2b3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607182930";
+    let mut subject = Subject {
+        container: Some(crate::subjects::ContainerRef {
+            id: id.into(),
+            name: None,
+        }),
+        ..Subject::default()
+    };
+    let mut text = format!("id:\"{id}\" exec_id:\"x\"");
+    shorten_ids(&mut text, &subject);
+    assert!(text.contains(id), "an id without a name stays whole");
+    subject.container.as_mut().unwrap().name = Some("web".into());
+    shorten_ids(&mut text, &subject);
+    assert_eq!(text, "id:\"8806619fdd57\" exec_id:\"x\"");
+    assert_eq!(short_id("abc"), "abc");
 }
 
 fn message(stream: u32, conn: u64) -> Item {
     use crate::pipeline::ConnInfo;
     Item {
         ts_ns: 0,
+        subject: Default::default(),
         conn: ConnInfo {
             id: conn,
             ..ConnInfo::default()

@@ -1,7 +1,5 @@
 //! Garbage, damaged and hostile bytes, deep nesting, and the scan's budgets.
 
-use std::time::{Duration, Instant};
-
 use super::*;
 
 #[test]
@@ -41,14 +39,11 @@ fn hostile_repetitions_are_cheap() {
     // A valid empty deflate stream of stored blocks that never ends.
     let mut stored = vec![0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0, 0, 0xff];
     stored.extend([0x00, 0x00, 0x00, 0xff, 0xff].repeat(600_000));
+    // Their cost is held by the scan's work budgets (`gzip_work`,
+    // `raw_work`), not checked here by the clock: a timed test fails on a
+    // loaded machine, not on a slow scan.
     for bytes in [magic, names, stored] {
-        let start = Instant::now();
         assert!(scan(&bytes, &ScanLimits::default()).is_empty());
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "{:?}",
-            start.elapsed()
-        );
     }
 }
 

@@ -1,0 +1,364 @@
+//! What one message says about pods and containers, read from the protobuf
+//! wire by field number (no schema needed, the same for every version of a
+//! service that kept its numbers): the CRI (`runtime.v1` and `v1alpha2`,
+//! numbered alike), the shim's Task API and its forwarded events, and
+//! containerd's Containers and Tasks services.
+//!
+//! Everything here is untrusted input: fields are read with the bounded
+//! wire reader, strings are cut to [`MAX_TEXT`] bytes and lists to
+//! [`MAX_ITEMS`] entries.
+
+use crate::protobuf::wire::{next_field, Wire};
+
+/// Longest name, namespace, uid or id kept, in bytes.
+pub const MAX_TEXT: usize = 253;
+/// Most items read from one list response.
+pub const MAX_ITEMS: usize = 4096;
+
+/// A pod as its metadata names it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodMeta {
+    /// Kubernetes namespace.
+    pub namespace: String,
+    /// Pod name.
+    pub name: String,
+    /// Pod uid.
+    pub uid: String,
+}
+
+impl PodMeta {
+    /// Whether anything names the pod.
+    pub fn is_known(&self) -> bool {
+        !(self.namespace.is_empty() && self.name.is_empty() && self.uid.is_empty())
+    }
+}
+
+/// A sandbox (a pod's) as a message describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SandboxInfo {
+    /// The sandbox id.
+    pub id: String,
+    /// Its pod.
+    pub pod: PodMeta,
+}
+
+/// A container as a message describes it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerInfo {
+    /// The container id.
+    pub id: String,
+    /// Its name in the pod (CRI metadata, or the label).
+    pub name: String,
+    /// Its sandbox, when the message says.
+    pub sandbox_id: String,
+    /// Its pod, when the message's labels say.
+    pub pod: PodMeta,
+}
+
+/// What a message says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Said {
+    /// The id of the sandbox or container the call is about (an id field
+    /// of the request; a shim's `id`, which may be either).
+    pub about: Option<String>,
+    /// The call is about a pod named by its metadata (RunPodSandbox,
+    /// PullImage's sandbox config): its pod until the id is known.
+    pub pod: Option<PodMeta>,
+    /// The container name a CreateContainer asks for, in `about`'s sandbox.
+    pub container_name: Option<String>,
+    /// Sandboxes described (responses, lists).
+    pub sandboxes: Vec<SandboxInfo>,
+    /// Containers described.
+    pub containers: Vec<ContainerInfo>,
+    /// An id the response gives to what the request created.
+    pub created_id: Option<String>,
+    /// A complete list of sandboxes (no filter in the request was seen to
+    /// narrow it: only the pipeline, which pairs them, can say).
+    pub sandbox_list: bool,
+    /// A complete list of containers, likewise.
+    pub container_list: bool,
+    /// The request asks for a filtered list.
+    pub filtered: bool,
+    /// A removal of `about` (RemovePodSandbox, RemoveContainer, containerd's
+    /// Containers/Delete): the entry goes once the call succeeds.
+    pub removes: bool,
+}
+
+/// Which service a method belongs to, and the method.
+fn split(path: &str) -> Option<(&str, &str)> {
+    let path = path.strip_prefix('/')?;
+    path.split_once('/')
+}
+
+/// What message `payload` (a request if `request`) of a call on `path` says.
+pub fn said(path: &str, request: bool, payload: &[u8]) -> Said {
+    let mut out = Said::default();
+    let Some((service, method)) = split(path) else {
+        return out;
+    };
+    match service {
+        "runtime.v1.RuntimeService" | "runtime.v1alpha2.RuntimeService" => {
+            runtime(method, request, payload, &mut out)
+        }
+        "runtime.v1.ImageService" | "runtime.v1alpha2.ImageService"
+            if request && method == "PullImage" =>
+        {
+            // PullImageRequest.sandbox_config (3): the pod it is for.
+            out.pod = message(payload, 3).map(sandbox_config_pod);
+        }
+        "containerd.task.v2.Task" if request => {
+            // Every Task request's field 1 is the task id: a sandbox's or
+            // a container's. A deleted task's container still exists for
+            // the CRI (RemoveContainer comes after), so nothing is removed.
+            out.about = text(payload, 1);
+        }
+        "containerd.services.events.ttrpc.v1.Events" if request && method == "Forward" => {
+            out.about = message(payload, 1).and_then(event_container);
+        }
+        // Every Tasks request but List's and Metrics' starts with container_id.
+        "containerd.services.tasks.v1.Tasks"
+            if request && !matches!(method, "List" | "Metrics") =>
+        {
+            out.about = text(payload, 1);
+        }
+        "containerd.services.containers.v1.Containers" => {
+            containers_service(method, request, payload, &mut out)
+        }
+        _ => {}
+    }
+    out
+}
+
+fn runtime(method: &str, request: bool, payload: &[u8], out: &mut Said) {
+    match (method, request) {
+        ("RunPodSandbox", true) => {
+            // RunPodSandboxRequest.config (1).
+            out.pod = message(payload, 1).map(sandbox_config_pod);
+        }
+        ("RunPodSandbox", false) | ("CreateContainer", false) => {
+            // RunPodSandboxResponse.pod_sandbox_id (1),
+            // CreateContainerResponse.container_id (1).
+            out.created_id = text(payload, 1);
+        }
+        ("CreateContainer", true) => {
+            out.about = text(payload, 1);
+            // config (2) . metadata (1) . name (1)
+            out.container_name = message(payload, 2)
+                .and_then(|c| message(c, 1))
+                .and_then(|m| text(m, 1));
+            if out.about.is_none() {
+                out.pod = message(payload, 3).map(sandbox_config_pod);
+            }
+        }
+        (
+            "StopPodSandbox" | "RemovePodSandbox" | "PodSandboxStatus" | "PodSandboxStats"
+            | "PortForward",
+            true,
+        ) => {
+            out.about = text(payload, 1);
+            out.removes = method == "RemovePodSandbox";
+        }
+        (
+            "StartContainer"
+            | "StopContainer"
+            | "RemoveContainer"
+            | "ContainerStatus"
+            | "UpdateContainerResources"
+            | "ExecSync"
+            | "Exec"
+            | "Attach"
+            | "ContainerStats"
+            | "ReopenContainerLog"
+            | "CheckpointContainer",
+            true,
+        ) => {
+            out.about = text(payload, 1);
+            out.removes = method == "RemoveContainer";
+        }
+        ("ListPodSandbox" | "ListContainers", true) => {
+            out.filtered = message(payload, 1).is_some_and(|f| !f.is_empty());
+        }
+        ("PodSandboxStatus", false) => {
+            // PodSandboxStatusResponse.status (1): id (1), metadata (2), labels (7).
+            if let Some(s) = message(payload, 1) {
+                out.sandboxes.extend(sandbox(s, 2));
+            }
+        }
+        ("ListPodSandbox", false) => {
+            // ListPodSandboxResponse.items (1): id (1), metadata (2).
+            for item in messages(payload, 1).take(MAX_ITEMS) {
+                out.sandboxes.extend(sandbox(item, 2));
+            }
+            out.sandbox_list = true;
+        }
+        ("ContainerStatus", false) => {
+            // ContainerStatusResponse.status (1): id (1), metadata (2), labels (12).
+            if let Some(s) = message(payload, 1) {
+                out.containers.extend(cri_container(s, None, 2, 12));
+            }
+        }
+        ("ListContainers", false) => {
+            // ListContainersResponse.containers (1): id (1), pod_sandbox_id (2),
+            // metadata (3), labels (8).
+            for c in messages(payload, 1).take(MAX_ITEMS) {
+                out.containers.extend(cri_container(c, Some(2), 3, 8));
+            }
+            out.container_list = true;
+        }
+        _ => {}
+    }
+}
+
+fn containers_service(method: &str, request: bool, payload: &[u8], out: &mut Said) {
+    match (method, request) {
+        ("Get" | "Delete", true) => {
+            // GetContainerRequest.id (1), DeleteContainerRequest.id (1).
+            out.about = text(payload, 1);
+            out.removes = method == "Delete";
+        }
+        ("Get" | "ListStream" | "Create" | "Update", _) => {
+            // {Get,Create,Update}ContainerResponse.container (1),
+            // ListContainerMessage.container (1), and the requests of Create
+            // and Update carry one the same way.
+            if let Some(c) = message(payload, 1) {
+                labelled(c, out);
+                if request {
+                    out.about = text(c, 1);
+                }
+            }
+        }
+        ("List", false) => {
+            for c in messages(payload, 1).take(MAX_ITEMS) {
+                labelled(c, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// A containerd Container (id 1, labels 2) with the CRI plugin's labels:
+/// a sandbox or a container of a pod.
+fn labelled(c: &[u8], out: &mut Said) {
+    let Some(id) = text(c, 1) else { return };
+    let mut pod = PodMeta::default();
+    let (mut name, mut kind) = (String::new(), String::new());
+    for (k, v) in map_entries(c, 2) {
+        match k.as_str() {
+            "io.kubernetes.pod.namespace" => pod.namespace = v,
+            "io.kubernetes.pod.name" => pod.name = v,
+            "io.kubernetes.pod.uid" => pod.uid = v,
+            "io.kubernetes.container.name" => name = v,
+            "io.cri-containerd.kind" => kind = v,
+            _ => {}
+        }
+    }
+    if !pod.is_known() {
+        return;
+    }
+    match kind.as_str() {
+        "sandbox" => out.sandboxes.push(SandboxInfo { id, pod }),
+        _ => out.containers.push(ContainerInfo {
+            id,
+            name,
+            sandbox_id: String::new(),
+            pod,
+        }),
+    }
+}
+
+/// The container id of a forwarded event's envelope (event (4) is an Any
+/// whose value (2) holds a Task* event, container_id (1)).
+fn event_container(envelope: &[u8]) -> Option<String> {
+    let any = message(envelope, 4)?;
+    let type_url = text(any, 1)?;
+    if !type_url.contains("containerd.events.Task") || type_url.ends_with("TaskIO") {
+        return None;
+    }
+    text(message(any, 2)?, 1)
+}
+
+/// PodSandboxConfig.metadata (1): name (1), uid (2), namespace (3).
+fn sandbox_config_pod(config: &[u8]) -> PodMeta {
+    message(config, 1).map(metadata_pod).unwrap_or_default()
+}
+
+fn metadata_pod(m: &[u8]) -> PodMeta {
+    PodMeta {
+        name: text(m, 1).unwrap_or_default(),
+        uid: text(m, 2).unwrap_or_default(),
+        namespace: text(m, 3).unwrap_or_default(),
+    }
+}
+
+/// A sandbox with its id (1) and metadata (`meta`).
+fn sandbox(s: &[u8], meta: u32) -> Option<SandboxInfo> {
+    Some(SandboxInfo {
+        id: text(s, 1)?,
+        pod: message(s, meta).map(metadata_pod).unwrap_or_default(),
+    })
+}
+
+/// A CRI container: id (1), its sandbox (`sandbox`), metadata (`meta`,
+/// name 1) and labels (`labels`, the pod's).
+fn cri_container(c: &[u8], sandbox: Option<u32>, meta: u32, labels: u32) -> Option<ContainerInfo> {
+    let mut info = ContainerInfo {
+        id: text(c, 1)?,
+        sandbox_id: sandbox.and_then(|n| text(c, n)).unwrap_or_default(),
+        name: message(c, meta)
+            .and_then(|m| text(m, 1))
+            .unwrap_or_default(),
+        pod: PodMeta::default(),
+    };
+    for (k, v) in map_entries(c, labels) {
+        match k.as_str() {
+            "io.kubernetes.pod.namespace" => info.pod.namespace = v,
+            "io.kubernetes.pod.name" => info.pod.name = v,
+            "io.kubernetes.pod.uid" => info.pod.uid = v,
+            _ => {}
+        }
+    }
+    Some(info)
+}
+
+/// The fields numbered `number` of `buf` that are length-delimited.
+fn lens(buf: &[u8], number: u32) -> impl Iterator<Item = &[u8]> {
+    let mut rest = buf;
+    std::iter::from_fn(move || loop {
+        let (n, w) = next_field(&mut rest)?;
+        if let (true, Wire::Len(b)) = (n == number, w) {
+            return Some(b);
+        }
+    })
+}
+
+/// The last field `number` as a message (proto3: the last one wins).
+fn message(buf: &[u8], number: u32) -> Option<&[u8]> {
+    lens(buf, number).last()
+}
+
+fn messages(buf: &[u8], number: u32) -> impl Iterator<Item = &[u8]> {
+    lens(buf, number)
+}
+
+/// The last field `number` as text, cut to [`MAX_TEXT`] bytes; None when
+/// empty (proto3's default means unset).
+fn text(buf: &[u8], number: u32) -> Option<String> {
+    let b = message(buf, number)?;
+    if b.is_empty() {
+        return None;
+    }
+    Some(String::from_utf8_lossy(&b[..b.len().min(MAX_TEXT)]).into_owned())
+}
+
+/// The entries of map field `number` (key 1, value 2), at most [`MAX_ITEMS`].
+fn map_entries(buf: &[u8], number: u32) -> impl Iterator<Item = (String, String)> + '_ {
+    lens(buf, number).take(MAX_ITEMS).map(|e| {
+        (
+            text(e, 1).unwrap_or_default(),
+            text(e, 2).unwrap_or_default(),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,401 @@
+//! Which pod and container each call is about, learned from the traffic
+//! itself, the same live and offline.
+//!
+//! [`extract`] reads what one message says (by field number); [`Subjects`]
+//! keeps what was learned: sandboxes (a pod's, by sandbox id) and
+//! containers (by id, with their name, sandbox and pod), from the CRI's
+//! RunPodSandbox/CreateContainer (request and response paired per call),
+//! status and list responses, and containerd's Containers service labels.
+//! Each call's subject is worked out from its request (an id field, or the
+//! pod metadata it carries) and completed by its response (the id given to
+//! what it created); its messages and its end carry it. Unknown stays
+//! unknown: an id never described names nothing.
+//!
+//! Bounded: entries go when their pod or container is removed
+//! (RemovePodSandbox, RemoveContainer, containerd's Containers/Delete, once
+//! the call succeeded) or is absent from a complete relist that began
+//! after it was last described; beyond [`MAX_ENTRIES`] the oldest goes and
+//! is counted. Calls in flight are kept per connection and stream until
+//! they end, at most [`MAX_CALLS`].
+
+pub mod extract;
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::flow::ConnId;
+use crate::sizes::Sizes;
+use extract::{ContainerInfo, PodMeta, Said, SandboxInfo};
+
+/// Sandboxes and containers kept at most.
+pub const MAX_ENTRIES: usize = 65_536;
+/// Calls in flight kept at most.
+pub const MAX_CALLS: usize = 65_536;
+
+/// A container a call is about.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerRef {
+    /// Its id.
+    pub id: String,
+    /// Its name in its pod, if known.
+    pub name: Option<String>,
+}
+
+/// What a call is about, as far as known.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Subject {
+    /// The pod.
+    pub pod: Option<PodMeta>,
+    /// The container.
+    pub container: Option<ContainerRef>,
+    /// The pod's sandbox id.
+    pub sandbox_id: Option<String>,
+}
+
+impl Subject {
+    /// Whether nothing is known.
+    pub fn is_empty(&self) -> bool {
+        self.pod.is_none() && self.container.is_none() && self.sandbox_id.is_none()
+    }
+}
+
+struct Sandbox {
+    pod: PodMeta,
+    seq: u64,
+}
+
+struct Container {
+    name: String,
+    sandbox_id: String,
+    pod: PodMeta,
+    seq: u64,
+}
+
+/// A call in flight.
+#[derive(Default)]
+struct Call {
+    /// The id its request named.
+    about: Option<String>,
+    /// The pod its request named by metadata.
+    pod: Option<PodMeta>,
+    /// The container name a CreateContainer asked for.
+    container_name: Option<String>,
+    /// What its response created.
+    created: Option<String>,
+    /// Its request asked for a filtered list.
+    filtered: bool,
+    /// Its success removes `about`.
+    removes: bool,
+    /// When its request came (entries described since then outlive a
+    /// relist it answers).
+    since: u64,
+}
+
+/// Entries counted by kind, for the summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SubjectStats {
+    /// Entries evicted by the bound.
+    pub evicted: u64,
+}
+
+/// What was learned, and the calls in flight.
+#[derive(Default)]
+pub struct Subjects {
+    sandboxes: HashMap<String, Sandbox>,
+    containers: HashMap<String, Container>,
+    /// Every entry by when it was last described: (seq) -> (is a sandbox, id).
+    by_age: BTreeMap<u64, (bool, String)>,
+    calls: HashMap<(ConnId, u32), Call>,
+    seq: u64,
+    /// Counters.
+    pub stats: SubjectStats,
+}
+
+impl Subjects {
+    /// An empty map.
+    pub fn new() -> Self {
+        Subjects::default()
+    }
+
+    /// Entries kept, by structure.
+    pub fn sizes(&self, out: &mut Sizes) {
+        out.add("subjects.sandboxes", self.sandboxes.len());
+        out.add("subjects.containers", self.containers.len());
+        out.add("subjects.calls", self.calls.len());
+    }
+
+    /// A message of the call on `stream` of connection `conn`, on `path`:
+    /// learn what it says; the call's subject.
+    pub fn message(
+        &mut self,
+        conn: ConnId,
+        stream: u32,
+        path: &str,
+        request: bool,
+        payload: &[u8],
+    ) -> Subject {
+        let said = extract::said(path, request, payload);
+        self.seq += 1;
+        let now = self.seq;
+        for s in &said.sandboxes {
+            self.put_sandbox(s);
+        }
+        for c in &said.containers {
+            self.put_container(c);
+        }
+        let key = (conn, stream);
+        if request {
+            if !self.calls.contains_key(&key) && self.calls.len() >= MAX_CALLS {
+                // Calls whose end never came (a lost close): forget one.
+                if let Some(k) = self.calls.keys().next().copied() {
+                    self.calls.remove(&k);
+                }
+            }
+            let call = self.calls.entry(key).or_insert_with(|| Call {
+                since: now,
+                ..Call::default()
+            });
+            absorb(call, said);
+        } else if let Some(call) = self.calls.get_mut(&key) {
+            if let Some(id) = said.created_id.clone() {
+                call.created = Some(id);
+            }
+            let (since, filtered) = (call.since, call.filtered);
+            if let Some(id) = self.calls[&key].created.clone() {
+                self.created(&key, &id);
+            }
+            if !filtered {
+                if said.sandbox_list {
+                    self.relist(true, &said, since);
+                }
+                if said.container_list {
+                    self.relist(false, &said, since);
+                }
+            }
+        }
+        self.subject_of_call(&key)
+    }
+
+    /// The call on `stream` of `conn` ended (`ok`: with success): its
+    /// subject; a successful removal removes its entry.
+    pub fn call_end(&mut self, conn: ConnId, stream: u32, ok: bool) -> Subject {
+        let key = (conn, stream);
+        let subject = self.subject_of_call(&key);
+        if let Some(call) = self.calls.remove(&key) {
+            if let (true, true, Some(id)) = (ok, call.removes, call.about.as_deref()) {
+                self.remove(id);
+            }
+        }
+        subject
+    }
+
+    /// The subject of an id alone (a sandbox or a container).
+    pub fn of_id(&self, id: &str) -> Subject {
+        if let Some(s) = self.sandboxes.get(id) {
+            return Subject {
+                pod: Some(s.pod.clone()),
+                container: None,
+                sandbox_id: Some(id.to_owned()),
+            };
+        }
+        if let Some(c) = self.containers.get(id) {
+            let pod = match self.sandboxes.get(&c.sandbox_id) {
+                Some(s) if !c.pod.is_known() => s.pod.clone(),
+                _ => c.pod.clone(),
+            };
+            return Subject {
+                pod: pod.is_known().then_some(pod),
+                container: Some(ContainerRef {
+                    id: id.to_owned(),
+                    name: (!c.name.is_empty()).then(|| c.name.clone()),
+                }),
+                sandbox_id: (!c.sandbox_id.is_empty()).then(|| c.sandbox_id.clone()),
+            };
+        }
+        Subject::default()
+    }
+
+    fn subject_of_call(&self, key: &(ConnId, u32)) -> Subject {
+        let Some(call) = self.calls.get(key) else {
+            return Subject::default();
+        };
+        // What the call created is its subject (a container of the sandbox
+        // it named, or the sandbox of the pod it named).
+        if let Some(id) = &call.created {
+            let s = self.of_id(id);
+            if !s.is_empty() {
+                return s;
+            }
+        }
+        if let Some(id) = &call.about {
+            let s = self.of_id(id);
+            if !s.is_empty() {
+                return s;
+            }
+        }
+        Subject {
+            pod: call.pod.clone().filter(PodMeta::is_known),
+            ..Subject::default()
+        }
+    }
+
+    /// The response of the call at `key` gave `id` to what it created.
+    fn created(&mut self, key: &(ConnId, u32), id: &str) {
+        let Some(call) = self.calls.get(key) else {
+            return;
+        };
+        match (&call.container_name, &call.about, &call.pod) {
+            // CreateContainer: a container of the sandbox it named.
+            (Some(name), Some(sandbox), _) => {
+                let c = ContainerInfo {
+                    id: id.to_owned(),
+                    name: name.clone(),
+                    sandbox_id: sandbox.clone(),
+                    pod: PodMeta::default(),
+                };
+                self.put_container(&c);
+            }
+            // RunPodSandbox: the sandbox of the pod it named.
+            (None, None, Some(pod)) if pod.is_known() => {
+                let s = SandboxInfo {
+                    id: id.to_owned(),
+                    pod: pod.clone(),
+                };
+                self.put_sandbox(&s);
+            }
+            _ => {}
+        }
+    }
+
+    fn put_sandbox(&mut self, s: &SandboxInfo) {
+        if s.id.is_empty() {
+            return;
+        }
+        self.seq += 1;
+        let seq = self.seq;
+        let old = self.sandboxes.insert(
+            s.id.clone(),
+            Sandbox {
+                pod: s.pod.clone(),
+                seq,
+            },
+        );
+        if let Some(old) = old {
+            self.by_age.remove(&old.seq);
+            if !s.pod.is_known() {
+                if let Some(e) = self.sandboxes.get_mut(&s.id) {
+                    e.pod = old.pod;
+                }
+            }
+        }
+        self.by_age.insert(seq, (true, s.id.clone()));
+        self.bound();
+    }
+
+    fn put_container(&mut self, c: &ContainerInfo) {
+        if c.id.is_empty() {
+            return;
+        }
+        self.seq += 1;
+        let seq = self.seq;
+        let mut entry = Container {
+            name: c.name.clone(),
+            sandbox_id: c.sandbox_id.clone(),
+            pod: c.pod.clone(),
+            seq,
+        };
+        if let Some(old) = self.containers.remove(&c.id) {
+            self.by_age.remove(&old.seq);
+            // What this description leaves out stays as it was.
+            if entry.name.is_empty() {
+                entry.name = old.name;
+            }
+            if entry.sandbox_id.is_empty() {
+                entry.sandbox_id = old.sandbox_id;
+            }
+            if !entry.pod.is_known() {
+                entry.pod = old.pod;
+            }
+        }
+        self.containers.insert(c.id.clone(), entry);
+        self.by_age.insert(seq, (false, c.id.clone()));
+        self.bound();
+    }
+
+    fn bound(&mut self) {
+        while self.sandboxes.len() + self.containers.len() > MAX_ENTRIES {
+            let Some((_, (sandbox, id))) = self.by_age.pop_first() else {
+                return;
+            };
+            if sandbox {
+                self.sandboxes.remove(&id);
+            } else {
+                self.containers.remove(&id);
+            }
+            self.stats.evicted += 1;
+        }
+    }
+
+    /// `id` (a sandbox, with its containers, or a container) is gone.
+    fn remove(&mut self, id: &str) {
+        if let Some(s) = self.sandboxes.remove(id) {
+            self.by_age.remove(&s.seq);
+            let gone: Vec<String> = self
+                .containers
+                .iter()
+                .filter(|(_, c)| c.sandbox_id == id)
+                .map(|(k, _)| k.clone())
+                .collect();
+            for k in gone {
+                if let Some(c) = self.containers.remove(&k) {
+                    self.by_age.remove(&c.seq);
+                }
+            }
+        } else if let Some(c) = self.containers.remove(id) {
+            self.by_age.remove(&c.seq);
+        }
+    }
+
+    /// A complete list of sandboxes (or containers) answered a request made
+    /// at `since`: those described before and absent from it are gone.
+    fn relist(&mut self, sandboxes: bool, said: &Said, since: u64) {
+        let listed: std::collections::HashSet<&str> = if sandboxes {
+            said.sandboxes.iter().map(|s| s.id.as_str()).collect()
+        } else {
+            said.containers.iter().map(|c| c.id.as_str()).collect()
+        };
+        let gone: Vec<String> = if sandboxes {
+            self.sandboxes
+                .iter()
+                .filter(|(id, s)| s.seq < since && !listed.contains(id.as_str()))
+                .map(|(id, _)| id.clone())
+                .collect()
+        } else {
+            self.containers
+                .iter()
+                .filter(|(id, c)| c.seq < since && !listed.contains(id.as_str()))
+                .map(|(id, _)| id.clone())
+                .collect()
+        };
+        for id in gone {
+            self.remove(&id);
+        }
+    }
+}
+
+/// What a request says, into its call.
+fn absorb(call: &mut Call, said: Said) {
+    if said.about.is_some() {
+        call.about = said.about;
+    }
+    if said.pod.is_some() {
+        call.pod = said.pod;
+    }
+    if said.container_name.is_some() {
+        call.container_name = said.container_name;
+    }
+    call.filtered |= said.filtered;
+    call.removes |= said.removes;
+}
+
+#[cfg(test)]
+mod tests;
