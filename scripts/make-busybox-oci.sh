@@ -4,6 +4,8 @@
 #   make-busybox-oci.sh OUT.tar [REF]      REF defaults to docker.io/library/busybox:snoop
 #
 # BUSYBOX=/path overrides the busybox binary (default /bin/busybox from busybox-static).
+# SLEEP=1 makes the image's command `/bin/sleep 3600` instead of `/bin/sh` (a pod sandbox's
+# pause image must keep running).
 # EXTRA_BYTES=N adds /data.bin with N pseudo-random bytes (for benchmarks; not reproducible).
 #
 # The result is accepted by `ctr images import OUT.tar` and runs with
@@ -94,10 +96,12 @@ gzip -n "-$level" "$work/layer.tar"
 read -r layer_digest layer_size < <(add_blob "$work/layer.tar.gz")
 
 # --- config, manifest, index ---------------------------------------------------------------------
+cmd='["/bin/sh"]'
+[[ ${SLEEP:-} == 1 ]] && cmd='["/bin/sleep","3600"]'
 printf '%s' \
     '{"architecture":"'"$arch"'","os":"linux",' \
     '"config":{"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],' \
-    '"Cmd":["/bin/sh"],"WorkingDir":"/"},' \
+    '"Cmd":'"$cmd"',"WorkingDir":"/"},' \
     '"rootfs":{"type":"layers","diff_ids":["sha256:'"$diff_id"'"]}}' > "$work/config.json"
 read -r config_digest config_size < <(add_blob "$work/config.json")
 

@@ -46,43 +46,23 @@ static __always_inline __u64 sk_ino(struct sock *sk)
 }
 
 /*
- * Where this end's send offsets start, from the state its peer left (`left`),
- * for a send of `in_flight` bytes being hooked (0 when a read adopts).
- *
- * This end's send offsets are placed where its peer's reads put them: the
- * creator counted this end's stream from its own reads (`peer_read`,
- * mirrored until now), so everything this end queued so far ends at
- * peer_read + inq_len(peer), and the send being hooked ends there too. A
- * send in flight when the creator started (a write blocked on a full
- * socket, whose first bytes the creator already read and answered) thus
- * gets offsets below the base, as the creator's acks expect.
- */
-static __always_inline void place_from(struct unix_sock *u, struct sock_state *st,
-				       struct sock_state *left, int in_flight)
-{
-	long unread;
-
-	if (st->flags & SNOOP_F_ACK_UNKNOWN)
-		return;
-	unread = unread_bytes(u->peer);
-	if (unread >= 0)
-		st->next_off = left->peer_read + unread - in_flight;
-	else
-		st->flags |= SNOOP_F_ACK_UNKNOWN;
-}
-
-/*
  * The state its peer left for `sk` (inode `ino`), made its own; NULL if
- * none. `in_flight` is the size of the send being hooked, 0 in a read.
+ * none. Adopted by this end's first send or read, whichever hooks first.
  *
- * A read cannot place this end's send offsets: another thread's send may
- * be queued on the peer with its hook still to run, and would be counted
- * as sent before the adoption (its bytes then land above the base's
- * place: a gap at the stream's start). So a read adopts the read count
- * only; the entry stays, mirrored by the peer, until this end's first
- * send places its offsets (place_sends).
+ * This end's send offsets start where the creator's count of this end's
+ * stream started (`peer_base`: what was still queued for the creator when
+ * it created the entry ends at its base). Before this end's state existed
+ * only sends whose hook had not run yet can have been made, so its first
+ * hooked send, or another thread's still in flight, starts there. Nothing
+ * read since is taken into account: a read under way in the creator (its
+ * bytes neither in its count nor in its queue) would place this end too
+ * low and make the creator's acks wait for bytes that never come. The one
+ * case this leaves inexact errs the harmless way: if the creator consumed
+ * the first bytes of a send still in flight when it created the entry (a
+ * write blocked on a full socket), its acks of this stream are low by
+ * them, which only orders less.
  */
-static __always_inline struct sock_state *adopt(struct sock *sk, __u64 ino, int in_flight)
+static __always_inline struct sock_state *adopt(struct sock *sk, __u64 ino)
 {
 	struct unix_sock *u = bpf_skc_to_unix_sock(sk);
 	struct sock_state *left, init;
@@ -92,44 +72,17 @@ static __always_inline struct sock_state *adopt(struct sock *sk, __u64 ino, int 
 	if (!left)
 		return NULL;
 	init = *left;
+	bpf_map_delete_elem(&handoff, &key);
 	/* Left by our peer, not by an earlier sock at this address? */
-	if (!u || !ino || sock_ino(u->peer) != init.peer_ino) {
-		bpf_map_delete_elem(&handoff, &key);
+	if (!u || !ino || sock_ino(u->peer) != init.peer_ino)
 		return NULL;
-	}
 	init.ino = ino;
-	if (in_flight > 0 || (init.flags & SNOOP_F_ACK_UNKNOWN)) {
-		place_from(u, &init, left, in_flight);
-		bpf_map_delete_elem(&handoff, &key);
-	} else {
-		init.unplaced = 1;
-	}
-	init.peer_read = 0;
+	if (!(init.flags & SNOOP_F_ACK_UNKNOWN))
+		init.next_off = init.peer_base;
 	/* The verdict is the connection's (the creator's); the address
 	 * flags and SO_PEERCRED pid are this end's own. */
 	verdict(sk, &init);
 	return bpf_sk_storage_get(&sk_states, sk, &init, BPF_SK_STORAGE_GET_F_CREATE);
-}
-
-/*
- * The first send of an end whose state a read adopted: its offsets are
- * placed now, on the peer's read count (see place_from). Without the
- * peer's entry (evicted, or an earlier sock's), acks stay unknown.
- */
-static __always_inline void place_sends(struct sock *sk, struct sock_state *st, int in_flight)
-{
-	struct unix_sock *u = bpf_skc_to_unix_sock(sk);
-	struct sock_state *left;
-	__u64 key = (__u64)sk;
-
-	st->unplaced = 0;
-	left = bpf_map_lookup_elem(&handoff, &key);
-	if (!u || !left || left->peer_ino != st->peer_ino) {
-		st->flags |= SNOOP_F_ACK_UNKNOWN;
-		return;
-	}
-	place_from(u, st, left, in_flight);
-	bpf_map_delete_elem(&handoff, &key);
 }
 
 /*
@@ -144,8 +97,8 @@ static __always_inline void place_sends(struct sock *sk, struct sock_state *st, 
  * queued on S: S.read = BASE + ret - inq_len(S) (W's unread part included;
  * older bytes get offsets below BASE). C's count of S's stream starts so
  * that the bytes still queued on C end at BASE: C.read = BASE - inq_len(C);
- * S's own offsets are placed on that count at S's first send (see adopt
- * and place_sends), which also covers a send of S still in flight now.
+ * S's own offsets start on that count when S adopts its state (see
+ * adopt), which also covers a send of S still in flight now.
  *
  * Remaining races, at connection start only: a read on S whose hook has not
  * run yet is counted both in the inq_len(S) difference and by that hook
@@ -181,9 +134,8 @@ static __always_inline struct sock_state *sock_state_create(struct sock *sk, __u
 		if (unread > 0)
 			init.flags |= SNOOP_F_PEER_PENDING;
 		peer_init.read = SNOOP_OFFSET_BASE + ret - peer_unread;
-		/* The adopter places its own offsets after what we read (see adopt). */
-		peer_init.peer_read = init.read;
-		init.peer_unadopted = 1;
+		/* The adopter's offsets start where our count of them does (see adopt). */
+		peer_init.peer_base = init.read;
 	}
 	st = bpf_sk_storage_get(&sk_states, sk, &init, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st || !peer || !ino)
@@ -379,11 +331,9 @@ int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
 		 * closed. Nothing that userspace could name. */
 		if (!ino)
 			return 0;
-		st = adopt(sk, ino, ret);
+		st = adopt(sk, ino);
 		if (!st)
 			st = sock_state_create(sk, ino, ret);
-	} else if (st->unplaced) {
-		place_sends(sk, st, ret);
 	}
 	if (!st || !st->keep)
 		return 0;
@@ -399,24 +349,6 @@ int BPF_PROG(sock_send, struct sock *sk, int ret, int flags)
 		st->info_sent = 1;
 	sock_capture(sk, st, ret);
 	return 0;
-}
-
-/* Until the peer adopts its state, keep our read count there current: the
- * peer places its send offsets on it (see adopt). */
-static __always_inline void mirror_read(struct sock *sk, struct sock_state *st)
-{
-	struct unix_sock *u = bpf_skc_to_unix_sock(sk);
-	struct sock_state *left;
-	__u64 key;
-
-	if (!u)
-		return;
-	key = (__u64)u->peer;
-	left = bpf_map_lookup_elem(&handoff, &key);
-	if (left && left->peer_ino == st->ino)
-		left->peer_read = st->read;
-	else
-		st->peer_unadopted = 0;
 }
 
 /* sock hook: the peer of `st`'s socket ended its stream (end of file).
@@ -442,32 +374,21 @@ static __always_inline void emit_peer_close(struct sock_state *st)
 		stat_add(SNOOP_STAT_LOST_META, 1);
 }
 
-/* Delete handoff[key] if `creator_ino` left it (the address may already
- * be another sock's). */
-static __always_inline void drop_handoff(__u64 key, __u64 creator_ino)
+/* End of file: a peer that never sent or read leaves the state this end
+ * made for it in `handoff`; the connection is over, so it goes now rather
+ * than at eviction, for kept and other connections alike (checked to be
+ * ours: the address may already be another sock's). */
+static __always_inline void forget_handoff(struct sock_state *st)
 {
-	struct sock_state *left = bpf_map_lookup_elem(&handoff, &key);
+	struct sock_state *left;
+	__u64 key = st->handoff_key;
 
-	if (left && left->peer_ino == creator_ino)
+	if (!key)
+		return;
+	st->handoff_key = 0;
+	left = bpf_map_lookup_elem(&handoff, &key);
+	if (left && left->peer_ino == st->ino)
 		bpf_map_delete_elem(&handoff, &key);
-}
-
-/* End of file: the connection is over, so the handoff entries that are
- * still there go now rather than at eviction, for kept and other
- * connections alike: the one this end made for a peer that never sent or
- * read, and the one its peer made for this end if only reads adopted it. */
-static __always_inline void forget_handoff(struct sock *sk, struct sock_state *st)
-{
-	if (st->handoff_key) {
-		drop_handoff(st->handoff_key, st->ino);
-		st->handoff_key = 0;
-	}
-	if (st->unplaced) {
-		drop_handoff((__u64)sk, st->peer_ino);
-		/* A send after end of file has nothing to be placed on. */
-		st->unplaced = 0;
-		st->flags |= SNOOP_F_ACK_UNKNOWN;
-	}
 }
 
 SEC("tp_btf/sock_recv_length")
@@ -483,17 +404,15 @@ int BPF_PROG(sock_recv, struct sock *sk, int ret, int flags)
 	 * handoff lookup). */
 	st = bpf_sk_storage_get(&sk_states, sk, 0, 0);
 	if (!st)
-		st = adopt(sk, sk_ino(sk), 0);
+		st = adopt(sk, sk_ino(sk));
 	if (!st)
 		return 0;
 	if (ret == 0 && (sk->sk_shutdown & RCV_SHUTDOWN))
-		forget_handoff(sk, st);
+		forget_handoff(st);
 	if (!st->keep)
 		return 0;
 	if (ret > 0) {
 		__sync_fetch_and_add(&st->read, ret);
-		if (st->peer_unadopted)
-			mirror_read(sk, st);
 		return 0;
 	}
 	/* 0 bytes: end of file only if the peer shut down its sending side

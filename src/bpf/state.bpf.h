@@ -73,16 +73,9 @@ struct sock_state {
 	__u8 info_sent;
 	/* 1 once a SNOOP_CLOSE record was emitted for it. */
 	__u8 closed;
-	/* sock hook: 1 while the peer has not adopted the state this end
-	 * left for it in `handoff`; this end's reads are mirrored there. */
-	__u8 peer_unadopted;
-	/* sock hook: 1 when the state was adopted by a read and this end's
-	 * send offsets are still to be placed, by its first send (see
-	 * place_sends): the peer keeps its `handoff` entry current till then. */
-	__u8 unplaced;
-	/* handoff entries only: the creator's `read` (how much of the
-	 * adopter's stream it consumed), kept current until adoption. */
-	__u64 peer_read;
+	/* handoff entries only: the creator's `read` when it made the entry:
+	 * where the adopter's send offsets start (see adopt). */
+	__u64 peer_base;
 	/* sock hook: the key of the entry this end left in `handoff` for its
 	 * peer (the peer's struct sock address), 0 if none: removed at end
 	 * of file if the peer never adopted it. */

@@ -183,6 +183,10 @@ impl Handler for Live {
             return Err(io::Error::from(io::ErrorKind::BrokenPipe)).context("writing the capture");
         }
         if let Some(d) = &mut self.decoder {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+            d.tick(now)?;
             d.out.flush()?;
         }
         self.kernel = *stats;

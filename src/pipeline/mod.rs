@@ -4,6 +4,7 @@
 //! formats (table or NDJSON). `trace`, `record --decode` and `decode` run
 //! this same pipeline, fed by the live capture or a capture file.
 
+pub mod attribution;
 pub mod decoders;
 pub mod item;
 pub mod method_filter;
@@ -16,7 +17,7 @@ use crate::decode::{Event, PathInfo};
 use crate::flow::{Conn, FlowEvent, Sink};
 use crate::protobuf::{Forms, Schemas};
 use crate::servers::SchemaRegistry;
-use crate::subjects::Subjects;
+use attribution::Attribution;
 pub use decoders::ProtocolCounts;
 use decoders::{Decoders, Events};
 pub use item::{ConnInfo, Item, What};
@@ -96,37 +97,18 @@ struct Present<'a, O: Output> {
     view: &'a View,
     out: &'a mut O,
     counts: &'a mut CallCounts,
-    subjects: &'a mut Subjects,
+    attribution: &'a mut Attribution,
 }
 
 impl<O: Output> Present<'_, O> {
-    /// What `item`'s call is about: every message teaches the map (shown
-    /// or not), and the call's end forgets the call.
-    fn attribute(&mut self, item: &mut Item) {
-        let conn = item.conn.id;
-        item.subject = match &item.what {
-            What::Message {
-                dir,
-                stream,
-                path: PathInfo::Known(path),
-                payload,
-                decompress_error: None,
-                ..
-            } => self
-                .subjects
-                .message(conn, *stream, path, dir.is_request(), payload),
-            What::CallEnd {
-                stream,
-                status,
-                reset,
-                unfinished,
-                ..
-            } => {
-                let ok = *status == Some(0) && reset.is_none() && !*unfinished;
-                self.subjects.call_end(conn, *stream, ok)
+    /// Items that may go out, filtered and decoded, to the output.
+    fn emit(&mut self, ready: Vec<Item>) -> Result<()> {
+        for item in ready {
+            if let Some(item) = self.view.prepare(item) {
+                self.out.item(&item)?;
             }
-            _ => return,
-        };
+        }
+        Ok(())
     }
 }
 
@@ -143,10 +125,7 @@ pub struct CallCounts {
 
 impl<O: Output> Events for Present<'_, O> {
     fn event(&mut self, conn: &ConnInfo, ts_ns: u64, ev: Event) -> Result<()> {
-        let mut item = item::of_event(conn, ev, ts_ns);
-        if let Some(i) = item.as_mut() {
-            self.attribute(i);
-        }
+        let item = item::of_event(conn, ev, ts_ns);
         if let Some(What::CallEnd { path, .. }) = item.as_ref().map(|i| &i.what) {
             match path.known() {
                 Some(_) => {
@@ -156,10 +135,12 @@ impl<O: Output> Events for Present<'_, O> {
                 None => self.counts.unnamed += 1,
             }
         }
-        match item.and_then(|i| self.view.prepare(i)) {
-            Some(item) => self.out.item(&item),
-            None => Ok(()),
-        }
+        let Some(item) = item else {
+            return Ok(());
+        };
+        let mut ready = Vec::new();
+        self.attribution.admit(item, ts_ns, &mut ready);
+        self.emit(ready)
     }
 }
 
@@ -168,7 +149,7 @@ pub struct Pipeline<O: Output> {
     decoders: Decoders,
     view: View,
     calls: CallCounts,
-    subjects: Subjects,
+    attribution: Attribution,
     /// Where items go.
     pub out: O,
 }
@@ -177,7 +158,7 @@ impl<O: Output> Pipeline<O> {
     /// Entries kept per connection by the decoders.
     pub fn sizes(&self, out: &mut crate::sizes::Sizes) {
         self.decoders.sizes(out);
-        self.subjects.sizes(out);
+        self.attribution.sizes(out);
     }
 
     /// A pipeline showing `view` on `out`.
@@ -186,7 +167,7 @@ impl<O: Output> Pipeline<O> {
             decoders: Decoders::new(),
             view,
             calls: CallCounts::default(),
-            subjects: Subjects::new(),
+            attribution: Attribution::default(),
             out,
         }
     }
@@ -206,15 +187,33 @@ impl<O: Output> Pipeline<O> {
         self.calls
     }
 
+    /// Periodic work, live: items held for their call's id go out once
+    /// they waited long enough by `now_ns` (wall time, as the events'),
+    /// even when no later event comes.
+    pub fn tick(&mut self, now_ns: u64) -> Result<()> {
+        let mut present = Present {
+            view: &self.view,
+            out: &mut self.out,
+            counts: &mut self.calls,
+            attribution: &mut self.attribution,
+        };
+        let mut ready = Vec::new();
+        present.attribution.expire(now_ns, &mut ready);
+        present.emit(ready)
+    }
+
     /// End of input: finish open calls of every connection as unfinished.
     pub fn finish(&mut self, ts_ns: u64) -> Result<()> {
         let mut present = Present {
             view: &self.view,
             out: &mut self.out,
             counts: &mut self.calls,
-            subjects: &mut self.subjects,
+            attribution: &mut self.attribution,
         };
-        self.decoders.finish(ts_ns, &mut present)
+        self.decoders.finish(ts_ns, &mut present)?;
+        let mut ready = Vec::new();
+        present.attribution.flush(&mut ready);
+        present.emit(ready)
     }
 }
 
@@ -224,7 +223,7 @@ impl<O: Output> Sink for Pipeline<O> {
             view: &self.view,
             out: &mut self.out,
             counts: &mut self.calls,
-            subjects: &mut self.subjects,
+            attribution: &mut self.attribution,
         };
         self.decoders.on_flow(conn, ts_ns, ev, &mut present)
     }

@@ -30,6 +30,11 @@ use extract::{ContainerInfo, PodMeta, Said, SandboxInfo};
 pub const MAX_ENTRIES: usize = 65_536;
 /// Calls in flight kept at most.
 pub const MAX_CALLS: usize = 65_536;
+/// How long (event time) a removed sandbox or container still names the
+/// calls that come about it: the capture may deliver another connection's
+/// calls later than the removal (its ordering holds a record up to half a
+/// second, the pipeline up to a second).
+pub const REMOVAL_GRACE_NS: u64 = 2_000_000_000;
 
 /// A container a call is about.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -88,6 +93,8 @@ struct Call {
     /// When its request came (entries described since then outlive a
     /// relist it answers).
     since: u64,
+    /// It creates a sandbox or a container whose id its response will give.
+    creating: bool,
 }
 
 /// Entries counted by kind, for the summary.
@@ -105,6 +112,16 @@ pub struct Subjects {
     /// Every entry by when it was last described: (seq) -> (is a sandbox, id).
     by_age: BTreeMap<u64, (bool, String)>,
     calls: HashMap<(ConnId, u32), Call>,
+    /// Calls in flight that create a sandbox or container.
+    creating: usize,
+    /// A CRI call was seen: the ids of pods and containers come on the
+    /// CRI connection, which may run behind the shims' in the capture.
+    cri: bool,
+    /// Removed entries, by when (event time), still naming late calls
+    /// until [`REMOVAL_GRACE_NS`] later.
+    doomed: std::collections::VecDeque<(u64, String)>,
+    /// The latest event time given ([`Subjects::set_now`]).
+    now: u64,
     seq: u64,
     /// Counters.
     pub stats: SubjectStats,
@@ -121,6 +138,21 @@ impl Subjects {
         out.add("subjects.sandboxes", self.sandboxes.len());
         out.add("subjects.containers", self.containers.len());
         out.add("subjects.calls", self.calls.len());
+        out.add("subjects.removed", self.doomed.len());
+    }
+
+    /// The time of the event being handled: removals older than
+    /// [`REMOVAL_GRACE_NS`] take effect.
+    pub fn set_now(&mut self, now: u64) {
+        self.now = self.now.max(now);
+        while let Some((at, _)) = self.doomed.front() {
+            if at.saturating_add(REMOVAL_GRACE_NS) > self.now {
+                break;
+            }
+            if let Some((_, id)) = self.doomed.pop_front() {
+                self.remove_now(&id);
+            }
+        }
     }
 
     /// A message of the call on `stream` of connection `conn`, on `path`:
@@ -134,6 +166,7 @@ impl Subjects {
         payload: &[u8],
     ) -> Subject {
         let said = extract::said(path, request, payload);
+        self.cri |= path.starts_with("/runtime.v1");
         self.seq += 1;
         let now = self.seq;
         for s in &said.sandboxes {
@@ -147,7 +180,7 @@ impl Subjects {
             if !self.calls.contains_key(&key) && self.calls.len() >= MAX_CALLS {
                 // Calls whose end never came (a lost close): forget one.
                 if let Some(k) = self.calls.keys().next().copied() {
-                    self.calls.remove(&k);
+                    self.forget(&k);
                 }
             }
             let call = self.calls.entry(key).or_insert_with(|| Call {
@@ -155,9 +188,19 @@ impl Subjects {
                 ..Call::default()
             });
             absorb(call, said);
+            let creates =
+                call.container_name.is_some() || (call.pod.is_some() && call.about.is_none());
+            if creates && !call.creating && call.created.is_none() {
+                call.creating = true;
+                self.creating += 1;
+            }
         } else if let Some(call) = self.calls.get_mut(&key) {
             if let Some(id) = said.created_id.clone() {
                 call.created = Some(id);
+                if call.creating {
+                    call.creating = false;
+                    self.creating -= 1;
+                }
             }
             let (since, filtered) = (call.since, call.filtered);
             if let Some(id) = self.calls[&key].created.clone() {
@@ -180,12 +223,42 @@ impl Subjects {
     pub fn call_end(&mut self, conn: ConnId, stream: u32, ok: bool) -> Subject {
         let key = (conn, stream);
         let subject = self.subject_of_call(&key);
-        if let Some(call) = self.calls.remove(&key) {
+        if let Some(call) = self.forget(&key) {
             if let (true, true, Some(id)) = (ok, call.removes, call.about.as_deref()) {
                 self.remove(id);
             }
         }
         subject
+    }
+
+    /// Whether an id not known yet may be described soon: a call that
+    /// creates a sandbox or a container is in flight, or the CRI speaks
+    /// here (its connection may run behind the shims' in the capture).
+    pub fn expects_ids(&self) -> bool {
+        self.creating > 0 || self.cri
+    }
+
+    /// The call at `key` is over or forgotten.
+    fn forget(&mut self, key: &(ConnId, u32)) -> Option<Call> {
+        let call = self.calls.remove(key)?;
+        if call.creating {
+            self.creating -= 1;
+        }
+        Some(call)
+    }
+
+    /// The id the call on `stream` of `conn` named (by an id field, or the
+    /// id its response gave) while nothing describes it yet, and something
+    /// may describe it soon ([`Subjects::expects_ids`]).
+    pub fn unresolved(&self, conn: ConnId, stream: u32) -> Option<String> {
+        if !self.expects_ids() {
+            return None;
+        }
+        let call = self.calls.get(&(conn, stream))?;
+        if !self.subject_of_call(&(conn, stream)).is_empty() {
+            return None;
+        }
+        call.created.clone().or_else(|| call.about.clone())
     }
 
     /// The subject of an id alone (a sandbox or a container).
@@ -335,8 +408,18 @@ impl Subjects {
         }
     }
 
-    /// `id` (a sandbox, with its containers, or a container) is gone.
+    /// `id` (a sandbox, with its containers, or a container) is gone: it
+    /// goes [`REMOVAL_GRACE_NS`] from now (at most [`MAX_ENTRIES`] wait).
     fn remove(&mut self, id: &str) {
+        if self.doomed.len() >= MAX_ENTRIES {
+            if let Some((_, old)) = self.doomed.pop_front() {
+                self.remove_now(&old);
+            }
+        }
+        self.doomed.push_back((self.now, id.to_owned()));
+    }
+
+    fn remove_now(&mut self, id: &str) {
         if let Some(s) = self.sandboxes.remove(id) {
             self.by_age.remove(&s.seq);
             let gone: Vec<String> = self

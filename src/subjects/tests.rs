@@ -43,6 +43,12 @@ fn a_pod_lifecycle_names_every_call() {
     let mut m = Subjects::new();
     let s = m.message(1, 1, &format!("{RT}RunPodSandbox"), true, &run_pod("web-0"));
     assert_eq!(pod_name(&s), Some("web-0"));
+    assert!(m.expects_ids());
+    assert_eq!(
+        m.unresolved(1, 1),
+        None,
+        "a call naming its pod by metadata names no id"
+    );
     assert_eq!(s.sandbox_id, None);
     let s = m.message(1, 1, &format!("{RT}RunPodSandbox"), false, &id(SB1));
     assert_eq!(
@@ -86,13 +92,21 @@ fn a_pod_lifecycle_names_every_call() {
         "a failed removal removes nothing"
     );
     assert!(!m.of_id(CTR).is_empty());
+    m.set_now(1_000);
     m.message(1, 7, &format!("{RT}RemovePodSandbox"), true, &id(SB1));
     m.call_end(1, 7, true);
+    // A call about it that the capture delivers late is still named...
+    m.set_now(999 + REMOVAL_GRACE_NS);
+    assert!(!m.of_id(CTR).is_empty());
+    // ... until the grace is over.
+    m.set_now(1_000 + REMOVAL_GRACE_NS);
     assert!(m.of_id(SB1).is_empty() && m.of_id(CTR).is_empty());
+    assert_eq!(m.creating, 0, "no creating call left in flight");
     let mut sizes = Sizes::default();
     m.sizes(&mut sizes);
     assert_eq!(sizes.get("subjects.calls"), Some(0));
     assert_eq!(sizes.get("subjects.sandboxes"), Some(0));
+    assert_eq!(sizes.get("subjects.removed"), Some(0));
 }
 
 /// Unknown stays unknown: an id nothing described names nothing.
@@ -133,6 +147,7 @@ fn relists_fill_and_empty_the_map() {
     let fresh = "2222229fdd57a1c2b3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607182930";
     m.message(1, 5, &format!("{RT}RunPodSandbox"), false, &id(fresh));
     m.message(1, 3, &path, false, &list(&[item(SB1, "a")]));
+    m.set_now(REMOVAL_GRACE_NS);
     assert!(m.of_id(SB2).is_empty(), "b was not listed");
     assert_eq!(
         pod_name(&m.of_id(fresh)),
@@ -186,7 +201,9 @@ fn the_map_is_bounded() {
             &id(&sb),
         );
         m.call_end(2, 2 * i + 1, true);
+        m.set_now(u64::from(i) * 10_000_000);
     }
+    m.set_now(u64::MAX);
     assert_eq!(
         (m.sandboxes.len(), m.calls.len(), m.by_age.len()),
         (0, 0, 0)

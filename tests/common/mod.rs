@@ -273,6 +273,11 @@ fn config_toml(dir: &Path, sock: &Path, ttrpc_sock: &Path, cri: bool) -> String 
     let cri_config = if cri {
         format!(
             r#"
+[plugins."io.containerd.grpc.v1.cri"]
+  # runc fails to start a container without it here ("can't get final
+  # child's PID from pipe: EOF"), and there is no AppArmor.
+  restrict_oom_score_adj = true
+  disable_apparmor = true
 [plugins."io.containerd.grpc.v1.cri".cni]
   bin_dir = {cni_bin}
   conf_dir = {cni_conf}
@@ -341,10 +346,22 @@ fn toml_string(s: &str) -> String {
 /// Builds the busybox OCI image tarball (`docker.io/library/busybox:snoop`) in `dir` with
 /// `scripts/make-busybox-oci.sh` and returns its path.
 pub fn busybox_oci(dir: &Path) -> PathBuf {
+    make_busybox(dir.join("busybox-oci.tar"), None)
+}
+
+/// A pod sandbox's pause image: busybox whose command is `/bin/sleep 3600`,
+/// named as containerd 1.6's CRI plugin expects (`registry.k8s.io/pause:3.6`).
+pub fn pause_oci(dir: &Path) -> PathBuf {
+    make_busybox(dir.join("pause-oci.tar"), Some("registry.k8s.io/pause:3.6"))
+}
+
+fn make_busybox(out: PathBuf, pause_ref: Option<&str>) -> PathBuf {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-busybox-oci.sh");
-    let out = dir.join("busybox-oci.tar");
     let mut cmd = Command::new("bash");
     cmd.arg(&script).arg(&out);
+    if let Some(r) = pause_ref {
+        cmd.arg(r).env("SLEEP", "1");
+    }
     let output = run_bounded(&mut cmd, "make-busybox-oci.sh", COMMAND);
     if !output.status.success() {
         panic!(

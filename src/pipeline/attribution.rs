@@ -1,0 +1,186 @@
+//! Puts on each item the pod and container its call is about
+//! ([`crate::subjects`]), holding it a moment when its call names an id the
+//! map does not know yet.
+//!
+//! A shim's Task call can reach the pipeline before the CRI response that
+//! names its container (the two are on different connections, each in its
+//! own order), and a sandbox's own Task calls come before RunPodSandbox
+//! returns its id. So once the CRI speaks on this node (or while a call
+//! that creates a sandbox or container is in flight), an item whose call
+//! names an unknown id waits, with every later item of its connection (a
+//! connection's items keep their order), until the id is known,
+//! [`HOLD_NS`] of event time has passed (the same live and offline; live
+//! ticks too), or the input ends. Where no CRI speaks (`ctr run`,
+//! dockerd's containers) nothing is held: nothing would describe the ids. Bounded: at most [`MAX_HELD`]
+//! items wait; past it the oldest go out as they are.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::item::{Item, What};
+use crate::decode::PathInfo;
+use crate::flow::ConnId;
+use crate::sizes::Sizes;
+use crate::subjects::Subjects;
+
+/// How long an item waits for its call's id to be described (event time).
+pub const HOLD_NS: u64 = 1_000_000_000;
+/// Items held at most, over all connections.
+pub const MAX_HELD: usize = 4096;
+
+struct Held {
+    since: u64,
+    item: Item,
+    /// The id its call named, not known yet when it came.
+    wait_for: Option<String>,
+}
+
+/// The subject map and the items waiting on it.
+#[derive(Default)]
+pub struct Attribution {
+    subjects: Subjects,
+    held: HashMap<ConnId, VecDeque<Held>>,
+    count: usize,
+}
+
+impl Attribution {
+    /// Entries kept.
+    pub fn sizes(&self, out: &mut Sizes) {
+        self.subjects.sizes(out);
+        out.add("attribution.held", self.count);
+    }
+
+    /// Entries the map evicted by its bound.
+    pub fn evicted(&self) -> u64 {
+        self.subjects.stats.evicted
+    }
+
+    /// `item`, at event time `now`: the items that may go out now, in order
+    /// (this one, or ones held before it, or none yet).
+    pub fn admit(&mut self, mut item: Item, now: u64, out: &mut Vec<Item>) {
+        self.subjects.set_now(now);
+        let wait_for = self.attribute(&mut item);
+        let conn = item.conn.id;
+        let queued = self.held.get(&conn).is_some_and(|q| !q.is_empty());
+        if wait_for.is_some() || queued {
+            self.held.entry(conn).or_default().push_back(Held {
+                since: now,
+                item,
+                wait_for,
+            });
+            self.count += 1;
+        } else {
+            out.push(item);
+        }
+        self.release(now, out);
+        while self.count > MAX_HELD {
+            let oldest = self
+                .held
+                .iter()
+                .filter_map(|(c, q)| q.front().map(|h| (h.since, *c)))
+                .min();
+            let Some((_, conn)) = oldest else { break };
+            self.pop(conn, out);
+        }
+    }
+
+    /// Held items whose wait is over by `now` go out (live ticks).
+    pub fn expire(&mut self, now: u64, out: &mut Vec<Item>) {
+        self.release(now, out);
+    }
+
+    /// The end of the input: everything held goes out.
+    pub fn flush(&mut self, out: &mut Vec<Item>) {
+        let mut conns: Vec<ConnId> = self.held.keys().copied().collect();
+        conns.sort_unstable();
+        for conn in conns {
+            while self.held.get(&conn).is_some_and(|q| !q.is_empty()) {
+                self.pop(conn, out);
+            }
+        }
+        self.held.clear();
+    }
+
+    /// Held items whose id became known or whose wait is over, in order
+    /// per connection.
+    fn release(&mut self, now: u64, out: &mut Vec<Item>) {
+        if self.count == 0 {
+            return;
+        }
+        let conns: Vec<ConnId> = self.held.keys().copied().collect();
+        for conn in conns {
+            loop {
+                let ready = match self.held.get(&conn).and_then(|q| q.front()) {
+                    Some(h) => {
+                        h.since.saturating_add(HOLD_NS) <= now
+                            || !self.subjects.expects_ids()
+                            || h.wait_for
+                                .as_ref()
+                                .is_none_or(|id| !self.subjects.of_id(id).is_empty())
+                    }
+                    None => false,
+                };
+                if !ready {
+                    break;
+                }
+                self.pop(conn, out);
+            }
+            if self.held.get(&conn).is_some_and(VecDeque::is_empty) {
+                self.held.remove(&conn);
+            }
+        }
+    }
+
+    /// The front item of `conn`'s queue goes out, named if its id is known now.
+    fn pop(&mut self, conn: ConnId, out: &mut Vec<Item>) {
+        let Some(mut h) = self.held.get_mut(&conn).and_then(VecDeque::pop_front) else {
+            return;
+        };
+        self.count -= 1;
+        if let Some(id) = &h.wait_for {
+            let s = self.subjects.of_id(id);
+            if !s.is_empty() {
+                h.item.subject = s;
+            }
+        }
+        out.push(h.item);
+    }
+
+    /// Every message teaches the map (shown or not) and gets its call's
+    /// subject; a call's end gets it and forgets the call. The id the call
+    /// named, when the map does not know it yet.
+    fn attribute(&mut self, item: &mut Item) -> Option<String> {
+        let conn = item.conn.id;
+        match &item.what {
+            What::Message {
+                dir,
+                stream,
+                path: PathInfo::Known(path),
+                payload,
+                decompress_error: None,
+                ..
+            } => {
+                let stream = *stream;
+                item.subject = self
+                    .subjects
+                    .message(conn, stream, path, dir.is_request(), payload);
+                self.subjects.unresolved(conn, stream)
+            }
+            What::CallEnd {
+                stream,
+                status,
+                reset,
+                unfinished,
+                ..
+            } => {
+                let wait = self.subjects.unresolved(conn, *stream);
+                let ok = *status == Some(0) && reset.is_none() && !*unfinished;
+                item.subject = self.subjects.call_end(conn, *stream, ok);
+                wait
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,160 @@
+use super::*;
+use crate::decode::{CallMeta, Dir};
+use crate::flow::Process;
+use crate::pipeline::ConnInfo;
+use crate::testsupport::ttrpc::len_field;
+
+const SB: &str = "8806619fdd57a1c2b3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607182930";
+const CTR: &str = "0b5c1d2e3f4a5b6c7d8e9fa0b1c2d3e4f5a6b7c8d9eaf0b1c2d3e4f5a6b7c8d9";
+
+fn field(n: u32, v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    len_field(&mut out, n, v);
+    out
+}
+
+fn message(conn: u64, stream: u32, path: &str, dir: Dir, payload: Vec<u8>) -> Item {
+    Item {
+        ts_ns: 0,
+        conn: ConnInfo {
+            id: conn,
+            ..ConnInfo::default()
+        },
+        writer: Process::default(),
+        peer: Process::default(),
+        what: What::Message {
+            dir,
+            stream,
+            path: PathInfo::Known(path.into()),
+            meta: CallMeta::default(),
+            compressed: false,
+            payload,
+            decompress_error: None,
+            decoded: None,
+        },
+        subject: Default::default(),
+    }
+}
+
+fn stream_of(i: &Item) -> (u64, u32) {
+    match &i.what {
+        What::Message { stream, .. } | What::CallEnd { stream, .. } => (i.conn.id, *stream),
+        _ => (i.conn.id, 0),
+    }
+}
+
+const RT: &str = "/runtime.v1.RuntimeService/";
+const TASK_START: &str = "/containerd.task.v2.Task/Start";
+
+/// RunPodSandbox of pod `web` on connection 1, stream 1 (request only).
+fn run_pod(a: &mut Attribution, out: &mut Vec<Item>) {
+    // RunPodSandboxRequest.config (1) . metadata (1): name (1), namespace (3).
+    let meta = [field(1, b"web"), field(3, b"default")].concat();
+    let run = field(1, &field(1, &meta));
+    a.admit(
+        message(1, 1, &format!("{RT}RunPodSandbox"), Dir::ToServer, run),
+        10,
+        out,
+    );
+}
+
+#[test]
+fn a_call_naming_an_unknown_id_waits_for_it_with_its_connection() {
+    let mut a = Attribution::default();
+    let mut out = Vec::new();
+    run_pod(&mut a, &mut out);
+    let resp = field(1, SB.as_bytes());
+    a.admit(
+        message(1, 1, &format!("{RT}RunPodSandbox"), Dir::ToClient, resp),
+        11,
+        &mut out,
+    );
+    // CreateContainer asked; the shim's Task/Start on connection 2 comes
+    // before the response that names its container, then another call.
+    let config = field(2, &field(1, &field(1, b"app")));
+    let create = [field(1, SB.as_bytes()), config].concat();
+    a.admit(
+        message(1, 3, &format!("{RT}CreateContainer"), Dir::ToServer, create),
+        12,
+        &mut out,
+    );
+    assert_eq!(out.len(), 3);
+    a.admit(
+        message(2, 1, TASK_START, Dir::ToServer, field(1, CTR.as_bytes())),
+        13,
+        &mut out,
+    );
+    a.admit(
+        message(2, 3, "/x.Y/Z", Dir::ToServer, Vec::new()),
+        14,
+        &mut out,
+    );
+    assert_eq!(
+        out.len(),
+        3,
+        "held, and the connection's next item behind it"
+    );
+    let resp = field(1, CTR.as_bytes());
+    a.admit(
+        message(1, 3, &format!("{RT}CreateContainer"), Dir::ToClient, resp),
+        15,
+        &mut out,
+    );
+    let order: Vec<(u64, u32)> = out.iter().map(stream_of).collect();
+    assert_eq!(order, [(1, 1), (1, 1), (1, 3), (1, 3), (2, 1), (2, 3)]);
+    let named = &out[4].subject;
+    assert_eq!(
+        named.container.as_ref().and_then(|c| c.name.as_deref()),
+        Some("app")
+    );
+    assert_eq!(named.pod.as_ref().map(|p| p.name.as_str()), Some("web"));
+    let mut sizes = Sizes::default();
+    a.sizes(&mut sizes);
+    assert_eq!(sizes.get("attribution.held"), Some(0));
+}
+
+#[test]
+fn an_id_never_described_waits_a_bounded_time() {
+    let mut a = Attribution::default();
+    let mut out = Vec::new();
+    // Nothing is being created: an unknown id (a `ctr run` container) is
+    // not held.
+    a.admit(
+        message(2, 1, TASK_START, Dir::ToServer, field(1, CTR.as_bytes())),
+        50,
+        &mut out,
+    );
+    assert_eq!(out.len(), 1);
+    out.clear();
+    // A sandbox is being created: its own Task calls wait for its id, at
+    // most HOLD_NS.
+    run_pod(&mut a, &mut out);
+    out.clear();
+    a.admit(
+        message(2, 3, TASK_START, Dir::ToServer, field(1, SB.as_bytes())),
+        100,
+        &mut out,
+    );
+    a.expire(100 + HOLD_NS - 1, &mut out);
+    assert!(out.is_empty());
+    // Another connection's items pass meanwhile.
+    a.admit(
+        message(3, 1, "/x.Y/Z", Dir::ToServer, Vec::new()),
+        101,
+        &mut out,
+    );
+    assert_eq!(out.len(), 1);
+    a.expire(100 + HOLD_NS, &mut out);
+    assert_eq!(out.len(), 2);
+    assert!(out[1].subject.is_empty(), "unknown stays unknown");
+
+    // And the end of the input lets everything out.
+    a.admit(
+        message(2, 5, TASK_START, Dir::ToServer, field(1, SB.as_bytes())),
+        5000 + HOLD_NS,
+        &mut out,
+    );
+    assert_eq!(out.len(), 2);
+    a.flush(&mut out);
+    assert_eq!(out.len(), 3);
+}

@@ -1,0 +1,114 @@
+"""A kubelet-like CRI client on gRPC's C core (Debian's python3-grpcio): the whole life of
+pods, side by side, through containerd's CRI plugin.
+
+    /usr/bin/python3 cri_pods.py unix:///path/to/containerd.sock IMAGE POD [POD ...]
+
+For each POD (a name in namespace `default`, uid `uid-POD`): RunPodSandbox (host network,
+cgroup parent /kubepods/besteffort/pod<uid> as kubelet's cgroupfs driver names it),
+CreateContainer `app-POD` running IMAGE's `/bin/sleep 3600`, StartContainer,
+ContainerStatus; then for each pod StopContainer, RemoveContainer, StopPodSandbox,
+RemovePodSandbox. Prints one JSON line per pod once its container runs,
+`{"pod": POD, "sandbox_id": ..., "container_id": ...}`, one per failed call
+(`{"error": METHOD, "code": N, "details": ...}`, then exits 1), and `done` at the end.
+Requests are protobuf bytes written here by hand (field numbers of runtime.v1's api.proto),
+so that no generated stubs are needed.
+"""
+
+import json
+import sys
+
+import grpc
+
+TIMEOUT = 60
+RT = "/runtime.v1.RuntimeService/"
+
+
+def varint(n):
+    out = bytearray()
+    while n >= 0x80:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def field(number, value):
+    """A length-delimited field (string, bytes or message)."""
+    if isinstance(value, str):
+        value = value.encode()
+    return varint(number << 3 | 2) + varint(len(value)) + value
+
+
+def vfield(number, value):
+    """A varint field."""
+    return varint(number << 3) + varint(value)
+
+
+def sandbox_config(pod):
+    uid = "uid-" + pod
+    metadata = field(1, pod) + field(2, uid) + field(3, "default") + vfield(4, 0)
+    # NamespaceOption.network = NODE (2): no CNI needed.
+    namespaces = vfield(1, 2)
+    security = field(1, namespaces)
+    linux = field(1, "/kubepods/besteffort/pod" + uid) + field(2, security)
+    labels = field(6, field(1, "app") + field(2, pod))
+    # No hostname (2): a host-network pod has none of its own.
+    return field(1, metadata) + labels + field(8, linux)
+
+
+def call(channel, method, request):
+    stub = channel.unary_unary(RT + method, request_serializer=None, response_deserializer=None)
+    try:
+        return stub(request, timeout=TIMEOUT)
+    except grpc.RpcError as e:
+        print(json.dumps({"error": method, "code": e.code().value[0], "details": e.details()}),
+              flush=True)
+        sys.exit(1)
+
+
+def read_id(response):
+    """Field 1 of a response, as text (an id)."""
+    assert response[0] == 0x0A, response[:4]
+    length, i, shift = 0, 1, 0
+    while True:
+        b = response[i]
+        length |= (b & 0x7F) << shift
+        i += 1
+        shift += 7
+        if b < 0x80:
+            break
+    return response[i:i + length].decode()
+
+
+def main():
+    if len(sys.argv) < 4 or not sys.argv[1].startswith("unix:"):
+        sys.exit("usage: cri_pods.py unix:///path/to/socket IMAGE POD [POD ...]")
+    image, pods = sys.argv[2], sys.argv[3:]
+    running = []
+    with grpc.insecure_channel(sys.argv[1]) as channel:
+        for pod in pods:
+            config = sandbox_config(pod)
+            sandbox = read_id(call(channel, "RunPodSandbox", field(1, config)))
+            container_config = (
+                field(1, field(1, "app-" + pod) + vfield(2, 0))
+                + field(2, field(1, image))
+                + field(3, "/bin/sleep")
+                + field(4, "3600")
+            )
+            request = field(1, sandbox) + field(2, container_config) + field(3, config)
+            container = read_id(call(channel, "CreateContainer", request))
+            call(channel, "StartContainer", field(1, container))
+            call(channel, "ContainerStatus", field(1, container))
+            print(json.dumps({"pod": pod, "sandbox_id": sandbox, "container_id": container}),
+                  flush=True)
+            running.append((sandbox, container))
+        for sandbox, container in running:
+            call(channel, "StopContainer", field(1, container) + vfield(2, 1))
+            call(channel, "RemoveContainer", field(1, container))
+            call(channel, "StopPodSandbox", field(1, sandbox))
+            call(channel, "RemovePodSandbox", field(1, sandbox))
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    main()
