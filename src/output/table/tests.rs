@@ -24,7 +24,7 @@ fn message(stream: u32, conn: u64) -> Item {
             pid: Some(1686),
             tid: None,
             comm: Some(crate::flow::Comm::from_name("containerd")),
-            thread_comm: None,
+            ..Default::default()
         },
         what: What::Message {
             dir: crate::flow::Dir::ToServer,
