@@ -207,6 +207,7 @@ fn a_long_capture_leaves_nothing_behind_offline() {
             methods: Default::default(),
             forms: containerdsnoop::protobuf::Forms::TEXT,
             binaries: None,
+            from_container: false,
         },
         Discard,
     );

@@ -23,6 +23,7 @@
 //!
 //! Anything else is [`InContainer::Unknown`]: never guessed to be the host.
 
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use serde::ser::SerializeMap;
@@ -281,6 +282,89 @@ fn host_tree(parts: &[&str]) -> bool {
         parts[0],
         "system.slice" | "user.slice" | "init.scope" | "process_api"
     )
+}
+
+/// Distinct containers [`ClientContainers`] names in its summary; the
+/// rest are counted together.
+const NAMED_CONTAINERS: usize = 8;
+
+/// Connections whose client runs inside a container, for the summary line:
+/// a process in a container that reaches the runtime socket is the classic
+/// escape path, and looks like kubelet otherwise. A connection counts once,
+/// when its client's container is first known.
+#[derive(Debug, Default)]
+pub struct ClientContainers {
+    /// Connections counted and not closed yet (so that one is counted once).
+    open: HashSet<super::ConnId>,
+    /// Connections by container, for the first [`NAMED_CONTAINERS`].
+    by_container: BTreeMap<String, u64>,
+    /// Connections counted.
+    pub total: u64,
+}
+
+impl ClientContainers {
+    /// A flow event of `conn` (`closed`: its Close).
+    pub fn note(&mut self, conn: &super::Conn, closed: bool) {
+        if closed {
+            self.open.remove(&conn.id);
+            return;
+        }
+        let Some(c) = conn.client.owner.container.container() else {
+            return;
+        };
+        if !self.open.insert(conn.id) {
+            return;
+        }
+        self.total += 1;
+        let id = c.id.short().to_string();
+        if self.by_container.contains_key(&id) || self.by_container.len() < NAMED_CONTAINERS {
+            *self.by_container.entry(id).or_default() += 1;
+        }
+    }
+
+    /// Connections held (open ones counted).
+    pub fn len(&self) -> usize {
+        self.open.len()
+    }
+
+    /// Whether no connection is held.
+    pub fn is_empty(&self) -> bool {
+        self.open.is_empty()
+    }
+
+    /// `1 connection to the runtime socket from a container: container
+    /// 8806619fdd57`, or `3 connections to the runtime socket from
+    /// containers: container a (2), container b`; None when there were
+    /// none.
+    pub fn summary(&self) -> Option<String> {
+        if self.total == 0 {
+            return None;
+        }
+        let mut named: Vec<String> = self
+            .by_container
+            .iter()
+            .map(|(id, n)| match n {
+                1 => format!("container {id}"),
+                n => format!("container {id} ({n})"),
+            })
+            .collect();
+        let listed: u64 = self.by_container.values().sum();
+        if listed < self.total {
+            named.push(format!("{} more", self.total - listed));
+        }
+        let from = match self.by_container.len() {
+            1 => "a container",
+            _ => "containers",
+        };
+        let conns = match self.total {
+            1 => "1 connection".to_string(),
+            n => format!("{n} connections"),
+        };
+        Some(format!(
+            "{conns} to the runtime socket from {from}: {}",
+            named.join(", ")
+        ))
+    }
 }
 
 #[cfg(test)]

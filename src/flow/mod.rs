@@ -16,7 +16,7 @@ pub mod reassembly;
 
 use anyhow::Result;
 
-pub use container::{Container, ContainerId, InContainer, PodUid};
+pub use container::{ClientContainers, Container, ContainerId, InContainer, PodUid};
 pub use dir::Dir;
 pub use hold::{Held, OwnedEvent, Recorder};
 pub use process::{Comm, Process, Stamp};

@@ -148,3 +148,49 @@ fn json_is_null_for_the_host_and_an_object_for_a_container() {
         r#"{"id":"cg1","pod":{"namespace":null,"name":null,"uid":"u-1"}}"#
     );
 }
+
+fn conn_with_client(id: u64, client: InContainer) -> crate::flow::Conn {
+    let mut c = crate::flow::Conn {
+        id,
+        path: None,
+        client: Default::default(),
+        server: Default::default(),
+        first_ns: 0,
+    };
+    c.client.owner.container = client;
+    c
+}
+
+#[test]
+fn connections_from_containers_are_counted_once_each() {
+    let mut n = ClientContainers::default();
+    assert_eq!(n.summary(), None);
+    let a = conn_with_client(1, container(ID, None));
+    n.note(&conn_with_client(9, InContainer::Host), false);
+    n.note(&conn_with_client(8, InContainer::Unknown), false);
+    n.note(&a, false);
+    n.note(&a, false);
+    assert_eq!(
+        n.summary().unwrap(),
+        "1 connection to the runtime socket from a container: container 8806619fdd57"
+    );
+    n.note(&a, true);
+    assert!(n.is_empty(), "closed connections are not held");
+    n.note(&conn_with_client(2, container(ID, None)), false);
+    n.note(&conn_with_client(3, container("cg1", None)), false);
+    assert_eq!(
+        n.summary().unwrap(),
+        "3 connections to the runtime socket from containers: container 8806619fdd57 (2), container cg1"
+    );
+    for i in 0..20 {
+        n.note(
+            &conn_with_client(100 + i, container(&format!("c{i}"), None)),
+            false,
+        );
+    }
+    assert!(
+        n.summary().unwrap().ends_with(", 14 more"),
+        "{}",
+        n.summary().unwrap()
+    );
+}
