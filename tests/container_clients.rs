@@ -178,7 +178,7 @@ fn marked_on(hook: &str) {
     assert!(comments.contains(&writer), "{comments}");
     assert!(
         comments.lines().any(|l| l.starts_with("connection ")
-            && l.contains(&format!("client pid="))
+            && l.contains("client pid=")
             && l.contains(&format!("container={id} inode="))
             && l.contains("comm=containerd container=- inode=")),
         "{comments}"

@@ -196,7 +196,7 @@ impl<W: Write> Table<W> {
 
     /// `from_container=<id>` when the item's connection has its client in
     /// a container (the id cut to 12 characters unless `--full`).
-    fn from_container(&self, item: &Item) -> Option<String> {
+    fn container_mark(&self, item: &Item) -> Option<String> {
         let c = item.conn.client.container;
         let c = c.container()?;
         let id = match self.opts.full {
@@ -208,7 +208,7 @@ impl<W: Write> Table<W> {
 
     /// `text` after the `[from_container=...]` mark, if the row has one.
     fn marked(&self, item: &Item, text: String) -> String {
-        match self.from_container(item) {
+        match self.container_mark(item) {
             Some(mark) => format!("[{mark}] {text}"),
             None => text,
         }
@@ -245,8 +245,8 @@ impl<W: Write> Output for Table<W> {
                     text.insert_str(0, "(compressed) ");
                 }
                 if dir.is_request() {
-                    text.insert_str(0, &context(meta, self.from_container(item)));
-                } else if let Some(mark) = self.from_container(item) {
+                    text.insert_str(0, &context(meta, self.container_mark(item)));
+                } else if let Some(mark) = self.container_mark(item) {
                     text.insert_str(0, &format!("[{mark}] "));
                 }
                 let kind = if dir.is_request() { "REQ" } else { "RESP" };
