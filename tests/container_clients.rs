@@ -49,11 +49,17 @@ fn version_requests(objects: &[Value]) -> Vec<(Option<String>, bool)> {
     v
 }
 
-fn run_in_container(cd: &Containerd, id: &str) {
+/// Runs `ctr version` in container `id`, in the cgroup `cgroup` when given
+/// (`ctr run --cgroup`, as kubelet lays pods out), else containerd's
+/// `/default/<id>`.
+fn run_in_container(cd: &Containerd, id: &str, cgroup: Option<&str>) {
     let dir = cd.dir.path().display().to_string();
     let sock = cd.sock.display().to_string();
     let bind = |src: &str| format!("type=bind,src={src},dst={src},options=rbind:ro");
     let mut args = vec!["run", "--rm"];
+    if let Some(path) = cgroup {
+        args.extend(["--cgroup", path]);
+    }
     let mounts: Vec<String> = ["/usr", "/lib", "/lib64", dir.as_str()]
         .iter()
         .filter(|p| Path::new(p).exists())
@@ -70,16 +76,19 @@ fn run_in_container(cd: &Containerd, id: &str) {
 #[test]
 #[ignore = "needs root: run with --include-ignored (scripts/test.sh does)"]
 fn a_client_in_a_container_is_marked_and_host_clients_are_not() {
-    marked_on("sock");
+    marked_on("sock", false);
 }
 
 #[test]
 #[ignore = "needs root: run with --include-ignored (scripts/test.sh does)"]
-fn the_syscall_hook_marks_it_too() {
-    marked_on("syscalls");
+fn the_syscall_hook_marks_it_too_and_a_kubelet_layout_names_the_pod() {
+    marked_on("syscalls", true);
 }
 
-fn marked_on(hook: &str) {
+/// The pod uid of the kubelet-like cgroup (cgroupfs layout).
+const POD_UID: &str = "2b3c4d5e-6f70-4a1b-9c2d-3e4f5a6b7c8d";
+
+fn marked_on(hook: &str, kubelet: bool) {
     require_root();
     let cd = Containerd::start();
     let dir = short_tempdir("cs-cg");
@@ -112,7 +121,8 @@ fn marked_on(hook: &str) {
     );
     let record = Recorder::start(&pcap, &["--hook", hook, "--socket", &sock]);
     cd.ctr_ok(&["version"]);
-    run_in_container(&cd, &id);
+    let cgroup = format!("/kubepods/besteffort/pod{POD_UID}/{id}");
+    run_in_container(&cd, &id, kubelet.then_some(cgroup.as_str()));
     cd.ctr_ok(&["version"]);
     std::thread::sleep(Duration::from_millis(300));
     let mut stderr = Vec::new();
@@ -128,6 +138,15 @@ fn marked_on(hook: &str) {
     let live = objects(&stdout("json"));
     let want = vec![(None, false), (None, false), (Some(id.clone()), true)];
     assert_eq!(version_requests(&live), want, "{live:#?}");
+    let pod = live
+        .iter()
+        .find(|o| o["writer"]["container"]["id"] == id.as_str())
+        .map(|o| o["writer"]["container"]["pod"].clone());
+    let want_pod = match kubelet {
+        true => serde_json::json!({"namespace": null, "name": null, "uid": POD_UID}),
+        false => Value::Null,
+    };
+    assert_eq!(pod, Some(want_pod), "the pod uid when the cgroup names it");
     // The server answering the container's client names it as its peer.
     assert!(
         live.iter().any(|o| o["direction"] == "response"
@@ -174,12 +193,18 @@ fn marked_on(hook: &str) {
         "-e",
         "frame.comment",
     ]);
-    let writer = format!("comm=ctr thread_comm=ctr container={id}");
-    assert!(comments.contains(&writer), "{comments}");
+    let place = match kubelet {
+        true => format!("container={id} pod_uid={POD_UID}"),
+        false => format!("container={id}"),
+    };
+    let writer = format!("comm=ctr thread_comm=ctr {place}");
+    assert!(
+        comments.lines().any(|l| l.ends_with(&writer)),
+        "{writer} in {comments}"
+    );
     assert!(
         comments.lines().any(|l| l.starts_with("connection ")
-            && l.contains("client pid=")
-            && l.contains(&format!("container={id} inode="))
+            && l.contains(&format!("comm=ctr {place} inode="))
             && l.contains("comm=containerd container=- inode=")),
         "{comments}"
     );
