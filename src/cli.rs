@@ -64,6 +64,11 @@ pub struct ViewArgs {
     /// e.g. '*Namespaces/*' or '/runtime.v1.ImageService/*'.
     #[arg(long = "method", value_name = "GLOB")]
     pub methods: Vec<String>,
+    /// Show only connections whose client runs inside a container (its
+    /// cgroup names one: a pod with the runtime socket mounted). `record`
+    /// still writes every byte.
+    #[arg(long)]
+    pub from_container: bool,
     /// Do not cut table rows to the terminal width; show full method paths,
     /// microseconds, and the writing thread's name after its process's
     /// (COMM `python3/event_engine`) when the thread has one of its own.

@@ -158,14 +158,18 @@ fn a_renamed_thread_is_shown_apart_from_its_process() {
         "-e",
         "frame.comment",
     ]);
-    let want = format!("pid={pid} tid={tid} comm=python3 thread_comm=snoop\\x20writer\\x3d1");
+    // The client runs on the host (`container=-`).
+    let want =
+        format!("pid={pid} tid={tid} comm=python3 thread_comm=snoop\\x20writer\\x3d1 container=-");
     assert!(
         comments.lines().any(|l| l == want),
         "{want} not in:\n{comments}"
     );
     assert!(
         comments.lines().any(|l| l.starts_with("connection 0 on ")
-            && l.contains(&format!(": client pid={pid} comm=python3 inode="))),
+            && l.contains(&format!(
+                ": client pid={pid} comm=python3 container=- inode="
+            ))),
         "{comments}"
     );
 

@@ -123,7 +123,7 @@ fn side(pid: u32, name: &str) -> Side {
             pid: Some(pid),
             tid: None,
             comm: comm(name),
-            thread_comm: None,
+            ..Default::default()
         },
         from_creds: false,
     }
@@ -179,7 +179,7 @@ impl Capture {
                 pid: Some(pid),
                 tid: Some(pid),
                 comm: comm(name),
-                thread_comm: None,
+                ..Default::default()
             };
             let offset = offsets[dir.index()];
             offsets[dir.index()] += bytes.len() as u64;

@@ -199,6 +199,7 @@ fn pipeline() -> Pipeline<Collect> {
         methods: MethodFilter::default(),
         forms: Forms::TEXT,
         binaries: None,
+        from_container: false,
     };
     Pipeline::new(view, Collect::default())
 }

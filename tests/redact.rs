@@ -151,7 +151,7 @@ fn write_capture(path: &Path) {
             pid: Some(pid),
             tid: None,
             comm: Some(Comm::from_name(comm)),
-            thread_comm: None,
+            ..Default::default()
         },
         from_creds: false,
     };

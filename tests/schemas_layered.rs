@@ -227,7 +227,7 @@ fn capture_with_note(dir: &Path, note: &SchemaNote) -> PathBuf {
             pid: Some(pid),
             tid: None,
             comm: Some(Comm::from_name(comm)),
-            thread_comm: None,
+            ..Default::default()
         },
         from_creds: false,
     };

@@ -34,9 +34,14 @@ fn sizes(path: &Path) -> BTreeMap<String, u64> {
 /// pool of record buffers, and the kernel's `handoff` LRU (an entry whose
 /// connection ended with neither end reading its end of file stays until
 /// evicted; the map's memory is allocated once at load): bounded, not per
-/// connection.
-const BOUNDED: [(&str, u64); 6] = [
+/// connection; and the writers' cgroups (a container's cgroup is new, its
+/// path is kept so that bytes it wrote are attributed after it is gone),
+/// bounded by their caches' caps.
+const BOUNDED: [(&str, u64); 9] = [
     ("bpf.handoff", 16384),
+    ("bpf.cgroups_seen", 4096),
+    ("cgroups.known", 8192),
+    ("cgroups.forget", 8192),
     ("servers.binaries", 32),
     ("uprobes.by_exe", 64),
     ("uprobes.links", 3 * 64),
@@ -202,6 +207,7 @@ fn a_long_capture_leaves_nothing_behind_offline() {
             methods: Default::default(),
             forms: containerdsnoop::protobuf::Forms::TEXT,
             binaries: None,
+            from_container: false,
         },
         Discard,
     );

@@ -33,6 +33,7 @@ pub fn pipeline() -> Pipeline<NullOutput> {
         methods: MethodFilter::default(),
         forms: Forms::BOTH,
         binaries: None,
+        from_container: false,
     };
     Pipeline::new(view, NullOutput)
 }

@@ -29,6 +29,7 @@ static __always_inline void fill_header(struct snoop_event *h, __u16 kind, struc
 	h->flags = st->flags;
 	current_process_comm(&h->comm);
 	bpf_get_current_comm(h->thread_comm, sizeof(h->thread_comm));
+	note_cgroup(h, st);
 }
 
 /* Emit the socket's address; 0 on success. */

@@ -34,6 +34,7 @@
  * define (the skeleton is generated from this one translation unit).
  */
 #include "state.bpf.h"		/* config, per-socket state, maps, ABI anchors */
+#include "cgroup.bpf.h"		/* the writer's cgroup: key per record, path once */
 #include "filter.bpf.h"		/* the verdict: path, pid, comm, is_self */
 #include "copy.bpf.h"		/* record headers, SOCK_INFO, the copy engine */
 #include "syscall_hook.bpf.h"	/* fallback: sys_enter/exit of the sends, close */

@@ -32,6 +32,12 @@ enum snoop_abi {
 	SNOOP_MAX_PATH_FILTERS = 8,
 	SNOOP_MAX_PID_FILTERS = 8,
 	SNOOP_MAX_COMM_FILTERS = 8,
+	/* A SNOOP_CGROUP record holds this many path components at most
+	 * (leaf first), each cut to SNOOP_CGROUP_NAME - 1 bytes: systemd's
+	 * kubepods layout is 4 deep, its longest name
+	 * `cri-containerd-<64 hex>.scope` 85 bytes. */
+	SNOOP_CGROUP_DEPTH = 8,
+	SNOOP_CGROUP_NAME = 128,
 };
 
 /* Every socket's send offsets start here, and `ack` values are in the same
@@ -60,6 +66,11 @@ enum snoop_kind {
 	 * by a uprobe (struct snoop_hpack follows; see hpack.bpf.h). The
 	 * header's sock_ino is the server's socket. */
 	SNOOP_HPACK = 5,
+	/* The path of a cgroup (struct snoop_cgroup follows), sent once per
+	 * cgroup (per cgroup_id and SNOOP_F_CGROUP_V1) before the first
+	 * record that names it in its header's `cgroup_id`; again only if
+	 * the kernel's `cgroups_seen` map forgot it. */
+	SNOOP_CGROUP = 6,
 };
 
 /* Flags on every record. */
@@ -91,6 +102,11 @@ enum snoop_flags {
 	 * socket). Its acks then refer to that write: userspace waits for the
 	 * peer's first record even for acks below the base. */
 	SNOOP_F_PEER_PENDING = 128,
+	/* `cgroup_id` is the writer's cgroup in the cgroup v1 hierarchy
+	 * userspace chose (`cgroup_v1_subsys`), because the task sits in the
+	 * root of the default (v2) hierarchy: ids of different hierarchies
+	 * are different id spaces. */
+	SNOOP_F_CGROUP_V1 = 256,
 };
 
 /* Why a SNOOP_GAP record has no bytes. */
@@ -133,7 +149,7 @@ enum snoop_stat {
 	SNOOP_STAT_MAX = 5,
 };
 
-/* The header of every ringbuf record; `len` payload bytes follow it. 104
+/* The header of every ringbuf record; `len` payload bytes follow it. 112
  * bytes (a multiple of 8), so the payload is 8-byte aligned (the path
  * filter compares it a word at a time). Offsets in the comments below. */
 struct snoop_event {
@@ -180,10 +196,30 @@ struct snoop_event {
 	 * as `comm` unless the thread was renamed (PR_SET_NAME,
 	 * pthread_setname_np: grpcio's `event_engine`, a JVM's workers). */
 	char thread_comm[SNOOP_COMM_LEN];
-	/* 100: zero, so that the header is a multiple of 8 bytes. */
+	/* 100: zero, so that cgroup_id is 8-byte aligned. */
 	__u32 _pad1;
+	/* 104: the writer's cgroup: the kernfs id of its default (v2)
+	 * hierarchy cgroup (bpf_get_current_cgroup_id), or with
+	 * SNOOP_F_CGROUP_V1 of its cgroup in a v1 hierarchy. A SNOOP_CGROUP
+	 * record gave its path before. 0 when not read (HPACK records). */
+	__u64 cgroup_id;
 };
-_Static_assert(sizeof(struct snoop_event) == 104, "snoop_event: keep the layout above");
+_Static_assert(sizeof(struct snoop_event) == 112, "snoop_event: keep the layout above");
+
+/* The payload of a SNOOP_CGROUP record: the path of the header's cgroup,
+ * as the kernel names its directories (kernfs), leaf first and without
+ * the root: depth 0 is the root cgroup itself. */
+struct snoop_cgroup {
+	/* Components in `names`. */
+	__u32 depth;
+	/* 1 when the cgroup is deeper than SNOOP_CGROUP_DEPTH: the path's
+	 * top is missing. */
+	__u32 truncated;
+	/* Component i at i * SNOOP_CGROUP_NAME, NUL-terminated, at most
+	 * SNOOP_CGROUP_NAME - 1 bytes (one flat array: the skeleton's Rust
+	 * type cannot derive Default for nested ones). */
+	char names[SNOOP_CGROUP_DEPTH * SNOOP_CGROUP_NAME];
+};
 
 /* Bounds of a SNOOP_HPACK record. A table of the default 4096 bytes holds
  * at most 4096 / 32 = 128 entries and fewer than 4096 bytes of strings. */

@@ -50,6 +50,12 @@ const volatile long nr_sendmmsg = -1;
 const volatile long nr_io_uring_enter = -1;
 const volatile long nr_sendfile = -1;
 const volatile long nr_splice = -1;
+/* The cgroup v1 hierarchy whose cgroup names a writer that sits in the
+ * root of the default (v2) hierarchy: the index in css_set.subsys of a
+ * controller mounted as v1 (the order of /proc/cgroups, which is the
+ * kernel's enum cgroup_subsys_id). -1: none, such a writer is in the
+ * root cgroup (the host). See cgroup.bpf.h. */
+const volatile int cgroup_v1_subsys = -1;
 
 /* Per-socket state. */
 struct sock_state {
@@ -80,6 +86,10 @@ struct sock_state {
 	 * peer (the peer's struct sock address), 0 if none: removed at end
 	 * of file if the peer never adopted it. */
 	__u64 handoff_key;
+	/* The last writer's cgroup key (cgroup.bpf.h: cgroup_key), whose
+	 * SNOOP_CGROUP record is known to be sent: most sockets are written
+	 * by one process, which then costs no `cgroups_seen` lookup. */
+	__u64 cgroup_seen;
 };
 
 /* sock hook: state per socket, freed with the socket (sk_destruct). */
@@ -251,6 +261,7 @@ enum snoop_kind _snoop_kind_abi = 0;
 enum snoop_flags _snoop_flags_abi = 0;
 enum snoop_gap_reason _snoop_gap_reason_abi = 0;
 enum snoop_stat _snoop_stat_abi = 0;
+struct snoop_cgroup _snoop_cgroup_abi = {};
 
 /* Notify the reader only when enough data waits (BPF_RB_NO_WAKEUP otherwise). */
 static __always_inline __u64 wakeup_flag(void)

@@ -1,6 +1,7 @@
 //! The kernel side's userspace half: load the BPF program, read its records.
 
 pub mod causal;
+pub mod cgroups;
 pub mod filter;
 pub mod join;
 pub mod liveness;

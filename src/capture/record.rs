@@ -6,8 +6,8 @@
 use std::fmt;
 
 use super::skel::types::{
-    snoop_abi, snoop_event, snoop_flags, snoop_gap_reason, snoop_hpack, snoop_hpack_abi,
-    snoop_hpack_side, snoop_hpack_status, snoop_kind,
+    snoop_abi, snoop_cgroup, snoop_event, snoop_flags, snoop_gap_reason, snoop_hpack,
+    snoop_hpack_abi, snoop_hpack_side, snoop_hpack_status, snoop_kind,
 };
 use crate::flow::{Comm, Dir, Process};
 use crate::recovery::{RecoveredTable, StreamMethod};
@@ -18,6 +18,8 @@ use crate::recovery::{RecoveredTable, StreamMethod};
 unsafe impl plain::Plain for snoop_event {}
 // SAFETY: as above.
 unsafe impl plain::Plain for snoop_hpack {}
+// SAFETY: as above.
+unsafe impl plain::Plain for snoop_cgroup {}
 
 // The record kinds and flags of snoop.h, as the skeleton generated them
 // (`snoop_event::kind` and `flags` are 16-bit fields).
@@ -26,6 +28,9 @@ pub(crate) const KIND_SOCK_INFO: u16 = snoop_kind::SNOOP_SOCK_INFO.0 as u16;
 pub(crate) const KIND_CLOSE: u16 = snoop_kind::SNOOP_CLOSE.0 as u16;
 pub(crate) const KIND_GAP: u16 = snoop_kind::SNOOP_GAP.0 as u16;
 pub(crate) const KIND_HPACK: u16 = snoop_kind::SNOOP_HPACK.0 as u16;
+pub(crate) const KIND_CGROUP: u16 = snoop_kind::SNOOP_CGROUP.0 as u16;
+/// `cgroup_id` is a v1 hierarchy's.
+const FLAG_CGROUP_V1: u16 = snoop_flags::SNOOP_F_CGROUP_V1.0 as u16;
 const FLAG_SERVER: u16 = snoop_flags::SNOOP_F_SERVER.0 as u16;
 const FLAG_PEER_BOUND: u16 = snoop_flags::SNOOP_F_PEER_BOUND.0 as u16;
 /// More records of the same call follow.
@@ -167,6 +172,15 @@ pub enum Payload<'a> {
     StreamMethod(Box<StreamMethod>),
     /// A table the uprobe could not copy, and why.
     HpackUnusable(&'static str),
+    /// The path of the header's cgroup (once per cgroup, before the
+    /// records that name it).
+    Cgroup {
+        /// Absolute in its hierarchy, `/` for the root.
+        path: String,
+        /// False when the cgroup was deeper than the kernel reads: the top
+        /// of `path` is missing.
+        complete: bool,
+    },
     /// The socket's last file reference was closed after `final_offset` bytes.
     Close {
         /// Offset after the last byte sent on the socket, [`UNKNOWN_OFFSET`]
@@ -186,6 +200,9 @@ pub struct Record<'a> {
     pub writer: Process,
     /// Which socket.
     pub socket: Socket,
+    /// The writer's cgroup, as [`super::cgroups::key`] makes it (0: not
+    /// read). The capture sets `writer.container` from it.
+    pub cgroup: u64,
     /// What happened.
     pub payload: Payload<'a>,
 }
@@ -277,6 +294,7 @@ pub fn parse(raw: &[u8]) -> Result<Record<'_>, RecordError> {
             reason: GapReason::from_code(h.reason),
         },
         KIND_HPACK => hpack(&h, body),
+        KIND_CGROUP => cgroup(body),
         k => return Err(RecordError::UnknownKind(k)),
     };
     Ok(Record {
@@ -289,8 +307,40 @@ pub fn parse(raw: &[u8]) -> Result<Record<'_>, RecordError> {
             bound: h.flags & FLAG_SERVER != 0,
             peer_bound: h.flags & FLAG_PEER_BOUND != 0,
         },
+        cgroup: if h.cgroup_id == 0 {
+            0
+        } else {
+            super::cgroups::key(h.cgroup_id, h.flags & FLAG_CGROUP_V1 != 0)
+        },
         payload,
     })
+}
+
+/// The path of a SNOOP_CGROUP record: components leaf first, each
+/// NUL-terminated in its slot.
+fn cgroup(body: &[u8]) -> Payload<'static> {
+    let mut c = snoop_cgroup::default();
+    // SAFETY: snoop_cgroup is plain old data (see the Plain impl above).
+    let dst = unsafe { plain::as_mut_bytes(&mut c) };
+    let n = body.len().min(dst.len());
+    dst[..n].copy_from_slice(&body[..n]);
+    let slot = snoop_abi::SNOOP_CGROUP_NAME.0 as usize;
+    let depth = (c.depth as usize).min(snoop_abi::SNOOP_CGROUP_DEPTH.0 as usize);
+    let names: Vec<u8> = c.names.iter().map(|&b| b as u8).collect();
+    let mut path = String::new();
+    for i in (0..depth).rev() {
+        let raw = &names[i * slot..(i + 1) * slot];
+        let end = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+        path.push('/');
+        path.push_str(&String::from_utf8_lossy(&raw[..end]));
+    }
+    if path.is_empty() {
+        path.push('/');
+    }
+    Payload::Cgroup {
+        path,
+        complete: c.truncated == 0,
+    }
 }
 
 /// A name field of the header (`char[SNOOP_COMM_LEN]`: the BPF target's

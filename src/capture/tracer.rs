@@ -11,11 +11,12 @@ use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
 use libbpf_rs::{MapCore, MapFlags, OpenObject, PrintLevel, RingBufferBuilder};
 
 use super::causal::Causal;
+use super::cgroups::{self, Cgroups};
 use super::filter::Filters;
 use super::join::Joiner;
 use super::liveness::Liveness;
 use super::preflight::Hook;
-use super::record::{self, Record, FLAG_ACK_UNKNOWN, KIND_GAP, KIND_HPACK};
+use super::record::{self, Payload, Record, FLAG_ACK_UNKNOWN, KIND_CGROUP, KIND_GAP, KIND_HPACK};
 use super::reorder::Reorder;
 use super::skel::types::{snoop_abi, snoop_stat};
 use super::skel::{SnoopSkel, SnoopSkelBuilder};
@@ -114,6 +115,9 @@ pub struct Tracer<'obj> {
     pub hook: Hook,
     /// Whether the handler is told the entry counts every tick.
     sizes: bool,
+    /// The cgroup v1 controller the kernel reads for writers in the root
+    /// of the default hierarchy (see `cgroups::v1_controller`).
+    cgroup_v1: Option<String>,
 }
 
 /// Counts of what the stages saw, merged into [`KernelStats`].
@@ -127,6 +131,9 @@ struct StageStats {
 /// and the liveness backstop.
 #[derive(Default)]
 struct Stages {
+    /// The writers' cgroups, from the path records (before any stage:
+    /// they come first in the ring, their records may not).
+    cgroups: Cgroups,
     joiner: Joiner,
     reorder: Reorder,
     causal: Causal,
@@ -145,6 +152,7 @@ const POOL_MAX_CAPACITY: usize = 128 << 10;
 impl Stages {
     /// Entries kept per call, socket or record.
     fn sizes(&self, out: &mut Sizes) {
+        self.cgroups.sizes(out);
         self.joiner.sizes(out);
         self.reorder.sizes(out);
         self.causal.sizes(out);
@@ -158,6 +166,17 @@ impl Stages {
 
     /// One ring buffer record.
     fn push(&mut self, raw: &[u8], now: u64) {
+        if record::header(raw).is_some_and(|h| h.kind == KIND_CGROUP) {
+            if let Ok(Record {
+                cgroup,
+                payload: Payload::Cgroup { path, complete },
+                ..
+            }) = record::parse(raw)
+            {
+                self.cgroups.learn(cgroup, &path, complete);
+            }
+            return;
+        }
         let mut joined = Vec::new();
         self.joiner.push(raw, &mut joined, &mut self.pool);
         for r in joined {
@@ -324,6 +343,14 @@ impl<'obj> Tracer<'obj> {
         ro.nr_io_uring_enter = libc::SYS_io_uring_enter;
         ro.nr_sendfile = libc::SYS_sendfile;
         ro.nr_splice = libc::SYS_splice;
+        // Writers in the root of the default hierarchy are named by a v1
+        // controller's cgroup, on hosts that have one (the kernel's array
+        // holds 12 controllers in the BTF this was built against).
+        let v1 = std::fs::read_to_string("/proc/cgroups")
+            .ok()
+            .and_then(|t| cgroups::v1_controller(&t))
+            .filter(|(i, _)| *i < 12);
+        ro.cgroup_v1_subsys = v1.as_ref().map_or(-1, |(i, _)| *i as i32);
         // Wake the reader when an eighth of the ring is used.
         ro.wakeup_bytes = u64::from(ringbuf_bytes / 8);
         ro.capture_all = filters.all;
@@ -401,6 +428,7 @@ impl<'obj> Tracer<'obj> {
             attach_time: started.elapsed(),
             hook,
             sizes: false,
+            cgroup_v1: v1.map(|(_, name)| name),
         })
     }
 
@@ -444,6 +472,7 @@ impl<'obj> Tracer<'obj> {
         out.add("bpf.pending", maps.pending.keys().count());
         out.add("bpf.handoff", maps.handoff.keys().count());
         out.add("bpf.hpack_done", maps.hpack_done.keys().count());
+        out.add("bpf.cgroups_seen", maps.cgroups_seen.keys().count());
     }
 
     fn stats_with(&self, p: &Stages) -> KernelStats {
@@ -458,13 +487,17 @@ impl<'obj> Tracer<'obj> {
     /// Deliver records to `handler` until `stop` is set or the handler fails,
     /// then drain what is left in the ring buffer. Returns the final counters.
     pub fn run<H: Handler>(&self, stop: &AtomicBool, handler: &mut H) -> Result<KernelStats> {
-        let stages = RefCell::new(Stages::default());
+        let stages = RefCell::new(Stages {
+            cgroups: Cgroups::new(self.cgroup_v1.clone()),
+            ..Stages::default()
+        });
         let failure: RefCell<Option<anyhow::Error>> = RefCell::new(None);
         // Hand the ready records to the handler.
         let deliver = |handler: &mut H| -> Result<()> {
             let ready = stages.borrow_mut().take_ready();
             for raw in ready {
-                let rec = record::parse(&raw)?;
+                let mut rec = record::parse(&raw)?;
+                rec.writer.container = stages.borrow_mut().cgroups.of(rec.cgroup, rec.writer.pid);
                 // A server not looked at yet: probed before its
                 // connection's events reach the recovery stage.
                 let server = match rec.socket.is_server() {
@@ -519,6 +552,10 @@ impl<'obj> Tracer<'obj> {
                 let stats = self.stats_with(&stages.borrow());
                 handler.tick(&stats)?;
                 self.uprobes.borrow().sync_done(&self.skel);
+                for key in stages.borrow_mut().cgroups.take_forgotten() {
+                    // Gone already (LRU) is fine: the path comes again.
+                    let _ = self.skel.maps.cgroups_seen.delete(&key.to_ne_bytes());
+                }
                 if self.sizes {
                     let mut sizes = Sizes::default();
                     stages.borrow().sizes(&mut sizes);

@@ -16,7 +16,7 @@ use anyhow::Result;
 use super::proc_names::ProcNames;
 use super::record::{Payload, Record};
 use crate::flow::reassembly::{Chunk, Counts, Reassembler, ToSink};
-use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Side, Sink};
+use crate::flow::{Conn, ConnId, Dir, FlowEvent, InContainer, Process, Side, Sink};
 use crate::recovery::{Found, Learned};
 use crate::sizes::Sizes;
 
@@ -201,9 +201,10 @@ impl Tracker {
     fn record_inner(&mut self, rec: &Record<'_>, sink: &mut dyn Sink) -> Result<()> {
         let ts = self.wall(rec.mono_ns);
         match &rec.payload {
-            Payload::Hpack(_) | Payload::StreamMethod(_) | Payload::HpackUnusable(_) => {
-                return Ok(())
-            }
+            Payload::Hpack(_)
+            | Payload::StreamMethod(_)
+            | Payload::HpackUnusable(_)
+            | Payload::Cgroup { .. } => return Ok(()),
             _ => {}
         }
         let known = self.by_sock.contains_key(&rec.socket.ino)
@@ -286,7 +287,10 @@ impl Tracker {
                 st.closing.get_or_insert((ts, 0));
             }
             // Handled before a connection was looked up.
-            Payload::Hpack(_) | Payload::StreamMethod(_) | Payload::HpackUnusable(_) => {}
+            Payload::Hpack(_)
+            | Payload::StreamMethod(_)
+            | Payload::HpackUnusable(_)
+            | Payload::Cgroup { .. } => {}
         }
         Ok(())
     }
@@ -323,6 +327,7 @@ impl Tracker {
                 tid: None,
                 comm: peer_pid.and_then(|p| self.proc_names.as_mut()?.get(p)),
                 thread_comm: None,
+                container: InContainer::Unknown,
             },
             from_creds: peer_pid.is_some(),
         };

@@ -51,6 +51,9 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
             if unnamed == 1 { "it" } else { "them" }
         );
     }
+    if let Some(line) = sink.from_containers.summary() {
+        eprintln!("containerdsnoop: {line}");
+    }
     let other = sink.protocols().other;
     if other > 0 {
         eprintln!(

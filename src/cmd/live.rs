@@ -331,6 +331,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
     live.status.clear();
     let mut protocols = None;
     let mut calls = None;
+    let mut from_containers = None;
     let result = result.and_then(|_| {
         live.with_sink(|t, s| {
             t.flush(&mut s.flow())?;
@@ -344,10 +345,12 @@ fn run(plan: Plan<'_>) -> Result<()> {
             let c = d.protocols();
             protocols = Some((c.grpc, c.ttrpc, c.other));
             calls = Some(d.calls());
+            from_containers = d.from_containers.summary();
         }
         match live.writer.take() {
             Some(w) => {
                 let stats = w.stats;
+                from_containers = w.from_containers.summary();
                 let out = w.finish()?;
                 out.close().context("writing the capture")?;
                 // The writer decides from the same bytes, for every connection.
@@ -386,6 +389,9 @@ fn run(plan: Plan<'_>) -> Result<()> {
                 status::line(&flow, &kernel)
             );
             if let Some(line) = recovery_summary(&live.seeder.stats, calls) {
+                eprintln!("containerdsnoop: {line}");
+            }
+            if let Some(line) = from_containers {
                 eprintln!("containerdsnoop: {line}");
             }
             Ok(())

@@ -119,6 +119,7 @@ pub fn parts(
         methods,
         forms,
         binaries,
+        from_container: args.from_container,
     };
     (view, output)
 }

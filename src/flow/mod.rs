@@ -8,6 +8,7 @@
 //! AF_UNIX connection in [`Tracker`] (records from `capture`), the offline
 //! one pairs TCP endpoints (`input`).
 
+pub mod container;
 mod dir;
 mod hold;
 mod process;
@@ -15,6 +16,7 @@ pub mod reassembly;
 
 use anyhow::Result;
 
+pub use container::{ClientContainers, Container, ContainerId, InContainer, PodUid};
 pub use dir::Dir;
 pub use hold::{Held, OwnedEvent, Recorder};
 pub use process::{Comm, Process, Stamp};

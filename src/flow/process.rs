@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Serialize, Serializer};
 
+use super::InContainer;
+
 /// A process or thread name as the kernel keeps it (`TASK_COMM_LEN`, NUL
 /// padded): any bytes but NUL, not necessarily UTF-8.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -88,6 +90,11 @@ pub struct Process {
     /// only for a write the kernel saw, and in files written since it was
     /// recorded.
     pub thread_comm: Option<Comm>,
+    /// Where the process runs: read from its cgroup at the write (live),
+    /// from a capture's comment (offline). Left out of the JSON when
+    /// unknown, null for the host.
+    #[serde(skip_serializing_if = "InContainer::is_unknown")]
+    pub container: InContainer,
 }
 
 impl Process {
@@ -99,6 +106,7 @@ impl Process {
             tid: Some(tid),
             comm: Some(comm),
             thread_comm: None,
+            container: InContainer::Unknown,
         }
     }
 

@@ -10,7 +10,12 @@
 //! `name`) and `sandbox_id` their call is about (see `subjects`; null when
 //! not known). On a connection that began before the capture and whose HPACK
 //! tables were recovered from the server, objects carry
-//! `"hpack": "recovered"`.
+//! `"hpack": "recovered"`. Where the writer and peer run: `"container":
+//! null` for the host, `{"id": .., "pod": {"namespace": null, "name":
+//! null, "uid": ..}}` (`pod` null unless the cgroup names it) for a
+//! container, the member absent when not known (other tools' captures,
+//! files recorded before); objects of a connection whose client runs in a
+//! container carry `"from_container": true`.
 
 use std::io::Write;
 
@@ -41,6 +46,10 @@ struct Record<'a> {
     socket: &'a Option<String>,
     writer: &'a Process,
     peer: &'a Process,
+    /// The connection's client runs inside a container (its id is in
+    /// `writer` or `peer`): present, true, only then.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    from_container: bool,
     /// `"recovered"` once the connection's HPACK tables came from the
     /// server (header fields from before the capture are exact).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -234,6 +243,7 @@ impl<W: Write> Output for Json<W> {
             socket: &item.conn.path,
             writer: &item.writer,
             peer: &item.peer,
+            from_container: item.conn.client.container.container().is_some(),
             hpack: item.conn.hpack_recovered.then_some("recovered"),
             body,
         };

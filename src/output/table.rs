@@ -19,6 +19,10 @@
 //!   capture saw them), because two connections between the same client
 //!   and server both have a stream 1. Gaps and notes show `cN` only.
 //! - METHOD is the service's name and the method (`--full`: the path).
+//! - A row of a connection whose client runs inside a container says so
+//!   first in MESSAGE: `[from_container=8806619fdd57] ` (the id's first 12
+//!   characters, whole with `--full`), inside a request's bracket with its
+//!   namespace and timeout.
 //!
 //! Widths are in [`super::layout`]: they only grow, and the terminal bounds
 //! METHOD and the row. The header is written above the first row, and again
@@ -191,6 +195,26 @@ impl<W: Write> Table<W> {
         writeln!(self.w, "{row}").context("writing the table")
     }
 
+    /// `from_container=<id>` when the item's connection has its client in
+    /// a container (the id cut to 12 characters unless `--full`).
+    fn container_mark(&self, item: &Item) -> Option<String> {
+        let c = item.conn.client.container;
+        let c = c.container()?;
+        let id = match self.opts.full {
+            true => c.id.as_str(),
+            false => c.id.short(),
+        };
+        Some(format!("from_container={id}"))
+    }
+
+    /// `text` after the `[from_container=...]` mark, if the row has one.
+    fn marked(&self, item: &Item, text: String) -> String {
+        match self.container_mark(item) {
+            Some(mark) => format!("[{mark}] {text}"),
+            None => text,
+        }
+    }
+
     fn method(&self, path: &PathInfo) -> String {
         match path {
             PathInfo::Known(p) if self.opts.full => p.clone(),
@@ -225,7 +249,9 @@ impl<W: Write> Output for Table<W> {
                     shorten_ids(&mut text, &item.subject);
                 }
                 if dir.is_request() {
-                    text.insert_str(0, &context(meta, &item.subject));
+                    text.insert_str(0, &context(meta, &item.subject, self.container_mark(item)));
+                } else if let Some(mark) = self.container_mark(item) {
+                    text.insert_str(0, &format!("[{mark}] "));
                 }
                 let kind = if dir.is_request() { "REQ" } else { "RESP" };
                 (kind, Some(*stream), self.method(path), text)
@@ -257,12 +283,25 @@ impl<W: Write> Output for Table<W> {
                     // calls still open when the capture ended.
                     return Ok(());
                 };
-                (kind, Some(*stream), self.method(path), text)
+                (
+                    kind,
+                    Some(*stream),
+                    self.method(path),
+                    self.marked(item, text),
+                )
             }
-            What::Gap { bytes, .. } => {
-                ("GAP", None, "-".to_string(), format!("{bytes} bytes lost"))
-            }
-            What::Note { text, .. } => ("NOTE", None, "-".to_string(), text.clone()),
+            What::Gap { bytes, .. } => (
+                "GAP",
+                None,
+                "-".to_string(),
+                self.marked(item, format!("{bytes} bytes lost")),
+            ),
+            What::Note { text, .. } => (
+                "NOTE",
+                None,
+                "-".to_string(),
+                self.marked(item, text.clone()),
+            ),
         };
         let conn = item.conn.id;
         let cells = [
@@ -285,9 +324,10 @@ impl<W: Write> Output for Table<W> {
     }
 }
 
-/// `[ns=NS pod=NAMESPACE/NAME ctr=NAME timeout=T] ` for a request whose
-/// call named any of them (names escaped: they come from the wire), else "".
-fn context(meta: &CallMeta, subject: &Subject) -> String {
+/// `[ns=NS pod=NAMESPACE/NAME ctr=NAME timeout=T from_container=ID] ` for a
+/// request whose call named any of them (names escaped: they come from the
+/// wire) or whose client is in a container (`mark`), else "".
+fn context(meta: &CallMeta, subject: &Subject, mark: Option<String>) -> String {
     let mut parts = Vec::new();
     if let Some(ns) = &meta.namespace {
         parts.push(format!("ns={ns}"));
@@ -309,6 +349,7 @@ fn context(meta: &CallMeta, subject: &Subject) -> String {
     if let Some(t) = meta.timeout_ns {
         parts.push(format!("timeout={}", super::duration_short(t)));
     }
+    parts.extend(mark);
     match parts.is_empty() {
         true => String::new(),
         false => format!("[{}] ", parts.join(" ")),

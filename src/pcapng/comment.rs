@@ -12,7 +12,10 @@
 //!   a shim is its `start` process, not the one that serves; a client's is
 //!   the pid that connected).
 //! - every data segment: `pid=17013 tid=17016 comm=python3
-//!   thread_comm=event_engine`: the process, the thread and their names.
+//!   thread_comm=event_engine`: the process, the thread and their names;
+//!   then where the process runs, when known: `container=-` for the host,
+//!   `container=<id>` and `pod_uid=<uid>` (when its cgroup names the pod)
+//!   for a container. Sides of a SYN carry the same two fields.
 //! - the bare ACK just past a gap: `1234 bytes lost`
 //! - a preface made up for a connection seen mid-stream:
 //!   `synthetic HTTP/2 preface: the capture began mid-connection`
@@ -35,7 +38,7 @@
 pub mod fields;
 
 use self::fields::{Fields, FieldsWriter};
-use crate::flow::{Comm, Conn, Process, Side};
+use crate::flow::{Comm, Conn, Container, ContainerId, InContainer, PodUid, Process, Side};
 
 /// What the comment of a synthetic preface segment says.
 pub const SYNTHETIC_PREFACE: &str = "synthetic HTTP/2 preface: the capture began mid-connection";
@@ -73,6 +76,10 @@ const TID: &str = "tid";
 const COMM: &str = "comm";
 const THREAD_COMM: &str = "thread_comm";
 const INODE: &str = "inode";
+const CONTAINER: &str = "container";
+const POD_UID: &str = "pod_uid";
+/// The value of `container` for the host (no id starts with `-`).
+const HOST: &[u8] = b"-";
 /// Where a side's pid came from, when not from its writes.
 const PID_FROM: &str = "pid_from";
 const SO_PEERCRED: &[u8] = b"SO_PEERCRED";
@@ -83,8 +90,40 @@ fn side(side: &Side) -> String {
         .number_if(PID, side.owner.pid.map(u64::from))
         .bytes_if(PID_FROM, side.from_creds.then_some(SO_PEERCRED))
         .bytes_if(COMM, side.owner.comm.as_ref().map(Comm::name))
+        .bytes_if(CONTAINER, container_value(&side.owner.container))
+        .bytes_if(POD_UID, pod_uid_value(&side.owner.container))
         .number(INODE, side.ino)
         .finish()
+}
+
+/// `container`'s value: `-` for the host, the id, nothing when unknown.
+fn container_value(c: &InContainer) -> Option<&[u8]> {
+    match c {
+        InContainer::Unknown => None,
+        InContainer::Host => Some(HOST),
+        InContainer::Container(c) => Some(c.id.as_str().as_bytes()),
+    }
+}
+
+fn pod_uid_value(c: &InContainer) -> Option<&[u8]> {
+    Some(c.container()?.pod_uid.as_ref()?.as_str().as_bytes())
+}
+
+/// Where a process runs, from `container` and `pod_uid`: unknown when
+/// absent, None when malformed.
+fn parse_container(f: &Fields) -> Option<InContainer> {
+    let Some(value) = f.get(CONTAINER) else {
+        return Some(InContainer::Unknown);
+    };
+    if value == HOST {
+        return Some(InContainer::Host);
+    }
+    let id = ContainerId::new(std::str::from_utf8(value).ok()?)?;
+    let pod_uid = match f.get(POD_UID) {
+        None => None,
+        Some(uid) => Some(PodUid::new(std::str::from_utf8(uid).ok()?)?),
+    };
+    Some(InContainer::Container(Container { id, pod_uid }))
 }
 
 /// Reads a SYN's comment.
@@ -117,6 +156,7 @@ fn parse_side(text: &str, old_creds: &str) -> Option<Side> {
             tid: None,
             comm: parse_comm(&f, COMM)?,
             thread_comm: None,
+            container: parse_container(&f)?,
         },
         from_creds: match f.get(PID_FROM) {
             None => false,
@@ -160,6 +200,7 @@ fn parse_old_side(text: &str, creds: &str) -> Option<Side> {
             tid: None,
             comm: (comm != "?").then(|| Comm::from_name(comm)),
             thread_comm: None,
+            container: InContainer::Unknown,
         },
         from_creds,
     })
@@ -174,6 +215,8 @@ pub fn writer(by: &Process) -> Option<String> {
             .number_if(TID, by.tid.map(u64::from))
             .bytes_if(COMM, by.comm.as_ref().map(Comm::name))
             .bytes_if(THREAD_COMM, by.thread_comm.as_ref().map(Comm::name))
+            .bytes_if(CONTAINER, container_value(&by.container))
+            .bytes_if(POD_UID, pod_uid_value(&by.container))
             .finish(),
     )
 }
@@ -188,6 +231,7 @@ pub fn parse_writer(comment: &str) -> Option<Process> {
         tid: f.number(TID).ok()?,
         comm: parse_comm(&f, COMM)?,
         thread_comm: parse_comm(&f, THREAD_COMM)?,
+        container: parse_container(&f)?,
     })
 }
 

@@ -15,7 +15,9 @@ use super::comment;
 use super::packet::{self, Endpoint, Flags, MAX_SEGMENT, SERVER_PORT, TTRPC_PORT};
 use crate::decode::h2::seed;
 use crate::decode::sniff::{is_initial_settings, PREFACE};
-use crate::flow::{Conn, ConnId, Dir, FlowEvent, Held, OwnedEvent, Process, Protocol, Sink};
+use crate::flow::{
+    ClientContainers, Conn, ConnId, Dir, FlowEvent, Held, OwnedEvent, Process, Protocol, Sink,
+};
 use crate::sizes::Sizes;
 
 /// Bytes held while the connection is undecided, at most.
@@ -133,6 +135,8 @@ pub struct PcapngWriter<W: Write> {
     frame: Vec<u8>,
     /// Counters.
     pub stats: WriterStats,
+    /// Connections whose client runs inside a container, for the summary.
+    pub from_containers: ClientContainers,
 }
 
 impl<W: Write> PcapngWriter<W> {
@@ -142,6 +146,7 @@ impl<W: Write> PcapngWriter<W> {
         out.add("pcapng.named", self.named.len());
         out.add("pcapng.server_ips", self.server_ips.len());
         out.add("pcapng.interfaces", self.blocks.interfaces());
+        out.add("pcapng.from_containers", self.from_containers.len());
     }
 
     /// Start a pcapng stream on `out`; `comment` goes in the section header.
@@ -156,6 +161,7 @@ impl<W: Write> PcapngWriter<W> {
             next_port: 1024,
             frame: Vec::with_capacity(MAX_SEGMENT + 64),
             stats: WriterStats::default(),
+            from_containers: ClientContainers::default(),
         })
     }
 
@@ -551,6 +557,8 @@ impl<W: Write> PcapngWriter<W> {
 impl<W: Write> Sink for PcapngWriter<W> {
     fn event(&mut self, conn: &Conn, ts: u64, ev: FlowEvent<'_>) -> Result<()> {
         let id = conn.id;
+        self.from_containers
+            .note(conn, matches!(ev, FlowEvent::Close));
         if let Some((_, pending)) = self.conns.get_mut(&id).and_then(|c| c.handshake.as_mut()) {
             // What the connection's first records taught (the client's
             // name; the server's name and inode, from its first write).

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use crate::decode::{Event, PathInfo};
-use crate::flow::{Conn, FlowEvent, Sink};
+use crate::flow::{ClientContainers, Conn, FlowEvent, Sink};
 use crate::protobuf::{Forms, Schemas};
 use crate::servers::SchemaRegistry;
 use attribution::Attribution;
@@ -53,6 +53,9 @@ pub struct View {
     /// Per-connection schemas (a server binary's own before `schemas`),
     /// when they are looked for.
     pub binaries: Option<Arc<SchemaRegistry>>,
+    /// Show only connections whose client runs inside a container
+    /// (`--from-container`).
+    pub from_container: bool,
 }
 
 impl View {
@@ -68,6 +71,9 @@ impl View {
     /// `item` filtered, and its message decoded.
     fn prepare(&self, mut item: Item) -> Option<Item> {
         if !self.shows(item.what.path()) {
+            return None;
+        }
+        if self.from_container && item.conn.client.container.container().is_none() {
             return None;
         }
         if let What::Message {
@@ -150,6 +156,8 @@ pub struct Pipeline<O: Output> {
     view: View,
     calls: CallCounts,
     attribution: Attribution,
+    /// Connections whose client runs inside a container, for the summary.
+    pub from_containers: ClientContainers,
     /// Where items go.
     pub out: O,
 }
@@ -159,6 +167,7 @@ impl<O: Output> Pipeline<O> {
     pub fn sizes(&self, out: &mut crate::sizes::Sizes) {
         self.decoders.sizes(out);
         self.attribution.sizes(out);
+        out.add("pipeline.from_containers", self.from_containers.len());
     }
 
     /// A pipeline showing `view` on `out`.
@@ -168,6 +177,7 @@ impl<O: Output> Pipeline<O> {
             view,
             calls: CallCounts::default(),
             attribution: Attribution::default(),
+            from_containers: ClientContainers::default(),
             out,
         }
     }
@@ -219,6 +229,8 @@ impl<O: Output> Pipeline<O> {
 
 impl<O: Output> Sink for Pipeline<O> {
     fn event(&mut self, conn: &Conn, ts_ns: u64, ev: FlowEvent<'_>) -> Result<()> {
+        self.from_containers
+            .note(conn, matches!(ev, FlowEvent::Close));
         let mut present = Present {
             view: &self.view,
             out: &mut self.out,

@@ -258,7 +258,37 @@ fn main() {
     binary_seeds(&mut out);
     comment_seeds(&mut out);
     subject_seeds(&mut out, &paths);
+    cgroup_seeds(&mut out);
     println!("seeds written under {}", out.root.display());
+}
+
+/// Seeds of `cgroup_path`: each layout `flow::container` knows, complete
+/// (first byte 1) and cut at the top (0), and paths that are no container.
+fn cgroup_seeds(out: &mut Out) {
+    let id = "8806619fdd57a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a";
+    let uid = "2b3c4d5e-6f70-4a1b-9c2d-3e4f5a6b7c8d";
+    let uid_ = uid.replace('-', "_");
+    let paths = [
+        format!("/k8s.io/{id}"),
+        "/default/cg1".to_string(),
+        format!("/docker/{id}"),
+        format!("/libpod_parent/libpod-{id}"),
+        format!("/kubepods/besteffort/pod{uid}/{id}"),
+        format!("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod{uid_}.slice/cri-containerd-{id}.scope"),
+        format!("/system.slice/docker-{id}.scope"),
+        format!("/machine.slice/libpod-conmon-{id}.scope"),
+        format!("/crio-{id}.scope"),
+        "/system.slice/containerd.service".to_string(),
+        "/process_api/22aa3778687218d84ad7f105c2f5b1f7".to_string(),
+        "/".to_string(),
+    ];
+    for (i, p) in paths.iter().enumerate() {
+        for complete in [1u8, 0] {
+            let mut bytes = vec![complete];
+            bytes.extend_from_slice(p.as_bytes());
+            out.put("cgroup_path", &format!("path-{i}-{complete}"), &bytes);
+        }
+    }
 }
 
 /// Seeds of `pcapng_comment`: every kind of comment our writer makes (names
@@ -270,11 +300,19 @@ fn comment_seeds(out: &mut Out) {
 
     let python = Comm::from_name("python3");
     let odd = Comm::from_bytes(b"a b=c\\d\xff\x01").unwrap();
+    let in_container = Process {
+        container: containerdsnoop::flow::container::from_cgroup_path(
+            "/kubepods/besteffort/pod2b3c4d5e-6f70-4a1b-9c2d-3e4f5a6b7c8d/cg1",
+            true,
+        ),
+        ..Process::thread(9, 9, Comm::from_name("ctr"))
+    };
     let writers = [
         Process::thread(32089, 32094, python).with_thread_comm(Comm::from_name("event_engine")),
         Process::thread(7, 7, Comm::from_name("containerd"))
             .with_thread_comm(Comm::from_name("containerd")),
         Process::thread(7, 8, odd).with_thread_comm(odd),
+        in_container,
     ];
     for (i, w) in writers.iter().enumerate() {
         out.put(

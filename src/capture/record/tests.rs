@@ -117,7 +117,75 @@ fn roles_without_addresses_follow_inode_order() {
 fn the_header_keeps_its_layout() {
     // snoop.h: a multiple of 8 so that payloads stay aligned; the names at
     // the offsets its comments give.
-    assert_eq!(HEADER_LEN, 104);
+    assert_eq!(HEADER_LEN, 112);
     assert_eq!(std::mem::offset_of!(snoop_event, comm), 68);
     assert_eq!(std::mem::offset_of!(snoop_event, thread_comm), 84);
+    assert_eq!(std::mem::offset_of!(snoop_event, cgroup_id), 104);
+}
+
+/// A SNOOP_CGROUP record's payload: components leaf first.
+fn cgroup_body(names: &[&str], truncated: bool) -> Vec<u8> {
+    let mut c = snoop_cgroup {
+        depth: names.len() as u32,
+        truncated: u32::from(truncated),
+        ..Default::default()
+    };
+    let slot = snoop_abi::SNOOP_CGROUP_NAME.0 as usize;
+    for (i, n) in names.iter().enumerate() {
+        for (j, b) in n.bytes().enumerate() {
+            c.names[i * slot + j] = b as i8;
+        }
+    }
+    // SAFETY: snoop_cgroup is plain old data (see the Plain impl above).
+    unsafe { plain::as_bytes(&c) }.to_vec()
+}
+
+#[test]
+fn parses_cgroup_paths_and_keys() {
+    let mut r = raw(KIND_CGROUP, 0, 0, &cgroup_body(&["cg1", "default"], false));
+    // The header's cgroup_id (a real record names its own cgroup).
+    r[104..112].copy_from_slice(&77u64.to_ne_bytes());
+    let rec = parse(&r).unwrap();
+    assert_eq!(rec.cgroup, super::super::cgroups::key(77, false));
+    assert_eq!(
+        rec.payload,
+        Payload::Cgroup {
+            path: "/default/cg1".into(),
+            complete: true
+        }
+    );
+    // The root: no components.
+    let root = raw(KIND_CGROUP, FLAG_CGROUP_V1, 0, &cgroup_body(&[], false));
+    assert_eq!(
+        parse(&root).unwrap().payload,
+        Payload::Cgroup {
+            path: "/".into(),
+            complete: true
+        }
+    );
+    // Deeper than the kernel reads: the top is missing.
+    let deep = raw(KIND_CGROUP, 0, 0, &cgroup_body(&["x.scope", "b"], true));
+    assert_eq!(
+        parse(&deep).unwrap().payload,
+        Payload::Cgroup {
+            path: "/b/x.scope".into(),
+            complete: false
+        }
+    );
+    // A depth past the array is bounded, not trusted.
+    let mut bad = cgroup_body(&["a"], false);
+    bad[..4].copy_from_slice(&1000u32.to_ne_bytes());
+    assert!(matches!(
+        parse(&raw(KIND_CGROUP, 0, 0, &bad)).unwrap().payload,
+        Payload::Cgroup { .. }
+    ));
+    // Data records name the writer's cgroup; v1 ids are other keys; 0 is
+    // "not read".
+    let mut d = raw(KIND_DATA, FLAG_CGROUP_V1, 0, b"x");
+    d[104..112].copy_from_slice(&77u64.to_ne_bytes());
+    assert_eq!(
+        parse(&d).unwrap().cgroup,
+        super::super::cgroups::key(77, true)
+    );
+    assert_eq!(parse(&raw(KIND_DATA, 0, 0, b"x")).unwrap().cgroup, 0);
 }

@@ -46,6 +46,7 @@ fn data(server: bool, offset: u64, bytes: &'static [u8]) -> Record<'static> {
         mono_ns: 1,
         writer: writer(if server { 2 } else { 1 }),
         socket: sock(server),
+        cgroup: 0,
         payload: Payload::Data { offset, bytes },
     }
 }

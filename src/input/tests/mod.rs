@@ -215,7 +215,7 @@ fn side(ino: u64, pid: u32, comm: &str) -> Side {
             pid: Some(pid),
             tid: None,
             comm: Some(Comm::from_name(comm)),
-            thread_comm: None,
+            ..Default::default()
         },
         from_creds: false,
     }

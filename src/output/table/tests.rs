@@ -8,10 +8,10 @@ fn request_context() {
         timeout_ns: Some(2_000_000_000),
     };
     assert_eq!(
-        context(&meta, &Subject::default()),
+        context(&meta, &Subject::default(), None),
         "[ns=default timeout=2s] "
     );
-    assert_eq!(context(&CallMeta::default(), &Subject::default()), "");
+    assert_eq!(context(&CallMeta::default(), &Subject::default(), None), "");
     let id = "8806619fdd57a1c2b3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607182930";
     let subject = Subject {
         pod: Some(crate::subjects::extract::PodMeta {
@@ -26,8 +26,29 @@ fn request_context() {
         sandbox_id: None,
     };
     assert_eq!(
-        context(&meta, &subject),
+        context(&meta, &subject, None),
         "[ns=default pod=default/probe \\\"pod\\\" ctr=8806619fdd57 timeout=2s] "
+    );
+    assert_eq!(
+        context(&meta, &Subject::default(), None),
+        "[ns=default timeout=2s] "
+    );
+    assert_eq!(context(&CallMeta::default(), &Subject::default(), None), "");
+    assert_eq!(
+        context(
+            &meta,
+            &Subject::default(),
+            Some("from_container=abc".into())
+        ),
+        "[ns=default timeout=2s from_container=abc] "
+    );
+    assert_eq!(
+        context(
+            &CallMeta::default(),
+            &Subject::default(),
+            Some("from_container=abc".into())
+        ),
+        "[from_container=abc] "
     );
 }
 
@@ -50,6 +71,32 @@ fn named_ids_are_shortened() {
     assert_eq!(short_id("abc"), "abc");
 }
 
+#[test]
+fn rows_of_a_client_in_a_container_say_so() {
+    use crate::flow::{Container, ContainerId, InContainer};
+    let id = "8806619fdd57a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a";
+    let mut request = message(1, 0);
+    request.conn.client.container = InContainer::Container(Container {
+        id: ContainerId::new(id).unwrap(),
+        pod_uid: None,
+    });
+    let mut response = request.clone();
+    if let What::Message { dir, .. } = &mut response.what {
+        *dir = crate::flow::Dir::ToClient;
+    }
+    let host = message(1, 1);
+    let out = table(None, false, &[request.clone(), response.clone(), host]);
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with("TIMESTAMP"))
+        .collect();
+    assert!(rows[0].ends_with("[from_container=8806619fdd57]"), "{out}");
+    assert!(rows[1].ends_with("[from_container=8806619fdd57]"), "{out}");
+    assert!(!rows[2].contains("from_container"), "{out}");
+    let full = table(None, true, &[request, response]);
+    assert!(full.contains(&format!("[from_container={id}]")), "{full}");
+}
+
 fn message(stream: u32, conn: u64) -> Item {
     use crate::pipeline::ConnInfo;
     Item {
@@ -64,7 +111,7 @@ fn message(stream: u32, conn: u64) -> Item {
             pid: Some(1686),
             tid: None,
             comm: Some(crate::flow::Comm::from_name("containerd")),
-            thread_comm: None,
+            ..Default::default()
         },
         what: What::Message {
             dir: crate::flow::Dir::ToServer,

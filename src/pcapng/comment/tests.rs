@@ -192,7 +192,7 @@ fn malformed_writers_and_sides_do_not_parse() {
     }
     // Keys added later are skipped.
     assert_eq!(
-        parse_writer("pid=1 container=abc"),
+        parse_writer("pid=1 added_later=abc"),
         Some(Process {
             pid: Some(1),
             ..Process::default()
@@ -255,4 +255,64 @@ fn foreign_comments_do_not_parse() {
     assert_eq!(parse_seed(&old), Some(origin));
     assert_eq!(parse_seed(SYNTHETIC_PREFACE), None);
     assert_eq!(parse_seed(&seed("DATA", origin)), None);
+}
+
+fn in_container(id: &str, uid: Option<&str>) -> InContainer {
+    InContainer::Container(Container {
+        id: ContainerId::new(id).unwrap(),
+        pod_uid: uid.map(|u| PodUid::new(u).unwrap()),
+    })
+}
+
+#[test]
+fn where_processes_run_reads_back() {
+    for place in [
+        InContainer::Unknown,
+        InContainer::Host,
+        in_container("cg1", None),
+        in_container(
+            &"ab12".repeat(16),
+            Some("2b3c4d5e-6f70-4a1b-9c2d-3e4f5a6b7c8d"),
+        ),
+    ] {
+        let w = Process {
+            container: place,
+            ..Process::thread(7, 8, Comm::from_name("ctr"))
+        };
+        let text = writer(&w).unwrap();
+        assert_eq!(parse_writer(&text), Some(w), "{text}");
+        let side = Side {
+            ino: 5,
+            owner: w.owner(),
+            from_creds: false,
+        };
+        let c = conn(Some("/run/x.sock"), side, Side::default());
+        let o = parse_opening(&opening(&c)).unwrap();
+        assert_eq!(o.client, side);
+    }
+    assert_eq!(
+        writer(&Process {
+            container: in_container("cg1", Some("u-1")),
+            ..Process::thread(7, 8, Comm::from_name("ctr"))
+        })
+        .unwrap(),
+        "pid=7 tid=8 comm=ctr container=cg1 pod_uid=u-1"
+    );
+    assert_eq!(
+        writer(&Process {
+            container: InContainer::Host,
+            ..Process::thread(7, 8, Comm::from_name("ctr"))
+        })
+        .unwrap(),
+        "pid=7 tid=8 comm=ctr container=-"
+    );
+    // Ids that cannot be ids do not parse; a uid without a container is
+    // nothing.
+    assert_eq!(parse_writer("pid=1 container=a\\b"), None);
+    assert_eq!(parse_writer("pid=1 container=-x"), None);
+    assert_eq!(parse_writer("pid=1 container=cg1 pod_uid=\x20"), None);
+    assert_eq!(
+        parse_writer("pid=1 pod_uid=u").map(|p| p.container),
+        Some(InContainer::Unknown)
+    );
 }
