@@ -16,7 +16,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use common::{
-    busybox_oci, decode_ok, pause_oci, require_root, short_tempdir, Containerd, Recorder,
+    busybox_oci, decode_ok, pause_oci, require_root, runtime_sockets, short_tempdir, Containerd,
+    Recorder,
 };
 
 const IMAGE: &str = "docker.io/library/busybox:snoop";
@@ -50,6 +51,25 @@ fn pods_of(stdout: &str) -> Vec<Pod> {
             }
         })
         .collect()
+}
+
+/// The shim's Task requests about task `id` each pass `check`, and its
+/// Create, Start, Kill and Delete are among them.
+fn task_calls_name(live: &[Value], id: &str, check: impl Fn(&Value)) {
+    let methods: Vec<&str> = live
+        .iter()
+        .filter(|o| {
+            o["type"] == "message" && o["direction"] == "request" && o["message"]["id"] == id
+        })
+        .map(|o| {
+            check(o);
+            o["method"].as_str().unwrap()
+        })
+        .collect();
+    for m in ["Create", "Start", "Kill", "Delete"] {
+        let path = format!("/containerd.task.v2.Task/{m}");
+        assert!(methods.contains(&path.as_str()), "{m} of {id}: {methods:?}");
+    }
 }
 
 /// (connection, stream, method) -> (pod name, container name, sandbox id)
@@ -103,18 +123,8 @@ fn every_call_of_a_pod_names_it_and_no_other() {
 
 /// One run with pods `names`; whether it was clean (all asserted).
 fn run(cd: &Containerd, dir: &std::path::Path, attempt: u32, names: &[String; 2]) -> bool {
-    let (sock, ttrpc) = (
-        cd.sock.display().to_string(),
-        cd.ttrpc_sock.display().to_string(),
-    );
-    let sockets = [
-        "--socket",
-        sock.as_str(),
-        "--socket",
-        ttrpc.as_str(),
-        "--socket",
-        "/run/containerd/s/*",
-    ];
+    let owned = runtime_sockets(cd);
+    let sockets: Vec<&str> = owned.iter().map(String::as_str).collect();
     let out = dir.join(format!("pods{attempt}.pcapng"));
     let rec = Recorder::start(&out, &sockets);
     let mut args = vec!["trace", "--json", "--no-binary-schemas"];
@@ -126,7 +136,7 @@ fn run(cd: &Containerd, dir: &std::path::Path, attempt: u32, names: &[String; 2]
     let client = Command::new("/usr/bin/python3")
         .arg("-I")
         .arg(&script)
-        .arg(format!("unix://{sock}"))
+        .arg(format!("unix://{}", cd.sock.display()))
         .args([IMAGE, names[0].as_str(), names[1].as_str()])
         .output()
         .expect("run the CRI client (apt-get install python3-grpcio)");
@@ -220,51 +230,17 @@ fn run(cd: &Containerd, dir: &std::path::Path, attempt: u32, names: &[String; 2]
             assert_eq!(o["container"]["id"], pod.container.as_str(), "{o}");
             assert_eq!(o["container"]["name"], format!("app-{}", pod.name), "{o}");
         }
-        // The shim's Task calls for the container, on the shim's socket.
-        let task: Vec<&str> = live
-            .iter()
-            .filter(|o| {
-                o["type"] == "message"
-                    && o["direction"] == "request"
-                    && o["message"]["id"] == pod.container.as_str()
-            })
-            .map(|o| {
-                assert_eq!(o["container"]["name"], format!("app-{}", pod.name), "{o}");
-                assert_eq!(o["pod"]["name"], pod.name.as_str(), "{o}");
-                o["method"].as_str().unwrap()
-            })
-            .collect();
-        for m in ["Create", "Start", "Kill", "Delete"] {
-            let path = format!("/containerd.task.v2.Task/{m}");
-            assert!(
-                task.contains(&path.as_str()),
-                "{m} for {}: {task:?}",
-                pod.name
-            );
-        }
-        // And the sandbox's own, even those before RunPodSandbox returned
-        // its id (they wait for it).
-        let sandbox: Vec<&str> = live
-            .iter()
-            .filter(|o| {
-                o["type"] == "message"
-                    && o["direction"] == "request"
-                    && o["message"]["id"] == pod.sandbox.as_str()
-            })
-            .map(|o| {
-                assert_eq!(o["pod"]["name"], pod.name.as_str(), "{o}");
-                assert_eq!(o["sandbox_id"], pod.sandbox.as_str(), "{o}");
-                o["method"].as_str().unwrap()
-            })
-            .collect();
-        for m in ["Create", "Start", "Kill", "Delete"] {
-            let path = format!("/containerd.task.v2.Task/{m}");
-            assert!(
-                sandbox.contains(&path.as_str()),
-                "sandbox {m} of {}: {sandbox:?}",
-                pod.name
-            );
-        }
+        // The shim's Task calls for the container, and the sandbox's own,
+        // even those before RunPodSandbox returned its id (they wait for it).
+        let container_name = format!("app-{}", pod.name);
+        task_calls_name(&live, &pod.container, |o| {
+            assert_eq!(o["container"]["name"], container_name.as_str(), "{o}");
+            assert_eq!(o["pod"]["name"], pod.name.as_str(), "{o}");
+        });
+        task_calls_name(&live, &pod.sandbox, |o| {
+            assert_eq!(o["pod"]["name"], pod.name.as_str(), "{o}");
+            assert_eq!(o["sandbox_id"], pod.sandbox.as_str(), "{o}");
+        });
     }
 
     // The recording, decoded, says the same of every call.

@@ -12,7 +12,9 @@ use std::path::Path;
 use std::thread;
 use std::time::Duration;
 
-use common::{busybox_oci, decode_ok, require_root, short_tempdir, Containerd, Recorder};
+use common::{
+    busybox_oci, decode_ok, require_root, runtime_sockets, short_tempdir, Containerd, Recorder,
+};
 
 const IMAGE: &str = "docker.io/library/busybox:snoop";
 
@@ -60,18 +62,8 @@ fn without_latency(message: &str) -> String {
 /// `id`; the live rows, the decoded rows, and whether either tracer
 /// ordered records by its time bound (see the test).
 fn attempt(cd: &Containerd, dir: &Path, id: &str) -> (Rows, Rows, bool) {
-    let (sock, ttrpc) = (
-        cd.sock.display().to_string(),
-        cd.ttrpc_sock.display().to_string(),
-    );
-    let sockets = [
-        "--socket",
-        sock.as_str(),
-        "--socket",
-        ttrpc.as_str(),
-        "--socket",
-        "/run/containerd/s/*",
-    ];
+    let owned = runtime_sockets(cd);
+    let sockets: Vec<&str> = owned.iter().map(String::as_str).collect();
     let out = dir.join(format!("{id}.pcapng"));
     let rec = Recorder::start(&out, &sockets);
     let mut trace_args = vec!["trace", "--full", "--no-binary-schemas"];

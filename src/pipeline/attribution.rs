@@ -83,8 +83,10 @@ impl Attribution {
         }
     }
 
-    /// Held items whose wait is over by `now` go out (live ticks).
+    /// Held items whose wait is over by `now` go out, and removals older
+    /// than their grace take effect (live ticks).
     pub fn expire(&mut self, now: u64, out: &mut Vec<Item>) {
+        self.subjects.set_now(now);
         self.release(now, out);
     }
 

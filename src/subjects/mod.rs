@@ -411,6 +411,9 @@ impl Subjects {
     /// `id` (a sandbox, with its containers, or a container) is gone: it
     /// goes [`REMOVAL_GRACE_NS`] from now (at most [`MAX_ENTRIES`] wait).
     fn remove(&mut self, id: &str) {
+        if !self.sandboxes.contains_key(id) && !self.containers.contains_key(id) {
+            return;
+        }
         if self.doomed.len() >= MAX_ENTRIES {
             if let Some((_, old)) = self.doomed.pop_front() {
                 self.remove_now(&old);

@@ -109,13 +109,17 @@ fn a_pod_lifecycle_names_every_call() {
     assert_eq!(sizes.get("subjects.removed"), Some(0));
 }
 
-/// Unknown stays unknown: an id nothing described names nothing.
+/// Unknown stays unknown: an id nothing described names nothing, and its
+/// removal keeps nothing.
 #[test]
 fn an_unknown_id_names_nothing() {
     let mut m = Subjects::new();
     let s = m.message(1, 1, &format!("{RT}StartContainer"), true, &id(CTR));
     assert!(s.is_empty());
     assert!(m.call_end(1, 1, true).is_empty());
+    m.message(1, 3, &format!("{RT}RemoveContainer"), true, &id(CTR));
+    m.call_end(1, 3, true);
+    assert!(m.doomed.is_empty());
 }
 
 /// A capture that starts while pods run learns them from a relist; a pod

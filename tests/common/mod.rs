@@ -374,6 +374,19 @@ fn make_busybox(out: PathBuf, pause_ref: Option<&str>) -> PathBuf {
     out
 }
 
+/// `--socket` arguments for everything `cd` and its shims speak on: its
+/// gRPC socket, its ttrpc socket (shims' events) and the shims' own.
+pub fn runtime_sockets(cd: &Containerd) -> Vec<String> {
+    vec![
+        "--socket".into(),
+        cd.sock.display().to_string(),
+        "--socket".into(),
+        cd.ttrpc_sock.display().to_string(),
+        "--socket".into(),
+        "/run/containerd/s/*".into(),
+    ]
+}
+
 /// `containerdsnoop decode ARGS... FILE`'s standard output; panics with its
 /// standard error when it fails.
 pub fn decode_ok(file: &Path, args: &[&str]) -> String {
