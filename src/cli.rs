@@ -64,6 +64,16 @@ pub struct ViewArgs {
     /// e.g. '*Namespaces/*' or '/runtime.v1.ImageService/*'.
     #[arg(long = "method", value_name = "GLOB")]
     pub methods: Vec<String>,
+    /// Show only calls about this pod, NAMESPACE/NAME, either part a glob
+    /// (repeatable): its CRI calls, its shim's Task calls and events, and
+    /// containerd's calls about its containers, learned from the traffic.
+    #[arg(long = "pod", value_name = "NAMESPACE/NAME", value_parser = crate::pipeline::subject_filter::parse_pod)]
+    pub pods: Vec<String>,
+    /// Show only calls about this container (repeatable): 4 or more hex
+    /// characters are an id prefix, anything else a container name (which
+    /// may match containers in several pods).
+    #[arg(long = "container", value_name = "ID_OR_NAME")]
+    pub containers: Vec<String>,
     /// Show only connections whose client runs inside a container (its
     /// cgroup names one: a pod with the runtime socket mounted). `record`
     /// still writes every byte.

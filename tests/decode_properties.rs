@@ -200,6 +200,7 @@ fn pipeline() -> Pipeline<Collect> {
         forms: Forms::TEXT,
         binaries: None,
         from_container: false,
+        subjects: Default::default(),
     };
     Pipeline::new(view, Collect::default())
 }

@@ -208,6 +208,7 @@ fn a_long_capture_leaves_nothing_behind_offline() {
             forms: containerdsnoop::protobuf::Forms::TEXT,
             binaries: None,
             from_container: false,
+            subjects: Default::default(),
         },
         Discard,
     );

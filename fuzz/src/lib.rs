@@ -34,6 +34,7 @@ pub fn pipeline() -> Pipeline<NullOutput> {
         forms: Forms::BOTH,
         binaries: None,
         from_container: false,
+        subjects: Default::default(),
     };
     Pipeline::new(view, NullOutput)
 }

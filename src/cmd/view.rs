@@ -15,6 +15,7 @@ use crate::output::json::Json;
 use crate::output::layout::MAX_PID_DIGITS;
 use crate::output::table::{Sizing, Table, TableOptions};
 use crate::pipeline::method_filter::MethodFilter;
+use crate::pipeline::subject_filter::SubjectFilter;
 use crate::pipeline::{Output, Pipeline, View};
 use crate::protobuf::{Forms, Schemas};
 use crate::servers::SchemaRegistry;
@@ -120,6 +121,7 @@ pub fn parts(
         forms,
         binaries,
         from_container: args.from_container,
+        subjects: SubjectFilter::new(&args.pods, &args.containers),
     };
     (view, output)
 }

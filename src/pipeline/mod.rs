@@ -8,6 +8,7 @@ pub mod attribution;
 pub mod decoders;
 pub mod item;
 pub mod method_filter;
+pub mod subject_filter;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ pub use decoders::ProtocolCounts;
 use decoders::{Decoders, Events};
 pub use item::{ConnInfo, Item, What};
 use method_filter::MethodFilter;
+use subject_filter::SubjectFilter;
 
 /// Receives items (table, JSON).
 pub trait Output {
@@ -56,6 +58,9 @@ pub struct View {
     /// Show only connections whose client runs inside a container
     /// (`--from-container`).
     pub from_container: bool,
+    /// Show only calls about these pods or containers (`--pod`,
+    /// `--container`).
+    pub subjects: SubjectFilter,
 }
 
 impl View {
@@ -74,6 +79,9 @@ impl View {
             return None;
         }
         if self.from_container && item.conn.client.container.container().is_none() {
+            return None;
+        }
+        if !self.subjects.is_empty() && !self.subjects.accepts(&item.subject) {
             return None;
         }
         if let What::Message {
