@@ -40,6 +40,8 @@ pub struct Attribution {
     subjects: Subjects,
     held: HashMap<ConnId, VecDeque<Held>>,
     count: usize,
+    /// The latest write time seen (ns).
+    now: u64,
 }
 
 impl Attribution {
@@ -54,9 +56,16 @@ impl Attribution {
         self.subjects.stats.evicted
     }
 
-    /// `item`, at event time `now`: the items that may go out now, in order
-    /// (this one, or ones held before it, or none yet).
-    pub fn admit(&mut self, mut item: Item, now: u64, out: &mut Vec<Item>) {
+    /// `item`: the items that may go out now, in order (this one, or ones
+    /// held before it, or none yet).
+    pub fn admit(&mut self, mut item: Item, out: &mut Vec<Item>) {
+        // Time moves with the writes only: a connection found gone is
+        // closed at the time it was found (wall time, later than the
+        // writes still on their way), which must not end a wait early.
+        if matches!(item.what, What::Message { .. }) {
+            self.now = self.now.max(item.ts_ns);
+        }
+        let now = self.now;
         self.subjects.set_now(now);
         let wait_for = self.attribute(&mut item);
         let conn = item.conn.id;

@@ -25,6 +25,11 @@ pub use item::{ConnInfo, Item, What};
 use method_filter::MethodFilter;
 use subject_filter::SubjectFilter;
 
+/// The longest the live stages in front of the pipeline hold an event
+/// (the tracker and the sniffer wait two seconds at most, the ordering
+/// stage half a second), with a margin.
+pub const UPSTREAM_HOLD_NS: u64 = 3_000_000_000;
+
 /// Receives items (table, JSON).
 pub trait Output {
     /// One item. An error stops the pipeline (e.g. the reader of stdout went away).
@@ -153,7 +158,7 @@ impl<O: Output> Events for Present<'_, O> {
             return Ok(());
         };
         let mut ready = Vec::new();
-        self.attribution.admit(item, ts_ns, &mut ready);
+        self.attribution.admit(item, &mut ready);
         self.emit(ready)
     }
 }
@@ -207,8 +212,13 @@ impl<O: Output> Pipeline<O> {
 
     /// Periodic work, live: items held for their call's id go out once
     /// they waited long enough by `now_ns` (wall time, as the events'),
-    /// even when no later event comes.
+    /// even when no later event comes. The stages in front may still hold
+    /// events older than `now_ns` (the ordering stage half a second, the
+    /// tracker and the sniffer two seconds): the wait is measured against
+    /// `now_ns` less [`UPSTREAM_HOLD_NS`], so a tick never releases what an
+    /// event still on its way would have named.
     pub fn tick(&mut self, now_ns: u64) -> Result<()> {
+        let now_ns = now_ns.saturating_sub(UPSTREAM_HOLD_NS);
         let mut present = Present {
             view: &self.view,
             out: &mut self.out,

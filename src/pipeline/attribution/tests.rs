@@ -36,6 +36,12 @@ fn message(conn: u64, stream: u32, path: &str, dir: Dir, payload: Vec<u8>) -> It
     }
 }
 
+/// `item` written at time `ts`.
+fn at(mut item: Item, ts: u64) -> Item {
+    item.ts_ns = ts;
+    item
+}
+
 fn stream_of(i: &Item) -> (u64, u32) {
     match &i.what {
         What::Message { stream, .. } | What::CallEnd { stream, .. } => (i.conn.id, *stream),
@@ -52,8 +58,10 @@ fn run_pod(a: &mut Attribution, out: &mut Vec<Item>) {
     let meta = [field(1, b"web"), field(3, b"default")].concat();
     let run = field(1, &field(1, &meta));
     a.admit(
-        message(1, 1, &format!("{RT}RunPodSandbox"), Dir::ToServer, run),
-        10,
+        at(
+            message(1, 1, &format!("{RT}RunPodSandbox"), Dir::ToServer, run),
+            10,
+        ),
         out,
     );
 }
@@ -65,8 +73,10 @@ fn a_call_naming_an_unknown_id_waits_for_it_with_its_connection() {
     run_pod(&mut a, &mut out);
     let resp = field(1, SB.as_bytes());
     a.admit(
-        message(1, 1, &format!("{RT}RunPodSandbox"), Dir::ToClient, resp),
-        11,
+        at(
+            message(1, 1, &format!("{RT}RunPodSandbox"), Dir::ToClient, resp),
+            11,
+        ),
         &mut out,
     );
     // CreateContainer asked; the shim's Task/Start on connection 2 comes
@@ -74,19 +84,22 @@ fn a_call_naming_an_unknown_id_waits_for_it_with_its_connection() {
     let config = field(2, &field(1, &field(1, b"app")));
     let create = [field(1, SB.as_bytes()), config].concat();
     a.admit(
-        message(1, 3, &format!("{RT}CreateContainer"), Dir::ToServer, create),
-        12,
+        at(
+            message(1, 3, &format!("{RT}CreateContainer"), Dir::ToServer, create),
+            12,
+        ),
         &mut out,
     );
     assert_eq!(out.len(), 3);
     a.admit(
-        message(2, 1, TASK_START, Dir::ToServer, field(1, CTR.as_bytes())),
-        13,
+        at(
+            message(2, 1, TASK_START, Dir::ToServer, field(1, CTR.as_bytes())),
+            13,
+        ),
         &mut out,
     );
     a.admit(
-        message(2, 3, "/x.Y/Z", Dir::ToServer, Vec::new()),
-        14,
+        at(message(2, 3, "/x.Y/Z", Dir::ToServer, Vec::new()), 14),
         &mut out,
     );
     assert_eq!(
@@ -96,8 +109,10 @@ fn a_call_naming_an_unknown_id_waits_for_it_with_its_connection() {
     );
     let resp = field(1, CTR.as_bytes());
     a.admit(
-        message(1, 3, &format!("{RT}CreateContainer"), Dir::ToClient, resp),
-        15,
+        at(
+            message(1, 3, &format!("{RT}CreateContainer"), Dir::ToClient, resp),
+            15,
+        ),
         &mut out,
     );
     let order: Vec<(u64, u32)> = out.iter().map(stream_of).collect();
@@ -120,8 +135,10 @@ fn an_id_never_described_waits_a_bounded_time() {
     // Nothing is being created: an unknown id (a `ctr run` container) is
     // not held.
     a.admit(
-        message(2, 1, TASK_START, Dir::ToServer, field(1, CTR.as_bytes())),
-        50,
+        at(
+            message(2, 1, TASK_START, Dir::ToServer, field(1, CTR.as_bytes())),
+            50,
+        ),
         &mut out,
     );
     assert_eq!(out.len(), 1);
@@ -131,16 +148,17 @@ fn an_id_never_described_waits_a_bounded_time() {
     run_pod(&mut a, &mut out);
     out.clear();
     a.admit(
-        message(2, 3, TASK_START, Dir::ToServer, field(1, SB.as_bytes())),
-        100,
+        at(
+            message(2, 3, TASK_START, Dir::ToServer, field(1, SB.as_bytes())),
+            100,
+        ),
         &mut out,
     );
     a.expire(100 + HOLD_NS - 1, &mut out);
     assert!(out.is_empty());
     // Another connection's items pass meanwhile.
     a.admit(
-        message(3, 1, "/x.Y/Z", Dir::ToServer, Vec::new()),
-        101,
+        at(message(3, 1, "/x.Y/Z", Dir::ToServer, Vec::new()), 101),
         &mut out,
     );
     assert_eq!(out.len(), 1);
@@ -150,8 +168,10 @@ fn an_id_never_described_waits_a_bounded_time() {
 
     // And the end of the input lets everything out.
     a.admit(
-        message(2, 5, TASK_START, Dir::ToServer, field(1, SB.as_bytes())),
-        5000 + HOLD_NS,
+        at(
+            message(2, 5, TASK_START, Dir::ToServer, field(1, SB.as_bytes())),
+            5000 + HOLD_NS,
+        ),
         &mut out,
     );
     assert_eq!(out.len(), 2);
