@@ -50,8 +50,8 @@ static __always_inline __u64 sk_ino(struct sock *sk)
  * none. Adopted by this end's first send or read, whichever hooks first.
  *
  * This end's send offsets start where the creator's count of this end's
- * stream started (`peer_base`: what was still queued for the creator when
- * it created the entry ends at its base). Before this end's state existed
+ * stream started (`peer_base`, the base: what was still queued for the
+ * creator when it made the entry starts there). Before this end's state existed
  * only sends whose hook had not run yet can have been made, so its first
  * hooked send, or another thread's still in flight, starts there. Nothing
  * read since is taken into account: a read under way in the creator (its
@@ -95,8 +95,9 @@ static __always_inline struct sock_state *adopt(struct sock *sk, __u64 ino)
  * C starts sending at SNOOP_OFFSET_BASE, so W occupies [BASE, BASE + ret)
  * of C's stream. S has read everything of C's stream up to what is still
  * queued on S: S.read = BASE + ret - inq_len(S) (W's unread part included;
- * older bytes get offsets below BASE). C's count of S's stream starts so
- * that the bytes still queued on C end at BASE: C.read = BASE - inq_len(C);
+ * older bytes get offsets below BASE). C's count of S's stream starts at
+ * BASE, the bytes still queued on C included (S's send in flight):
+ * C.read = BASE;
  * S's own offsets start on that count when S adopts its state (see
  * adopt), which also covers a send of S still in flight now.
  *
@@ -130,7 +131,12 @@ static __always_inline struct sock_state *sock_state_create(struct sock *sk, __u
 		init.flags |= SNOOP_F_ACK_UNKNOWN;
 		peer_init.flags |= SNOOP_F_ACK_UNKNOWN;
 	} else {
-		init.read = SNOOP_OFFSET_BASE - unread;
+		/* The peer's stream starts at the base for us both, what is
+		 * queued here included: it is the peer's send in flight (its
+		 * hook still to run), or from before the capture. Offsets below
+		 * the base would let a later record of the peer be placed first
+		 * and the first one, arriving after, be taken as stale. */
+		init.read = SNOOP_OFFSET_BASE;
 		if (unread > 0)
 			init.flags |= SNOOP_F_PEER_PENDING;
 		peer_init.read = SNOOP_OFFSET_BASE + ret - peer_unread;
