@@ -13,8 +13,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use common::{
-    busybox_docker_archive, require_root, short_tempdir, tshark, Containerd, CriClient, Dockerd,
-    Recorder, DOCKER_IMAGE,
+    busybox_docker_archive, require_root, short_tempdir, synthetic_stream_fields, tshark,
+    Containerd, CriClient, Dockerd, Recorder, DOCKER_IMAGE,
 };
 
 fn objects(path: &Path) -> Vec<Value> {
@@ -84,20 +84,7 @@ fn wireshark_seeds_are_no_calls(pcap: &Path) -> usize {
          || http2.headers.status || grpc || _ws.expert.severity >= warning)",
     ]);
     assert_eq!(call_like, "", "synthetic frames that look like calls");
-    let seeds = tshark([
-        "-r",
-        p,
-        "-Y",
-        "http2.streamid == 2147483647",
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-e",
-        "tcp.srcport",
-        "-e",
-        "http2.header.name",
-    ]);
+    let seeds = synthetic_stream_fields(p, &["tcp.srcport", "http2.header.name"]);
     for line in seeds.lines() {
         assert!(line.contains("|containerdsnoop,"), "no marker: {line}");
     }

@@ -17,7 +17,7 @@ use containerdsnoop::testsupport::flow::conn;
 use containerdsnoop::testsupport::ttrpc::{frame, request_env, shim_conversation};
 use containerdsnoop::testsupport::Rng;
 
-use common::tshark;
+use common::{synthetic_stream_fields, tshark};
 
 const PROBLEMS: &str = "_ws.malformed || _ws.expert.severity >= warning";
 
@@ -267,24 +267,15 @@ fn recovered_tables_show_as_synthetic_push_promises_not_calls() {
     let p = path.to_str().unwrap();
     assert_eq!(matching(p, PROBLEMS), "");
     // Both tables, each a PUSH_PROMISE that names itself synthetic.
-    let seeds = tshark([
-        "-r",
+    let seeds = synthetic_stream_fields(
         p,
-        "-Y",
-        "http2.streamid == 2147483647",
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-e",
-        "tcp.srcport",
-        "-e",
-        "http2.type",
-        "-e",
-        "http2.header.name",
-        "-e",
-        "frame.comment",
-    ]);
+        &[
+            "tcp.srcport",
+            "http2.type",
+            "http2.header.name",
+            "frame.comment",
+        ],
+    );
     let rows: Vec<Vec<&str>> = seeds.lines().map(|l| l.split('|').collect()).collect();
     assert_eq!(rows.len(), 2, "{seeds}");
     assert_eq!(rows[1][0], "80", "the server's table: {seeds}");

@@ -405,6 +405,25 @@ pub fn decode_ok(file: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// The frames of the synthetic stream that carries recovered HPACK tables
+/// (2^31-1) in `pcap`: `fields`, `|`-separated, one line per frame.
+pub fn synthetic_stream_fields(pcap: &str, fields: &[&str]) -> String {
+    let mut args = vec![
+        "-r",
+        pcap,
+        "-Y",
+        "http2.streamid == 2147483647",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+    ];
+    for f in fields {
+        args.extend(["-e", f]);
+    }
+    tshark(args)
+}
+
 /// Runs tshark with a fresh, empty configuration (no user preferences can change what it
 /// shows) and returns its stdout. Panics with stderr on failure; the warning tshark prints
 /// about running as root is expected and ignored.
