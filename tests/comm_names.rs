@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use common::{bin, require_file, require_root, short_tempdir, tshark, Containerd, Recorder};
+use common::{decode_ok, require_file, require_root, short_tempdir, tshark, Containerd, Recorder};
 
 /// The writing thread's name: a space and `=` too, which the capture's
 /// comments escape.
@@ -69,20 +69,6 @@ fn run_client(sock: &Path) -> (u64, u64) {
         .collect();
     assert_ne!(ids[0], ids[1], "the call ran on a thread of its own");
     (ids[0], ids[1])
-}
-
-fn decode(args: &[&str]) -> String {
-    let out = Command::new(bin())
-        .arg("decode")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "decode {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
@@ -144,7 +130,7 @@ fn a_renamed_thread_is_shown_apart_from_its_process() {
 
     // Offline, from the file, the same.
     let p = pcap.to_str().unwrap();
-    let offline = objects(&decode(&[p, "--json"]));
+    let offline = objects(&decode_ok(Path::new(p), &["--json"]));
     assert_eq!(essentials(&offline), essentials(&live));
 
     // Both names are in the packet comments, escaped, for Wireshark too.
@@ -181,12 +167,12 @@ fn a_renamed_thread_is_shown_apart_from_its_process() {
             .unwrap_or_else(|| panic!("no request row:\n{table}"))
             .to_string()
     };
-    let short = row(&decode(&[p]));
+    let short = row(&decode_ok(Path::new(p), &[]));
     assert!(
         short.contains(" python3 ") && !short.contains("snoop"),
         "{short}"
     );
-    let full = row(&decode(&[p, "--full"]));
+    let full = row(&decode_ok(Path::new(p), &["--full"]));
     assert!(full.contains(&format!(" python3/{THREAD} ")), "{full}");
 
     // --comm matches the process's name: the connection, both ways; the

@@ -388,7 +388,7 @@ pub fn runtime_sockets(cd: &Containerd) -> Vec<String> {
 }
 
 /// `containerdsnoop decode ARGS... FILE`'s standard output; panics with its
-/// standard error when it fails.
+/// standard error when it fails, or when the output is not UTF-8.
 pub fn decode_ok(file: &Path, args: &[&str]) -> String {
     let out = Command::new(bin())
         .arg("decode")
@@ -402,7 +402,7 @@ pub fn decode_ok(file: &Path, args: &[&str]) -> String {
         file.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8(out.stdout).expect("decode prints UTF-8")
 }
 
 /// The frames of the synthetic stream that carries recovered HPACK tables
