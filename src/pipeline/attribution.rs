@@ -51,11 +51,6 @@ impl Attribution {
         out.add("attribution.held", self.count);
     }
 
-    /// Entries the map evicted by its bound.
-    pub fn evicted(&self) -> u64 {
-        self.subjects.stats.evicted
-    }
-
     /// `item`: the items that may go out now, in order (this one, or ones
     /// held before it, or none yet).
     pub fn admit(&mut self, mut item: Item, out: &mut Vec<Item>) {

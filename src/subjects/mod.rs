@@ -195,15 +195,18 @@ impl Subjects {
                 self.creating += 1;
             }
         } else if let Some(call) = self.calls.get_mut(&key) {
-            if let Some(id) = said.created_id.clone() {
-                call.created = Some(id);
+            let created = said.created_id.clone();
+            if let Some(id) = &created {
+                call.created = Some(id.clone());
                 if call.creating {
                     call.creating = false;
                     self.creating -= 1;
                 }
             }
             let (since, filtered) = (call.since, call.filtered);
-            if let Some(id) = self.calls[&key].created.clone() {
+            // Described once, by the response that gave the id (not again
+            // by each later message of a streaming response).
+            if let Some(id) = created {
                 self.created(&key, &id);
             }
             if !filtered {
