@@ -35,6 +35,8 @@ pub const MAX_CALLS: usize = 65_536;
 /// calls later than the removal (its ordering holds a record up to half a
 /// second, the pipeline up to a second).
 pub const REMOVAL_GRACE_NS: u64 = 2_000_000_000;
+/// The containerd namespace of the CRI plugin's pods and containers.
+pub const CRI_NAMESPACE: &str = "k8s.io";
 
 /// A container a call is about.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -241,6 +243,22 @@ impl Subjects {
         self.creating > 0 || self.cri
     }
 
+    /// Whether a call that creates a sandbox or a container is in flight
+    /// (its response will describe an id).
+    pub fn creating(&self) -> bool {
+        self.creating > 0
+    }
+
+    /// Whether an id named by a call in containerd `namespace` may be
+    /// described soon: [`Subjects::expects_ids`], or the namespace is the
+    /// one the CRI plugin keeps its pods in, whose ids the CRI connection
+    /// describes even when none of its calls has come yet (it may run
+    /// behind the shims' in the capture: a new connection waits until both
+    /// sides were heard, each connection in its own order).
+    pub fn expects_ids_in(&self, namespace: Option<&str>) -> bool {
+        self.expects_ids() || namespace == Some(CRI_NAMESPACE)
+    }
+
     /// The call at `key` is over or forgotten.
     fn forget(&mut self, key: &(ConnId, u32)) -> Option<Call> {
         let call = self.calls.remove(key)?;
@@ -250,11 +268,12 @@ impl Subjects {
         Some(call)
     }
 
-    /// The id the call on `stream` of `conn` named (by an id field, or the
-    /// id its response gave) while nothing describes it yet, and something
-    /// may describe it soon ([`Subjects::expects_ids`]).
-    pub fn unresolved(&self, conn: ConnId, stream: u32) -> Option<String> {
-        if !self.expects_ids() {
+    /// The id the call on `stream` of `conn`, in containerd `namespace`,
+    /// named (by an id field, or the id its response gave) while nothing
+    /// describes it yet, and something may describe it soon
+    /// ([`Subjects::expects_ids_in`]).
+    pub fn unresolved(&self, conn: ConnId, stream: u32, namespace: Option<&str>) -> Option<String> {
+        if !self.expects_ids_in(namespace) {
             return None;
         }
         let call = self.calls.get(&(conn, stream))?;

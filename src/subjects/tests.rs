@@ -45,7 +45,7 @@ fn a_pod_lifecycle_names_every_call() {
     assert_eq!(pod_name(&s), Some("web-0"));
     assert!(m.expects_ids());
     assert_eq!(
-        m.unresolved(1, 1),
+        m.unresolved(1, 1, None),
         None,
         "a call naming its pod by metadata names no id"
     );
