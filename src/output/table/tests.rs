@@ -102,6 +102,7 @@ fn message(stream: u32, conn: u64) -> Item {
     Item {
         ts_ns: 0,
         subject: Default::default(),
+        ends: Default::default(),
         conn: ConnInfo {
             id: conn,
             ..ConnInfo::default()
