@@ -47,8 +47,9 @@ struct Held {
 }
 
 /// The subject map and the items waiting on it.
-#[derive(Default)]
 pub struct Attribution {
+    /// Off: items pass untouched ([`super::Pipeline::attributing`]).
+    pub enabled: bool,
     subjects: Subjects,
     held: HashMap<ConnId, VecDeque<Held>>,
     count: usize,
@@ -56,7 +57,24 @@ pub struct Attribution {
     now: u64,
 }
 
+impl Default for Attribution {
+    fn default() -> Self {
+        Attribution {
+            enabled: true,
+            subjects: Subjects::default(),
+            held: HashMap::new(),
+            count: 0,
+            now: 0,
+        }
+    }
+}
+
 impl Attribution {
+    /// Sandboxes and containers the map let go past its bound.
+    pub fn evicted(&self) -> u64 {
+        self.subjects.stats.evicted
+    }
+
     /// Entries kept.
     pub fn sizes(&self, out: &mut Sizes) {
         self.subjects.sizes(out);
@@ -66,6 +84,10 @@ impl Attribution {
     /// `item`: the items that may go out now, in order (this one, or ones
     /// held before it, or none yet).
     pub fn admit(&mut self, mut item: Item, out: &mut Vec<Item>) {
+        if !self.enabled {
+            out.push(item);
+            return;
+        }
         // Time moves with the writes only: a connection found gone is
         // closed at the time it was found (wall time, later than the
         // writes still on their way), which must not end a wait early.

@@ -178,6 +178,20 @@ impl<O: Output> Events for Present<'_, O> {
     }
 }
 
+/// The summary's line for `evicted` pods and containers, if any.
+pub fn evicted_summary(evicted: u64) -> Option<String> {
+    (evicted > 0).then(|| {
+        format!(
+            "{evicted} pod sandbox{} or container{} left the pod map past its bound of {} \
+             entries: later calls about {} show no pod",
+            if evicted == 1 { "" } else { "es" },
+            if evicted == 1 { "" } else { "s" },
+            crate::subjects::MAX_ENTRIES,
+            if evicted == 1 { "it" } else { "them" },
+        )
+    })
+}
+
 /// The pipeline, as a flow sink.
 pub struct Pipeline<O: Output> {
     decoders: Decoders,
@@ -208,6 +222,18 @@ impl<O: Output> Pipeline<O> {
             from_containers: ClientContainers::default(),
             out,
         }
+    }
+
+    /// Without attribution (`on` false): items go out as they come, no
+    /// subject map is kept (to measure what attribution costs).
+    pub fn attributing(mut self, on: bool) -> Self {
+        self.attribution.enabled = on;
+        self
+    }
+
+    /// Pods and containers the subject map let go past its bound.
+    pub fn evicted(&self) -> u64 {
+        self.attribution.evicted()
     }
 
     /// Time of the latest event seen (for finishing at the end of a file).
