@@ -21,6 +21,9 @@ Two more modes, for pods that run before a capture starts:
         StopPodSandbox, RemovePodSandbox), printing `removed`; `done` at the end.
     cri_pods.py unix:///path - --remove SANDBOX,CONTAINER [...]
         removes those pods as above; `done`.
+    cri_pods.py unix:///path - --load SECONDS INTERVAL SANDBOX,CONTAINER [...]
+        for a benchmark: relists every INTERVAL seconds for SECONDS, asking ContainerStatus of
+        each container every round; prints the rounds, then `done`.
 
 Requests are protobuf bytes written here by hand (field numbers of runtime.v1's api.proto),
 so that no generated stubs are needed.
@@ -117,16 +120,37 @@ def relist(channel, seconds, pods):
     print("done", flush=True)
 
 
+def load(channel, seconds, interval, pods):
+    """Relists and status calls, as many kubelets would make them."""
+    end = time.monotonic() + seconds
+    rounds = 0
+    while time.monotonic() < end:
+        call(channel, "ListPodSandbox", b"")
+        call(channel, "ListContainers", b"")
+        for _, container in pods:
+            call(channel, "ContainerStatus", field(1, container))
+        rounds += 1
+        time.sleep(interval)
+    print(json.dumps({"rounds": rounds}), flush=True)
+    print("done", flush=True)
+
+
 def main():
     if len(sys.argv) < 4 or not sys.argv[1].startswith("unix:"):
         sys.exit("usage: cri_pods.py unix:///path/to/socket IMAGE [--keep] POD [POD ...]\n"
                  "       cri_pods.py unix:///path/to/socket - --relist SECONDS SB,CTR SB,CTR\n"
-                 "       cri_pods.py unix:///path/to/socket - --remove SB,CTR [...]")
+                 "       cri_pods.py unix:///path/to/socket - --remove SB,CTR [...]\n"
+                 "       cri_pods.py unix:///path/to/socket - --load SECONDS INTERVAL SB,CTR [...]")
     if sys.argv[3] == "--remove":
         with grpc.insecure_channel(sys.argv[1]) as channel:
             for pod in sys.argv[4:]:
                 remove(channel, *pod.split(","))
         print("done", flush=True)
+        return
+    if sys.argv[3] == "--load":
+        pods = [tuple(p.split(",")) for p in sys.argv[6:]]
+        with grpc.insecure_channel(sys.argv[1]) as channel:
+            load(channel, float(sys.argv[4]), float(sys.argv[5]), pods)
         return
     if sys.argv[3] == "--relist":
         pods = [tuple(p.split(",")) for p in sys.argv[5:7]]
