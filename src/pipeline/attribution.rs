@@ -135,13 +135,8 @@ impl Attribution {
 
     /// The end of the input: everything held goes out.
     pub fn flush(&mut self, out: &mut Vec<Item>) {
-        let mut conns: Vec<ConnId> = self.held.keys().copied().collect();
-        conns.sort_unstable();
-        for conn in conns {
-            while self.held.get(&conn).is_some_and(|q| !q.is_empty()) {
-                self.pop(conn, out);
-            }
-        }
+        // Every wait is over at the end of time.
+        self.release(u64::MAX, out);
         self.held.clear();
     }
 
@@ -155,28 +150,33 @@ impl Attribution {
             true => HOLD_CREATING_NS,
             false => HOLD_NS,
         };
-        let conns: Vec<ConnId> = self.held.keys().copied().collect();
-        for conn in conns {
-            loop {
-                let ready = match self.held.get(&conn).and_then(|q| q.front()) {
-                    Some(h) => {
-                        h.since.saturating_add(hold) <= now
-                            || !(h.cri_namespace || self.subjects.expects_ids())
-                            || h.wait_for
-                                .as_ref()
-                                .is_none_or(|id| !self.subjects.of_id(id).is_empty())
-                    }
-                    None => false,
-                };
-                if !ready {
-                    break;
-                }
-                self.pop(conn, out);
-            }
+        // Connections' fronts go in the order they were written (ties: the
+        // lower connection): the same output whatever the map's order.
+        loop {
+            let next = self
+                .held
+                .iter()
+                .filter_map(|(c, q)| q.front().map(|h| (h, *c)))
+                .filter(|(h, _)| self.ready(h, hold, now))
+                .map(|(h, c)| (h.item.ts_ns, c))
+                .min();
+            let Some((_, conn)) = next else {
+                break;
+            };
+            self.pop(conn, out);
             if self.held.get(&conn).is_some_and(VecDeque::is_empty) {
                 self.held.remove(&conn);
             }
         }
+    }
+
+    /// Whether held item `h` may go by `now` (waits at most `hold`).
+    fn ready(&self, h: &Held, hold: u64, now: u64) -> bool {
+        h.since.saturating_add(hold) <= now
+            || !(h.cri_namespace || self.subjects.expects_ids())
+            || h.wait_for
+                .as_deref()
+                .is_none_or(|id| self.subjects.knows(id))
     }
 
     /// What the map says of the container `p` runs in.

@@ -70,15 +70,15 @@ fn calls_say_their_pod_and_container_or_null() {
         assert!(o.as_object().unwrap().contains_key(k));
     }
     item.subject = Subject {
-        pod: Some(PodMeta {
+        pod: Some(std::sync::Arc::new(PodMeta {
             namespace: "default".into(),
             name: "web-0".into(),
             uid: String::new(),
-        }),
-        container: Some(ContainerRef {
+        })),
+        container: Some(std::sync::Arc::new(ContainerRef {
             id: "c1".into(),
             name: Some("app".into()),
-        }),
+        })),
         sandbox_id: Some("s1".into()),
     };
     let o = object(&item);
@@ -153,15 +153,15 @@ fn a_client_in_a_container_is_named_and_marked() {
         ..ConnInfo::default()
     });
     named.ends.writer = Subject {
-        pod: Some(PodMeta {
+        pod: Some(std::sync::Arc::new(PodMeta {
             namespace: "default".into(),
             name: "tools".into(),
             uid: "u-1".into(),
-        }),
-        container: Some(ContainerRef {
+        })),
+        container: Some(std::sync::Arc::new(ContainerRef {
             id: "cg1".into(),
             name: Some("shell".into()),
-        }),
+        })),
         sandbox_id: Some("s1".into()),
     };
     let mut j = Json::new(Vec::new());

@@ -327,3 +327,40 @@ fn a_sandbox_shim_call_waits_while_its_sandbox_is_being_created() {
     a.expire(t + HOLD_CREATING_NS, &mut out);
     assert_eq!(out.len(), 1);
 }
+
+#[test]
+fn held_connections_go_out_in_the_order_they_were_written() {
+    // Several connections wait for the same sandbox id; once it is
+    // described they go out by their items' times, not in the map's order.
+    for _ in 0..8 {
+        let mut a = Attribution::default();
+        let mut out = Vec::new();
+        run_pod(&mut a, &mut out);
+        out.clear();
+        for (conn, ts) in [(9, 40), (4, 20), (7, 30), (2, 50)] {
+            a.admit(
+                at(
+                    message(conn, 1, TASK_START, Dir::ToServer, field(1, SB.as_bytes())),
+                    ts,
+                ),
+                &mut out,
+            );
+        }
+        assert!(out.is_empty());
+        a.admit(
+            at(
+                message(
+                    1,
+                    1,
+                    &format!("{RT}RunPodSandbox"),
+                    Dir::ToClient,
+                    field(1, SB.as_bytes()),
+                ),
+                60,
+            ),
+            &mut out,
+        );
+        let order: Vec<u64> = out.iter().map(|i| i.conn.id).collect();
+        assert_eq!(order, [1, 4, 7, 9, 2]);
+    }
+}
