@@ -328,32 +328,46 @@ impl<W: Write> Output for Table<W> {
 /// request whose call named any of them (names escaped: they come from the
 /// wire) or whose client is in a container (`mark`), else "".
 fn context(meta: &CallMeta, subject: &Subject, mark: Option<String>) -> String {
-    let mut parts = Vec::new();
+    use std::fmt::Write as _;
+    // Written in one string: every row of a pod has one.
+    let mut s = String::new();
+    let next = |s: &mut String| s.push(if s.is_empty() { '[' } else { ' ' });
     if let Some(ns) = &meta.namespace {
-        parts.push(format!("ns={}", ns.escape_debug()));
+        next(&mut s);
+        let _ = write!(s, "ns={}", ns.escape_debug());
     }
     if let Some(p) = &subject.pod {
-        let name = match (p.namespace.is_empty(), p.name.is_empty()) {
-            (_, true) => format!("uid:{}", p.uid),
-            (true, false) => p.name.clone(),
-            (false, false) => format!("{}/{}", p.namespace, p.name),
+        next(&mut s);
+        let _ = match (p.namespace.is_empty(), p.name.is_empty()) {
+            (_, true) => write!(s, "pod=uid:{}", p.uid.escape_debug()),
+            (true, false) => write!(s, "pod={}", p.name.escape_debug()),
+            (false, false) => write!(
+                s,
+                "pod={}/{}",
+                p.namespace.escape_debug(),
+                p.name.escape_debug()
+            ),
         };
-        parts.push(format!("pod={}", name.escape_debug()));
     }
     if let Some(c) = &subject.container {
-        match &c.name {
-            Some(n) => parts.push(format!("ctr={}", n.escape_debug())),
-            None => parts.push(format!("ctr={}", short_id(&c.id))),
-        }
+        next(&mut s);
+        let _ = match &c.name {
+            Some(n) => write!(s, "ctr={}", n.escape_debug()),
+            None => write!(s, "ctr={}", short_id(&c.id).escape_debug()),
+        };
     }
     if let Some(t) = meta.timeout_ns {
-        parts.push(format!("timeout={}", super::duration_short(t)));
+        next(&mut s);
+        let _ = write!(s, "timeout={}", super::duration_short(t));
     }
-    parts.extend(mark);
-    match parts.is_empty() {
-        true => String::new(),
-        false => format!("[{}] ", parts.join(" ")),
+    if let Some(m) = mark {
+        next(&mut s);
+        s.push_str(&m);
     }
+    if !s.is_empty() {
+        s.push_str("] ");
+    }
+    s
 }
 
 /// A 64-hex id's first 12 characters (as `crictl` and `docker` show
@@ -378,11 +392,35 @@ fn shorten_ids(text: &mut String, subject: &Subject) {
             .as_deref()
             .filter(|_| subject.pod.is_some()),
     ];
-    for id in named.into_iter().flatten() {
-        let short = short_id(id);
-        if short.len() < id.len() && text.contains(id) {
-            *text = text.replace(id, short);
+    if named.iter().all(Option::is_none) || text.len() < 64 {
+        return;
+    }
+    // One pass over the text: each run of exactly 64 hex digits that is
+    // one of the named ids becomes its first 12 (never part of a longer
+    // run).
+    let b = text.as_bytes();
+    let mut shortened: Option<String> = None;
+    let (mut copied, mut i) = (0, 0);
+    while i < b.len() {
+        if !b[i].is_ascii_hexdigit() {
+            i += 1;
+            continue;
         }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_hexdigit() {
+            i += 1;
+        }
+        let run = &text[start..i];
+        if run.len() == 64 && named.iter().flatten().any(|id| *id == run) {
+            let out = shortened.get_or_insert_with(|| String::with_capacity(text.len()));
+            out.push_str(&text[copied..start]);
+            out.push_str(&run[..12]);
+            copied = i;
+        }
+    }
+    if let Some(mut out) = shortened {
+        out.push_str(&text[copied..]);
+        *text = out;
     }
 }
 

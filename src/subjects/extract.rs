@@ -90,6 +90,18 @@ fn split(path: &str) -> Option<(&str, &str)> {
     path.split_once('/')
 }
 
+/// Whether `path` is a CRI status call (PodSandboxStatus, ContainerStatus),
+/// whose response describes only the id its request named.
+pub fn is_status(path: &str) -> bool {
+    matches!(
+        split(path),
+        Some((
+            "runtime.v1.RuntimeService" | "runtime.v1alpha2.RuntimeService",
+            "PodSandboxStatus" | "ContainerStatus"
+        ))
+    )
+}
+
 /// What message `payload` (a request if `request`) of a call on `path` says.
 pub fn said(path: &str, request: bool, payload: &[u8]) -> Said {
     let mut out = Said::default();
@@ -243,12 +255,12 @@ fn labelled(c: &[u8], out: &mut Said) {
     let mut pod = PodMeta::default();
     let (mut name, mut kind) = (String::new(), String::new());
     for (k, v) in map_entries(c, 2) {
-        match k.as_str() {
-            "io.kubernetes.pod.namespace" => pod.namespace = v,
-            "io.kubernetes.pod.name" => pod.name = v,
-            "io.kubernetes.pod.uid" => pod.uid = v,
-            "io.kubernetes.container.name" => name = v,
-            "io.cri-containerd.kind" => kind = v,
+        match k {
+            b"io.kubernetes.pod.namespace" => pod.namespace = owned(v),
+            b"io.kubernetes.pod.name" => pod.name = owned(v),
+            b"io.kubernetes.pod.uid" => pod.uid = owned(v),
+            b"io.kubernetes.container.name" => name = owned(v),
+            b"io.cri-containerd.kind" => kind = owned(v),
             _ => {}
         }
     }
@@ -310,10 +322,10 @@ fn cri_container(c: &[u8], sandbox: Option<u32>, meta: u32, labels: u32) -> Opti
         pod: PodMeta::default(),
     };
     for (k, v) in map_entries(c, labels) {
-        match k.as_str() {
-            "io.kubernetes.pod.namespace" => info.pod.namespace = v,
-            "io.kubernetes.pod.name" => info.pod.name = v,
-            "io.kubernetes.pod.uid" => info.pod.uid = v,
+        match k {
+            b"io.kubernetes.pod.namespace" => info.pod.namespace = owned(v),
+            b"io.kubernetes.pod.name" => info.pod.name = owned(v),
+            b"io.kubernetes.pod.uid" => info.pod.uid = owned(v),
             _ => {}
         }
     }
@@ -347,17 +359,21 @@ fn text(buf: &[u8], number: u32) -> Option<String> {
     if b.is_empty() {
         return None;
     }
-    Some(String::from_utf8_lossy(&b[..b.len().min(MAX_TEXT)]).into_owned())
+    Some(owned(b))
 }
 
-/// The entries of map field `number` (key 1, value 2), at most [`MAX_ITEMS`].
-fn map_entries(buf: &[u8], number: u32) -> impl Iterator<Item = (String, String)> + '_ {
-    lens(buf, number).take(MAX_ITEMS).map(|e| {
-        (
-            text(e, 1).unwrap_or_default(),
-            text(e, 2).unwrap_or_default(),
-        )
-    })
+/// `b` as text, cut to [`MAX_TEXT`] bytes.
+fn owned(b: &[u8]) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(MAX_TEXT)]).into_owned()
+}
+
+/// The entries of map field `number` (key 1, value 2; empty when absent),
+/// at most [`MAX_ITEMS`], as they are on the wire: only the few a caller
+/// keeps become text.
+fn map_entries(buf: &[u8], number: u32) -> impl Iterator<Item = (&[u8], &[u8])> + '_ {
+    lens(buf, number)
+        .take(MAX_ITEMS)
+        .map(|e| (message(e, 1).unwrap_or(&[]), message(e, 2).unwrap_or(&[])))
 }
 
 #[cfg(test)]
