@@ -1,0 +1,197 @@
+use super::calls::{Call, Outcome};
+use super::escape::{attr, cut, script_json, text};
+use super::lanes::{Bins, BINS};
+use super::methods::Methods;
+use super::*;
+use crate::decode::{CallMeta, PathInfo};
+use crate::flow::{Comm, Dir, Process};
+use crate::pipeline::{ConnInfo, Item, Output, What};
+use crate::subjects::extract::PodMeta;
+use crate::subjects::Subject;
+
+#[test]
+fn text_and_attributes_cannot_break_out() {
+    let evil = "<script>alert(\"x\")</script>'&\u{1b}";
+    assert_eq!(
+        text(evil),
+        "&lt;script&gt;alert(\"x\")&lt;/script&gt;'&amp;\\u{1b}"
+    );
+    assert_eq!(
+        attr(evil),
+        "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;&amp;\\u{1b}"
+    );
+    let json = serde_json::json!({"m": "</script><!-- \u{2028}&"}).to_string();
+    let safe = script_json(&json);
+    assert!(!safe.contains('<') && !safe.contains('>') && !safe.contains('&'));
+    let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
+    assert_eq!(back["m"], "</script><!-- \u{2028}&");
+}
+
+#[test]
+fn cut_keeps_whole_characters() {
+    assert_eq!(cut("héllo", 2), "hé…");
+    assert_eq!(cut("hé", 2), "hé");
+}
+
+#[test]
+fn bins_widen_and_keep_every_call() {
+    let mut b = Bins::new_for_test(0);
+    for i in 0..10_000u64 {
+        b.add(i * 3_000_000, i % 10 == 0);
+    }
+    let (calls, errors) = b.slices().fold((0u64, 0u64), |(c, e), s| {
+        (c + u64::from(s.2), e + u64::from(s.3))
+    });
+    assert_eq!((calls, errors), (10_000, 1_000));
+    assert!(b.slices().count() <= BINS);
+    let last = b.slices().last().unwrap();
+    assert!(last.0 <= 29_997_000_000 && 29_997_000_000 < last.1);
+}
+
+fn call(method: &str, latency: Option<u64>, outcome: Outcome) -> Call {
+    Call {
+        seq: 0,
+        conn: 1,
+        stream: 1,
+        method: method.into(),
+        pod: None,
+        container: None,
+        start_ns: latency.map(|l| 1_000_000_000 - l),
+        end_ns: 1_000_000_000,
+        outcome,
+        streaming: false,
+        excerpt: None,
+        client: Process::default(),
+        server: Process::default(),
+    }
+}
+
+#[test]
+fn percentiles_are_nearest_rank_and_exact() {
+    let mut m = Methods::default();
+    let name = m.intern("/a.B/C");
+    for l in 1..=100u64 {
+        m.call(&call(&name, Some(l * 1000), Outcome::Ok));
+    }
+    m.call(&call(&name, None, Outcome::Failed(5)));
+    m.call(&call(&name, Some(9_999_999), Outcome::Open));
+    let (_, row) = m.rows().next().unwrap();
+    assert_eq!(row.calls, 102);
+    assert_eq!(row.timed, 100);
+    assert_eq!(row.errors(), 1);
+    assert_eq!(row.percentile(50).unwrap().ns, 50_000);
+    assert_eq!(row.percentile(95).unwrap().ns, 95_000);
+    assert_eq!(row.max_ns, 100_000);
+}
+
+fn conn(id: u64) -> ConnInfo {
+    ConnInfo {
+        id,
+        path: Some("/run/containerd/containerd.sock".into()),
+        client: Process::thread(10, 10, Comm::from_name("ctr")),
+        server: Process::thread(20, 20, Comm::from_name("containerd")),
+        ..ConnInfo::default()
+    }
+}
+
+fn end(conn_id: u64, stream: u32, path: &str, ts: u64, subject: Subject) -> Item {
+    let c = conn(conn_id);
+    Item {
+        ts_ns: ts,
+        writer: c.server,
+        peer: c.client,
+        conn: c,
+        what: What::CallEnd {
+            stream,
+            path: PathInfo::Known(path.into()),
+            meta: CallMeta::default(),
+            status: Some(0),
+            message: None,
+            reset: None,
+            latency_ns: Some(1_000),
+            unfinished: false,
+        },
+        subject,
+    }
+}
+
+fn page(r: Report) -> String {
+    let mut out = Vec::new();
+    r.write(&Facts::default(), &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn names_from_the_wire_are_text() {
+    let mut r = Report::new();
+    let pod = PodMeta {
+        namespace: "ns\"'".into(),
+        name: "<script>alert(1)</script>".into(),
+        uid: "u".into(),
+    };
+    let subject = Subject {
+        pod: Some(pod),
+        ..Subject::default()
+    };
+    r.item(&end(1, 1, "/x.Y/<script>\"", 5_000, subject))
+        .unwrap();
+    let html = page(r);
+    assert_eq!(html.matches("<script").count(), 2, "{html}");
+    assert!(html.contains("data-pod=\"ns&quot;&#39;/&lt;script&gt;alert(1)&lt;/script&gt;\""));
+    assert!(html.contains("data-method=\"/x.Y/&lt;script&gt;&quot;\""));
+}
+
+#[test]
+fn every_call_is_drawn_or_counted() {
+    let mut r = Report::new();
+    let n = drawn::MAX_DRAWN as u64 + 500;
+    for i in 0..n {
+        r.item(&end(
+            i % 100,
+            i as u32,
+            "/a.B/C",
+            1_000_000 + i * 1000,
+            Subject::default(),
+        ))
+        .unwrap();
+    }
+    let html = page(r);
+    let drawn = html.matches("class=\"call ").count() as u64;
+    assert_eq!(drawn, drawn::MAX_DRAWN as u64);
+    assert!(html.contains(&format!(
+        "the other {} are shaded slices",
+        n - drawn::MAX_DRAWN as u64
+    )));
+    assert!(html.contains("class=\"slice"));
+    assert!(html.contains("share a lane per client"));
+}
+
+#[test]
+fn a_message_gives_its_call_an_excerpt_and_bytes() {
+    let mut r = Report::new();
+    let c = conn(3);
+    let msg = Item {
+        ts_ns: 1_000,
+        writer: c.client,
+        peer: c.server,
+        conn: c,
+        what: What::Message {
+            dir: Dir::ToServer,
+            stream: 7,
+            path: PathInfo::Known("/a.B/C".into()),
+            meta: CallMeta::default(),
+            compressed: false,
+            payload: vec![0; 12],
+            decompress_error: None,
+            decoded: None,
+        },
+        subject: Subject::default(),
+    };
+    r.item(&msg).unwrap();
+    r.item(&end(3, 7, "/a.B/C", 2_000, Subject::default()))
+        .unwrap();
+    let html = page(r);
+    assert!(html.contains("data-sort=\"12\""), "{html}");
+    assert_eq!(html.matches("class=\"arrow req\"").count(), 1);
+    assert_eq!(html.matches("class=\"arrow resp ok\"").count(), 1);
+}

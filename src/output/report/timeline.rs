@@ -1,0 +1,224 @@
+//! The timeline: a lane per connection (client -> server), each drawn call
+//! a bar from its request to its end coloured by how it ended, streams
+//! outlined, calls still open at the end dashed up to it, gaps marked
+//! above their lane, and the calls not drawn one by one as shaded slices
+//! whose darkness says how many. Hovering (an SVG `<title>`, no script
+//! needed) shows a call's method, pod, status and the first part of its
+//! request.
+
+use std::fmt::Write;
+
+use super::calls::{Call, Outcome};
+use super::escape::{attr, cut, text};
+use super::lanes::{GapMark, Lane, LaneKind};
+use super::svg::{num, relative, Scale};
+use crate::flow::{Dir, Process};
+
+/// Left of the plot: the lanes' labels.
+pub const LABEL_W: f64 = 290.0;
+/// The plot's width.
+pub const PLOT_W: f64 = 1000.0;
+const AXIS_H: f64 = 28.0;
+const LANE_H: f64 = 22.0;
+const BAR_H: f64 = 14.0;
+/// Columns the counted calls of a lane are shown in.
+const SLICE_COLUMNS: usize = 250;
+
+fn who(p: &Process) -> String {
+    match (p.comm, p.pid) {
+        (Some(c), Some(pid)) => format!("{c} {pid}"),
+        (Some(c), None) => c.to_string(),
+        (None, Some(pid)) => format!("pid {pid}"),
+        (None, None) => "?".to_string(),
+    }
+}
+
+/// A lane's label: `client -> server`, and what it stands for.
+pub fn lane_label(l: &Lane) -> String {
+    match l.kind {
+        LaneKind::Conn(id) => format!("c{id} {} → {}", who(&l.client), who(&l.server)),
+        LaneKind::Group => format!("{} → {} ×{}", who(&l.client), who(&l.server), l.conns),
+        LaneKind::Rest => format!("other connections ×{}", l.conns),
+    }
+}
+
+/// The SVG of the timeline.
+pub fn render(
+    out: &mut String,
+    scale: &Scale,
+    lanes: &[Lane],
+    drawn: &[(usize, Call)],
+    gaps: &[GapMark],
+) {
+    let height = AXIS_H + LANE_H * lanes.len() as f64 + 8.0;
+    let width = LABEL_W + PLOT_W + 30.0;
+    let _ = write!(
+        out,
+        "<svg class=\"timeline\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" role=\"img\">",
+        w = num(width),
+        h = num(height)
+    );
+    for (i, lane) in lanes.iter().enumerate() {
+        let y = AXIS_H + LANE_H * i as f64;
+        if i % 2 == 0 {
+            let _ = write!(
+                out,
+                "<rect class=\"stripe\" x=\"0\" y=\"{}\" width=\"{}\" height=\"{}\"/>",
+                num(y),
+                num(width),
+                num(LANE_H)
+            );
+        }
+        let label = lane_label(lane);
+        let mut about = label.clone();
+        if let Some(p) = &lane.path {
+            let _ = write!(about, "\nsocket {p}");
+        }
+        let _ = write!(
+            about,
+            "\n{} calls, {} errors, {} gaps",
+            lane.calls, lane.errors, lane.gaps
+        );
+        let _ = write!(
+            out,
+            "<text class=\"lane\" x=\"4\" y=\"{}\">{}<title>{}</title></text>",
+            num(y + 15.0),
+            text(&cut(&label, 44)),
+            text(&about)
+        );
+    }
+    scale.axis(out, AXIS_H, height - 4.0);
+    for (i, lane) in lanes.iter().enumerate() {
+        slices(out, scale, lane, AXIS_H + LANE_H * i as f64 + 4.0);
+    }
+    for (lane, call) in drawn {
+        bar(out, scale, call, AXIS_H + LANE_H * *lane as f64 + 4.0);
+    }
+    for g in gaps {
+        gap(out, scale, g, AXIS_H + LANE_H * g.lane as f64 + 2.0);
+    }
+    out.push_str("</svg>");
+}
+
+/// The counted calls of `lane` in columns, shaded by how many.
+fn slices(out: &mut String, scale: &Scale, lane: &Lane, y: f64) {
+    if lane.binned == 0 {
+        return;
+    }
+    let col_w = PLOT_W / SLICE_COLUMNS as f64;
+    let mut cols = vec![(0u64, 0u64); SLICE_COLUMNS];
+    for (start, end, calls, errors) in lane.bins.slices() {
+        let mid = start / 2 + end / 2;
+        let c = (((scale.x(mid) - scale.x0) / col_w) as usize).min(SLICE_COLUMNS - 1);
+        cols[c].0 += u64::from(calls);
+        cols[c].1 += u64::from(errors);
+    }
+    let max = cols.iter().map(|c| c.0).max().unwrap_or(1).max(1);
+    for (i, &(calls, errors)) in cols.iter().enumerate() {
+        if calls == 0 {
+            continue;
+        }
+        let x = scale.x0 + col_w * i as f64;
+        let opacity = 0.2 + 0.8 * calls as f64 / max as f64;
+        let from = scale.t(x).saturating_sub(scale.t0);
+        let to = scale.t(x + col_w).saturating_sub(scale.t0);
+        let _ = write!(
+            out,
+            "<rect class=\"slice{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill-opacity=\"{:.2}\">\
+             <title>{calls} calls ({errors} errors) starting between +{} and +{}, counted, not drawn one by one</title></rect>",
+            if errors > 0 { " err" } else { "" },
+            num(x),
+            num(y),
+            num(col_w),
+            num(BAR_H),
+            opacity,
+            relative(from),
+            relative(to),
+        );
+    }
+}
+
+/// One call's bar.
+fn bar(out: &mut String, scale: &Scale, c: &Call, y: f64) {
+    let mut class = format!("call {}", c.outcome.class());
+    if c.streaming {
+        class.push_str(" stream");
+    }
+    let (x, w) = match c.start_ns {
+        Some(s) => {
+            let x = scale.x(s);
+            (x, (scale.x(c.end_ns) - x).max(1.5))
+        }
+        None => {
+            class.push_str(" nostart");
+            (scale.x(c.end_ns) - 2.0, 2.0)
+        }
+    };
+    let _ = write!(
+        out,
+        "<rect class=\"{class}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" data-method=\"{}\"",
+        num(x),
+        num(y),
+        num(w),
+        num(BAR_H),
+        attr(&c.method)
+    );
+    if let Some(p) = &c.pod {
+        let _ = write!(out, " data-pod=\"{}\"", attr(p));
+    }
+    let _ = write!(out, "><title>{}</title></rect>", text(&hover(c, scale.t0)));
+}
+
+/// What hovering a call shows.
+pub fn hover(c: &Call, t0: u64) -> String {
+    let mut s = c.method.to_string();
+    if let Some(p) = &c.pod {
+        let _ = write!(s, "\npod {p}");
+    }
+    if let Some(ctr) = &c.container {
+        let _ = write!(s, "\ncontainer {ctr}");
+    }
+    let _ = write!(s, "\n{}", c.outcome.label());
+    match (c.duration_ns(), c.outcome) {
+        (Some(ns), Outcome::Open) => {
+            let _ = write!(s, ", open {} by the end", crate::output::duration(ns));
+        }
+        (Some(ns), _) => {
+            let _ = write!(s, " after {}", crate::output::duration(ns));
+        }
+        (None, _) => s.push_str(", request not seen"),
+    }
+    if c.streaming {
+        s.push_str(", a stream");
+    }
+    let start = c.start_ns.unwrap_or(c.end_ns);
+    let _ = write!(
+        s,
+        "\nat +{}, c{}:{} {} → {}",
+        relative(start.saturating_sub(t0)),
+        c.conn,
+        c.stream,
+        c.client.short(),
+        c.server.short()
+    );
+    if let Some(e) = &c.excerpt {
+        let _ = write!(s, "\nrequest: {e}");
+    }
+    s
+}
+
+/// A gap's mark, above its lane.
+fn gap(out: &mut String, scale: &Scale, g: &GapMark, y: f64) {
+    let dir = match g.dir {
+        Dir::ToServer => "client to server",
+        Dir::ToClient => "server to client",
+    };
+    let _ = write!(
+        out,
+        "<path class=\"gap\" d=\"M{} {}l4 -6h-8z\"><title>{} bytes lost ({dir}) at +{}</title></path>",
+        num(scale.x(g.ts_ns)),
+        num(y + 6.0),
+        g.bytes,
+        relative(g.ts_ns.saturating_sub(scale.t0))
+    );
+}
