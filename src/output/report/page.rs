@@ -441,9 +441,9 @@ fn data(out: &mut String, p: &mut Parts) {
         "methods": methods,
         "pods": pods,
     });
-    let _ = write!(
+    let _ = writeln!(
         out,
-        "<script type=\"application/json\" id=\"report-data\">{}</script>\n",
+        "<script type=\"application/json\" id=\"report-data\">{}</script>",
         script_json(&v.to_string())
     );
 }
