@@ -142,7 +142,7 @@ fn participant_label(p: &Participant) -> String {
     }
 }
 
-const COL_W: f64 = 190.0;
+const COL_W: f64 = 230.0;
 const LEFT: f64 = 90.0;
 const HEAD_H: f64 = 40.0;
 const ROW_H: f64 = 22.0;
@@ -255,7 +255,7 @@ fn arrow(out: &mut String, a: &Arrow, from: f64, to: f64, y: f64, rel: u64) {
             });
             (
                 format!("resp {}", c.outcome.class()),
-                format!("{}{took}", c.outcome.label()),
+                format!("{short} {}{took}", c.outcome.label()),
             )
         }
     };
@@ -296,7 +296,7 @@ fn arrow(out: &mut String, a: &Arrow, from: f64, to: f64, y: f64, rel: u64) {
         num(-dir * 7.0),
         num((from + to) / 2.0),
         num(y - 4.0),
-        text(&cut(&label, 30)),
+        text(&cut(&label, 40)),
         y = num(y),
     );
 }

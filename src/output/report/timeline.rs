@@ -19,8 +19,15 @@ pub const LABEL_W: f64 = 290.0;
 /// The plot's width.
 pub const PLOT_W: f64 = 1000.0;
 const AXIS_H: f64 = 28.0;
-const LANE_H: f64 = 22.0;
-const BAR_H: f64 = 14.0;
+/// A lane's height above and below its rows.
+const LANE_PAD: f64 = 8.0;
+/// A row of bars.
+const ROW_H: f64 = 12.0;
+const BAR_H: f64 = 10.0;
+/// Rows of bars in one lane at most: calls that overlap in time (a
+/// connection's concurrent calls, a long stream) are drawn one above the
+/// other, and past this many, over each other.
+pub const MAX_ROWS: usize = 4;
 /// Columns the counted calls of a lane are shown in.
 const SLICE_COLUMNS: usize = 250;
 
@@ -42,6 +49,50 @@ pub fn lane_label(l: &Lane) -> String {
     }
 }
 
+/// The row of each drawn call (`drawn` sorted by lane, then start), and
+/// how many rows each lane needs: a call takes the first row whose last
+/// bar ended a pixel before it starts, else the row that frees first.
+fn rows(scale: &Scale, lanes: usize, drawn: &[(usize, Call)]) -> (Vec<usize>, Vec<usize>) {
+    let mut needed = vec![1; lanes];
+    let mut row_of = Vec::with_capacity(drawn.len());
+    let mut ends: Vec<f64> = Vec::new();
+    let mut lane_now = usize::MAX;
+    for (lane, c) in drawn {
+        if *lane != lane_now {
+            lane_now = *lane;
+            ends.clear();
+        }
+        let (x, w) = extent(scale, c);
+        let row = match ends.iter().position(|&e| e + 1.0 <= x) {
+            Some(r) => r,
+            None if ends.len() < MAX_ROWS => {
+                ends.push(f64::MIN);
+                ends.len() - 1
+            }
+            None => (0..ends.len())
+                .min_by(|&a, &b| ends[a].total_cmp(&ends[b]))
+                .unwrap_or(0),
+        };
+        ends[row] = ends[row].max(x + w);
+        if let Some(n) = needed.get_mut(*lane) {
+            *n = (*n).max(row + 1);
+        }
+        row_of.push(row);
+    }
+    (needed, row_of)
+}
+
+/// Where a call's bar starts and how wide it is.
+fn extent(scale: &Scale, c: &Call) -> (f64, f64) {
+    match c.start_ns {
+        Some(s) => {
+            let x = scale.x(s);
+            (x, (scale.x(c.end_ns) - x).max(1.5))
+        }
+        None => (scale.x(c.end_ns) - 2.0, 2.0),
+    }
+}
+
 /// The SVG of the timeline.
 pub fn render(
     out: &mut String,
@@ -50,7 +101,14 @@ pub fn render(
     drawn: &[(usize, Call)],
     gaps: &[GapMark],
 ) {
-    let height = AXIS_H + LANE_H * lanes.len() as f64 + 8.0;
+    let (needed, row_of) = rows(scale, lanes.len(), drawn);
+    let mut tops = Vec::with_capacity(lanes.len());
+    let mut bottom = AXIS_H;
+    for n in &needed {
+        tops.push(bottom);
+        bottom += LANE_PAD + ROW_H * *n as f64;
+    }
+    let height = bottom + 8.0;
     let width = LABEL_W + PLOT_W + 30.0;
     let _ = write!(
         out,
@@ -59,14 +117,14 @@ pub fn render(
         h = num(height)
     );
     for (i, lane) in lanes.iter().enumerate() {
-        let y = AXIS_H + LANE_H * i as f64;
+        let y = tops[i];
         if i % 2 == 0 {
             let _ = write!(
                 out,
                 "<rect class=\"stripe\" x=\"0\" y=\"{}\" width=\"{}\" height=\"{}\"/>",
                 num(y),
                 num(width),
-                num(LANE_H)
+                num(LANE_PAD + ROW_H * needed[i] as f64)
             );
         }
         let label = lane_label(lane);
@@ -82,26 +140,30 @@ pub fn render(
         let _ = write!(
             out,
             "<text class=\"lane\" x=\"4\" y=\"{}\">{}<title>{}</title></text>",
-            num(y + 15.0),
+            num(y + 14.0),
             text(&cut(&label, 44)),
             text(&about)
         );
     }
     scale.axis(out, AXIS_H, height - 4.0);
     for (i, lane) in lanes.iter().enumerate() {
-        slices(out, scale, lane, AXIS_H + LANE_H * i as f64 + 4.0);
+        let h = ROW_H * needed[i] as f64 - (ROW_H - BAR_H);
+        slices(out, scale, lane, tops[i] + LANE_PAD / 2.0, h);
     }
-    for (lane, call) in drawn {
-        bar(out, scale, call, AXIS_H + LANE_H * *lane as f64 + 4.0);
+    for ((lane, call), row) in drawn.iter().zip(&row_of) {
+        let y = tops[*lane] + LANE_PAD / 2.0 + ROW_H * *row as f64;
+        bar(out, scale, call, y);
     }
     for g in gaps {
-        gap(out, scale, g, AXIS_H + LANE_H * g.lane as f64 + 2.0);
+        if let Some(top) = tops.get(g.lane) {
+            gap(out, scale, g, top + 2.0);
+        }
     }
     out.push_str("</svg>");
 }
 
 /// The counted calls of `lane` in columns, shaded by how many.
-fn slices(out: &mut String, scale: &Scale, lane: &Lane, y: f64) {
+fn slices(out: &mut String, scale: &Scale, lane: &Lane, y: f64, h: f64) {
     if lane.binned == 0 {
         return;
     }
@@ -130,7 +192,7 @@ fn slices(out: &mut String, scale: &Scale, lane: &Lane, y: f64) {
             num(x),
             num(y),
             num(col_w),
-            num(BAR_H),
+            num(h),
             opacity,
             relative(from),
             relative(to),
@@ -144,16 +206,10 @@ fn bar(out: &mut String, scale: &Scale, c: &Call, y: f64) {
     if c.streaming {
         class.push_str(" stream");
     }
-    let (x, w) = match c.start_ns {
-        Some(s) => {
-            let x = scale.x(s);
-            (x, (scale.x(c.end_ns) - x).max(1.5))
-        }
-        None => {
-            class.push_str(" nostart");
-            (scale.x(c.end_ns) - 2.0, 2.0)
-        }
-    };
+    if c.start_ns.is_none() {
+        class.push_str(" nostart");
+    }
+    let (x, w) = extent(scale, c);
     let _ = write!(
         out,
         "<rect class=\"{class}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" data-method=\"{}\"",
