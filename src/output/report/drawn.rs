@@ -66,15 +66,13 @@ impl Drawn {
         self.heap.pop().map(|Reverse(r)| (r.lane, r.call))
     }
 
-    /// The kept calls with their lanes, by lane, then start.
-    pub fn into_sorted(self) -> Vec<(usize, Call)> {
-        let mut v: Vec<(usize, Call)> = self
-            .heap
+    /// The kept calls with their lanes, the most notable first.
+    pub fn into_ranked(self) -> Vec<(usize, Call)> {
+        self.heap
+            .into_sorted_vec()
             .into_iter()
             .map(|Reverse(r)| (r.lane, r.call))
-            .collect();
-        v.sort_by_key(|(lane, c)| (*lane, c.start_ns.unwrap_or(c.end_ns), c.seq));
-        v
+            .collect()
     }
 
     /// Calls kept.

@@ -126,7 +126,7 @@ impl Report {
             totals: self.totals,
             methods: self.methods,
             lanes: self.lanes,
-            drawn: self.drawn.into_sorted(),
+            drawn: self.drawn.into_ranked(),
             diagrams: self.diagrams,
             not_followed: self.in_flight.not_followed,
         }

@@ -24,7 +24,7 @@ pub struct Parts {
     pub methods: Methods,
     /// The lanes.
     pub lanes: Lanes,
-    /// The calls drawn one by one, by lane and start.
+    /// The calls kept to draw one by one, the most notable first.
     pub drawn: Vec<(usize, Call)>,
     /// The sequence diagrams.
     pub diagrams: Diagrams,
@@ -35,8 +35,32 @@ pub struct Parts {
 const STYLE: &str = include_str!("page.css");
 const SCRIPT: &str = include_str!("page.js");
 
+/// What the page's size bounds left out, for the notes at its top.
+#[derive(Default)]
+struct Cut {
+    /// Calls kept to draw but counted in slices instead.
+    bars: u64,
+    /// Calls of sequence diagrams not drawn.
+    arrows: u64,
+    /// Methods without a row.
+    methods: u64,
+}
+
 /// The whole page.
 pub fn render(mut p: Parts, facts: &Facts) -> String {
+    let mut cut = Cut::default();
+    let t0 = p.totals.span.map_or(0, |s| s.0);
+    let (drawn, left) =
+        timeline::within_budget(std::mem::take(&mut p.drawn), &mut p.lanes.lanes, t0);
+    p.drawn = drawn;
+    cut.bars = left;
+    let mut timeline = String::new();
+    timeline_section(&mut timeline, &p);
+    let mut diagrams = String::new();
+    cut.arrows = sequences(&mut diagrams, &p.diagrams);
+    let mut table = String::new();
+    let listed = methods(&mut table, &mut p.methods);
+    cut.methods = (p.methods.rows().count() - listed) as u64;
     let mut out = String::with_capacity(1 << 20);
     let title = format!("containerdsnoop report: {}", facts.source);
     let _ = write!(
@@ -51,27 +75,44 @@ pub fn render(mut p: Parts, facts: &Facts) -> String {
         text(&facts.source),
         env!("CARGO_PKG_VERSION"),
     );
-    bounds(&mut out, &p);
+    bounds(&mut out, &p, &cut);
     summary(&mut out, &p, facts);
-    methods(&mut out, &mut p.methods);
-    timeline_section(&mut out, &p);
-    sequences(&mut out, &p.diagrams);
-    data(&mut out, &mut p);
+    out.push_str(&table);
+    out.push_str(&timeline);
+    out.push_str(&diagrams);
+    data(&mut out, &mut p, listed);
     let _ = write!(out, "<script>{SCRIPT}</script>\n</body></html>\n");
     out
 }
 
 /// What was counted rather than drawn, said before anything else.
-fn bounds(out: &mut String, p: &Parts) {
+fn bounds(out: &mut String, p: &Parts, cut: &Cut) {
     let mut said = Vec::new();
     let drawn = p.drawn.len() as u64;
     if drawn < p.totals.calls {
         said.push(format!(
             "The timeline draws {drawn} of the {} calls one by one (the errors first, then the \
-             longest; at most {MAX_DRAWN}); the other {} are shaded slices of their lane, darker \
+             longest; at most {MAX_DRAWN}{}); the other {} are shaded slices of their lane, darker \
              for more calls.",
             p.totals.calls,
+            if cut.bars > 0 {
+                format!(", and {} fewer to keep the page small", cut.bars)
+            } else {
+                String::new()
+            },
             p.totals.calls - drawn
+        ));
+    }
+    if cut.arrows > 0 {
+        said.push(format!(
+            "{} calls of sequence diagrams are not drawn, to keep the page small.",
+            cut.arrows
+        ));
+    }
+    if cut.methods > 0 {
+        said.push(format!(
+            "{} methods have no row of their own, to keep the page small: the last row counts them.",
+            cut.methods
         ));
     }
     let grouped: u64 = p
@@ -290,7 +331,14 @@ fn ns_cell(q: Option<Quantile>) -> String {
     }
 }
 
-fn methods(out: &mut String, m: &mut Methods) {
+/// Bytes of the page the method rows may take.
+const METHOD_ROWS_BYTES: usize = 800_000;
+
+/// The method table; how many methods have a row (the first ones: the
+/// others had no room).
+fn methods(out: &mut String, m: &mut Methods) -> usize {
+    let start = out.len();
+    let (mut listed, mut left, mut left_calls) = (0usize, 0u64, 0u64);
     out.push_str(
         "<section id=\"methods\"><h2>Per method</h2>\
          <p class=\"hint\">Latency is request to end, of the calls whose request was seen and \
@@ -301,6 +349,12 @@ fn methods(out: &mut String, m: &mut Methods) {
          <th>request bytes</th><th>response bytes</th></tr></thead><tbody>",
     );
     for (name, row) in m.rows() {
+        if left > 0 || out.len() - start > METHOD_ROWS_BYTES {
+            left += 1;
+            left_calls += row.calls;
+            continue;
+        }
+        listed += 1;
         let statuses: Vec<String> = row
             .outcomes
             .iter()
@@ -328,7 +382,15 @@ fn methods(out: &mut String, m: &mut Methods) {
             num_cell(row.response_bytes),
         );
     }
+    if left > 0 {
+        let _ = write!(
+            out,
+            "<tr><td>{left} more methods, not listed</td>{}<td colspan=\"7\"></td></tr>",
+            num_cell(left_calls)
+        );
+    }
     out.push_str("</tbody></table></section>\n");
+    listed
 }
 
 fn legend(out: &mut String) {
@@ -366,7 +428,10 @@ fn timeline_section(out: &mut String, p: &Parts) {
     out.push_str("</div></section>\n");
 }
 
-fn sequences(out: &mut String, d: &Diagrams) {
+/// The sequence diagrams; how many of their calls the page's size left out.
+fn sequences(out: &mut String, d: &Diagrams) -> u64 {
+    let mut room = sequence::DIAGRAMS_BYTES;
+    let mut cut = 0u64;
     out.push_str(
         "<section id=\"sequences\"><h2>Sequence diagrams</h2><p class=\"hint\">One per pod \
          (its CRI calls, and containerd's and the shims' calls about it), and one per \
@@ -394,29 +459,32 @@ fn sequences(out: &mut String, d: &Diagrams) {
             }
             (Key::Pod(..), None) => (String::new(), "Pod".to_string()),
         };
-        let _ = write!(
+        let (svg, n) = sequence::render_within(diagram, room);
+        room -= svg.len();
+        let more = diagram.more + (diagram.calls.len() - n) as u64;
+        cut += (diagram.calls.len() - n) as u64;
+        let _ = writeln!(
             out,
-            "<section class=\"seq\"{attrs}><h3>{}</h3><p class=\"hint\">{} calls drawn{}</p>\
-             <div class=\"scroll\">",
+            "<section class=\"seq\"{attrs}><h3>{}</h3><p class=\"hint\">{n} calls drawn{}</p>\
+             <div class=\"scroll\">{svg}</div></section>",
             text(&heading),
-            diagram.calls.len(),
-            if diagram.more > 0 {
-                format!(", {} more not drawn", diagram.more)
+            if more > 0 {
+                format!(", {more} more not drawn")
             } else {
                 String::new()
             }
         );
-        sequence::render(diagram, out);
-        out.push_str("</div></section>\n");
     }
     out.push_str("</section>\n");
+    cut
 }
 
 /// The figures as JSON, for programs (and tests) reading the page.
-fn data(out: &mut String, p: &mut Parts) {
+fn data(out: &mut String, p: &mut Parts, listed: usize) {
     let methods: Vec<serde_json::Value> = p
         .methods
         .rows()
+        .take(listed)
         .map(|(name, row)| json!({"method": name, "calls": row.calls, "errors": row.errors()}))
         .collect();
     let pods: Vec<&str> = p
@@ -425,18 +493,10 @@ fn data(out: &mut String, p: &mut Parts) {
         .iter()
         .filter_map(|d| d.pod.as_deref())
         .collect();
-    let arrows: usize = p
-        .diagrams
-        .list
-        .iter()
-        .flat_map(|d| &d.calls)
-        .map(|c| 1 + usize::from(c.outcome != Outcome::Open))
-        .sum();
     let v = json!({
         "calls": p.totals.calls,
         "messages": p.totals.messages,
         "drawn_calls": p.drawn.len(),
-        "arrows": arrows,
         "gaps": p.totals.gaps,
         "methods": methods,
         "pods": pods,

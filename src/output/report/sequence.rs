@@ -154,8 +154,28 @@ struct Arrow<'a> {
     request: bool,
 }
 
-/// The SVG of `d`.
-pub fn render(d: &Diagram, out: &mut String) {
+/// Bytes of the page all sequence diagrams may take.
+pub const DIAGRAMS_BYTES: usize = 1_500_000;
+
+/// The SVG of `d`'s first calls that fit in `budget` bytes, and how many
+/// calls it draws (all, when they fit; none when not even one does).
+pub fn render_within(d: &Diagram, budget: usize) -> (String, usize) {
+    let mut n = d.calls.len();
+    loop {
+        let mut out = String::new();
+        render(&d.calls[..n], &mut out);
+        if out.len() <= budget {
+            return (out, n);
+        }
+        if n == 0 {
+            return (String::new(), 0);
+        }
+        n = (n * budget / out.len()).min(n - 1);
+    }
+}
+
+/// The SVG of a diagram of `calls`.
+pub fn render(calls: &[Call], out: &mut String) {
     let mut columns: Vec<Participant> = Vec::new();
     let mut column = |p: &Process| -> usize {
         let key = participant(p);
@@ -168,8 +188,17 @@ pub fn render(d: &Diagram, out: &mut String) {
         }
         MAX_PARTICIPANTS
     };
-    let mut ends = Vec::with_capacity(d.calls.len());
-    for c in &d.calls {
+    // Columns in the order the processes first spoke: each call's client,
+    // then its server, by when its request came (kubelet, containerd,
+    // then the shims, for a pod).
+    let mut by_start: Vec<&Call> = calls.iter().collect();
+    by_start.sort_by_key(|c| (c.start_ns.unwrap_or(c.end_ns), c.seq));
+    for c in by_start {
+        column(&c.client);
+        column(&c.server);
+    }
+    let mut ends = Vec::with_capacity(calls.len());
+    for c in calls {
         ends.push((column(&c.client), column(&c.server)));
     }
     let shared = ends
@@ -180,7 +209,7 @@ pub fn render(d: &Diagram, out: &mut String) {
         labels.push("other processes".to_string());
     }
     let mut arrows: Vec<(Arrow, (usize, usize))> = Vec::new();
-    for (c, &e) in d.calls.iter().zip(&ends) {
+    for (c, &e) in calls.iter().zip(&ends) {
         arrows.push((
             Arrow {
                 ts: c.start_ns.unwrap_or(c.end_ns),
@@ -268,7 +297,12 @@ fn arrow(out: &mut String, a: &Arrow, from: f64, to: f64, y: f64, rel: u64) {
         let _ = write!(out, " data-pod=\"{}\"", attr(p));
     }
     out.push('>');
-    let mut title = format!("{}\nc{}:{}", c.method, c.conn, c.stream);
+    let mut title = format!(
+        "{}\nc{}:{}",
+        cut(&c.method, super::timeline::TITLE_METHOD_CHARS),
+        c.conn,
+        c.stream
+    );
     if a.request {
         if c.start_ns.is_none() {
             title.push_str(" (request not seen: drawn at its end)");

@@ -195,3 +195,33 @@ fn a_message_gives_its_call_an_excerpt_and_bytes() {
     assert_eq!(html.matches("class=\"arrow req\"").count(), 1);
     assert_eq!(html.matches("class=\"arrow resp ok\"").count(), 1);
 }
+
+#[test]
+fn long_names_from_the_wire_keep_the_page_small() {
+    let mut r = Report::new();
+    for i in 0..3_000u64 {
+        let pod = PodMeta {
+            namespace: "ns".into(),
+            name: format!("{i}{}", "<".repeat(250)),
+            uid: format!("u{i}"),
+        };
+        let subject = Subject {
+            pod: Some(pod),
+            ..Subject::default()
+        };
+        let method = format!("/s.S/{i}{}", "&".repeat(10_000));
+        r.item(&end(
+            i % 30,
+            i as u32,
+            &method,
+            1_000_000 + i * 1000,
+            subject,
+        ))
+        .unwrap();
+    }
+    let html = page(r);
+    assert!(html.len() < 5_000_000, "{} bytes", html.len());
+    assert!(html.contains("fewer to keep the page small"));
+    assert!(html.contains("sequence diagrams are not drawn, to keep the page small"));
+    assert!(html.contains("have no row of their own, to keep the page small"));
+}

@@ -29,7 +29,7 @@ const BAR_H: f64 = 10.0;
 /// other, and past this many, over each other.
 pub const MAX_ROWS: usize = 4;
 /// Columns the counted calls of a lane are shown in.
-const SLICE_COLUMNS: usize = 250;
+const SLICE_COLUMNS: usize = 200;
 
 fn who(p: &Process) -> String {
     match (p.comm, p.pid) {
@@ -47,6 +47,42 @@ pub fn lane_label(l: &Lane) -> String {
         LaneKind::Group => format!("{} → {} ×{}", who(&l.client), who(&l.server), l.conns),
         LaneKind::Rest => format!("other connections ×{}", l.conns),
     }
+}
+
+/// Bytes of the page the calls drawn one by one may take, so that a
+/// capture of long method paths or pod names still gives a page of a few
+/// megabytes.
+pub const BARS_BYTES: usize = 1_500_000;
+
+/// The calls of `ranked` (most notable first) that fit in [`BARS_BYTES`],
+/// by lane, then start; the others are counted in their lane's slices.
+/// Returns them and how many did not fit.
+pub fn within_budget(
+    ranked: Vec<(usize, Call)>,
+    lanes: &mut [Lane],
+    t0: u64,
+) -> (Vec<(usize, Call)>, u64) {
+    let mut used = 0;
+    let mut kept = Vec::with_capacity(ranked.len());
+    let mut left = 0;
+    for (lane, c) in ranked {
+        // What `bar` writes, less its numbers.
+        let cost = 160
+            + attr(&c.method).len()
+            + c.pod.as_deref().map_or(0, |p| attr(p).len())
+            + text(&hover(&c, t0)).len();
+        if used + cost <= BARS_BYTES {
+            used += cost;
+            kept.push((lane, c));
+        } else if let Some(l) = lanes.get_mut(lane) {
+            l.bins
+                .add(c.start_ns.unwrap_or(c.end_ns), c.outcome.is_error());
+            l.binned += 1;
+            left += 1;
+        }
+    }
+    kept.sort_by_key(|(lane, c)| (*lane, c.start_ns.unwrap_or(c.end_ns), c.seq));
+    (kept, left)
 }
 
 /// The row of each drawn call (`drawn` sorted by lane, then start), and
@@ -187,7 +223,7 @@ fn slices(out: &mut String, scale: &Scale, lane: &Lane, y: f64, h: f64) {
         let _ = write!(
             out,
             "<rect class=\"slice{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill-opacity=\"{:.2}\">\
-             <title>{calls} calls ({errors} errors) starting between +{} and +{}, counted, not drawn one by one</title></rect>",
+             <title>{calls} calls, {errors} errors, starting +{} to +{}</title></rect>",
             if errors > 0 { " err" } else { "" },
             num(x),
             num(y),
@@ -225,9 +261,12 @@ fn bar(out: &mut String, scale: &Scale, c: &Call, y: f64) {
     let _ = write!(out, "><title>{}</title></rect>", text(&hover(c, scale.t0)));
 }
 
+/// Characters of a method path in a hover text (`data-method` has it whole).
+pub const TITLE_METHOD_CHARS: usize = 300;
+
 /// What hovering a call shows.
 pub fn hover(c: &Call, t0: u64) -> String {
-    let mut s = c.method.to_string();
+    let mut s = cut(&c.method, TITLE_METHOD_CHARS);
     if let Some(p) = &c.pod {
         let _ = write!(s, "\npod {p}");
     }
