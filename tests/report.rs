@@ -224,9 +224,12 @@ const EVIL_NS: &str = "ns\"><b>x</b>";
 const EVIL_METHOD: &str = "/evil.Svc\"'/<script>alert('m')</script>";
 const EVIL_COMM: &str = "<i>\"x'&</i>";
 
+const PASSWORD: &str = "hunter2-never-shown";
+
 /// A capture whose method, pod and process names hold markup and quotes:
 /// a CRI RunPodSandbox of pod `EVIL_NS/EVIL_POD`, a StopPodSandbox of it,
-/// and a call of method `EVIL_METHOD`, by a client named `EVIL_COMM`.
+/// a call of method `EVIL_METHOD`, by a client named `EVIL_COMM`, and a
+/// PullImage with a registry password.
 fn evil_capture(path: &Path) {
     let meta = [
         field(1, EVIL_POD.as_bytes()),
@@ -254,6 +257,13 @@ fn evil_capture(path: &Path) {
     conv.data(Dir::ToServer, 5, &grpc_msg(b"\x0a\x03<b>"), true);
     conv.response(5);
     conv.trailers(5, 3, "</script><script>alert(1)</script>");
+    let auth = [field(1, b"user"), field(2, PASSWORD.as_bytes())].concat();
+    let pull = [
+        field(1, &field(1, b"docker.io/library/busybox:latest")),
+        field(2, &auth),
+    ]
+    .concat();
+    conv.unary(7, "/runtime.v1.ImageService/PullImage", &pull, b"");
     let t0 = 1_700_000_000_000_000_000;
     let c = conn(1, side(4000, EVIL_COMM), side(100, "containerd"), t0);
     let mut cap = Capture::create(path);
@@ -286,6 +296,13 @@ fn names_from_the_socket_are_shown_as_text() {
             || html.contains("&lt;i&gt;\"x'&amp;&lt;/i&gt;")
     );
     assert_eq!(network_references(&html), Vec::<String>::new());
+    // The hover text shows the start of a request as the table does:
+    // secrets redacted.
+    assert!(
+        html.contains("busybox:latest"),
+        "the PullImage excerpt is shown"
+    );
+    assert!(!html.contains(PASSWORD), "the password is redacted");
 }
 
 /// 200,000 calls on one connection and 2,000 short connections of one

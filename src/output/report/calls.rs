@@ -98,6 +98,8 @@ pub struct Call {
     pub streaming: bool,
     /// The first part of its first request message, secrets redacted.
     pub excerpt: Option<String>,
+    /// The first part of its status message (grpc-message), if any.
+    pub status_message: Option<String>,
     /// Its connection's client.
     pub client: Process,
     /// Its connection's server.

@@ -153,6 +153,10 @@ impl Report {
             outcome,
             streaming: seen.requests > 1 || seen.responses > 1,
             excerpt: seen.excerpt,
+            status_message: end
+                .message
+                .filter(|m| !m.is_empty())
+                .map(|m| escape::cut(&m, calls::EXCERPT_CHARS)),
             client: item.conn.client,
             server: item.conn.server,
         };
@@ -178,6 +182,7 @@ pub const UNKNOWN: &str = "<unknown>";
 /// What a call's end says.
 struct CallEnd {
     status: Option<u32>,
+    message: Option<String>,
     reset: Option<u32>,
     latency_ns: Option<u64>,
     unfinished: bool,
@@ -217,6 +222,7 @@ impl Output for Report {
                 stream,
                 path,
                 status,
+                message,
                 reset,
                 latency_ns,
                 unfinished,
@@ -224,6 +230,7 @@ impl Output for Report {
             } => {
                 let end = CallEnd {
                     status: *status,
+                    message: message.clone(),
                     reset: *reset,
                     latency_ns: *latency_ns,
                     unfinished: *unfinished,

@@ -312,6 +312,9 @@ fn arrow(out: &mut String, a: &Arrow, from: f64, to: f64, y: f64, rel: u64) {
         }
     } else {
         let _ = write!(title, "\n{}", c.outcome.label());
+        if let Some(m) = &c.status_message {
+            let _ = write!(title, ": {m}");
+        }
     }
     let _ = write!(out, "<title>{}</title>", text(&title));
     let dir = if to >= from { 1.0 } else { -1.0 };

@@ -37,12 +37,12 @@ pub struct Scale {
 impl Scale {
     /// The scale of `t0..t1` (a span of at least 1 µs).
     pub fn new(t0: u64, t1: u64, x0: f64, width: f64) -> Scale {
-        Scale {
-            t0,
-            t1: t1.max(t0.saturating_add(1_000)),
-            x0,
-            width,
-        }
+        const MIN_SPAN: u64 = 1_000;
+        let (t0, t1) = match t0.checked_add(MIN_SPAN) {
+            Some(end) => (t0, t1.max(end)),
+            None => (u64::MAX - MIN_SPAN, u64::MAX),
+        };
+        Scale { t0, t1, x0, width }
     }
 
     /// Where `ts` is (clamped to the span).
@@ -75,8 +75,9 @@ impl Scale {
     /// Tick marks and labels across `y0..y1`, labels above `y0`.
     pub fn axis(&self, out: &mut String, y0: f64, y1: f64) {
         let step = self.step();
+        let span = self.t1 - self.t0;
         let mut rel = 0;
-        while self.t0.saturating_add(rel) <= self.t1 {
+        while rel <= span {
             let x = num(self.x(self.t0 + rel));
             let _ = write!(
                 out,

@@ -61,6 +61,7 @@ fn call(method: &str, latency: Option<u64>, outcome: Outcome) -> Call {
         outcome,
         streaming: false,
         excerpt: None,
+        status_message: None,
         client: Process::default(),
         server: Process::default(),
     }
@@ -224,4 +225,20 @@ fn long_names_from_the_wire_keep_the_page_small() {
     assert!(html.contains("fewer to keep the page small"));
     assert!(html.contains("sequence diagrams are not drawn, to keep the page small"));
     assert!(html.contains("have no row of their own, to keep the page small"));
+}
+
+#[test]
+fn the_axis_of_any_span_ends() {
+    for (t0, t1) in [
+        (0, 0),
+        (u64::MAX - 5, u64::MAX),
+        (0, u64::MAX),
+        (7, 7_000_000_007),
+    ] {
+        let scale = super::svg::Scale::new(t0, t1, 0.0, 1000.0);
+        let mut out = String::new();
+        scale.axis(&mut out, 10.0, 20.0);
+        let ticks = out.matches("class=\"tick\"").count();
+        assert!((1..=11).contains(&ticks), "{t0}..{t1}: {ticks} ticks");
+    }
 }

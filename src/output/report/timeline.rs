@@ -283,6 +283,9 @@ pub fn hover(c: &Call, t0: u64) -> String {
         }
         (None, _) => s.push_str(", request not seen"),
     }
+    if let Some(m) = &c.status_message {
+        let _ = write!(s, ": {m}");
+    }
     if c.streaming {
         s.push_str(", a stream");
     }
