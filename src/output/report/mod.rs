@@ -22,7 +22,9 @@ pub mod lanes;
 pub mod methods;
 pub mod page;
 pub mod sequence;
+pub mod summary;
 pub mod svg;
+pub mod table;
 pub mod timeline;
 
 use std::collections::BTreeMap;

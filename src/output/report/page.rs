@@ -6,15 +6,16 @@ use std::fmt::Write;
 
 use serde_json::json;
 
-use super::calls::{Call, Outcome};
+use super::calls::Call;
 use super::escape::{attr, script_json, text};
-use super::lanes::{Lanes, MAX_GAP_MARKS, OWN_LANES};
-use super::methods::{Methods, Quantile, EXACT_SAMPLES, MAX_METHODS};
+use super::lanes::Lanes;
+use super::methods::Methods;
 use super::sequence::{self, Diagrams, Key};
+use super::summary::{bounds, summary};
 use super::svg::Scale;
+use super::table::methods;
 use super::timeline::{self, LABEL_W, PLOT_W};
-use super::{drawn::MAX_DRAWN, Facts, Totals};
-use crate::output::time::rfc3339;
+use super::{Facts, Totals};
 
 /// What the report collected.
 pub struct Parts {
@@ -37,13 +38,13 @@ const SCRIPT: &str = include_str!("page.js");
 
 /// What the page's size bounds left out, for the notes at its top.
 #[derive(Default)]
-struct Cut {
+pub struct Cut {
     /// Calls kept to draw but counted in slices instead.
-    bars: u64,
+    pub bars: u64,
     /// Calls of sequence diagrams not drawn.
-    arrows: u64,
+    pub arrows: u64,
     /// Methods without a row.
-    methods: u64,
+    pub methods: u64,
 }
 
 /// The whole page.
@@ -85,312 +86,9 @@ pub fn render(mut p: Parts, facts: &Facts) -> String {
     out
 }
 
-/// What was counted rather than drawn, said before anything else.
-fn bounds(out: &mut String, p: &Parts, cut: &Cut) {
-    let mut said = Vec::new();
-    let drawn = p.drawn.len() as u64;
-    if drawn < p.totals.calls {
-        said.push(format!(
-            "The timeline draws {drawn} of the {} calls one by one (the errors first, then the \
-             longest; at most {MAX_DRAWN}{}); the other {} are shaded slices of their lane, darker \
-             for more calls.",
-            p.totals.calls,
-            if cut.bars > 0 {
-                format!(", and {} fewer to keep the page small", cut.bars)
-            } else {
-                String::new()
-            },
-            p.totals.calls - drawn
-        ));
-    }
-    if cut.arrows > 0 {
-        said.push(format!(
-            "{} calls of sequence diagrams are not drawn, to keep the page small.",
-            cut.arrows
-        ));
-    }
-    if cut.methods > 0 {
-        said.push(format!(
-            "{} methods have no row of their own, to keep the page small: the last row counts them.",
-            cut.methods
-        ));
-    }
-    let grouped: u64 = p
-        .lanes
-        .lanes
-        .iter()
-        .filter(|l| !matches!(l.kind, super::lanes::LaneKind::Conn(_)))
-        .map(|l| l.conns)
-        .sum();
-    if grouped > 0 {
-        said.push(format!(
-            "The first {OWN_LANES} connections have a lane each; the {grouped} after them share \
-             a lane per client, server and socket{}.",
-            if p.lanes.uncounted {
-                " (at least: past a million connections they are no longer told apart)"
-            } else {
-                ""
-            }
-        ));
-    }
-    if p.lanes.gaps_not_marked > 0 {
-        said.push(format!(
-            "{} gaps are counted but not marked (at most {MAX_GAP_MARKS} are).",
-            p.lanes.gaps_not_marked
-        ));
-    }
-    let d = &p.diagrams;
-    let more: u64 = d.list.iter().map(|x| x.more).sum();
-    if more > 0 {
-        said.push(format!(
-            "{more} calls are left out of their sequence diagram (each draws the first {} to \
-             end, all together at most {}).",
-            sequence::CALLS_PER_DIAGRAM,
-            sequence::MAX_CALLS
-        ));
-    }
-    if d.pods_left_out > 0 {
-        said.push(format!(
-            "{} calls of pods past the first {} have no sequence diagram.",
-            d.pods_left_out,
-            sequence::MAX_POD_DIAGRAMS
-        ));
-    }
-    if d.conns_left_out > 0 {
-        said.push(format!(
-            "{} calls of no known pod, on connections past the first {} drawn, have no sequence diagram.",
-            d.conns_left_out,
-            sequence::MAX_CONN_DIAGRAMS
-        ));
-    }
-    if p.methods.overflowed() {
-        said.push(format!(
-            "Methods past the first {MAX_METHODS} share the row \"{}\".",
-            super::methods::OTHER_METHODS
-        ));
-    }
-    if p.methods.histograms > 0 {
-        said.push(format!(
-            "Past {EXACT_SAMPLES} latencies, {} methods' percentiles come from a histogram (marked ≈: \
-             within 1.6% below the true value); every maximum is exact.",
-            p.methods.histograms
-        ));
-    }
-    if p.not_followed > 0 {
-        said.push(format!(
-            "{} calls had too many others in flight to keep their request text and message counts.",
-            p.not_followed
-        ));
-    }
-    if said.is_empty() {
-        return;
-    }
-    out.push_str("<section id=\"bounds\" class=\"bounds\"><h2>Aggregated</h2><ul>");
-    for s in said {
-        let _ = write!(out, "<li>{}</li>", text(&s));
-    }
-    out.push_str("</ul></section>\n");
-}
-
-fn dt(out: &mut String, term: &str, value: &str) {
-    let _ = write!(out, "<dt>{}</dt><dd>{}</dd>", text(term), text(value));
-}
-
-fn summary(out: &mut String, p: &Parts, f: &Facts) {
-    let t = &p.totals;
-    out.push_str("<section id=\"summary\"><h2>Summary</h2><dl>");
-    if let Some(problem) = &f.problem {
-        dt(out, "Read", problem);
-    }
-    match t.span {
-        Some((a, b)) => dt(
-            out,
-            "Time span",
-            &format!(
-                "{} to {} ({})",
-                rfc3339(a),
-                rfc3339(b),
-                crate::output::duration(b - a)
-            ),
-        ),
-        None => dt(out, "Time span", "no call, message or gap"),
-    }
-    let count = |o: &dyn Fn(&Outcome) -> bool| -> u64 {
-        t.outcomes
-            .iter()
-            .filter(|(k, _)| o(k))
-            .map(|(_, n)| n)
-            .sum()
-    };
-    dt(
-        out,
-        "Calls",
-        &format!(
-            "{} ({} errors, {} open at the end, {} with no status); {} messages",
-            t.calls,
-            count(&|o| o.is_error()),
-            count(&|o| *o == Outcome::Open),
-            count(&|o| *o == Outcome::NoStatus),
-            t.messages
-        ),
-    );
-    let pr = &f.protocols;
-    dt(
-        out,
-        "Connections",
-        &format!(
-            "{} with calls, notes or gaps shown; in the capture {} gRPC, {} ttrpc, {} other{}",
-            p.lanes.conns(),
-            pr.grpc,
-            pr.ttrpc,
-            pr.other,
-            if f.mid_connection > 0 {
-                format!("; {} begun before the capture", f.mid_connection)
-            } else {
-                String::new()
-            }
-        ),
-    );
-    dt(
-        out,
-        "Gaps and drops",
-        &format!(
-            "{} gaps in the calls shown ({} bytes lost); in the capture {} bytes lost (dropped \
-             while recording, or missing), {} bytes seen twice and dropped, {} packets skipped",
-            t.gaps, t.gap_bytes, f.gap_bytes, f.duplicate_bytes, f.skipped_packets
-        ),
-    );
-    dt(
-        out,
-        "Capture",
-        &format!("{} packets, {} payload bytes", f.packets, f.bytes),
-    );
-    if f.unnamed > 0 {
-        dt(
-            out,
-            "Unnamed",
-            &format!(
-                "{} calls' methods stayed unknown (header fields from before the capture)",
-                f.unnamed
-            ),
-        );
-    }
-    if let Some(c) = &f.containers {
-        dt(out, "From containers", c);
-    }
-    if !f.filters.is_empty() {
-        dt(out, "Filters", &f.filters.join(" "));
-    }
-    if t.notes > 0 {
-        let mut s = format!("{}", t.notes);
-        for n in &t.first_notes {
-            let _ = write!(s, "\n{n}");
-        }
-        if t.notes > t.first_notes.len() as u64 {
-            s.push_str("\n…");
-        }
-        out.push_str("<dt>Decoder notes</dt><dd><pre>");
-        out.push_str(&text(&s));
-        out.push_str("</pre></dd>");
-    }
-    out.push_str(
-        "</dl>\n<h3>Connections</h3><table class=\"conns sortable\"><thead><tr>\
-        <th>lane</th><th>socket</th><th>protocol</th><th>connections</th><th>calls</th>\
-        <th>errors</th><th>gaps</th><th>bytes lost</th></tr></thead><tbody>",
-    );
-    for l in &p.lanes.lanes {
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td>{}</td><td>{}</td>{}{}{}{}{}</tr>",
-            text(&timeline::lane_label(l)),
-            text(l.path.as_deref().unwrap_or("-")),
-            l.protocol.map_or("-", |p| p.name()),
-            num_cell(l.conns),
-            num_cell(l.calls),
-            num_cell(l.errors),
-            num_cell(l.gaps),
-            num_cell(l.gap_bytes),
-        );
-    }
-    out.push_str("</tbody></table></section>\n");
-}
-
-fn num_cell(n: u64) -> String {
+/// A number in a table cell, sortable.
+pub fn num_cell(n: u64) -> String {
     format!("<td class=\"n\" data-sort=\"{n}\">{n}</td>")
-}
-
-fn ns_cell(q: Option<Quantile>) -> String {
-    match q {
-        Some(q) => format!(
-            "<td class=\"n\" data-sort=\"{}\">{}{}</td>",
-            q.ns,
-            if q.approximate { "≈" } else { "" },
-            crate::output::duration(q.ns)
-        ),
-        None => "<td class=\"n\" data-sort=\"-1\">-</td>".to_string(),
-    }
-}
-
-/// Bytes of the page the method rows may take.
-const METHOD_ROWS_BYTES: usize = 800_000;
-
-/// The method table; how many methods have a row (the first ones: the
-/// others had no room).
-fn methods(out: &mut String, m: &mut Methods) -> usize {
-    let start = out.len();
-    let (mut listed, mut left, mut left_calls) = (0usize, 0u64, 0u64);
-    out.push_str(
-        "<section id=\"methods\"><h2>Per method</h2>\
-         <p class=\"hint\">Latency is request to end, of the calls whose request was seen and \
-         that ended; bytes are message bytes after decompression. Click a heading to sort \
-         (with script).</p>\
-         <table class=\"methods sortable\"><thead><tr><th>method</th><th>calls</th>\
-         <th>errors</th><th>by status</th><th>p50</th><th>p95</th><th>max</th>\
-         <th>request bytes</th><th>response bytes</th></tr></thead><tbody>",
-    );
-    for (name, row) in m.rows() {
-        if left > 0 || out.len() - start > METHOD_ROWS_BYTES {
-            left += 1;
-            left_calls += row.calls;
-            continue;
-        }
-        listed += 1;
-        let statuses: Vec<String> = row
-            .outcomes
-            .iter()
-            .map(|(o, n)| format!("{} {n}", o.label()))
-            .collect();
-        let (p50, p95) = (row.percentile(50), row.percentile(95));
-        let max = (row.timed > 0).then_some(Quantile {
-            ns: row.max_ns,
-            approximate: false,
-        });
-        let _ = write!(
-            out,
-            "<tr class=\"method\" data-method=\"{}\" data-calls=\"{}\"><td class=\"m\">{}</td>{}{}\
-             <td>{}</td>{}{}{}{}{}</tr>",
-            attr(name),
-            row.calls,
-            text(name),
-            num_cell(row.calls),
-            num_cell(row.errors()),
-            text(&statuses.join(", ")),
-            ns_cell(p50),
-            ns_cell(p95),
-            ns_cell(max),
-            num_cell(row.request_bytes),
-            num_cell(row.response_bytes),
-        );
-    }
-    if left > 0 {
-        let _ = write!(
-            out,
-            "<tr><td>{left} more methods, not listed</td>{}<td colspan=\"7\"></td></tr>",
-            num_cell(left_calls)
-        );
-    }
-    out.push_str("</tbody></table></section>\n");
-    listed
 }
 
 fn legend(out: &mut String) {
