@@ -303,6 +303,18 @@ fn names_from_the_socket_are_shown_as_text() {
         "the PullImage excerpt is shown"
     );
     assert!(!html.contains(PASSWORD), "the password is redacted");
+    // `--pod` as for decode: the pod's calls, in its one diagram.
+    let pod = format!("{EVIL_NS}/{EVIL_POD}");
+    let args = ["--pod", pod.as_str()];
+    let only = report_ok(&cap, &dir.path().join("pod.html"), &args);
+    let d = drawn(&only);
+    assert_draws(&d, &truth(&cap, &args), "--pod");
+    assert_eq!(
+        d.requests.len(),
+        2,
+        "RunPodSandbox and StopPodSandbox: {d:?}"
+    );
+    assert_eq!((d.pod_diagrams, d.conn_diagrams), (vec![pod], 0));
 }
 
 /// 200,000 calls on one connection and 2,000 short connections of one

@@ -242,3 +242,53 @@ fn the_axis_of_any_span_ends() {
         assert!((1..=11).contains(&ticks), "{t0}..{t1}: {ticks} ticks");
     }
 }
+
+#[test]
+fn extreme_items_give_a_page_without_panic_or_nan() {
+    let mut r = Report::new();
+    for (i, ts) in [0, u64::MAX, 5, u64::MAX - 1, 1 << 62]
+        .into_iter()
+        .enumerate()
+    {
+        let c = conn(i as u64);
+        let what = match i % 3 {
+            0 => What::CallEnd {
+                stream: 1,
+                path: PathInfo::Unknown,
+                meta: CallMeta::default(),
+                status: None,
+                message: Some("\u{0}\u{7f}</title>".into()),
+                reset: Some(8),
+                latency_ns: Some(u64::MAX),
+                unfinished: false,
+            },
+            1 => What::Gap {
+                dir: Dir::ToClient,
+                bytes: u64::MAX,
+            },
+            _ => What::CallEnd {
+                stream: 3,
+                path: PathInfo::Known(String::new()),
+                meta: CallMeta::default(),
+                status: Some(u32::MAX),
+                message: None,
+                reset: None,
+                latency_ns: None,
+                unfinished: true,
+            },
+        };
+        let item = Item {
+            ts_ns: ts,
+            writer: c.server,
+            peer: c.client,
+            conn: c,
+            what,
+            subject: Subject::default(),
+        };
+        r.item(&item).unwrap();
+    }
+    let html = page(r);
+    assert!(!html.contains("NaN") && !html.contains("inf"), "{html}");
+    assert!(html.contains("data-method=\"&lt;unknown&gt;\""));
+    assert!(html.contains("RST_STREAM CANCEL"));
+}
