@@ -212,13 +212,16 @@ impl Output for Report {
                 let method = self.methods.intern(path.known().unwrap_or(UNKNOWN));
                 self.methods
                     .message(&method, dir.is_request(), payload.len());
-                let text = match (decompress_error, decoded) {
-                    (Some(e), _) => format!("<{} compressed bytes: {e}>", payload.len()),
-                    (None, Some(d)) => d.text.clone(),
-                    (None, None) => String::new(),
-                };
-                let request = dir.is_request().then_some(text.as_str());
-                self.in_flight.message((item.conn.id, *stream), ts, request);
+                let key = (item.conn.id, *stream);
+                match (dir.is_request(), decompress_error, decoded) {
+                    (false, ..) => self.in_flight.message(key, ts, None),
+                    (true, Some(e), _) => {
+                        let text = format!("<{} compressed bytes: {e}>", payload.len());
+                        self.in_flight.message(key, ts, Some(&text));
+                    }
+                    (true, None, Some(d)) => self.in_flight.message(key, ts, Some(&d.text)),
+                    (true, None, None) => self.in_flight.message(key, ts, Some("")),
+                }
             }
             What::CallEnd {
                 stream,

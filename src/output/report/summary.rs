@@ -168,7 +168,8 @@ pub fn summary(out: &mut String, p: &Parts, f: &Facts) {
         out,
         "Connections",
         &format!(
-            "{} with calls, notes or gaps shown; in the capture {} gRPC, {} ttrpc, {} other{}",
+            "{}{} with calls, notes or gaps shown; in the capture {} gRPC, {} ttrpc, {} other{}",
+            if p.lanes.uncounted { "at least " } else { "" },
             p.lanes.conns(),
             pr.grpc,
             pr.ttrpc,

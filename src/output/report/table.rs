@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::escape::{attr, text};
-use super::methods::{Methods, Quantile};
+use super::methods::{Methods, Quantile, OTHER_METHODS};
 use super::page::num_cell;
 
 /// A duration in a table cell, sortable; `≈` when from a histogram.
@@ -54,12 +54,18 @@ pub fn methods(out: &mut String, m: &mut Methods) -> usize {
             ns: row.max_ns,
             approximate: false,
         });
+        // The row of the methods past the bound names no method.
+        let tag = match name == OTHER_METHODS {
+            true => format!("<tr class=\"others\" data-calls=\"{}\">", row.calls),
+            false => format!(
+                "<tr class=\"method\" data-method=\"{}\" data-calls=\"{}\">",
+                attr(name),
+                row.calls
+            ),
+        };
         let _ = write!(
             out,
-            "<tr class=\"method\" data-method=\"{}\" data-calls=\"{}\"><td class=\"m\">{}</td>{}{}\
-             <td>{}</td>{}{}{}{}{}</tr>",
-            attr(name),
-            row.calls,
+            "{tag}<td class=\"m\">{}</td>{}{}<td>{}</td>{}{}{}{}{}</tr>",
             text(name),
             num_cell(row.calls),
             num_cell(row.errors()),
