@@ -135,6 +135,32 @@ fn the_output_is_private_never_replaced_without_force_never_a_link() {
     assert!(!dir.path().join("target.html").exists());
 }
 
+#[test]
+fn a_capture_cut_short_still_gives_its_page_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(fixture("ctr-run")).unwrap();
+    let cut = dir.path().join("cut.pcapng");
+    std::fs::write(&cut, &whole[..whole.len() * 2 / 3]).unwrap();
+    let out = dir.path().join("cut.html");
+    let o = Command::new(bin())
+        .arg("report")
+        .arg(&cut)
+        .arg("-o")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "a truncated capture is an error");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("everything before that point is in the report"),
+        "{err}"
+    );
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.contains("<dt>Read</dt>"), "the page says so too");
+    assert!(html.ends_with("</html>\n"));
+    assert!(!drawn(&html).calls.is_empty());
+}
+
 /// A pcapng written from flows: each connection's writes, a write every
 /// `step` ns from `t0`, consecutive writes of one direction joined.
 struct Capture(PcapngWriter<BufWriter<File>>);
