@@ -4,6 +4,7 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read};
+use std::sync::Arc;
 
 use anyhow::Result;
 
@@ -14,6 +15,7 @@ use crate::input::{self, ReadError, ReadOptions};
 use crate::output::report::{Facts, Report};
 use crate::pipeline::Pipeline;
 use crate::protobuf::Forms;
+use crate::servers::Binary;
 
 /// Run `report`.
 pub fn run(args: &ReportArgs) -> Result<()> {
@@ -27,6 +29,9 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let view_args = args.view();
     let schemas = super::view::schemas(&view_args)?;
     let binaries = super::view::file_registry(&schemas, &args.schemas_from)?;
+    let given: Vec<Arc<Binary>> = binaries
+        .as_ref()
+        .map_or_else(Vec::new, |r| r.learned_since(0));
     // Opened before reading, so that a name already taken fails at once.
     let out = capture_file::open(&args.output, args.force)?;
     let view = super::view::view(&view_args, schemas, binaries, Forms::TEXT);
@@ -54,6 +59,11 @@ pub fn run(args: &ReportArgs) -> Result<()> {
             facts.duplicate_bytes = summary.retransmitted_bytes;
             facts.skipped_packets = summary.skipped_packets;
             facts.mid_connection = summary.mid_connection.len() as u64;
+            facts.schema_hints = summary
+                .schema_notes
+                .iter()
+                .filter_map(|n| super::decode::schemas_hint(n, &given))
+                .collect();
             None
         }
         Err(ReadError::Sink(e)) => return Err(Fatal::input(format!("{e:#}")).into()),
@@ -67,6 +77,9 @@ pub fn run(args: &ReportArgs) -> Result<()> {
     let calls = report.calls();
     let mut w = BufWriter::with_capacity(1 << 16, out);
     report.write(&facts, &mut w)?;
+    for hint in &facts.schema_hints {
+        eprintln!("containerdsnoop: {hint}");
+    }
     if let Some(f) = failure {
         return Err(Fatal::input(f).into());
     }

@@ -71,6 +71,9 @@ pub struct Facts {
     pub filters: Vec<String>,
     /// Why the capture could not be read to its end, if so.
     pub problem: Option<String>,
+    /// Server binaries whose own schemas decoded the capture when it was
+    /// recorded, and how to use them here (`decode`'s hints).
+    pub schema_hints: Vec<String>,
 }
 
 /// Totals over the whole capture.

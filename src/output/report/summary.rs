@@ -205,6 +205,9 @@ pub fn summary(out: &mut String, p: &Parts, f: &Facts) {
             ),
         );
     }
+    for hint in &f.schema_hints {
+        dt(out, "Schemas", hint);
+    }
     if let Some(c) = &f.containers {
         dt(out, "From containers", c);
     }
