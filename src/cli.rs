@@ -103,6 +103,10 @@ pub struct ViewArgs {
     /// the bundled schemas, to check that a binary's own schemas decode it.
     #[arg(long = "exclude-bundled-service", value_name = "SERVICE", hide = true)]
     pub exclude_bundled_services: Vec<String>,
+    /// For benchmarks only: no pod or container attribution (the subject
+    /// map is not kept and nothing waits for it), to measure its cost.
+    #[arg(long, hide = true, conflicts_with_all = ["pods", "containers"])]
+    pub no_attribution: bool,
 }
 
 /// Where live commands take schemas from besides the bundled ones.

@@ -34,7 +34,7 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
         .as_ref()
         .map_or_else(Vec::new, |r| r.learned_since(0));
     let (view, out) = super::view::parts(&args.view, schemas, binaries, Sizing::File);
-    let mut sink = Pipeline::new(view, Servers::of(out));
+    let mut sink = Pipeline::new(view, Servers::of(out)).attributing(!args.view.no_attribution);
     let opts = ReadOptions {
         http2_ports: args.ports.clone(),
     };
@@ -52,6 +52,9 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
         );
     }
     if let Some(line) = sink.from_containers.summary() {
+        eprintln!("containerdsnoop: {line}");
+    }
+    if let Some(line) = crate::pipeline::evicted_summary(sink.evicted()) {
         eprintln!("containerdsnoop: {line}");
     }
     let other = sink.protocols().other;

@@ -332,6 +332,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
     let mut protocols = None;
     let mut calls = None;
     let mut from_containers = None;
+    let mut evicted = 0;
     let result = result.and_then(|_| {
         live.with_sink(|t, s| {
             t.flush(&mut s.flow())?;
@@ -346,11 +347,15 @@ fn run(plan: Plan<'_>) -> Result<()> {
             protocols = Some((c.grpc, c.ttrpc, c.other));
             calls = Some(d.calls());
             from_containers = d.from_containers.summary();
+            evicted = d.evicted();
         }
         match live.writer.take() {
             Some(w) => {
                 let stats = w.stats;
-                from_containers = w.from_containers.summary();
+                // The decoder's names the pods too.
+                if from_containers.is_none() {
+                    from_containers = w.from_containers.summary();
+                }
                 let out = w.finish()?;
                 out.close().context("writing the capture")?;
                 // The writer decides from the same bytes, for every connection.
@@ -392,6 +397,9 @@ fn run(plan: Plan<'_>) -> Result<()> {
                 eprintln!("containerdsnoop: {line}");
             }
             if let Some(line) = from_containers {
+                eprintln!("containerdsnoop: {line}");
+            }
+            if let Some(line) = crate::pipeline::evicted_summary(evicted) {
                 eprintln!("containerdsnoop: {line}");
             }
             Ok(())

@@ -84,8 +84,9 @@ pub fn pipeline(
     let sizing = Sizing::Live {
         pid_digits: pid_digits(),
     };
+    let attributing = !view.no_attribution;
     let (view, output) = parts(view, schemas, binaries, sizing);
-    Ok(Pipeline::new(view, output))
+    Ok(Pipeline::new(view, output).attributing(attributing))
 }
 
 /// What `args` asks for: the view (messages decoded with `schemas`, or with

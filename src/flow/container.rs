@@ -298,6 +298,9 @@ pub struct ClientContainers {
     open: HashSet<super::ConnId>,
     /// Connections by container, for the first [`NAMED_CONTAINERS`].
     by_container: BTreeMap<String, u64>,
+    /// What names those containers (`pod NS/NAME container NAME`), once
+    /// known ([`ClientContainers::name`]).
+    labels: BTreeMap<String, String>,
     /// Connections counted.
     pub total: u64,
 }
@@ -322,6 +325,16 @@ impl ClientContainers {
         }
     }
 
+    /// `label` names container `c` in the summary (`pod default/web
+    /// container app`, escaped by the caller), if it is listed there and
+    /// not named yet.
+    pub fn name(&mut self, c: &Container, label: impl FnOnce() -> String) {
+        let id = c.id.short();
+        if self.by_container.contains_key(id) && !self.labels.contains_key(id) {
+            self.labels.insert(id.to_string(), label());
+        }
+    }
+
     /// Connections held (open ones counted).
     pub fn len(&self) -> usize {
         self.open.len()
@@ -333,9 +346,9 @@ impl ClientContainers {
     }
 
     /// `1 connection to the runtime socket from a container: container
-    /// 8806619fdd57`, or `3 connections to the runtime socket from
-    /// containers: container a (2), container b`; None when there were
-    /// none.
+    /// 8806619fdd57` (or `...: pod default/web container app` once
+    /// named), or `3 connections to the runtime socket from containers:
+    /// container a (2), container b`; None when there were none.
     pub fn summary(&self) -> Option<String> {
         if self.total == 0 {
             return None;
@@ -343,9 +356,15 @@ impl ClientContainers {
         let mut named: Vec<String> = self
             .by_container
             .iter()
-            .map(|(id, n)| match n {
-                1 => format!("container {id}"),
-                n => format!("container {id} ({n})"),
+            .map(|(id, n)| {
+                let what = match self.labels.get(id) {
+                    Some(label) => label.clone(),
+                    None => format!("container {id}"),
+                };
+                match n {
+                    1 => what,
+                    n => format!("{what} ({n})"),
+                }
             })
             .collect();
         let listed: u64 = self.by_container.values().sum();

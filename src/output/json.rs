@@ -11,11 +11,13 @@
 //! not known). On a connection that began before the capture and whose HPACK
 //! tables were recovered from the server, objects carry
 //! `"hpack": "recovered"`. Where the writer and peer run: `"container":
-//! null` for the host, `{"id": .., "pod": {"namespace": null, "name":
-//! null, "uid": ..}}` (`pod` null unless the cgroup names it) for a
-//! container, the member absent when not known (other tools' captures,
-//! files recorded before); objects of a connection whose client runs in a
-//! container carry `"from_container": true`.
+//! null` for the host, `{"id": .., "name": .., "pod": {"namespace": ..,
+//! "name": .., "uid": ..}}` for a container (its name and pod's as the
+//! traffic named that container id, the uid also from a kubelet cgroup
+//! path; each null when not known, `pod` null when nothing names it), the
+//! member absent when not known (other tools' captures, files recorded
+//! before); objects of a connection whose client runs in a container carry
+//! `"from_container": true`.
 
 use std::io::Write;
 
@@ -24,7 +26,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{grpc_status_name, time};
-use crate::flow::Process;
+use crate::flow::{InContainer, Process};
 use crate::pipeline::{Item, Output, What};
 use crate::subjects::Subject;
 
@@ -44,8 +46,8 @@ struct Record<'a> {
     ts_ns: u64,
     connection: u64,
     socket: &'a Option<String>,
-    writer: &'a Process,
-    peer: &'a Process,
+    writer: ProcessJson<'a>,
+    peer: ProcessJson<'a>,
     /// The connection's client runs inside a container (its id is in
     /// `writer` or `peer`): present, true, only then.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -91,6 +93,63 @@ fn subject_json(
         name: c.name.as_deref(),
     });
     (pod, container, subject.sandbox_id.as_deref())
+}
+
+/// A `writer` or `peer`: the process, and where it runs with the pod the
+/// subject map names for its container.
+struct ProcessJson<'a> {
+    p: &'a Process,
+    s: &'a Subject,
+}
+
+/// The container a process runs in.
+#[derive(Serialize)]
+struct RunsInJson<'a> {
+    id: &'a str,
+    name: Option<&'a str>,
+    pod: Option<PodJson<'a>>,
+}
+
+impl Serialize for ProcessJson<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let p = self.p;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("pid", &p.pid)?;
+        m.serialize_entry("tid", &p.tid)?;
+        m.serialize_entry("comm", &p.comm)?;
+        m.serialize_entry("thread_comm", &p.thread_comm)?;
+        match &p.container {
+            // Other tools' captures, files recorded before: left out.
+            InContainer::Unknown => {}
+            InContainer::Host => m.serialize_entry("container", &None::<()>)?,
+            InContainer::Container(c) => {
+                let cgroup_uid = c.pod_uid.as_ref().map(|u| u.as_str());
+                let pod = match self.s.pod.as_ref() {
+                    Some(k) => Some(PodJson {
+                        namespace: non_empty(&k.namespace),
+                        name: non_empty(&k.name),
+                        uid: non_empty(&k.uid).or(cgroup_uid),
+                    }),
+                    None => cgroup_uid.map(|uid| PodJson {
+                        namespace: None,
+                        name: None,
+                        uid: Some(uid),
+                    }),
+                };
+                let name = self.s.container.as_ref().and_then(|c| c.name.as_deref());
+                m.serialize_entry(
+                    "container",
+                    &RunsInJson {
+                        id: c.id.as_str(),
+                        name,
+                        pod,
+                    },
+                )?;
+            }
+        }
+        m.end()
+    }
 }
 
 /// The members of each kind of record after the common ones.
@@ -241,8 +300,14 @@ impl<W: Write> Output for Json<W> {
             ts_ns: item.ts_ns,
             connection: item.conn.id,
             socket: &item.conn.path,
-            writer: &item.writer,
-            peer: &item.peer,
+            writer: ProcessJson {
+                p: &item.writer,
+                s: &item.ends.writer,
+            },
+            peer: ProcessJson {
+                p: &item.peer,
+                s: &item.ends.peer,
+            },
             from_container: item.conn.client.container.container().is_some(),
             hpack: item.conn.hpack_recovered.then_some("recovered"),
             body,

@@ -330,7 +330,7 @@ impl<W: Write> Output for Table<W> {
 fn context(meta: &CallMeta, subject: &Subject, mark: Option<String>) -> String {
     let mut parts = Vec::new();
     if let Some(ns) = &meta.namespace {
-        parts.push(format!("ns={ns}"));
+        parts.push(format!("ns={}", ns.escape_debug()));
     }
     if let Some(p) = &subject.pod {
         let name = match (p.namespace.is_empty(), p.name.is_empty()) {

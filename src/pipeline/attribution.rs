@@ -5,25 +5,34 @@
 //! A shim's Task call can reach the pipeline before the CRI response that
 //! names its container (the two are on different connections, each in its
 //! own order), and a sandbox's own Task calls come before RunPodSandbox
-//! returns its id. So once the CRI speaks on this node (or while a call
-//! that creates a sandbox or container is in flight), an item whose call
-//! names an unknown id waits, with every later item of its connection (a
-//! connection's items keep their order), until the id is known,
-//! [`HOLD_NS`] of event time has passed (the same live and offline; live
-//! ticks too), or the input ends. Where no CRI speaks (`ctr run`,
-//! dockerd's containers) nothing is held: nothing would describe the ids. Bounded: at most [`MAX_HELD`]
-//! items wait; past it the oldest go out as they are.
+//! returns its id. So an item whose call names an unknown id waits, with
+//! every later item of its connection (a connection's items keep their
+//! order), when something may describe the id soon: the CRI speaks on
+//! this node, a call that creates a sandbox or container is in flight, or
+//! the call is in the CRI's containerd namespace (whose ids the CRI
+//! describes even before any of its calls came: its connection may run
+//! behind). It waits until the id is known, [`HOLD_NS`] of event time has
+//! passed ([`HOLD_CREATING_NS`] while a creating call is in flight: a
+//! sandbox's shim calls come before RunPodSandbox returns, seconds later
+//! on a busy node), or the input ends; the same live and offline (live
+//! ticks too). Where no CRI speaks (`ctr run`, dockerd's containers)
+//! nothing is held: nothing would describe the ids. Bounded: at most
+//! [`MAX_HELD`] items wait; past it the oldest go out as they are.
 
 use std::collections::{HashMap, VecDeque};
 
-use super::item::{Item, What};
+use super::item::{Ends, Item, What};
 use crate::decode::PathInfo;
-use crate::flow::ConnId;
+use crate::flow::{ConnId, Process};
 use crate::sizes::Sizes;
-use crate::subjects::Subjects;
+use crate::subjects::{Subject, Subjects, CRI_NAMESPACE};
 
 /// How long an item waits for its call's id to be described (event time).
 pub const HOLD_NS: u64 = 1_000_000_000;
+/// How long it waits while a call that creates a sandbox or container is in
+/// flight: a sandbox's own shim calls come before RunPodSandbox returns its
+/// id, which may take seconds (a slow runc create, a CNI plugin).
+pub const HOLD_CREATING_NS: u64 = 10_000_000_000;
 /// Items held at most, over all connections.
 pub const MAX_HELD: usize = 4096;
 
@@ -32,11 +41,15 @@ struct Held {
     item: Item,
     /// The id its call named, not known yet when it came.
     wait_for: Option<String>,
+    /// Its call is in the CRI's namespace: the CRI will describe its id
+    /// even if none of the CRI's calls came yet.
+    cri_namespace: bool,
 }
 
 /// The subject map and the items waiting on it.
-#[derive(Default)]
 pub struct Attribution {
+    /// Off: items pass untouched ([`super::Pipeline::attributing`]).
+    pub enabled: bool,
     subjects: Subjects,
     held: HashMap<ConnId, VecDeque<Held>>,
     count: usize,
@@ -44,7 +57,24 @@ pub struct Attribution {
     now: u64,
 }
 
+impl Default for Attribution {
+    fn default() -> Self {
+        Attribution {
+            enabled: true,
+            subjects: Subjects::default(),
+            held: HashMap::new(),
+            count: 0,
+            now: 0,
+        }
+    }
+}
+
 impl Attribution {
+    /// Sandboxes and containers the map let go past its bound.
+    pub fn evicted(&self) -> u64 {
+        self.subjects.stats.evicted
+    }
+
     /// Entries kept.
     pub fn sizes(&self, out: &mut Sizes) {
         self.subjects.sizes(out);
@@ -54,6 +84,10 @@ impl Attribution {
     /// `item`: the items that may go out now, in order (this one, or ones
     /// held before it, or none yet).
     pub fn admit(&mut self, mut item: Item, out: &mut Vec<Item>) {
+        if !self.enabled {
+            out.push(item);
+            return;
+        }
         // Time moves with the writes only: a connection found gone is
         // closed at the time it was found (wall time, later than the
         // writes still on their way), which must not end a wait early.
@@ -62,7 +96,11 @@ impl Attribution {
         }
         let now = self.now;
         self.subjects.set_now(now);
-        let wait_for = self.attribute(&mut item);
+        let (wait_for, cri_namespace) = self.attribute(&mut item);
+        item.ends = Ends {
+            writer: self.of_process(&item.writer),
+            peer: self.of_process(&item.peer),
+        };
         let conn = item.conn.id;
         let queued = self.held.get(&conn).is_some_and(|q| !q.is_empty());
         if wait_for.is_some() || queued {
@@ -70,6 +108,7 @@ impl Attribution {
                 since: now,
                 item,
                 wait_for,
+                cri_namespace,
             });
             self.count += 1;
         } else {
@@ -96,13 +135,8 @@ impl Attribution {
 
     /// The end of the input: everything held goes out.
     pub fn flush(&mut self, out: &mut Vec<Item>) {
-        let mut conns: Vec<ConnId> = self.held.keys().copied().collect();
-        conns.sort_unstable();
-        for conn in conns {
-            while self.held.get(&conn).is_some_and(|q| !q.is_empty()) {
-                self.pop(conn, out);
-            }
-        }
+        // Every wait is over at the end of time.
+        self.release(u64::MAX, out);
         self.held.clear();
     }
 
@@ -112,28 +146,45 @@ impl Attribution {
         if self.count == 0 {
             return;
         }
-        let conns: Vec<ConnId> = self.held.keys().copied().collect();
-        for conn in conns {
-            loop {
-                let ready = match self.held.get(&conn).and_then(|q| q.front()) {
-                    Some(h) => {
-                        h.since.saturating_add(HOLD_NS) <= now
-                            || !self.subjects.expects_ids()
-                            || h.wait_for
-                                .as_ref()
-                                .is_none_or(|id| !self.subjects.of_id(id).is_empty())
-                    }
-                    None => false,
-                };
-                if !ready {
-                    break;
-                }
-                self.pop(conn, out);
-            }
+        let hold = match self.subjects.creating() {
+            true => HOLD_CREATING_NS,
+            false => HOLD_NS,
+        };
+        // Connections' fronts go in the order they were written (ties: the
+        // lower connection): the same output whatever the map's order.
+        loop {
+            let next = self
+                .held
+                .iter()
+                .filter_map(|(c, q)| q.front().map(|h| (h, *c)))
+                .filter(|(h, _)| self.ready(h, hold, now))
+                .map(|(h, c)| (h.item.ts_ns, c))
+                .min();
+            let Some((_, conn)) = next else {
+                break;
+            };
+            self.pop(conn, out);
             if self.held.get(&conn).is_some_and(VecDeque::is_empty) {
                 self.held.remove(&conn);
             }
         }
+    }
+
+    /// Whether held item `h` may go by `now` (waits at most `hold`).
+    fn ready(&self, h: &Held, hold: u64, now: u64) -> bool {
+        h.since.saturating_add(hold) <= now
+            || !(h.cri_namespace || self.subjects.expects_ids())
+            || h.wait_for
+                .as_deref()
+                .is_none_or(|id| self.subjects.knows(id))
+    }
+
+    /// What the map says of the container `p` runs in.
+    fn of_process(&self, p: &Process) -> Subject {
+        p.container
+            .container()
+            .map(|c| self.subjects.of_id(c.id.as_str()))
+            .unwrap_or_default()
     }
 
     /// The front item of `conn`'s queue goes out, named if its id is known now.
@@ -153,14 +204,16 @@ impl Attribution {
 
     /// Every message teaches the map (shown or not) and gets its call's
     /// subject; a call's end gets it and forgets the call. The id the call
-    /// named, when the map does not know it yet.
-    fn attribute(&mut self, item: &mut Item) -> Option<String> {
+    /// named, when the map does not know it yet, and whether the call is in
+    /// the CRI's namespace.
+    fn attribute(&mut self, item: &mut Item) -> (Option<String>, bool) {
         let conn = item.conn.id;
         match &item.what {
             What::Message {
                 dir,
                 stream,
                 path: PathInfo::Known(path),
+                meta,
                 payload,
                 decompress_error: None,
                 ..
@@ -169,21 +222,27 @@ impl Attribution {
                 item.subject = self
                     .subjects
                     .message(conn, stream, path, dir.is_request(), payload);
-                self.subjects.unresolved(conn, stream)
+                let ns = meta.namespace.as_deref();
+                (
+                    self.subjects.unresolved(conn, stream, ns),
+                    ns == Some(CRI_NAMESPACE),
+                )
             }
             What::CallEnd {
                 stream,
+                meta,
                 status,
                 reset,
                 unfinished,
                 ..
             } => {
-                let wait = self.subjects.unresolved(conn, *stream);
+                let ns = meta.namespace.as_deref();
+                let wait = self.subjects.unresolved(conn, *stream, ns);
                 let ok = *status == Some(0) && reset.is_none() && !*unfinished;
                 item.subject = self.subjects.call_end(conn, *stream, ok);
-                wait
+                (wait, ns == Some(CRI_NAMESPACE))
             }
-            _ => None,
+            _ => (None, false),
         }
     }
 }

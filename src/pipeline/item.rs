@@ -130,6 +130,31 @@ pub struct Item {
     /// The pod and container its call is about, as far as known
     /// (messages and call ends).
     pub subject: Subject,
+    /// Where the writer and the peer run, when in a container the map
+    /// knows (the cgroup names the container, the traffic its pod).
+    pub ends: Ends,
+}
+
+/// The container and pod of each process of an item, as the subject map
+/// names them (empty for the host and for containers it does not know).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ends {
+    /// The writer's container.
+    pub writer: Subject,
+    /// The peer's container.
+    pub peer: Subject,
+}
+
+impl Item {
+    /// What the map says of the container the connection's client runs
+    /// in (the writer of requests, the peer of responses).
+    pub fn client_subject(&self) -> &Subject {
+        if self.writer.container == self.conn.client.container {
+            &self.ends.writer
+        } else {
+            &self.ends.peer
+        }
+    }
 }
 
 /// The item a decoder event becomes, if any (`ts_ns`: the time of the flow
@@ -143,6 +168,7 @@ pub fn of_event(info: &ConnInfo, ev: Event, ts_ns: u64) -> Option<Item> {
         peer: info.sender(dir.opposite()),
         what,
         subject: Subject::default(),
+        ends: Ends::default(),
     };
     let note =
         |dir: Dir, text: String| item(ts_ns, info.sender(dir), dir, What::Note { dir, text });

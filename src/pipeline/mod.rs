@@ -21,7 +21,7 @@ use crate::servers::SchemaRegistry;
 use attribution::Attribution;
 pub use decoders::ProtocolCounts;
 use decoders::{Decoders, Events};
-pub use item::{ConnInfo, Item, What};
+pub use item::{ConnInfo, Ends, Item, What};
 use method_filter::MethodFilter;
 use subject_filter::SubjectFilter;
 
@@ -117,12 +117,27 @@ struct Present<'a, O: Output> {
     out: &'a mut O,
     counts: &'a mut CallCounts,
     attribution: &'a mut Attribution,
+    clients: &'a mut ClientContainers,
 }
 
 impl<O: Output> Present<'_, O> {
     /// Items that may go out, filtered and decoded, to the output.
     fn emit(&mut self, ready: Vec<Item>) -> Result<()> {
         for item in ready {
+            if let Some(c) = item.conn.client.container.container() {
+                let s = item.client_subject();
+                if let Some(pod) = s.pod.as_ref().filter(|p| !p.name.is_empty()) {
+                    self.clients.name(c, || {
+                        let ctr = s.container.as_ref().and_then(|c| c.name.as_deref());
+                        format!(
+                            "pod {}/{} container {}",
+                            pod.namespace.escape_debug(),
+                            pod.name.escape_debug(),
+                            ctr.unwrap_or(c.id.short()).escape_debug()
+                        )
+                    });
+                }
+            }
             if let Some(item) = self.view.prepare(item) {
                 self.out.item(&item)?;
             }
@@ -163,6 +178,20 @@ impl<O: Output> Events for Present<'_, O> {
     }
 }
 
+/// The summary's line for `evicted` pods and containers, if any.
+pub fn evicted_summary(evicted: u64) -> Option<String> {
+    (evicted > 0).then(|| {
+        format!(
+            "{evicted} pod sandbox{} or container{} left the pod map past its bound of {} \
+             entries: later calls about {} show no pod",
+            if evicted == 1 { "" } else { "es" },
+            if evicted == 1 { "" } else { "s" },
+            crate::subjects::MAX_ENTRIES,
+            if evicted == 1 { "it" } else { "them" },
+        )
+    })
+}
+
 /// The pipeline, as a flow sink.
 pub struct Pipeline<O: Output> {
     decoders: Decoders,
@@ -195,6 +224,18 @@ impl<O: Output> Pipeline<O> {
         }
     }
 
+    /// Without attribution (`on` false): items go out as they come, no
+    /// subject map is kept (to measure what attribution costs).
+    pub fn attributing(mut self, on: bool) -> Self {
+        self.attribution.enabled = on;
+        self
+    }
+
+    /// Pods and containers the subject map let go past its bound.
+    pub fn evicted(&self) -> u64 {
+        self.attribution.evicted()
+    }
+
     /// Time of the latest event seen (for finishing at the end of a file).
     pub fn last_ns(&self) -> u64 {
         self.decoders.last_ns()
@@ -224,6 +265,7 @@ impl<O: Output> Pipeline<O> {
             out: &mut self.out,
             counts: &mut self.calls,
             attribution: &mut self.attribution,
+            clients: &mut self.from_containers,
         };
         let mut ready = Vec::new();
         present.attribution.expire(now_ns, &mut ready);
@@ -237,6 +279,7 @@ impl<O: Output> Pipeline<O> {
             out: &mut self.out,
             counts: &mut self.calls,
             attribution: &mut self.attribution,
+            clients: &mut self.from_containers,
         };
         self.decoders.finish(ts_ns, &mut present)?;
         let mut ready = Vec::new();
@@ -254,6 +297,7 @@ impl<O: Output> Sink for Pipeline<O> {
             out: &mut self.out,
             counts: &mut self.calls,
             attribution: &mut self.attribution,
+            clients: &mut self.from_containers,
         };
         self.decoders.on_flow(conn, ts_ns, ev, &mut present)
     }

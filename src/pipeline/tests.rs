@@ -98,3 +98,17 @@ fn bytes_held_while_undecided_are_bounded() {
     assert_eq!(dec.counts().other, 1);
     assert!(seen.0.is_empty());
 }
+
+#[test]
+fn the_summary_counts_evicted_pods_and_containers() {
+    use crate::pipeline::evicted_summary;
+    assert_eq!(evicted_summary(0), None);
+    assert_eq!(
+        evicted_summary(1).unwrap(),
+        "1 pod sandbox or container left the pod map past its bound of 65536 entries: \
+         later calls about it show no pod"
+    );
+    assert!(evicted_summary(7)
+        .unwrap()
+        .starts_with("7 pod sandboxes or containers left"));
+}

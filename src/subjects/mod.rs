@@ -21,10 +21,11 @@
 pub mod extract;
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use crate::flow::ConnId;
 use crate::sizes::Sizes;
-use extract::{ContainerInfo, PodMeta, Said, SandboxInfo};
+use extract::{ContainerInfo, PodMeta, Said};
 
 /// Sandboxes and containers kept at most.
 pub const MAX_ENTRIES: usize = 65_536;
@@ -35,6 +36,8 @@ pub const MAX_CALLS: usize = 65_536;
 /// calls later than the removal (its ordering holds a record up to half a
 /// second, the pipeline up to a second).
 pub const REMOVAL_GRACE_NS: u64 = 2_000_000_000;
+/// The containerd namespace of the CRI plugin's pods and containers.
+pub const CRI_NAMESPACE: &str = "k8s.io";
 
 /// A container a call is about.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -45,15 +48,16 @@ pub struct ContainerRef {
     pub name: Option<String>,
 }
 
-/// What a call is about, as far as known.
+/// What a call is about, as far as known. Shared with the map's entries
+/// (every message gets one: a copy is three reference counts).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Subject {
     /// The pod.
-    pub pod: Option<PodMeta>,
+    pub pod: Option<Arc<PodMeta>>,
     /// The container.
-    pub container: Option<ContainerRef>,
+    pub container: Option<Arc<ContainerRef>>,
     /// The pod's sandbox id.
-    pub sandbox_id: Option<String>,
+    pub sandbox_id: Option<Arc<str>>,
 }
 
 impl Subject {
@@ -64,14 +68,18 @@ impl Subject {
 }
 
 struct Sandbox {
-    pod: PodMeta,
+    id: Arc<str>,
+    pod: Arc<PodMeta>,
     seq: u64,
 }
 
 struct Container {
-    name: String,
-    sandbox_id: String,
-    pod: PodMeta,
+    /// Its id and name (None when not known).
+    r: Arc<ContainerRef>,
+    /// Its sandbox's id ("" when not known).
+    sandbox_id: Arc<str>,
+    /// Its pod as its own description named it (its labels).
+    pod: Arc<PodMeta>,
     seq: u64,
 }
 
@@ -81,7 +89,7 @@ struct Call {
     /// The id its request named.
     about: Option<String>,
     /// The pod its request named by metadata.
-    pod: Option<PodMeta>,
+    pod: Option<Arc<PodMeta>>,
     /// The container name a CreateContainer asked for.
     container_name: Option<String>,
     /// What its response created.
@@ -107,10 +115,10 @@ pub struct SubjectStats {
 /// What was learned, and the calls in flight.
 #[derive(Default)]
 pub struct Subjects {
-    sandboxes: HashMap<String, Sandbox>,
-    containers: HashMap<String, Container>,
+    sandboxes: HashMap<Arc<str>, Sandbox>,
+    containers: HashMap<Arc<str>, Container>,
     /// Every entry by when it was last described: (seq) -> (is a sandbox, id).
-    by_age: BTreeMap<u64, (bool, String)>,
+    by_age: BTreeMap<u64, (bool, Arc<str>)>,
     calls: HashMap<(ConnId, u32), Call>,
     /// Calls in flight that create a sandbox or container.
     creating: usize,
@@ -165,17 +173,27 @@ impl Subjects {
         request: bool,
         payload: &[u8],
     ) -> Subject {
-        let said = extract::said(path, request, payload);
+        let mut said = extract::said(path, request, payload);
         self.cri |= path.starts_with("/runtime.v1");
         self.seq += 1;
         let now = self.seq;
-        for s in &said.sandboxes {
-            self.put_sandbox(s);
+        let key = (conn, stream);
+        // A complete list (unfiltered) drops what it no longer lists.
+        if let Some(call) = self.calls.get(&key).filter(|c| !request && !c.filtered) {
+            let since = call.since;
+            if said.sandbox_list {
+                self.relist(true, &said, since);
+            }
+            if said.container_list {
+                self.relist(false, &said, since);
+            }
         }
-        for c in &said.containers {
+        for s in std::mem::take(&mut said.sandboxes) {
+            self.put_sandbox(&s.id, s.pod);
+        }
+        for c in std::mem::take(&mut said.containers) {
             self.put_container(c);
         }
-        let key = (conn, stream);
         if request {
             if !self.calls.contains_key(&key) && self.calls.len() >= MAX_CALLS {
                 // Calls whose end never came (a lost close): forget one.
@@ -203,19 +221,10 @@ impl Subjects {
                     self.creating -= 1;
                 }
             }
-            let (since, filtered) = (call.since, call.filtered);
             // Described once, by the response that gave the id (not again
             // by each later message of a streaming response).
             if let Some(id) = created {
                 self.created(&key, &id);
-            }
-            if !filtered {
-                if said.sandbox_list {
-                    self.relist(true, &said, since);
-                }
-                if said.container_list {
-                    self.relist(false, &said, since);
-                }
             }
         }
         self.subject_of_call(&key)
@@ -241,6 +250,22 @@ impl Subjects {
         self.creating > 0 || self.cri
     }
 
+    /// Whether a call that creates a sandbox or a container is in flight
+    /// (its response will describe an id).
+    pub fn creating(&self) -> bool {
+        self.creating > 0
+    }
+
+    /// Whether an id named by a call in containerd `namespace` may be
+    /// described soon: [`Subjects::expects_ids`], or the namespace is the
+    /// one the CRI plugin keeps its pods in, whose ids the CRI connection
+    /// describes even when none of its calls has come yet (it may run
+    /// behind the shims' in the capture: a new connection waits until both
+    /// sides were heard, each connection in its own order).
+    pub fn expects_ids_in(&self, namespace: Option<&str>) -> bool {
+        self.expects_ids() || namespace == Some(CRI_NAMESPACE)
+    }
+
     /// The call at `key` is over or forgotten.
     fn forget(&mut self, key: &(ConnId, u32)) -> Option<Call> {
         let call = self.calls.remove(key)?;
@@ -250,18 +275,28 @@ impl Subjects {
         Some(call)
     }
 
-    /// The id the call on `stream` of `conn` named (by an id field, or the
-    /// id its response gave) while nothing describes it yet, and something
-    /// may describe it soon ([`Subjects::expects_ids`]).
-    pub fn unresolved(&self, conn: ConnId, stream: u32) -> Option<String> {
-        if !self.expects_ids() {
+    /// The id the call on `stream` of `conn`, in containerd `namespace`,
+    /// named (by an id field, or the id its response gave) while nothing
+    /// describes it yet, and something may describe it soon
+    /// ([`Subjects::expects_ids_in`]).
+    pub fn unresolved(&self, conn: ConnId, stream: u32, namespace: Option<&str>) -> Option<String> {
+        if !self.expects_ids_in(namespace) {
             return None;
         }
         let call = self.calls.get(&(conn, stream))?;
-        if !self.subject_of_call(&(conn, stream)).is_empty() {
+        let known = |id: &Option<String>| id.as_deref().is_some_and(|id| self.knows(id));
+        if known(&call.created)
+            || known(&call.about)
+            || call.pod.as_ref().is_some_and(|p| p.is_known())
+        {
             return None;
         }
         call.created.clone().or_else(|| call.about.clone())
+    }
+
+    /// Whether the map describes sandbox or container `id`.
+    pub fn knows(&self, id: &str) -> bool {
+        self.sandboxes.contains_key(id) || self.containers.contains_key(id)
     }
 
     /// The subject of an id alone (a sandbox or a container).
@@ -270,20 +305,17 @@ impl Subjects {
             return Subject {
                 pod: Some(s.pod.clone()),
                 container: None,
-                sandbox_id: Some(id.to_owned()),
+                sandbox_id: Some(s.id.clone()),
             };
         }
         if let Some(c) = self.containers.get(id) {
-            let pod = match self.sandboxes.get(&c.sandbox_id) {
-                Some(s) if !c.pod.is_known() => s.pod.clone(),
-                _ => c.pod.clone(),
+            let pod = match self.sandboxes.get(&*c.sandbox_id) {
+                Some(s) if !c.pod.is_known() => &s.pod,
+                _ => &c.pod,
             };
             return Subject {
-                pod: pod.is_known().then_some(pod),
-                container: Some(ContainerRef {
-                    id: id.to_owned(),
-                    name: (!c.name.is_empty()).then(|| c.name.clone()),
-                }),
+                pod: pod.is_known().then(|| pod.clone()),
+                container: Some(c.r.clone()),
                 sandbox_id: (!c.sandbox_id.is_empty()).then(|| c.sandbox_id.clone()),
             };
         }
@@ -309,7 +341,7 @@ impl Subjects {
             }
         }
         Subject {
-            pod: call.pod.clone().filter(PodMeta::is_known),
+            pod: call.pod.clone().filter(|p| p.is_known()),
             ..Subject::default()
         }
     }
@@ -328,72 +360,85 @@ impl Subjects {
                     sandbox_id: sandbox.clone(),
                     pod: PodMeta::default(),
                 };
-                self.put_container(&c);
+                self.put_container(c);
             }
             // RunPodSandbox: the sandbox of the pod it named.
             (None, None, Some(pod)) if pod.is_known() => {
-                let s = SandboxInfo {
-                    id: id.to_owned(),
-                    pod: pod.clone(),
-                };
-                self.put_sandbox(&s);
+                let pod = PodMeta::clone(pod);
+                self.put_sandbox(id, pod);
             }
             _ => {}
         }
     }
 
-    fn put_sandbox(&mut self, s: &SandboxInfo) {
-        if s.id.is_empty() {
+    /// Sandbox `id` of `pod` was described now. An entry described the
+    /// same way before keeps its shared parts (a relist describes every
+    /// pod each second).
+    fn put_sandbox(&mut self, id: &str, pod: PodMeta) {
+        if id.is_empty() {
             return;
         }
         self.seq += 1;
         let seq = self.seq;
-        let old = self.sandboxes.insert(
-            s.id.clone(),
-            Sandbox {
-                pod: s.pod.clone(),
-                seq,
-            },
-        );
-        if let Some(old) = old {
-            self.by_age.remove(&old.seq);
-            if !s.pod.is_known() {
-                if let Some(e) = self.sandboxes.get_mut(&s.id) {
-                    e.pod = old.pod;
-                }
+        if let Some(e) = self.sandboxes.get_mut(id) {
+            self.by_age.remove(&e.seq);
+            e.seq = seq;
+            // What this description leaves out stays as it was.
+            if pod.is_known() && *e.pod != pod {
+                e.pod = Arc::new(pod);
             }
+            self.by_age.insert(seq, (true, e.id.clone()));
+            return;
         }
-        self.by_age.insert(seq, (true, s.id.clone()));
+        let id: Arc<str> = Arc::from(id);
+        let entry = Sandbox {
+            id: id.clone(),
+            pod: Arc::new(pod),
+            seq,
+        };
+        self.sandboxes.insert(id.clone(), entry);
+        self.by_age.insert(seq, (true, id));
         self.bound();
     }
 
-    fn put_container(&mut self, c: &ContainerInfo) {
+    /// Container `c` was described now (see [`Subjects::put_sandbox`]).
+    fn put_container(&mut self, c: ContainerInfo) {
         if c.id.is_empty() {
             return;
         }
         self.seq += 1;
         let seq = self.seq;
-        let mut entry = Container {
-            name: c.name.clone(),
-            sandbox_id: c.sandbox_id.clone(),
-            pod: c.pod.clone(),
+        if let Some(e) = self.containers.get_mut(c.id.as_str()) {
+            self.by_age.remove(&e.seq);
+            e.seq = seq;
+            // What this description leaves out stays as it was.
+            if !c.name.is_empty() && e.r.name.as_deref() != Some(c.name.as_str()) {
+                e.r = Arc::new(ContainerRef {
+                    id: c.id.clone(),
+                    name: Some(c.name),
+                });
+            }
+            if !c.sandbox_id.is_empty() && *e.sandbox_id != *c.sandbox_id {
+                e.sandbox_id = Arc::from(c.sandbox_id);
+            }
+            if c.pod.is_known() && *e.pod != c.pod {
+                e.pod = Arc::new(c.pod);
+            }
+            self.by_age.insert(seq, (false, Arc::from(c.id)));
+            return;
+        }
+        let id: Arc<str> = Arc::from(c.id.as_str());
+        let entry = Container {
+            r: Arc::new(ContainerRef {
+                id: c.id,
+                name: (!c.name.is_empty()).then_some(c.name),
+            }),
+            sandbox_id: Arc::from(c.sandbox_id),
+            pod: Arc::new(c.pod),
             seq,
         };
-        if let Some(old) = self.containers.remove(&c.id) {
-            self.by_age.remove(&old.seq);
-            // What this description leaves out stays as it was.
-            if entry.name.is_empty() {
-                entry.name = old.name;
-            }
-            if entry.sandbox_id.is_empty() {
-                entry.sandbox_id = old.sandbox_id;
-            }
-            if !entry.pod.is_known() {
-                entry.pod = old.pod;
-            }
-        }
-        self.containers.insert(c.id.clone(), entry);
-        self.by_age.insert(seq, (false, c.id.clone()));
+        self.containers.insert(id.clone(), entry);
+        self.by_age.insert(seq, (false, id));
         self.bound();
     }
 
@@ -428,10 +473,10 @@ impl Subjects {
     fn remove_now(&mut self, id: &str) {
         if let Some(s) = self.sandboxes.remove(id) {
             self.by_age.remove(&s.seq);
-            let gone: Vec<String> = self
+            let gone: Vec<Arc<str>> = self
                 .containers
                 .iter()
-                .filter(|(_, c)| c.sandbox_id == id)
+                .filter(|(_, c)| &*c.sandbox_id == id)
                 .map(|(k, _)| k.clone())
                 .collect();
             for k in gone {
@@ -452,16 +497,16 @@ impl Subjects {
         } else {
             said.containers.iter().map(|c| c.id.as_str()).collect()
         };
-        let gone: Vec<String> = if sandboxes {
+        let gone: Vec<Arc<str>> = if sandboxes {
             self.sandboxes
                 .iter()
-                .filter(|(id, s)| s.seq < since && !listed.contains(id.as_str()))
+                .filter(|(id, s)| s.seq < since && !listed.contains(&***id))
                 .map(|(id, _)| id.clone())
                 .collect()
         } else {
             self.containers
                 .iter()
-                .filter(|(id, c)| c.seq < since && !listed.contains(id.as_str()))
+                .filter(|(id, c)| c.seq < since && !listed.contains(&***id))
                 .map(|(id, _)| id.clone())
                 .collect()
         };
@@ -476,8 +521,8 @@ fn absorb(call: &mut Call, said: Said) {
     if said.about.is_some() {
         call.about = said.about;
     }
-    if said.pod.is_some() {
-        call.pod = said.pod;
+    if let Some(pod) = said.pod {
+        call.pod = Some(Arc::new(pod));
     }
     if said.container_name.is_some() {
         call.container_name = said.container_name;

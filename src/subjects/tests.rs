@@ -45,7 +45,7 @@ fn a_pod_lifecycle_names_every_call() {
     assert_eq!(pod_name(&s), Some("web-0"));
     assert!(m.expects_ids());
     assert_eq!(
-        m.unresolved(1, 1),
+        m.unresolved(1, 1, None),
         None,
         "a call naming its pod by metadata names no id"
     );
@@ -77,7 +77,10 @@ fn a_pod_lifecycle_names_every_call() {
 
     // The shim's calls, on another connection, by the task id.
     let s = m.message(7, 1, "/containerd.task.v2.Task/Start", true, &id(CTR));
-    assert_eq!(s.container.map(|c| c.name), Some(Some("app".into())));
+    assert_eq!(
+        s.container.map(|c| c.name.clone()),
+        Some(Some("app".into()))
+    );
     let s = m.message(7, 3, "/containerd.task.v2.Task/Create", true, &id(SB1));
     assert_eq!((pod_name(&s), &s.container), (Some("web-0"), &None));
     m.call_end(7, 1, true);
@@ -172,14 +175,11 @@ fn relists_fill_and_empty_the_map() {
 fn the_map_is_bounded() {
     let mut m = Subjects::new();
     for i in 0..MAX_ENTRIES + 5 {
-        let s = SandboxInfo {
-            id: format!("{i:064x}"),
-            pod: extract::PodMeta {
-                name: format!("p{i}"),
-                ..Default::default()
-            },
+        let pod = extract::PodMeta {
+            name: format!("p{i}"),
+            ..Default::default()
         };
-        m.put_sandbox(&s);
+        m.put_sandbox(&format!("{i:064x}"), pod);
     }
     assert_eq!(m.sandboxes.len(), MAX_ENTRIES);
     assert_eq!(m.stats.evicted, 5);

@@ -87,12 +87,18 @@ pub fn require_file(path: &str, package: &str) {
 }
 
 /// A temporary directory with a short path, so that socket paths inside it fit in `sun_path`
-/// whatever `TMPDIR` says.
+/// whatever `TMPDIR` says. With `KEEP_TEST_DIRS` set it stays (its path on stderr): the
+/// captures, traces and logs of a failed run, for the post-mortem.
 pub fn short_tempdir(prefix: &str) -> tempfile::TempDir {
-    tempfile::Builder::new()
+    let mut dir = tempfile::Builder::new()
         .prefix(prefix)
         .tempdir_in("/tmp")
-        .expect("cannot create a temporary directory in /tmp")
+        .expect("cannot create a temporary directory in /tmp");
+    if std::env::var_os("KEEP_TEST_DIRS").is_some() {
+        eprintln!("keeping {}", dir.path().display());
+        dir.disable_cleanup(true);
+    }
+    dir
 }
 
 /// A private containerd: config, root, state, sockets and log all live in `dir`.

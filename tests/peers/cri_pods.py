@@ -10,9 +10,26 @@ ContainerStatus; then for each pod StopContainer, RemoveContainer, StopPodSandbo
 RemovePodSandbox. Prints one JSON line per pod once its container runs,
 `{"pod": POD, "sandbox_id": ..., "container_id": ...}`, one per failed call
 (`{"error": METHOD, "code": N, "details": ...}`, then exits 1), and `done` at the end.
+Two more modes, for pods that run before a capture starts:
+
+    cri_pods.py unix:///path IMAGE --keep POD [POD ...]
+        the same creation, one JSON line per pod, `done`; the pods stay.
+    cri_pods.py unix:///path - --relist SECONDS SANDBOX,CONTAINER SANDBOX,CONTAINER
+        relists every second for SECONDS as kubelet does (ListPodSandbox and ListContainers,
+        unfiltered); after the first relist asks ContainerStatus and PodSandboxStatus of the
+        first pod, prints `asked`, and removes the second (StopContainer, RemoveContainer,
+        StopPodSandbox, RemovePodSandbox), printing `removed`; `done` at the end.
+    cri_pods.py unix:///path - --remove SANDBOX,CONTAINER [...]
+        removes those pods as above; `done`.
+    cri_pods.py unix:///path - --load SECONDS INTERVAL SANDBOX,CONTAINER [...]
+        for a benchmark: relists every INTERVAL seconds for SECONDS, asking ContainerStatus of
+        each container every round; prints the rounds, then `done`.
+
 Requests are protobuf bytes written here by hand (field numbers of runtime.v1's api.proto),
 so that no generated stubs are needed.
 """
+
+import time
 
 import json
 import sys
@@ -80,10 +97,68 @@ def read_id(response):
     return response[i:i + length].decode()
 
 
+def remove(channel, sandbox, container):
+    call(channel, "StopContainer", field(1, container) + vfield(2, 1))
+    call(channel, "RemoveContainer", field(1, container))
+    call(channel, "StopPodSandbox", field(1, sandbox))
+    call(channel, "RemovePodSandbox", field(1, sandbox))
+
+
+def relist(channel, seconds, pods):
+    """Kubelet's relist, with calls about the first pod and the second removed."""
+    (sandbox, container), gone = pods[0], pods[1]
+    for i in range(seconds):
+        call(channel, "ListPodSandbox", b"")
+        call(channel, "ListContainers", b"")
+        if i == 0:
+            call(channel, "ContainerStatus", field(1, container))
+            call(channel, "PodSandboxStatus", field(1, sandbox))
+            print("asked", flush=True)
+            remove(channel, *gone)
+            print("removed", flush=True)
+        time.sleep(1)
+    print("done", flush=True)
+
+
+def load(channel, seconds, interval, pods):
+    """Relists and status calls, as many kubelets would make them."""
+    end = time.monotonic() + seconds
+    rounds = 0
+    while time.monotonic() < end:
+        call(channel, "ListPodSandbox", b"")
+        call(channel, "ListContainers", b"")
+        for _, container in pods:
+            call(channel, "ContainerStatus", field(1, container))
+        rounds += 1
+        time.sleep(interval)
+    print(json.dumps({"rounds": rounds}), flush=True)
+    print("done", flush=True)
+
+
 def main():
     if len(sys.argv) < 4 or not sys.argv[1].startswith("unix:"):
-        sys.exit("usage: cri_pods.py unix:///path/to/socket IMAGE POD [POD ...]")
-    image, pods = sys.argv[2], sys.argv[3:]
+        sys.exit("usage: cri_pods.py unix:///path/to/socket IMAGE [--keep] POD [POD ...]\n"
+                 "       cri_pods.py unix:///path/to/socket - --relist SECONDS SB,CTR SB,CTR\n"
+                 "       cri_pods.py unix:///path/to/socket - --remove SB,CTR [...]\n"
+                 "       cri_pods.py unix:///path/to/socket - --load SECONDS INTERVAL SB,CTR [...]")
+    if sys.argv[3] == "--remove":
+        with grpc.insecure_channel(sys.argv[1]) as channel:
+            for pod in sys.argv[4:]:
+                remove(channel, *pod.split(","))
+        print("done", flush=True)
+        return
+    if sys.argv[3] == "--load":
+        pods = [tuple(p.split(",")) for p in sys.argv[6:]]
+        with grpc.insecure_channel(sys.argv[1]) as channel:
+            load(channel, float(sys.argv[4]), float(sys.argv[5]), pods)
+        return
+    if sys.argv[3] == "--relist":
+        pods = [tuple(p.split(",")) for p in sys.argv[5:7]]
+        with grpc.insecure_channel(sys.argv[1]) as channel:
+            relist(channel, int(sys.argv[4]), pods)
+        return
+    keep = sys.argv[3] == "--keep"
+    image, pods = sys.argv[2], sys.argv[4 if keep else 3:]
     running = []
     with grpc.insecure_channel(sys.argv[1]) as channel:
         for pod in pods:
@@ -102,11 +177,10 @@ def main():
             print(json.dumps({"pod": pod, "sandbox_id": sandbox, "container_id": container}),
                   flush=True)
             running.append((sandbox, container))
+        if keep:
+            running = []
         for sandbox, container in running:
-            call(channel, "StopContainer", field(1, container) + vfield(2, 1))
-            call(channel, "RemoveContainer", field(1, container))
-            call(channel, "StopPodSandbox", field(1, sandbox))
-            call(channel, "RemovePodSandbox", field(1, sandbox))
+            remove(channel, sandbox, container)
     print("done", flush=True)
 
 

@@ -182,6 +182,21 @@ fn connections_from_containers_are_counted_once_each() {
         n.summary().unwrap(),
         "3 connections to the runtime socket from containers: container 8806619fdd57 (2), container cg1"
     );
+    // Named once the traffic names the container's pod; a container not
+    // listed is not named.
+    let InContainer::Container(c) = container(ID, None) else {
+        unreachable!()
+    };
+    n.name(&c, || "pod default/tools container shell".into());
+    n.name(&c, || "pod x/y container z".into());
+    let InContainer::Container(other) = container("cg2", None) else {
+        unreachable!()
+    };
+    n.name(&other, || "pod default/other container o".into());
+    assert_eq!(
+        n.summary().unwrap(),
+        "3 connections to the runtime socket from containers: pod default/tools container shell (2), container cg1"
+    );
     for i in 0..20 {
         n.note(
             &conn_with_client(100 + i, container(&format!("c{i}"), None)),

@@ -1,6 +1,8 @@
 use super::*;
 use crate::flow::{Comm, Dir};
 use crate::pipeline::ConnInfo;
+use crate::subjects::extract::PodMeta;
+use crate::subjects::ContainerRef;
 
 #[test]
 fn writer_and_peer_name_process_and_thread() {
@@ -11,6 +13,7 @@ fn writer_and_peer_name_process_and_thread() {
     let item = Item {
         ts_ns: 0,
         subject: Default::default(),
+        ends: Default::default(),
         conn: ConnInfo::default(),
         writer,
         peer,
@@ -39,6 +42,7 @@ fn calls_say_their_pod_and_container_or_null() {
     let mut item = Item {
         ts_ns: 0,
         subject: Default::default(),
+        ends: Default::default(),
         conn: ConnInfo::default(),
         writer: Process::default(),
         peer: Process::default(),
@@ -66,15 +70,15 @@ fn calls_say_their_pod_and_container_or_null() {
         assert!(o.as_object().unwrap().contains_key(k));
     }
     item.subject = Subject {
-        pod: Some(PodMeta {
+        pod: Some(std::sync::Arc::new(PodMeta {
             namespace: "default".into(),
             name: "web-0".into(),
             uid: String::new(),
-        }),
-        container: Some(ContainerRef {
+        })),
+        container: Some(std::sync::Arc::new(ContainerRef {
             id: "c1".into(),
             name: Some("app".into()),
-        }),
+        })),
         sandbox_id: Some("s1".into()),
     };
     let o = object(&item);
@@ -106,6 +110,7 @@ fn a_client_in_a_container_is_named_and_marked() {
     let gap = |conn: ConnInfo| Item {
         ts_ns: 0,
         subject: Default::default(),
+        ends: Default::default(),
         conn,
         writer: client,
         peer: server,
@@ -130,7 +135,7 @@ fn a_client_in_a_container_is_named_and_marked() {
             .collect();
     assert_eq!(
         lines[0]["writer"]["container"],
-        serde_json::json!({"id": "cg1", "pod": null})
+        serde_json::json!({"id": "cg1", "name": null, "pod": null})
     );
     assert_eq!(lines[0]["peer"]["container"], Value::Null);
     assert!(
@@ -139,4 +144,35 @@ fn a_client_in_a_container_is_named_and_marked() {
     );
     assert_eq!(lines[0]["from_container"], true);
     assert!(lines[1].get("from_container").is_none());
+
+    // Once the traffic named that container and its pod, so does the
+    // writer's place.
+    let mut named = gap(ConnInfo {
+        client,
+        server,
+        ..ConnInfo::default()
+    });
+    named.ends.writer = Subject {
+        pod: Some(std::sync::Arc::new(PodMeta {
+            namespace: "default".into(),
+            name: "tools".into(),
+            uid: "u-1".into(),
+        })),
+        container: Some(std::sync::Arc::new(ContainerRef {
+            id: "cg1".into(),
+            name: Some("shell".into()),
+        })),
+        sandbox_id: Some("s1".into()),
+    };
+    let mut j = Json::new(Vec::new());
+    j.item(&named).unwrap();
+    let o: Value = serde_json::from_slice(j.w.trim_ascii_end()).unwrap();
+    assert_eq!(
+        o["writer"]["container"],
+        serde_json::json!({
+            "id": "cg1",
+            "name": "shell",
+            "pod": {"namespace": "default", "name": "tools", "uid": "u-1"}
+        })
+    );
 }

@@ -142,7 +142,7 @@ impl Report {
         let seen = self.in_flight.end((item.conn.id, stream));
         let outcome = Outcome::of(end.status, end.reset, end.unfinished);
         let subject = &item.subject;
-        let pod = subject.pod.as_ref().filter(|p| p.is_known());
+        let pod = subject.pod.as_deref().filter(|p| p.is_known());
         let call = Call {
             seq: self.totals.calls,
             conn: item.conn.id,

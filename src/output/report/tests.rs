@@ -8,6 +8,7 @@ use crate::flow::{Comm, Dir, Process};
 use crate::pipeline::{ConnInfo, Item, Output, What};
 use crate::subjects::extract::PodMeta;
 use crate::subjects::Subject;
+use std::sync::Arc;
 
 #[test]
 fn text_and_attributes_cannot_break_out() {
@@ -113,6 +114,7 @@ fn end(conn_id: u64, stream: u32, path: &str, ts: u64, subject: Subject) -> Item
             unfinished: false,
         },
         subject,
+        ends: Default::default(),
     }
 }
 
@@ -131,7 +133,7 @@ fn names_from_the_wire_are_text() {
         uid: "u".into(),
     };
     let subject = Subject {
-        pod: Some(pod),
+        pod: Some(Arc::new(pod)),
         ..Subject::default()
     };
     r.item(&end(1, 1, "/x.Y/<script>\"", 5_000, subject))
@@ -187,6 +189,7 @@ fn a_message_gives_its_call_an_excerpt_and_bytes() {
             decoded: None,
         },
         subject: Subject::default(),
+        ends: Default::default(),
     };
     r.item(&msg).unwrap();
     r.item(&end(3, 7, "/a.B/C", 2_000, Subject::default()))
@@ -207,7 +210,7 @@ fn long_names_from_the_wire_keep_the_page_small() {
             uid: format!("u{i}"),
         };
         let subject = Subject {
-            pod: Some(pod),
+            pod: Some(Arc::new(pod)),
             ..Subject::default()
         };
         let method = format!("/s.S/{i}{}", "&".repeat(10_000));
@@ -284,6 +287,7 @@ fn extreme_items_give_a_page_without_panic_or_nan() {
             conn: c,
             what,
             subject: Subject::default(),
+            ends: Default::default(),
         };
         r.item(&item).unwrap();
     }

@@ -14,15 +14,15 @@ fn request_context() {
     assert_eq!(context(&CallMeta::default(), &Subject::default(), None), "");
     let id = "8806619fdd57a1c2b3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607182930";
     let subject = Subject {
-        pod: Some(crate::subjects::extract::PodMeta {
+        pod: Some(std::sync::Arc::new(crate::subjects::extract::PodMeta {
             namespace: "default".into(),
             name: "probe \"pod\"".into(),
             uid: "u1".into(),
-        }),
-        container: Some(crate::subjects::ContainerRef {
+        })),
+        container: Some(std::sync::Arc::new(crate::subjects::ContainerRef {
             id: id.into(),
             name: None,
-        }),
+        })),
         sandbox_id: None,
     };
     assert_eq!(
@@ -56,16 +56,16 @@ fn request_context() {
 fn named_ids_are_shortened() {
     let id = "8806619fdd57a1c2b3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f607182930";
     let mut subject = Subject {
-        container: Some(crate::subjects::ContainerRef {
+        container: Some(std::sync::Arc::new(crate::subjects::ContainerRef {
             id: id.into(),
             name: None,
-        }),
+        })),
         ..Subject::default()
     };
     let mut text = format!("id:\"{id}\" exec_id:\"x\"");
     shorten_ids(&mut text, &subject);
     assert!(text.contains(id), "an id without a name stays whole");
-    subject.container.as_mut().unwrap().name = Some("web".into());
+    std::sync::Arc::make_mut(subject.container.as_mut().unwrap()).name = Some("web".into());
     shorten_ids(&mut text, &subject);
     assert_eq!(text, "id:\"8806619fdd57\" exec_id:\"x\"");
     assert_eq!(short_id("abc"), "abc");
@@ -102,6 +102,7 @@ fn message(stream: u32, conn: u64) -> Item {
     Item {
         ts_ns: 0,
         subject: Default::default(),
+        ends: Default::default(),
         conn: ConnInfo {
             id: conn,
             ..ConnInfo::default()

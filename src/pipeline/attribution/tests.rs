@@ -33,6 +33,7 @@ fn message(conn: u64, stream: u32, path: &str, dir: Dir, payload: Vec<u8>) -> It
             decoded: None,
         },
         subject: Default::default(),
+        ends: Default::default(),
     }
 }
 
@@ -144,7 +145,7 @@ fn an_id_never_described_waits_a_bounded_time() {
     assert_eq!(out.len(), 1);
     out.clear();
     // A sandbox is being created: its own Task calls wait for its id, at
-    // most HOLD_NS.
+    // most HOLD_CREATING_NS while it is.
     run_pod(&mut a, &mut out);
     out.clear();
     a.admit(
@@ -154,7 +155,7 @@ fn an_id_never_described_waits_a_bounded_time() {
         ),
         &mut out,
     );
-    a.expire(100 + HOLD_NS - 1, &mut out);
+    a.expire(100 + HOLD_CREATING_NS - 1, &mut out);
     assert!(out.is_empty());
     // Another connection's items pass meanwhile.
     a.admit(
@@ -162,7 +163,7 @@ fn an_id_never_described_waits_a_bounded_time() {
         &mut out,
     );
     assert_eq!(out.len(), 1);
-    a.expire(100 + HOLD_NS, &mut out);
+    a.expire(100 + HOLD_CREATING_NS, &mut out);
     assert_eq!(out.len(), 2);
     assert!(out[1].subject.is_empty(), "unknown stays unknown");
 
@@ -177,4 +178,189 @@ fn an_id_never_described_waits_a_bounded_time() {
     assert_eq!(out.len(), 2);
     a.flush(&mut out);
     assert_eq!(out.len(), 3);
+}
+
+/// `item` of a call in containerd namespace `ns`.
+fn in_namespace(mut item: Item, ns: &str) -> Item {
+    if let What::Message { meta, .. } = &mut item.what {
+        meta.namespace = Some(ns.to_owned());
+    }
+    item
+}
+
+#[test]
+fn a_call_in_the_cri_namespace_waits_even_before_the_cri_spoke() {
+    let mut a = Attribution::default();
+    let mut out = Vec::new();
+    // The sandbox's shim connection is delivered before the CRI connection
+    // (each new connection waits for both its sides): its Task/Create in
+    // namespace k8s.io waits for the RunPodSandbox that names its id.
+    a.admit(
+        in_namespace(
+            at(
+                message(2, 1, TASK_START, Dir::ToServer, field(1, SB.as_bytes())),
+                5,
+            ),
+            "k8s.io",
+        ),
+        &mut out,
+    );
+    assert!(out.is_empty(), "held");
+    // The same in another namespace is not held: nothing will describe it.
+    a.admit(
+        in_namespace(
+            at(
+                message(3, 1, TASK_START, Dir::ToServer, field(1, CTR.as_bytes())),
+                6,
+            ),
+            "default",
+        ),
+        &mut out,
+    );
+    assert_eq!(out.len(), 1);
+    run_pod(&mut a, &mut out);
+    a.admit(
+        at(
+            message(
+                1,
+                1,
+                &format!("{RT}RunPodSandbox"),
+                Dir::ToClient,
+                field(1, SB.as_bytes()),
+            ),
+            11,
+        ),
+        &mut out,
+    );
+    let task = out
+        .iter()
+        .find(|i| stream_of(i) == (2, 1))
+        .expect("released once the id was described");
+    assert_eq!(
+        task.subject.pod.as_ref().map(|p| p.name.as_str()),
+        Some("web")
+    );
+    assert_eq!(task.subject.sandbox_id.as_deref(), Some(SB));
+
+    // Never described: it waits HOLD_NS at most, and stays unknown.
+    let mut a = Attribution::default();
+    let mut out = Vec::new();
+    a.admit(
+        in_namespace(
+            at(
+                message(2, 1, TASK_START, Dir::ToServer, field(1, CTR.as_bytes())),
+                100,
+            ),
+            "k8s.io",
+        ),
+        &mut out,
+    );
+    a.expire(100 + HOLD_NS - 1, &mut out);
+    assert!(out.is_empty());
+    a.expire(100 + HOLD_NS, &mut out);
+    assert_eq!(out.len(), 1);
+    assert!(out[0].subject.is_empty());
+}
+
+#[test]
+fn a_sandbox_shim_call_waits_while_its_sandbox_is_being_created() {
+    let mut a = Attribution::default();
+    let mut out = Vec::new();
+    run_pod(&mut a, &mut out);
+    out.clear();
+    // The sandbox's Task/Create, and its answer 1.5 s later (a slow runc
+    // create): later than HOLD_NS, but RunPodSandbox is still in flight.
+    let create = "/containerd.task.v2.Task/Create";
+    a.admit(
+        at(
+            message(2, 1, create, Dir::ToServer, field(1, SB.as_bytes())),
+            20,
+        ),
+        &mut out,
+    );
+    a.admit(
+        at(
+            message(2, 1, create, Dir::ToClient, Vec::new()),
+            20 + HOLD_NS * 3 / 2,
+        ),
+        &mut out,
+    );
+    a.expire(20 + HOLD_NS * 3 / 2, &mut out);
+    assert!(
+        out.is_empty(),
+        "held while the sandbox is being created: {out:?}"
+    );
+    a.admit(
+        at(
+            message(
+                1,
+                1,
+                &format!("{RT}RunPodSandbox"),
+                Dir::ToClient,
+                field(1, SB.as_bytes()),
+            ),
+            20 + HOLD_NS * 2,
+        ),
+        &mut out,
+    );
+    let named: Vec<Option<&str>> = out
+        .iter()
+        .filter(|i| i.conn.id == 2)
+        .map(|i| i.subject.pod.as_ref().map(|p| p.name.as_str()))
+        .collect();
+    assert_eq!(named, [Some("web"), Some("web")]);
+    // Still bounded: with a creation in flight that never answers, an
+    // unknown id waits HOLD_CREATING_NS at most.
+    let mut a = Attribution::default();
+    run_pod(&mut a, &mut out);
+    out.clear();
+    let t = 100 * HOLD_NS;
+    a.admit(
+        at(
+            message(3, 1, TASK_START, Dir::ToServer, field(1, CTR.as_bytes())),
+            t,
+        ),
+        &mut out,
+    );
+    a.expire(t + HOLD_CREATING_NS - 1, &mut out);
+    assert!(out.is_empty());
+    a.expire(t + HOLD_CREATING_NS, &mut out);
+    assert_eq!(out.len(), 1);
+}
+
+#[test]
+fn held_connections_go_out_in_the_order_they_were_written() {
+    // Several connections wait for the same sandbox id; once it is
+    // described they go out by their items' times, not in the map's order.
+    for _ in 0..8 {
+        let mut a = Attribution::default();
+        let mut out = Vec::new();
+        run_pod(&mut a, &mut out);
+        out.clear();
+        for (conn, ts) in [(9, 40), (4, 20), (7, 30), (2, 50)] {
+            a.admit(
+                at(
+                    message(conn, 1, TASK_START, Dir::ToServer, field(1, SB.as_bytes())),
+                    ts,
+                ),
+                &mut out,
+            );
+        }
+        assert!(out.is_empty());
+        a.admit(
+            at(
+                message(
+                    1,
+                    1,
+                    &format!("{RT}RunPodSandbox"),
+                    Dir::ToClient,
+                    field(1, SB.as_bytes()),
+                ),
+                60,
+            ),
+            &mut out,
+        );
+        let order: Vec<u64> = out.iter().map(|i| i.conn.id).collect();
+        assert_eq!(order, [1, 4, 7, 9, 2]);
+    }
 }

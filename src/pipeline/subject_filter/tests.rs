@@ -3,14 +3,16 @@ use crate::subjects::{extract::PodMeta, ContainerRef};
 
 fn subject(ns: &str, pod: &str, ctr: Option<(&str, &str)>) -> Subject {
     Subject {
-        pod: Some(PodMeta {
+        pod: Some(std::sync::Arc::new(PodMeta {
             namespace: ns.into(),
             name: pod.into(),
             uid: String::new(),
-        }),
-        container: ctr.map(|(id, name)| ContainerRef {
-            id: id.into(),
-            name: Some(name.into()),
+        })),
+        container: ctr.map(|(id, name)| {
+            std::sync::Arc::new(ContainerRef {
+                id: id.into(),
+                name: Some(name.into()),
+            })
         }),
         sandbox_id: None,
     }
