@@ -8,13 +8,15 @@
 #          --iptables=false it runs no iptables; where the kernel has AppArmor enabled
 #          it loads its profile with apparmor_parser: package apparmor, added then),
 #          python3-grpcio (tests/peers/cri_client.py, a gRPC C-core client, run by
-#          /usr/bin/python3)
+#          /usr/bin/python3), chromium (tests/report.rs renders the report headless,
+#          offline, with a fresh profile)
 set -euo pipefail
 
 [[ $EUID -eq 0 ]] || { echo "install-deps.sh: run as root (apt-get)" >&2; exit 1; }
 
 packages=(clang llvm libelf-dev zlib1g-dev pkg-config make
-          containerd runc busybox-static tshark util-linux docker.io python3-grpcio)
+          containerd runc busybox-static tshark util-linux docker.io python3-grpcio
+          chromium)
 # dockerd refuses to start containers without its AppArmor profile where AppArmor is on.
 [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]] && packages+=(apparmor)
 missing=()

@@ -36,6 +36,13 @@ pub enum Command {
     /// Reads containerdsnoop's captures and any capture of cleartext HTTP/2
     /// gRPC over TCP. Example: containerdsnoop decode pull.pcapng --json | jq .
     Decode(DecodeArgs),
+    /// Write one self-contained HTML page of a capture: summary, per-method
+    /// latencies, a timeline of calls and a sequence diagram per pod.
+    ///
+    /// The page loads nothing from the network and reads with script
+    /// disabled; secrets are redacted as in the table. Example:
+    /// containerdsnoop report pods.pcapng -o report.html
+    Report(ReportArgs),
     /// Copy a capture with its secrets overwritten, to share it.
     ///
     /// Passwords, tokens and registry credentials (CRI AuthConfig; any field
@@ -143,6 +150,59 @@ pub struct DecodeArgs {
     /// How to show the calls.
     #[command(flatten)]
     pub view: ViewArgs,
+}
+
+/// `report`'s options.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// The capture to read (pcapng or pcap; `-` for standard input).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where to write the page (created with mode 0600), or `-` for standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Overwrite the output file if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// A TCP port that carries HTTP/2 (server side) when no client preface
+    /// was captured (repeatable), as for `decode`.
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+    /// Decode with the schemas compiled into this server binary first
+    /// (repeatable), as for `decode`.
+    #[arg(long = "schemas-from", value_name = "BINARY")]
+    pub schemas_from: Vec<PathBuf>,
+    /// Report only calls whose method path matches this glob (repeatable), as for `decode`.
+    #[arg(long = "method", value_name = "GLOB")]
+    pub methods: Vec<String>,
+    /// Report only calls about this pod, NAMESPACE/NAME, either part a glob
+    /// (repeatable), as for `decode`.
+    #[arg(long = "pod", value_name = "NAMESPACE/NAME", value_parser = crate::pipeline::subject_filter::parse_pod)]
+    pub pods: Vec<String>,
+    /// Report only calls about this container (repeatable), as for `decode`.
+    #[arg(long = "container", value_name = "ID_OR_NAME")]
+    pub containers: Vec<String>,
+    /// Report only connections whose client runs inside a container.
+    #[arg(long)]
+    pub from_container: bool,
+    /// Extra protobuf schemas (a .proto file or a directory of them, repeatable).
+    #[arg(long = "proto", value_name = "FILE_OR_DIR")]
+    pub protos: Vec<PathBuf>,
+}
+
+impl ReportArgs {
+    /// The view options these stand for: filters and schemas as for
+    /// `decode`, secrets always redacted (a page is made to be shared).
+    pub fn view(&self) -> ViewArgs {
+        ViewArgs {
+            methods: self.methods.clone(),
+            pods: self.pods.clone(),
+            containers: self.containers.clone(),
+            from_container: self.from_container,
+            protos: self.protos.clone(),
+            ..ViewArgs::default()
+        }
+    }
 }
 
 /// `redact`'s options.

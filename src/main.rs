@@ -18,6 +18,7 @@ fn main() {
         )
         .into()),
         Command::Decode(args) => cmd::decode::run(args),
+        Command::Report(args) => cmd::report::run(args),
         Command::Redact(args) => cmd::redact::run(args),
         Command::Schemas(args) => cmd::schemas::run(args),
     };

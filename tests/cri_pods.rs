@@ -5,7 +5,8 @@
 //! the shims'. Every CRI call of each pod and its container's shim Task
 //! calls carry that pod's namespace, name and uid (and the container's id
 //! and name), never the other pod's; `decode` of the recording says the
-//! same; the table names them instead of printing ids.
+//! same; the table names them instead of printing ids; `report` draws a
+//! sequence diagram for each pod.
 
 mod common;
 
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use common::report::report_ok;
 use common::{
     busybox_oci, decode_ok, pause_oci, require_root, runtime_sockets, short_tempdir, Containerd,
     Recorder,
@@ -282,6 +284,35 @@ fn run(cd: &Containerd, dir: &std::path::Path, attempt: u32, names: &[String; 2]
         "{start}"
     );
     assert!(!start.contains(&pods[0].container), "{start}");
+
+    // The report of the recording draws one sequence diagram per pod,
+    // holding the pod's lifecycle from RunPodSandbox to RemovePodSandbox.
+    let html = report_ok(&out, &dir.join(format!("pods{attempt}.html")), &[]);
+    let drawn = common::report::drawn(&html);
+    let mut diagrams = drawn.pod_diagrams.clone();
+    diagrams.sort();
+    let want: Vec<String> = names.iter().map(|n| format!("default/{n}")).collect();
+    assert_eq!(diagrams, want, "one sequence diagram per pod");
+    let tags = common::report::tags(&html);
+    for pod in &want {
+        let requests: Vec<&str> = tags
+            .iter()
+            .filter(|t| t.has_class("arrow") && t.has_class("req"))
+            .filter(|t| t.attr("data-pod") == Some(pod.as_str()))
+            .filter_map(|t| t.attr("data-method"))
+            .collect();
+        for m in ["RunPodSandbox", "StartContainer", "RemovePodSandbox"] {
+            let path = format!("/runtime.v1.RuntimeService/{m}");
+            assert!(
+                requests.contains(&path.as_str()),
+                "{m} of {pod}: {requests:?}"
+            );
+        }
+        assert!(
+            requests.contains(&"/containerd.task.v2.Task/Create"),
+            "the shim's calls of {pod}: {requests:?}"
+        );
+    }
     true
 }
 

@@ -159,7 +159,7 @@ impl Output for Servers {
 /// What to tell the user about a binary whose schemas decoded the capture
 /// when it was recorded, unless it is among the `given` ones (same build
 /// ID, or same path when the note has none).
-fn schemas_hint(note: &SchemaNote, given: &[Arc<Binary>]) -> Option<String> {
+pub fn schemas_hint(note: &SchemaNote, given: &[Arc<Binary>]) -> Option<String> {
     let same = |b: &Arc<Binary>| match &note.build_id {
         Some(id) => b.build_id() == Some(id.as_str()),
         None => b.path == note.path,

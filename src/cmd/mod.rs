@@ -5,6 +5,7 @@ pub mod decode;
 #[cfg(feature = "bpf")]
 pub mod live;
 pub mod redact;
+pub mod report;
 pub mod schemas;
 #[cfg(feature = "bpf")]
 pub mod spool;

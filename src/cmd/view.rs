@@ -99,7 +99,6 @@ pub fn parts(
     binaries: Option<Arc<SchemaRegistry>>,
     sizing: Sizing,
 ) -> (View, Box<dyn Output>) {
-    let methods = MethodFilter::new(&args.methods);
     // A live status line on the same terminal is erased before each write.
     let stdout: Box<dyn Write> = match io::stdout().is_terminal() {
         true => Box::new(super::terminal::BelowStatus(io::stdout())),
@@ -116,13 +115,24 @@ pub fn parts(
         };
         (Box::new(Table::new(out, opts)), Forms::TEXT)
     };
-    let view = View {
+    (view(args, schemas, binaries, forms), output)
+}
+
+/// The view `args` asks for: messages decoded with `schemas` (or the
+/// schemas `binaries` picks for their connection) in `forms`, filtered by
+/// method, pod, container and client.
+pub fn view(
+    args: &ViewArgs,
+    schemas: Arc<Schemas>,
+    binaries: Option<Arc<SchemaRegistry>>,
+    forms: Forms,
+) -> View {
+    View {
         schemas,
-        methods,
+        methods: MethodFilter::new(&args.methods),
         forms,
         binaries,
         from_container: args.from_container,
         subjects: SubjectFilter::new(&args.pods, &args.containers),
-    };
-    (view, output)
+    }
 }

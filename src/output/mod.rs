@@ -1,8 +1,10 @@
-//! What people and programs read: the table and NDJSON. Items come
-//! filtered and decoded from the pipeline; these only format them.
+//! What people and programs read: the table, NDJSON and the HTML report.
+//! Items come filtered and decoded from the pipeline; these only format
+//! them.
 
 pub mod json;
 pub mod layout;
+pub mod report;
 pub mod table;
 pub mod time;
 

@@ -14,10 +14,12 @@
 // Each integration test compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod chromium;
 mod cri;
 mod dockerd;
 mod image;
 mod ports;
+pub mod report;
 
 // Re-exports are "unused imports" in the tests that use none of them.
 #[allow(unused_imports)]
@@ -599,7 +601,7 @@ fn wait_deadline(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
 
 /// Runs a command to completion with stdout and stderr captured, killing it and panicking with
 /// what it printed if it takes longer than `timeout`.
-fn run_bounded(cmd: &mut Command, what: &str, timeout: Duration) -> Output {
+pub fn run_bounded(cmd: &mut Command, what: &str, timeout: Duration) -> Output {
     run_timed(cmd, what, timeout).unwrap_or_else(|output| {
         panic!(
             "{what} did not finish within {timeout:?}\n{}",
