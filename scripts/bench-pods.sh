@@ -2,15 +2,16 @@
 # What pod and container attribution costs `decode` (a benchmark, not a
 # test). As root:
 #
-#   sudo scripts/bench-pods.sh [SECONDS] [PODS] [ROUNDS]   default 60 s, 10 pods, 7 rounds
+#   sudo scripts/bench-pods.sh [SECONDS] [PODS] [ROUNDS] [INTERVAL]
+#                              default 60 s, 10 pods, 7 rounds, 1 s
 #
 # A throwaway containerd with its CRI plugin. While `record` captures its
 # sockets and its shims': PODS pods (host network, a busybox container
 # each) created through the CRI by tests/peers/cri_pods.py, as kubelet
 # creates them; SECONDS of relisting (ListPodSandbox and ListContainers,
-# unfiltered) every 10 ms with a ContainerStatus per container each round
-# (what a hundred kubelets relisting each second would say); the pods
-# removed. Then `decode --json` and `decode` (the table) of that capture,
+# unfiltered) every INTERVAL seconds with a ContainerStatus per container
+# each round (kubelet relists every second; 0.01 says what a hundred
+# kubelets would); the pods removed. Then `decode --json` and `decode` (the table) of that capture,
 # each with attribution and without it (the hidden `--no-attribution`),
 # interleaved ROUNDS times; the medians (s) and their ratio, which the
 # target holds at 1.10 or less. KEEP=FILE keeps a copy of the capture.
@@ -18,6 +19,7 @@ set -euo pipefail
 seconds=${1:-60}
 npods=${2:-10}
 rounds=${3:-7}
+interval=${4:-1}
 repo=$(cd "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 bin=$repo/target/release/containerdsnoop
 client=$repo/tests/peers/cri_pods.py
@@ -25,9 +27,13 @@ client=$repo/tests/peers/cri_pods.py
 cargo build --release --quiet --bin containerdsnoop --manifest-path "$repo/Cargo.toml"
 dir=$(mktemp -d /tmp/cspods.XXXXXX)
 rec=
+pairs=()
 cleanup() {
     [[ -z $rec ]] || kill -INT "$rec" 2>/dev/null || true
+    # Pods left running keep their shims and mounts past containerd.
+    ((${#pairs[@]} == 0)) || cri - --remove "${pairs[@]}" >/dev/null 2>&1 || true
     [[ -z ${cd_pid:-} ]] || { kill "$cd_pid" 2>/dev/null; wait "$cd_pid" 2>/dev/null || true; }
+    pkill -f "containerd-shim.*-address $dir/" 2>/dev/null || true
     rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -55,8 +61,10 @@ for line in open(sys.argv[1]):
     if line.startswith("{"):
         p = json.loads(line)
         print(p["sandbox_id"] + "," + p["container_id"])' "$dir/pods.out")
-cri - --load "$seconds" 0.01 "${pairs[@]}" | head -1
+cri - --load "$seconds" "$interval" "${pairs[@]}" >"$dir/load.out"
+head -1 "$dir/load.out"
 cri - --remove "${pairs[@]}" >/dev/null
+pairs=()
 sleep 1
 kill -INT "$rec"
 wait "$rec" || true
