@@ -1,8 +1,9 @@
 //! Opening the capture file: private (0600, captures can hold credentials),
-//! never through a symlink, never over an existing file without --force.
+//! never through a symlink, never over an existing file without --force;
+//! and the capture a command reads.
 
 use std::fs::{File, OpenOptions};
-use std::io;
+use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
@@ -97,4 +98,14 @@ pub fn open(path: &Path, force: bool) -> Result<File, Fatal> {
         ))),
         Err(e) => Err(Fatal::setup(format!("cannot create {shown}: {e}"))),
     }
+}
+
+/// The capture to read: the file at `path`, or standard input for `-`.
+pub fn input(path: &Path) -> Result<Box<dyn Read>, Fatal> {
+    if path.as_os_str() == "-" {
+        return Ok(Box::new(io::stdin().lock()));
+    }
+    let f = File::open(path)
+        .map_err(|e| Fatal::setup(format!("cannot open {}: {e}", path.display())))?;
+    Ok(Box::new(f))
 }

@@ -1,8 +1,6 @@
 //! `decode`: a capture file through the same decoder as `trace`.
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::{self, Read};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -21,13 +19,7 @@ use crate::servers::Binary;
 
 /// Run `decode`.
 pub fn run(args: &DecodeArgs) -> Result<()> {
-    let input: Box<dyn Read> = if args.file.as_os_str() == "-" {
-        Box::new(io::stdin().lock())
-    } else {
-        let f = File::open(&args.file)
-            .map_err(|e| Fatal::setup(format!("cannot open {}: {e}", args.file.display())))?;
-        Box::new(f)
-    };
+    let input = super::capture_file::input(&args.file)?;
     let schemas = super::view::schemas(&args.view)?;
     let binaries = super::view::file_registry(&schemas, &args.schemas_from)?;
     let given: Vec<Arc<Binary>> = binaries

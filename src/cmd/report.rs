@@ -2,8 +2,7 @@
 //! HTML page (`output::report`), written as `record` writes its capture:
 //! mode 0600, never through a symlink, never over a file without --force.
 
-use std::fs::File;
-use std::io::{self, BufWriter, Read};
+use std::io::BufWriter;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -19,13 +18,7 @@ use crate::servers::Binary;
 
 /// Run `report`.
 pub fn run(args: &ReportArgs) -> Result<()> {
-    let input: Box<dyn Read> = if args.file.as_os_str() == "-" {
-        Box::new(io::stdin().lock())
-    } else {
-        let f = File::open(&args.file)
-            .map_err(|e| Fatal::setup(format!("cannot open {}: {e}", args.file.display())))?;
-        Box::new(f)
-    };
+    let input = super::capture_file::input(&args.file)?;
     let view_args = args.view();
     let schemas = super::view::schemas(&view_args)?;
     let binaries = super::view::file_registry(&schemas, &args.schemas_from)?;
