@@ -74,6 +74,8 @@ struct Sandbox {
 }
 
 struct Container {
+    /// Its id, shared with the map's keys.
+    id: Arc<str>,
     /// Its id and name (None when not known).
     r: Arc<ContainerRef>,
     /// Its sandbox's id ("" when not known).
@@ -103,6 +105,9 @@ struct Call {
     since: u64,
     /// It creates a sandbox or a container whose id its response will give.
     creating: bool,
+    /// Its subject, as of the map's generation given (every message of a
+    /// call asks for it; the map rarely changes in between).
+    cached: Option<(u64, Subject)>,
 }
 
 /// Entries counted by kind, for the summary.
@@ -130,6 +135,8 @@ pub struct Subjects {
     doomed: std::collections::VecDeque<(u64, String)>,
     /// The latest event time given ([`Subjects::set_now`]).
     now: u64,
+    /// Moves whenever an entry is added, changed or removed.
+    generation: u64,
     seq: u64,
     /// Counters.
     pub stats: SubjectStats,
@@ -218,6 +225,7 @@ impl Subjects {
                 ..Call::default()
             });
             absorb(call, said);
+            call.cached = None;
             let creates =
                 call.container_name.is_some() || (call.pod.is_some() && call.about.is_none());
             if creates && !call.creating && call.created.is_none() {
@@ -228,6 +236,7 @@ impl Subjects {
             let created = said.created_id.clone();
             if let Some(id) = &created {
                 call.created = Some(id.clone());
+                call.cached = None;
                 if call.creating {
                     call.creating = false;
                     self.creating -= 1;
@@ -239,14 +248,30 @@ impl Subjects {
                 self.created(&key, &id);
             }
         }
-        self.subject_of_call(&key)
+        self.call_subject(&key)
+    }
+
+    /// The subject of the call at `key`, cached with the call until the
+    /// map changes.
+    fn call_subject(&mut self, key: &(ConnId, u32)) -> Subject {
+        let generation = self.generation;
+        if let Some((g, s)) = self.calls.get(key).and_then(|c| c.cached.as_ref()) {
+            if *g == generation {
+                return s.clone();
+            }
+        }
+        let subject = self.subject_of_call(key);
+        if let Some(call) = self.calls.get_mut(key) {
+            call.cached = Some((generation, subject.clone()));
+        }
+        subject
     }
 
     /// The call on `stream` of `conn` ended (`ok`: with success): its
     /// subject; a successful removal removes its entry.
     pub fn call_end(&mut self, conn: ConnId, stream: u32, ok: bool) -> Subject {
         let key = (conn, stream);
-        let subject = self.subject_of_call(&key);
+        let subject = self.call_subject(&key);
         if let Some(call) = self.forget(&key) {
             if let (true, true, Some(id)) = (ok, call.removes, call.about.as_deref()) {
                 self.remove(id);
@@ -296,6 +321,11 @@ impl Subjects {
             return None;
         }
         let call = self.calls.get(&(conn, stream))?;
+        if let Some((g, s)) = &call.cached {
+            if *g == self.generation && !s.is_empty() {
+                return None;
+            }
+        }
         let known = |id: &Option<String>| id.as_deref().is_some_and(|id| self.knows(id));
         if known(&call.created)
             || known(&call.about)
@@ -398,10 +428,12 @@ impl Subjects {
             // What this description leaves out stays as it was.
             if pod.is_known() && *e.pod != pod {
                 e.pod = Arc::new(pod);
+                self.generation += 1;
             }
             self.by_age.insert(seq, (true, e.id.clone()));
             return;
         }
+        self.generation += 1;
         let id: Arc<str> = Arc::from(id);
         let entry = Sandbox {
             id: id.clone(),
@@ -423,6 +455,7 @@ impl Subjects {
         if let Some(e) = self.containers.get_mut(c.id.as_str()) {
             self.by_age.remove(&e.seq);
             e.seq = seq;
+            let was = (e.r.clone(), e.sandbox_id.clone(), e.pod.clone());
             // What this description leaves out stays as it was.
             if !c.name.is_empty() && e.r.name.as_deref() != Some(c.name.as_str()) {
                 e.r = Arc::new(ContainerRef {
@@ -436,11 +469,19 @@ impl Subjects {
             if c.pod.is_known() && *e.pod != c.pod {
                 e.pod = Arc::new(c.pod);
             }
-            self.by_age.insert(seq, (false, Arc::from(c.id)));
+            if !(Arc::ptr_eq(&was.0, &e.r)
+                && Arc::ptr_eq(&was.1, &e.sandbox_id)
+                && Arc::ptr_eq(&was.2, &e.pod))
+            {
+                self.generation += 1;
+            }
+            self.by_age.insert(seq, (false, e.id.clone()));
             return;
         }
+        self.generation += 1;
         let id: Arc<str> = Arc::from(c.id.as_str());
         let entry = Container {
+            id: id.clone(),
             r: Arc::new(ContainerRef {
                 id: c.id,
                 name: (!c.name.is_empty()).then_some(c.name),
@@ -465,6 +506,7 @@ impl Subjects {
                 self.containers.remove(&id);
             }
             self.stats.evicted += 1;
+            self.generation += 1;
         }
     }
 
@@ -483,6 +525,7 @@ impl Subjects {
     }
 
     fn remove_now(&mut self, id: &str) {
+        self.generation += 1;
         if let Some(s) = self.sandboxes.remove(id) {
             self.by_age.remove(&s.seq);
             let gone: Vec<Arc<str>> = self
