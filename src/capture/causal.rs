@@ -89,38 +89,13 @@ impl Causal {
     }
 
     fn ready(&self, h: &Held) -> bool {
-        let Some(ack) = h.ack else {
-            return true;
-        };
-        ack <= self.peer_progress(h)
-    }
-
-    /// How far the peer of `h`'s socket is known to be released.
-    fn peer_progress(&self, h: &Held) -> i64 {
-        if let Some(p) = self.progress.get(&h.peer) {
-            return *p;
-        }
-        // Nothing of the peer went out yet. If its first record came and
-        // waits itself (both ends made their state at once, each seeing
-        // the other's first bytes queued: each waits for the other's
-        // record), it starts the peer's stream when at or below the base:
-        // nothing of the peer below it will come.
-        let front = self.queues.get(&h.peer).and_then(|q| q.front());
-        if let Some(start) = front
-            .and_then(|f| record::header(&f.raw))
-            .map(|f| rel(f.offset))
-        {
-            if start <= 0 {
-                return start;
-            }
-        }
         // Bytes below the base were sent before the tracer saw the
         // connection: no record of them will come, unless the kernel side
         // said one is pending.
-        if h.pending_peer {
-            i64::MIN
-        } else {
-            0
+        let unseen = if h.pending_peer { i64::MIN } else { 0 };
+        match h.ack {
+            None => true,
+            Some(ack) => ack <= self.progress.get(&h.peer).copied().unwrap_or(unseen),
         }
     }
 
@@ -234,10 +209,6 @@ impl Causal {
             self.release(h, out);
         } else {
             self.queues.entry(hdr.sock_ino).or_default().push_back(h);
-            // The peer's first record may have waited for this one.
-            if hdr.peer_ino != 0 && !self.progress.contains_key(&hdr.peer_ino) {
-                self.cascade(hdr.peer_ino, out);
-            }
             while self.held > MAX_HELD {
                 self.force_oldest(out, true);
             }

@@ -86,39 +86,6 @@ fn a_pending_peer_write_is_waited_for_even_below_the_base() {
     assert_eq!(out.len(), 2);
 }
 
-/// `raw` with FLAG_PEER_PENDING set.
-fn pending(mut raw: Vec<u8>) -> Vec<u8> {
-    let mut h = record::header(&raw).unwrap();
-    h.flags |= FLAG_PEER_PENDING;
-    record::set_header(&mut raw, &h);
-    raw
-}
-
-#[test]
-fn ends_that_made_their_state_at_once_do_not_wait_for_each_other() {
-    // Each end's first record says a write of the other is pending (each
-    // saw the other's first bytes queued): each first record is the
-    // other's awaited one, and nothing waits for the time bound.
-    let mut c = Causal::default();
-    let mut out = vec![];
-    c.push(pending(data(1, 2, 0, 82, 0)), 0, &mut out);
-    assert!(out.is_empty(), "the server's first record is awaited");
-    c.push(pending(data(2, 1, 0, 15, 0)), 1, &mut out);
-    c.push(pending(data(2, 1, 15, 9, 82)), 2, &mut out);
-    // Neither first record read anything of the other (acks 0): either
-    // order is causal; the reply that read the client's 82 bytes is last.
-    assert_eq!(who(&out), [(2, 0), (1, 0), (2, 15)]);
-    assert_eq!(c.held_bytes(), 0);
-    assert_eq!(c.forced, 0);
-    // A peer's first record that starts above the base does not count:
-    // bytes below it may still come.
-    let mut c = Causal::default();
-    let mut out = vec![];
-    c.push(pending(data(1, 2, 0, 10, 5)), 0, &mut out);
-    c.push(pending(data(2, 1, 7, 3, 20)), 1, &mut out);
-    assert!(out.is_empty(), "{:?}", who(&out));
-}
-
 #[test]
 fn bytes_before_the_tracer_need_nothing() {
     let mut c = Causal::default();
