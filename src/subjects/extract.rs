@@ -8,6 +8,8 @@
 //! wire reader, strings are cut to [`MAX_TEXT`] bytes and lists to
 //! [`MAX_ITEMS`] entries.
 
+use std::borrow::Cow;
+
 use crate::protobuf::wire::{next_field, Wire};
 
 /// Longest name, namespace, uid or id kept, in bytes.
@@ -295,41 +297,183 @@ fn sandbox_config_pod(config: &[u8]) -> PodMeta {
 }
 
 fn metadata_pod(m: &[u8]) -> PodMeta {
-    PodMeta {
-        name: text(m, 1).unwrap_or_default(),
-        uid: text(m, 2).unwrap_or_default(),
-        namespace: text(m, 3).unwrap_or_default(),
-    }
+    metadata_view(m).owned()
 }
 
 /// A sandbox with its id (1) and metadata (`meta`).
 fn sandbox(s: &[u8], meta: u32) -> Option<SandboxInfo> {
-    Some(SandboxInfo {
-        id: text(s, 1)?,
-        pod: message(s, meta).map(metadata_pod).unwrap_or_default(),
-    })
+    sandbox_view(s, meta).map(SandboxView::owned)
 }
 
 /// A CRI container: id (1), its sandbox (`sandbox`), metadata (`meta`,
 /// name 1) and labels (`labels`, the pod's).
 fn cri_container(c: &[u8], sandbox: Option<u32>, meta: u32, labels: u32) -> Option<ContainerInfo> {
-    let mut info = ContainerInfo {
-        id: text(c, 1)?,
-        sandbox_id: sandbox.and_then(|n| text(c, n)).unwrap_or_default(),
+    container_view(c, sandbox, meta, labels).map(ContainerView::owned)
+}
+
+/// A pod as a message names it, borrowed from the message where its text
+/// is UTF-8 (a relist names every pod each second: most are known, and
+/// compared, not copied).
+#[derive(Debug, Default)]
+pub struct PodView<'a> {
+    /// Kubernetes namespace.
+    pub namespace: Cow<'a, str>,
+    /// Pod name.
+    pub name: Cow<'a, str>,
+    /// Pod uid.
+    pub uid: Cow<'a, str>,
+}
+
+impl PodView<'_> {
+    /// Whether anything names the pod.
+    pub fn is_known(&self) -> bool {
+        !(self.namespace.is_empty() && self.name.is_empty() && self.uid.is_empty())
+    }
+
+    /// Whether it names `p` exactly.
+    pub fn is(&self, p: &PodMeta) -> bool {
+        self.namespace == p.namespace && self.name == p.name && self.uid == p.uid
+    }
+
+    /// An owned copy.
+    pub fn owned(self) -> PodMeta {
+        PodMeta {
+            namespace: self.namespace.into_owned(),
+            name: self.name.into_owned(),
+            uid: self.uid.into_owned(),
+        }
+    }
+}
+
+/// A sandbox a list names, borrowed from it.
+#[derive(Debug)]
+pub struct SandboxView<'a> {
+    /// The sandbox id.
+    pub id: Cow<'a, str>,
+    /// Its pod.
+    pub pod: PodView<'a>,
+}
+
+impl SandboxView<'_> {
+    /// An owned copy.
+    pub fn owned(self) -> SandboxInfo {
+        SandboxInfo {
+            id: self.id.into_owned(),
+            pod: self.pod.owned(),
+        }
+    }
+}
+
+/// A container a list names, borrowed from it.
+#[derive(Debug)]
+pub struct ContainerView<'a> {
+    /// The container id.
+    pub id: Cow<'a, str>,
+    /// Its name in the pod ("" when not said).
+    pub name: Cow<'a, str>,
+    /// Its sandbox ("" when not said).
+    pub sandbox_id: Cow<'a, str>,
+    /// Its pod, when its labels say.
+    pub pod: PodView<'a>,
+}
+
+impl ContainerView<'_> {
+    /// An owned copy.
+    pub fn owned(self) -> ContainerInfo {
+        ContainerInfo {
+            id: self.id.into_owned(),
+            name: self.name.into_owned(),
+            sandbox_id: self.sandbox_id.into_owned(),
+            pod: self.pod.owned(),
+        }
+    }
+}
+
+/// The items of a CRI list response.
+#[derive(Debug)]
+pub enum Listed<'a> {
+    /// ListPodSandbox's.
+    Sandboxes(Vec<SandboxView<'a>>),
+    /// ListContainers'.
+    Containers(Vec<ContainerView<'a>>),
+}
+
+/// The items of `payload` when it is the response of a CRI list call on
+/// `path` (ListPodSandbox, ListContainers), at most [`MAX_ITEMS`].
+pub fn listed<'a>(path: &str, payload: &'a [u8]) -> Option<Listed<'a>> {
+    let (service, method) = split(path)?;
+    if !matches!(
+        service,
+        "runtime.v1.RuntimeService" | "runtime.v1alpha2.RuntimeService"
+    ) {
+        return None;
+    }
+    let items = || messages(payload, 1).take(MAX_ITEMS);
+    match method {
+        // ListPodSandboxResponse.items (1): id (1), metadata (2).
+        "ListPodSandbox" => Some(Listed::Sandboxes(
+            items().filter_map(|i| sandbox_view(i, 2)).collect(),
+        )),
+        // ListContainersResponse.containers (1): id (1), pod_sandbox_id
+        // (2), metadata (3), labels (8).
+        "ListContainers" => Some(Listed::Containers(
+            items()
+                .filter_map(|c| container_view(c, Some(2), 3, 8))
+                .collect(),
+        )),
+        _ => None,
+    }
+}
+
+/// `b` as text, cut to [`MAX_TEXT`] bytes, borrowed when it is UTF-8.
+fn cow(b: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(&b[..b.len().min(MAX_TEXT)])
+}
+
+/// The last field `number` as text ([`cow`]); None when absent or empty.
+fn text_view(buf: &[u8], number: u32) -> Option<Cow<'_, str>> {
+    message(buf, number).filter(|b| !b.is_empty()).map(cow)
+}
+
+/// PodSandboxMetadata: name (1), uid (2), namespace (3).
+fn metadata_view(m: &[u8]) -> PodView<'_> {
+    PodView {
+        name: text_view(m, 1).unwrap_or_default(),
+        uid: text_view(m, 2).unwrap_or_default(),
+        namespace: text_view(m, 3).unwrap_or_default(),
+    }
+}
+
+fn sandbox_view(s: &[u8], meta: u32) -> Option<SandboxView<'_>> {
+    Some(SandboxView {
+        id: text_view(s, 1)?,
+        pod: message(s, meta).map(metadata_view).unwrap_or_default(),
+    })
+}
+
+fn container_view(
+    c: &[u8],
+    sandbox: Option<u32>,
+    meta: u32,
+    labels: u32,
+) -> Option<ContainerView<'_>> {
+    let mut v = ContainerView {
+        id: text_view(c, 1)?,
+        sandbox_id: sandbox.and_then(|n| text_view(c, n)).unwrap_or_default(),
         name: message(c, meta)
-            .and_then(|m| text(m, 1))
+            .and_then(|m| text_view(m, 1))
             .unwrap_or_default(),
-        pod: PodMeta::default(),
+        pod: PodView::default(),
     };
-    for (k, v) in map_entries(c, labels) {
+    for (k, val) in map_entries(c, labels) {
         match k {
-            b"io.kubernetes.pod.namespace" => info.pod.namespace = owned(v),
-            b"io.kubernetes.pod.name" => info.pod.name = owned(v),
-            b"io.kubernetes.pod.uid" => info.pod.uid = owned(v),
+            b"io.kubernetes.pod.namespace" => v.pod.namespace = cow(val),
+            b"io.kubernetes.pod.name" => v.pod.name = cow(val),
+            b"io.kubernetes.pod.uid" => v.pod.uid = cow(val),
             _ => {}
         }
     }
-    Some(info)
+    Some(v)
 }
 
 /// The fields numbered `number` of `buf` that are length-delimited.

@@ -20,12 +20,12 @@
 
 pub mod extract;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::flow::ConnId;
 use crate::sizes::Sizes;
-use extract::{ContainerInfo, PodMeta, Said};
+use extract::{ContainerInfo, ContainerView, Listed, PodMeta, Said, SandboxView};
 
 /// Sandboxes and containers kept at most.
 pub const MAX_ENTRIES: usize = 65_536;
@@ -190,21 +190,32 @@ impl Subjects {
                 .get(&key)
                 .and_then(|c| c.about.as_deref())
                 .is_some_and(|id| self.knows(id));
-        let mut said = match described {
-            true => Said::default(),
-            false => extract::said(path, request, payload),
+        // A list names every pod or container each relist: read in place,
+        // compared with what the map holds, copied only when new.
+        let listed = match request {
+            true => None,
+            false => extract::listed(path, payload),
+        };
+        let mut said = match (described, &listed) {
+            (true, _) | (false, Some(_)) => Said::default(),
+            (false, None) => extract::said(path, request, payload),
         };
         self.cri |= path.starts_with("/runtime.v1");
         self.seq += 1;
         let now = self.seq;
-        // A complete list (unfiltered) drops what it no longer lists.
-        if let Some(call) = self.calls.get(&key).filter(|c| !request && !c.filtered) {
-            let since = call.since;
-            if said.sandbox_list {
-                self.relist(true, &said, since);
+        if let Some(listed) = listed {
+            // A complete list (unfiltered) drops what it no longer lists.
+            if let Some(call) = self.calls.get(&key).filter(|c| !c.filtered) {
+                let since = call.since;
+                let (sandboxes, ids): (bool, HashSet<&str>) = match &listed {
+                    Listed::Sandboxes(v) => (true, v.iter().map(|s| &*s.id).collect()),
+                    Listed::Containers(v) => (false, v.iter().map(|c| &*c.id).collect()),
+                };
+                self.relist(sandboxes, &ids, since);
             }
-            if said.container_list {
-                self.relist(false, &said, since);
+            match listed {
+                Listed::Sandboxes(v) => v.into_iter().for_each(|s| self.refresh_sandbox(s)),
+                Listed::Containers(v) => v.into_iter().for_each(|c| self.refresh_container(c)),
             }
         }
         for s in std::mem::take(&mut said.sandboxes) {
@@ -544,14 +555,43 @@ impl Subjects {
         }
     }
 
+    /// A list names sandbox `v`: what is known is only found again (its age
+    /// moves), the rest is put.
+    fn refresh_sandbox(&mut self, v: SandboxView<'_>) {
+        self.seq += 1;
+        let seq = self.seq;
+        if let Some(e) = self.sandboxes.get_mut(&*v.id) {
+            if !v.pod.is_known() || v.pod.is(&e.pod) {
+                self.by_age.remove(&e.seq);
+                e.seq = seq;
+                self.by_age.insert(seq, (true, e.id.clone()));
+                return;
+            }
+        }
+        self.put_sandbox(&v.id, v.pod.owned());
+    }
+
+    /// A list names container `v` (see [`Subjects::refresh_sandbox`]).
+    fn refresh_container(&mut self, v: ContainerView<'_>) {
+        self.seq += 1;
+        let seq = self.seq;
+        if let Some(e) = self.containers.get_mut(&*v.id) {
+            let same = (v.name.is_empty() || e.r.name.as_deref() == Some(&*v.name))
+                && (v.sandbox_id.is_empty() || *v.sandbox_id == *e.sandbox_id)
+                && (!v.pod.is_known() || v.pod.is(&e.pod));
+            if same {
+                self.by_age.remove(&e.seq);
+                e.seq = seq;
+                self.by_age.insert(seq, (false, e.id.clone()));
+                return;
+            }
+        }
+        self.put_container(v.owned());
+    }
+
     /// A complete list of sandboxes (or containers) answered a request made
     /// at `since`: those described before and absent from it are gone.
-    fn relist(&mut self, sandboxes: bool, said: &Said, since: u64) {
-        let listed: std::collections::HashSet<&str> = if sandboxes {
-            said.sandboxes.iter().map(|s| s.id.as_str()).collect()
-        } else {
-            said.containers.iter().map(|c| c.id.as_str()).collect()
-        };
+    fn relist(&mut self, sandboxes: bool, listed: &HashSet<&str>, since: u64) {
         let gone: Vec<Arc<str>> = if sandboxes {
             self.sandboxes
                 .iter()
