@@ -167,6 +167,29 @@ fn relists_fill_and_empty_the_map() {
     m.message(1, 7, &path, true, &filter);
     m.message(1, 7, &path, false, &list(&[item(SB1, "a")]));
     assert_eq!(pod_name(&m.of_id(fresh)), Some("new"));
+
+    // A relist that names a known sandbox otherwise describes it anew; one
+    // that names it the same way changes nothing a call was told.
+    let s = m.message(3, 1, &format!("{RT}PodSandboxStatus"), true, &id(SB1));
+    assert_eq!(pod_name(&s), Some("a"));
+    m.message(1, 9, &path, true, b"");
+    m.message(
+        1,
+        9,
+        &path,
+        false,
+        &list(&[item(SB1, "a"), item(fresh, "new")]),
+    );
+    assert_eq!(m.call_end(3, 1, true), s);
+    m.message(1, 11, &path, true, b"");
+    m.message(
+        1,
+        11,
+        &path,
+        false,
+        &list(&[item(SB1, "renamed"), item(fresh, "new")]),
+    );
+    assert_eq!(pod_name(&m.of_id(SB1)), Some("renamed"));
 }
 
 /// Bounded: past the cap the oldest goes, counted; a create/remove loop
