@@ -21,7 +21,7 @@ use containerdsnoop::pcapng::PcapngWriter;
 use containerdsnoop::testsupport::h2::{grpc_msg, Conv};
 use serde_json::Value;
 
-use common::chromium::{Browser, CHROMIUM};
+use common::chromium::{Browser, CHROMIUM, HEADLESS};
 use common::report::{drawn, network_references, report_ok, Drawn};
 use common::{bin, decode_ok, require_file, run_bounded};
 
@@ -419,15 +419,10 @@ fn chromium(page: &Path, args: &[&str]) -> Vec<u8> {
     require_file(CHROMIUM, "chromium");
     let profile = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(CHROMIUM);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .args(args)
-    .arg(format!("file://{}", page.display()));
+    cmd.args(HEADLESS)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(args)
+        .arg(format!("file://{}", page.display()));
     let out = run_bounded(&mut cmd, "chromium", Duration::from_secs(120));
     assert!(
         out.status.success(),

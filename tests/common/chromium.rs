@@ -18,6 +18,13 @@ use serde_json::{json, Value};
 
 /// Debian's Chromium.
 pub const CHROMIUM: &str = "/usr/bin/chromium";
+/// How every test starts it: headless, as root, with no GPU and no first-run pages.
+pub const HEADLESS: [&str; 4] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+];
 /// Any one answer of the browser.
 const ANSWER: Duration = Duration::from_secs(60);
 
@@ -46,18 +53,13 @@ impl Browser {
         let (to_r, to_w) = pipe();
         let (from_r, from_w) = pipe();
         let mut cmd = Command::new(CHROMIUM);
-        cmd.args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-        ])
-        .arg("--remote-debugging-pipe")
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        cmd.args(HEADLESS)
+            .arg("--remote-debugging-pipe")
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
