@@ -251,6 +251,18 @@ impl<O: Output> Pipeline<O> {
         self.calls
     }
 
+    /// The decoders, and what their events go through to the output.
+    fn stages(&mut self) -> (&mut Decoders, Present<'_, O>) {
+        let present = Present {
+            view: &self.view,
+            out: &mut self.out,
+            counts: &mut self.calls,
+            attribution: &mut self.attribution,
+            clients: &mut self.from_containers,
+        };
+        (&mut self.decoders, present)
+    }
+
     /// Periodic work, live: items held for their call's id go out once
     /// they waited long enough by `now_ns` (wall time, as the events'),
     /// even when no later event comes. The stages in front may still hold
@@ -260,13 +272,7 @@ impl<O: Output> Pipeline<O> {
     /// event still on its way would have named.
     pub fn tick(&mut self, now_ns: u64) -> Result<()> {
         let now_ns = now_ns.saturating_sub(UPSTREAM_HOLD_NS);
-        let mut present = Present {
-            view: &self.view,
-            out: &mut self.out,
-            counts: &mut self.calls,
-            attribution: &mut self.attribution,
-            clients: &mut self.from_containers,
-        };
+        let (_, mut present) = self.stages();
         let mut ready = Vec::new();
         present.attribution.expire(now_ns, &mut ready);
         present.emit(ready)
@@ -274,14 +280,8 @@ impl<O: Output> Pipeline<O> {
 
     /// End of input: finish open calls of every connection as unfinished.
     pub fn finish(&mut self, ts_ns: u64) -> Result<()> {
-        let mut present = Present {
-            view: &self.view,
-            out: &mut self.out,
-            counts: &mut self.calls,
-            attribution: &mut self.attribution,
-            clients: &mut self.from_containers,
-        };
-        self.decoders.finish(ts_ns, &mut present)?;
+        let (decoders, mut present) = self.stages();
+        decoders.finish(ts_ns, &mut present)?;
         let mut ready = Vec::new();
         present.attribution.flush(&mut ready);
         present.emit(ready)
@@ -292,14 +292,8 @@ impl<O: Output> Sink for Pipeline<O> {
     fn event(&mut self, conn: &Conn, ts_ns: u64, ev: FlowEvent<'_>) -> Result<()> {
         self.from_containers
             .note(conn, matches!(ev, FlowEvent::Close));
-        let mut present = Present {
-            view: &self.view,
-            out: &mut self.out,
-            counts: &mut self.calls,
-            attribution: &mut self.attribution,
-            clients: &mut self.from_containers,
-        };
-        self.decoders.on_flow(conn, ts_ns, ev, &mut present)
+        let (decoders, mut present) = self.stages();
+        decoders.on_flow(conn, ts_ns, ev, &mut present)
     }
 }
 
