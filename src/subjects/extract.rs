@@ -33,6 +33,15 @@ impl PodMeta {
     pub fn is_known(&self) -> bool {
         !(self.namespace.is_empty() && self.name.is_empty() && self.uid.is_empty())
     }
+
+    /// It as a [`PodView`], borrowed.
+    pub fn view(&self) -> PodView<'_> {
+        PodView {
+            namespace: Cow::Borrowed(&self.namespace),
+            name: Cow::Borrowed(&self.name),
+            uid: Cow::Borrowed(&self.uid),
+        }
+    }
 }
 
 /// A sandbox (a pod's) as a message describes it.
@@ -55,6 +64,18 @@ pub struct ContainerInfo {
     pub sandbox_id: String,
     /// Its pod, when the message's labels say.
     pub pod: PodMeta,
+}
+
+impl ContainerInfo {
+    /// It as a [`ContainerView`], borrowed.
+    pub fn view(&self) -> ContainerView<'_> {
+        ContainerView {
+            id: Cow::Borrowed(&self.id),
+            name: Cow::Borrowed(&self.name),
+            sandbox_id: Cow::Borrowed(&self.sandbox_id),
+            pod: self.pod.view(),
+        }
+    }
 }
 
 /// What a message says.
@@ -107,6 +128,21 @@ pub fn is_status(path: &str) -> bool {
 /// What message `payload` (a request if `request`) of a call on `path` says.
 pub fn said(path: &str, request: bool, payload: &[u8]) -> Said {
     let mut out = Said::default();
+    if !request {
+        match listed(path, payload) {
+            Some(Listed::Sandboxes(v)) => {
+                out.sandboxes = v.into_iter().map(SandboxView::owned).collect();
+                out.sandbox_list = true;
+                return out;
+            }
+            Some(Listed::Containers(v)) => {
+                out.containers = v.into_iter().map(ContainerView::owned).collect();
+                out.container_list = true;
+                return out;
+            }
+            None => {}
+        }
+    }
     let Some((service, method)) = split(path) else {
         return out;
     };
@@ -198,26 +234,11 @@ fn runtime(method: &str, request: bool, payload: &[u8], out: &mut Said) {
                 out.sandboxes.extend(sandbox(s, 2));
             }
         }
-        ("ListPodSandbox", false) => {
-            // ListPodSandboxResponse.items (1): id (1), metadata (2).
-            for item in messages(payload, 1).take(MAX_ITEMS) {
-                out.sandboxes.extend(sandbox(item, 2));
-            }
-            out.sandbox_list = true;
-        }
         ("ContainerStatus", false) => {
             // ContainerStatusResponse.status (1): id (1), metadata (2), labels (12).
             if let Some(s) = message(payload, 1) {
                 out.containers.extend(cri_container(s, None, 2, 12));
             }
-        }
-        ("ListContainers", false) => {
-            // ListContainersResponse.containers (1): id (1), pod_sandbox_id (2),
-            // metadata (3), labels (8).
-            for c in messages(payload, 1).take(MAX_ITEMS) {
-                out.containers.extend(cri_container(c, Some(2), 3, 8));
-            }
-            out.container_list = true;
         }
         _ => {}
     }

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use crate::flow::ConnId;
 use crate::sizes::Sizes;
-use extract::{ContainerInfo, ContainerView, Listed, PodMeta, Said, SandboxView};
+use extract::{ContainerInfo, ContainerView, Listed, PodMeta, PodView, Said};
 
 /// Sandboxes and containers kept at most.
 pub const MAX_ENTRIES: usize = 65_536;
@@ -214,15 +214,15 @@ impl Subjects {
                 self.relist(sandboxes, &ids, since);
             }
             match listed {
-                Listed::Sandboxes(v) => v.into_iter().for_each(|s| self.refresh_sandbox(s)),
-                Listed::Containers(v) => v.into_iter().for_each(|c| self.refresh_container(c)),
+                Listed::Sandboxes(v) => v.into_iter().for_each(|s| self.put_sandbox(&s.id, s.pod)),
+                Listed::Containers(v) => v.into_iter().for_each(|c| self.put_container(c)),
             }
         }
         for s in std::mem::take(&mut said.sandboxes) {
-            self.put_sandbox(&s.id, s.pod);
+            self.put_sandbox(&s.id, s.pod.view());
         }
         for c in std::mem::take(&mut said.containers) {
-            self.put_container(c);
+            self.put_container(c.view());
         }
         if request {
             if !self.calls.contains_key(&key) && self.calls.len() >= MAX_CALLS {
@@ -413,21 +413,21 @@ impl Subjects {
                     sandbox_id: sandbox.clone(),
                     pod: PodMeta::default(),
                 };
-                self.put_container(c);
+                self.put_container(c.view());
             }
             // RunPodSandbox: the sandbox of the pod it named.
             (None, None, Some(pod)) if pod.is_known() => {
                 let pod = PodMeta::clone(pod);
-                self.put_sandbox(id, pod);
+                self.put_sandbox(id, pod.view());
             }
             _ => {}
         }
     }
 
-    /// Sandbox `id` of `pod` was described now. An entry described the
-    /// same way before keeps its shared parts (a relist describes every
-    /// pod each second).
-    fn put_sandbox(&mut self, id: &str, pod: PodMeta) {
+    /// Sandbox `id` of `pod` was described now. What the map holds is
+    /// compared, not copied again (a relist describes every pod each
+    /// second): only a new or changed description is stored.
+    fn put_sandbox(&mut self, id: &str, pod: PodView<'_>) {
         if id.is_empty() {
             return;
         }
@@ -437,8 +437,8 @@ impl Subjects {
             self.by_age.remove(&e.seq);
             e.seq = seq;
             // What this description leaves out stays as it was.
-            if pod.is_known() && *e.pod != pod {
-                e.pod = Arc::new(pod);
+            if pod.is_known() && !pod.is(&e.pod) {
+                e.pod = Arc::new(pod.owned());
                 self.generation += 1;
             }
             self.by_age.insert(seq, (true, e.id.clone()));
@@ -448,7 +448,7 @@ impl Subjects {
         let id: Arc<str> = Arc::from(id);
         let entry = Sandbox {
             id: id.clone(),
-            pod: Arc::new(pod),
+            pod: Arc::new(pod.owned()),
             seq,
         };
         self.sandboxes.insert(id.clone(), entry);
@@ -457,48 +457,46 @@ impl Subjects {
     }
 
     /// Container `c` was described now (see [`Subjects::put_sandbox`]).
-    fn put_container(&mut self, c: ContainerInfo) {
+    fn put_container(&mut self, c: ContainerView<'_>) {
         if c.id.is_empty() {
             return;
         }
         self.seq += 1;
         let seq = self.seq;
-        if let Some(e) = self.containers.get_mut(c.id.as_str()) {
+        if let Some(e) = self.containers.get_mut(&*c.id) {
             self.by_age.remove(&e.seq);
             e.seq = seq;
-            let was = (e.r.clone(), e.sandbox_id.clone(), e.pod.clone());
             // What this description leaves out stays as it was.
-            if !c.name.is_empty() && e.r.name.as_deref() != Some(c.name.as_str()) {
+            let mut changed = false;
+            if !c.name.is_empty() && e.r.name.as_deref() != Some(&*c.name) {
                 e.r = Arc::new(ContainerRef {
-                    id: c.id.clone(),
-                    name: Some(c.name),
+                    id: c.id.into_owned(),
+                    name: Some(c.name.into_owned()),
                 });
+                changed = true;
             }
             if !c.sandbox_id.is_empty() && *e.sandbox_id != *c.sandbox_id {
-                e.sandbox_id = Arc::from(c.sandbox_id);
+                e.sandbox_id = Arc::from(&*c.sandbox_id);
+                changed = true;
             }
-            if c.pod.is_known() && *e.pod != c.pod {
-                e.pod = Arc::new(c.pod);
+            if c.pod.is_known() && !c.pod.is(&e.pod) {
+                e.pod = Arc::new(c.pod.owned());
+                changed = true;
             }
-            if !(Arc::ptr_eq(&was.0, &e.r)
-                && Arc::ptr_eq(&was.1, &e.sandbox_id)
-                && Arc::ptr_eq(&was.2, &e.pod))
-            {
-                self.generation += 1;
-            }
+            self.generation += u64::from(changed);
             self.by_age.insert(seq, (false, e.id.clone()));
             return;
         }
         self.generation += 1;
-        let id: Arc<str> = Arc::from(c.id.as_str());
+        let id: Arc<str> = Arc::from(&*c.id);
         let entry = Container {
             id: id.clone(),
             r: Arc::new(ContainerRef {
-                id: c.id,
-                name: (!c.name.is_empty()).then_some(c.name),
+                id: c.id.into_owned(),
+                name: (!c.name.is_empty()).then(|| c.name.into_owned()),
             }),
-            sandbox_id: Arc::from(c.sandbox_id),
-            pod: Arc::new(c.pod),
+            sandbox_id: Arc::from(&*c.sandbox_id),
+            pod: Arc::new(c.pod.owned()),
             seq,
         };
         self.containers.insert(id.clone(), entry);
@@ -553,40 +551,6 @@ impl Subjects {
         } else if let Some(c) = self.containers.remove(id) {
             self.by_age.remove(&c.seq);
         }
-    }
-
-    /// A list names sandbox `v`: what is known is only found again (its age
-    /// moves), the rest is put.
-    fn refresh_sandbox(&mut self, v: SandboxView<'_>) {
-        self.seq += 1;
-        let seq = self.seq;
-        if let Some(e) = self.sandboxes.get_mut(&*v.id) {
-            if !v.pod.is_known() || v.pod.is(&e.pod) {
-                self.by_age.remove(&e.seq);
-                e.seq = seq;
-                self.by_age.insert(seq, (true, e.id.clone()));
-                return;
-            }
-        }
-        self.put_sandbox(&v.id, v.pod.owned());
-    }
-
-    /// A list names container `v` (see [`Subjects::refresh_sandbox`]).
-    fn refresh_container(&mut self, v: ContainerView<'_>) {
-        self.seq += 1;
-        let seq = self.seq;
-        if let Some(e) = self.containers.get_mut(&*v.id) {
-            let same = (v.name.is_empty() || e.r.name.as_deref() == Some(&*v.name))
-                && (v.sandbox_id.is_empty() || *v.sandbox_id == *e.sandbox_id)
-                && (!v.pod.is_known() || v.pod.is(&e.pod));
-            if same {
-                self.by_age.remove(&e.seq);
-                e.seq = seq;
-                self.by_age.insert(seq, (false, e.id.clone()));
-                return;
-            }
-        }
-        self.put_container(v.owned());
     }
 
     /// A complete list of sandboxes (or containers) answered a request made

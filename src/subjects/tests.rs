@@ -202,7 +202,7 @@ fn the_map_is_bounded() {
             name: format!("p{i}"),
             ..Default::default()
         };
-        m.put_sandbox(&format!("{i:064x}"), pod);
+        m.put_sandbox(&format!("{i:064x}"), pod.view());
     }
     assert_eq!(m.sandboxes.len(), MAX_ENTRIES);
     assert_eq!(m.stats.evicted, 5);
