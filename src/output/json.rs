@@ -28,6 +28,7 @@ use serde_json::Value;
 use super::{grpc_status_name, time};
 use crate::flow::{InContainer, Process};
 use crate::pipeline::{Item, Output, What};
+use crate::subjects::extract::PodMeta;
 use crate::subjects::Subject;
 
 /// Writes NDJSON.
@@ -68,6 +69,17 @@ struct PodJson<'a> {
     uid: Option<&'a str>,
 }
 
+impl<'a> PodJson<'a> {
+    /// `p`'s members, each None when empty.
+    fn of(p: &'a PodMeta) -> Self {
+        PodJson {
+            namespace: non_empty(&p.namespace),
+            name: non_empty(&p.name),
+            uid: non_empty(&p.uid),
+        }
+    }
+}
+
 /// The container a call is about.
 #[derive(Serialize)]
 struct ContainerJson<'a> {
@@ -83,11 +95,7 @@ fn non_empty(s: &str) -> Option<&str> {
 fn subject_json(
     subject: &Subject,
 ) -> (Option<PodJson<'_>>, Option<ContainerJson<'_>>, Option<&str>) {
-    let pod = subject.pod.as_ref().map(|p| PodJson {
-        namespace: non_empty(&p.namespace),
-        name: non_empty(&p.name),
-        uid: non_empty(&p.uid),
-    });
+    let pod = subject.pod.as_deref().map(PodJson::of);
     let container = subject.container.as_ref().map(|c| ContainerJson {
         id: &c.id,
         name: c.name.as_deref(),
@@ -127,9 +135,8 @@ impl Serialize for ProcessJson<'_> {
                 let cgroup_uid = c.pod_uid.as_ref().map(|u| u.as_str());
                 let pod = match self.s.pod.as_ref() {
                     Some(k) => Some(PodJson {
-                        namespace: non_empty(&k.namespace),
-                        name: non_empty(&k.name),
                         uid: non_empty(&k.uid).or(cgroup_uid),
+                        ..PodJson::of(k)
                     }),
                     None => cgroup_uid.map(|uid| PodJson {
                         namespace: None,
