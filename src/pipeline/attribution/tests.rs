@@ -67,19 +67,38 @@ fn run_pod(a: &mut Attribution, out: &mut Vec<Item>) {
     );
 }
 
+/// A Task request on `conn`, `stream` naming task `id`, written at `ts`.
+fn task(conn: u64, stream: u32, id: &str, ts: u64) -> Item {
+    at(
+        message(
+            conn,
+            stream,
+            TASK_START,
+            Dir::ToServer,
+            field(1, id.as_bytes()),
+        ),
+        ts,
+    )
+}
+
+/// [`run_pod`]'s response at `ts`: the sandbox is [`SB`].
+fn pod_created(a: &mut Attribution, out: &mut Vec<Item>, ts: u64) {
+    let resp = field(1, SB.as_bytes());
+    a.admit(
+        at(
+            message(1, 1, &format!("{RT}RunPodSandbox"), Dir::ToClient, resp),
+            ts,
+        ),
+        out,
+    );
+}
+
 #[test]
 fn a_call_naming_an_unknown_id_waits_for_it_with_its_connection() {
     let mut a = Attribution::default();
     let mut out = Vec::new();
     run_pod(&mut a, &mut out);
-    let resp = field(1, SB.as_bytes());
-    a.admit(
-        at(
-            message(1, 1, &format!("{RT}RunPodSandbox"), Dir::ToClient, resp),
-            11,
-        ),
-        &mut out,
-    );
+    pod_created(&mut a, &mut out, 11);
     // CreateContainer asked; the shim's Task/Start on connection 2 comes
     // before the response that names its container, then another call.
     let config = field(2, &field(1, &field(1, b"app")));
@@ -92,13 +111,7 @@ fn a_call_naming_an_unknown_id_waits_for_it_with_its_connection() {
         &mut out,
     );
     assert_eq!(out.len(), 3);
-    a.admit(
-        at(
-            message(2, 1, TASK_START, Dir::ToServer, field(1, CTR.as_bytes())),
-            13,
-        ),
-        &mut out,
-    );
+    a.admit(task(2, 1, CTR, 13), &mut out);
     a.admit(
         at(message(2, 3, "/x.Y/Z", Dir::ToServer, Vec::new()), 14),
         &mut out,
@@ -135,26 +148,14 @@ fn an_id_never_described_waits_a_bounded_time() {
     let mut out = Vec::new();
     // Nothing is being created: an unknown id (a `ctr run` container) is
     // not held.
-    a.admit(
-        at(
-            message(2, 1, TASK_START, Dir::ToServer, field(1, CTR.as_bytes())),
-            50,
-        ),
-        &mut out,
-    );
+    a.admit(task(2, 1, CTR, 50), &mut out);
     assert_eq!(out.len(), 1);
     out.clear();
     // A sandbox is being created: its own Task calls wait for its id, at
     // most HOLD_CREATING_NS while it is.
     run_pod(&mut a, &mut out);
     out.clear();
-    a.admit(
-        at(
-            message(2, 3, TASK_START, Dir::ToServer, field(1, SB.as_bytes())),
-            100,
-        ),
-        &mut out,
-    );
+    a.admit(task(2, 3, SB, 100), &mut out);
     a.expire(100 + HOLD_CREATING_NS - 1, &mut out);
     assert!(out.is_empty());
     // Another connection's items pass meanwhile.
@@ -168,13 +169,7 @@ fn an_id_never_described_waits_a_bounded_time() {
     assert!(out[1].subject.is_empty(), "unknown stays unknown");
 
     // And the end of the input lets everything out.
-    a.admit(
-        at(
-            message(2, 5, TASK_START, Dir::ToServer, field(1, SB.as_bytes())),
-            5000 + HOLD_NS,
-        ),
-        &mut out,
-    );
+    a.admit(task(2, 5, SB, 5000 + HOLD_NS), &mut out);
     assert_eq!(out.len(), 2);
     a.flush(&mut out);
     assert_eq!(out.len(), 3);
@@ -195,66 +190,27 @@ fn a_call_in_the_cri_namespace_waits_even_before_the_cri_spoke() {
     // The sandbox's shim connection is delivered before the CRI connection
     // (each new connection waits for both its sides): its Task/Create in
     // namespace k8s.io waits for the RunPodSandbox that names its id.
-    a.admit(
-        in_namespace(
-            at(
-                message(2, 1, TASK_START, Dir::ToServer, field(1, SB.as_bytes())),
-                5,
-            ),
-            "k8s.io",
-        ),
-        &mut out,
-    );
+    a.admit(in_namespace(task(2, 1, SB, 5), "k8s.io"), &mut out);
     assert!(out.is_empty(), "held");
     // The same in another namespace is not held: nothing will describe it.
-    a.admit(
-        in_namespace(
-            at(
-                message(3, 1, TASK_START, Dir::ToServer, field(1, CTR.as_bytes())),
-                6,
-            ),
-            "default",
-        ),
-        &mut out,
-    );
+    a.admit(in_namespace(task(3, 1, CTR, 6), "default"), &mut out);
     assert_eq!(out.len(), 1);
     run_pod(&mut a, &mut out);
-    a.admit(
-        at(
-            message(
-                1,
-                1,
-                &format!("{RT}RunPodSandbox"),
-                Dir::ToClient,
-                field(1, SB.as_bytes()),
-            ),
-            11,
-        ),
-        &mut out,
-    );
-    let task = out
+    pod_created(&mut a, &mut out, 11);
+    let named = out
         .iter()
         .find(|i| stream_of(i) == (2, 1))
         .expect("released once the id was described");
     assert_eq!(
-        task.subject.pod.as_ref().map(|p| p.name.as_str()),
+        named.subject.pod.as_ref().map(|p| p.name.as_str()),
         Some("web")
     );
-    assert_eq!(task.subject.sandbox_id.as_deref(), Some(SB));
+    assert_eq!(named.subject.sandbox_id.as_deref(), Some(SB));
 
     // Never described: it waits HOLD_NS at most, and stays unknown.
     let mut a = Attribution::default();
     let mut out = Vec::new();
-    a.admit(
-        in_namespace(
-            at(
-                message(2, 1, TASK_START, Dir::ToServer, field(1, CTR.as_bytes())),
-                100,
-            ),
-            "k8s.io",
-        ),
-        &mut out,
-    );
+    a.admit(in_namespace(task(2, 1, CTR, 100), "k8s.io"), &mut out);
     a.expire(100 + HOLD_NS - 1, &mut out);
     assert!(out.is_empty());
     a.expire(100 + HOLD_NS, &mut out);
@@ -290,19 +246,7 @@ fn a_sandbox_shim_call_waits_while_its_sandbox_is_being_created() {
         out.is_empty(),
         "held while the sandbox is being created: {out:?}"
     );
-    a.admit(
-        at(
-            message(
-                1,
-                1,
-                &format!("{RT}RunPodSandbox"),
-                Dir::ToClient,
-                field(1, SB.as_bytes()),
-            ),
-            20 + HOLD_NS * 2,
-        ),
-        &mut out,
-    );
+    pod_created(&mut a, &mut out, 20 + HOLD_NS * 2);
     let named: Vec<Option<&str>> = out
         .iter()
         .filter(|i| i.conn.id == 2)
@@ -315,13 +259,7 @@ fn a_sandbox_shim_call_waits_while_its_sandbox_is_being_created() {
     run_pod(&mut a, &mut out);
     out.clear();
     let t = 100 * HOLD_NS;
-    a.admit(
-        at(
-            message(3, 1, TASK_START, Dir::ToServer, field(1, CTR.as_bytes())),
-            t,
-        ),
-        &mut out,
-    );
+    a.admit(task(3, 1, CTR, t), &mut out);
     a.expire(t + HOLD_CREATING_NS - 1, &mut out);
     assert!(out.is_empty());
     a.expire(t + HOLD_CREATING_NS, &mut out);
@@ -338,28 +276,10 @@ fn held_connections_go_out_in_the_order_they_were_written() {
         run_pod(&mut a, &mut out);
         out.clear();
         for (conn, ts) in [(9, 40), (4, 20), (7, 30), (2, 50)] {
-            a.admit(
-                at(
-                    message(conn, 1, TASK_START, Dir::ToServer, field(1, SB.as_bytes())),
-                    ts,
-                ),
-                &mut out,
-            );
+            a.admit(task(conn, 1, SB, ts), &mut out);
         }
         assert!(out.is_empty());
-        a.admit(
-            at(
-                message(
-                    1,
-                    1,
-                    &format!("{RT}RunPodSandbox"),
-                    Dir::ToClient,
-                    field(1, SB.as_bytes()),
-                ),
-                60,
-            ),
-            &mut out,
-        );
+        pod_created(&mut a, &mut out, 60);
         let order: Vec<u64> = out.iter().map(|i| i.conn.id).collect();
         assert_eq!(order, [1, 4, 7, 9, 2]);
     }
