@@ -23,8 +23,10 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::per_subject::PerSubject;
 use super::{grpc_status_name, time};
 use crate::flow::{InContainer, Process};
 use crate::pipeline::{Item, Output, What};
@@ -34,6 +36,8 @@ use crate::subjects::Subject;
 /// Writes NDJSON.
 pub struct Json<W: Write> {
     w: W,
+    /// Subjects' members, written once per subject.
+    subjects: PerSubject<SubjectJson>,
     /// Objects written.
     pub objects: u64,
 }
@@ -91,16 +95,36 @@ fn non_empty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
 
-/// `subject`'s members, each None when not known.
-fn subject_json(
-    subject: &Subject,
-) -> (Option<PodJson<'_>>, Option<ContainerJson<'_>>, Option<&str>) {
-    let pod = subject.pod.as_deref().map(PodJson::of);
-    let container = subject.container.as_ref().map(|c| ContainerJson {
-        id: &c.id,
-        name: c.name.as_deref(),
-    });
-    (pod, container, subject.sandbox_id.as_deref())
+/// A subject's members as JSON (`null` when not known), written once per
+/// subject: every message of a pod's calls carries them.
+struct SubjectJson {
+    pod: Box<RawValue>,
+    container: Box<RawValue>,
+    sandbox_id: Box<RawValue>,
+}
+
+impl SubjectJson {
+    fn new(subject: &Subject) -> Self {
+        let pod = subject.pod.as_deref().map(PodJson::of);
+        let container = subject.container.as_ref().map(|c| ContainerJson {
+            id: &c.id,
+            name: c.name.as_deref(),
+        });
+        SubjectJson {
+            pod: raw(&pod),
+            container: raw(&container),
+            sandbox_id: raw(&subject.sandbox_id.as_deref()),
+        }
+    }
+}
+
+/// `value` as JSON text kept to be written as it is.
+fn raw<T: Serialize>(value: &T) -> Box<RawValue> {
+    // Plain structs of strings always serialize.
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|s| RawValue::from_string(s).ok())
+        .unwrap_or_else(|| RawValue::from_string("null".into()).expect("null is JSON"))
 }
 
 /// A `writer` or `peer`: the process, and where it runs with the pod the
@@ -170,9 +194,9 @@ enum Body<'a> {
         method: Option<&'a str>,
         namespace: Option<&'a str>,
         timeout_ms: Option<f64>,
-        pod: Option<PodJson<'a>>,
-        container: Option<ContainerJson<'a>>,
-        sandbox_id: Option<&'a str>,
+        pod: &'a RawValue,
+        container: &'a RawValue,
+        sandbox_id: &'a RawValue,
         compressed: bool,
         size: usize,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -192,9 +216,9 @@ enum Body<'a> {
         method: Option<&'a str>,
         namespace: Option<&'a str>,
         timeout_ms: Option<f64>,
-        pod: Option<PodJson<'a>>,
-        container: Option<ContainerJson<'a>>,
-        sandbox_id: Option<&'a str>,
+        pod: &'a RawValue,
+        container: &'a RawValue,
+        sandbox_id: &'a RawValue,
         status: Option<u32>,
         status_name: Option<&'static str>,
         /// grpc-message, or a ttrpc response's `google.rpc.Status` message.
@@ -216,7 +240,11 @@ enum Body<'a> {
 impl<W: Write> Json<W> {
     /// NDJSON on `w`.
     pub fn new(w: W) -> Self {
-        Json { w, objects: 0 }
+        Json {
+            w,
+            subjects: PerSubject::default(),
+            objects: 0,
+        }
     }
 
     /// The underlying writer.
@@ -229,7 +257,9 @@ impl<W: Write> Output for Json<W> {
     fn item(&mut self, item: &Item) -> Result<()> {
         let protocol = item.conn.protocol.map(|p| p.name());
         let timeout_ms = |t: Option<u64>| t.map(|ns| ns as f64 / 1e6);
-        let (pod, container, sandbox_id) = subject_json(&item.subject);
+        let subject = self.subjects.of(&item.subject, SubjectJson::new);
+        let (pod, container, sandbox_id) =
+            (&*subject.pod, &*subject.container, &*subject.sandbox_id);
         let body = match &item.what {
             What::Message {
                 dir,

@@ -4,6 +4,7 @@
 
 pub mod json;
 pub mod layout;
+pub mod per_subject;
 pub mod report;
 pub mod table;
 pub mod time;

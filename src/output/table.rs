@@ -30,11 +30,14 @@
 //! header at its widths. Live, rows are written as they come; from a file
 //! ([`Sizing::File`]), the first rows are held to size the columns.
 
+use std::fmt::Write as _;
 use std::io::Write;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
 use super::layout::{cut_to_width, Layout, COLUMNS, MAX_PID_DIGITS};
+use super::per_subject::PerSubject;
 use super::{grpc_status_name, short_method, time};
 use crate::decode::{CallMeta, PathInfo};
 use crate::flow::Process;
@@ -96,6 +99,8 @@ struct Held {
 /// Writes the table.
 pub struct Table<W: Write> {
     w: W,
+    /// How each subject shows, worked out once.
+    shown: PerSubject<Shown>,
     opts: TableOptions,
     layout: Layout,
     /// Rows not written yet ([`Sizing::File`], until the block is full).
@@ -136,6 +141,7 @@ impl<W: Write> Table<W> {
             Sizing::File => (Layout::new(opts.width, opts.full), Some(Held::default())),
         };
         Table {
+            shown: PerSubject::default(),
             layout,
             held,
             w,
@@ -237,21 +243,25 @@ impl<W: Write> Output for Table<W> {
                 decompress_error,
                 decoded,
             } => {
-                let mut text = match (decompress_error, decoded) {
-                    (Some(e), _) => format!("<{} compressed bytes: {e}>", payload.len()),
-                    (None, Some(d)) => d.text.clone(),
-                    (None, None) => String::new(),
+                // The row's text is built once: its prefix, then the
+                // message (ids shortened as it is copied).
+                let mark = self.container_mark(item);
+                let shown = self.shown.of(&item.subject, Shown::new);
+                let mut text = match (dir.is_request(), mark) {
+                    (true, mark) => context_with(meta, &shown.label, mark),
+                    (false, Some(mark)) => format!("[{mark}] "),
+                    (false, None) => String::new(),
                 };
                 if *compressed {
-                    text.insert_str(0, "(compressed) ");
+                    text.push_str("(compressed) ");
                 }
-                if !self.opts.full {
-                    shorten_ids(&mut text, &item.subject);
-                }
-                if dir.is_request() {
-                    text.insert_str(0, &context(meta, &item.subject, self.container_mark(item)));
-                } else if let Some(mark) = self.container_mark(item) {
-                    text.insert_str(0, &format!("[{mark}] "));
+                match (decompress_error, decoded) {
+                    (Some(e), _) => {
+                        let _ = write!(text, "<{} compressed bytes: {e}>", payload.len());
+                    }
+                    (None, Some(d)) if self.opts.full => text.push_str(&d.text),
+                    (None, Some(d)) => shown.push_shortened(&mut text, &d.text),
+                    (None, None) => {}
                 }
                 let kind = if dir.is_request() { "REQ" } else { "RESP" };
                 (kind, Some(*stream), self.method(path), text)
@@ -327,8 +337,13 @@ impl<W: Write> Output for Table<W> {
 /// `[ns=NS pod=NAMESPACE/NAME ctr=NAME timeout=T from_container=ID] ` for a
 /// request whose call named any of them (names escaped: they come from the
 /// wire) or whose client is in a container (`mark`), else "".
+#[cfg(test)]
 fn context(meta: &CallMeta, subject: &Subject, mark: Option<String>) -> String {
-    use std::fmt::Write as _;
+    context_with(meta, &subject_label(subject), mark)
+}
+
+/// [`context`] with the subject's part already written ([`subject_label`]).
+fn context_with(meta: &CallMeta, label: &str, mark: Option<String>) -> String {
     // Written in one string: every row of a pod has one.
     let mut s = String::new();
     let next = |s: &mut String| s.push(if s.is_empty() { '[' } else { ' ' });
@@ -336,25 +351,9 @@ fn context(meta: &CallMeta, subject: &Subject, mark: Option<String>) -> String {
         next(&mut s);
         let _ = write!(s, "ns={}", ns.escape_debug());
     }
-    if let Some(p) = &subject.pod {
+    if !label.is_empty() {
         next(&mut s);
-        let _ = match (p.namespace.is_empty(), p.name.is_empty()) {
-            (_, true) => write!(s, "pod=uid:{}", p.uid.escape_debug()),
-            (true, false) => write!(s, "pod={}", p.name.escape_debug()),
-            (false, false) => write!(
-                s,
-                "pod={}/{}",
-                p.namespace.escape_debug(),
-                p.name.escape_debug()
-            ),
-        };
-    }
-    if let Some(c) = &subject.container {
-        next(&mut s);
-        let _ = match &c.name {
-            Some(n) => write!(s, "ctr={}", n.escape_debug()),
-            None => write!(s, "ctr={}", short_id(&c.id).escape_debug()),
-        };
+        s.push_str(label);
     }
     if let Some(t) = meta.timeout_ns {
         next(&mut s);
@@ -370,6 +369,34 @@ fn context(meta: &CallMeta, subject: &Subject, mark: Option<String>) -> String {
     s
 }
 
+/// `pod=NAMESPACE/NAME ctr=NAME` for what `subject` names (names escaped),
+/// "" when it names neither.
+fn subject_label(subject: &Subject) -> String {
+    let mut s = String::new();
+    if let Some(p) = &subject.pod {
+        let _ = match (p.namespace.is_empty(), p.name.is_empty()) {
+            (_, true) => write!(s, "pod=uid:{}", p.uid.escape_debug()),
+            (true, false) => write!(s, "pod={}", p.name.escape_debug()),
+            (false, false) => write!(
+                s,
+                "pod={}/{}",
+                p.namespace.escape_debug(),
+                p.name.escape_debug()
+            ),
+        };
+    }
+    if let Some(c) = &subject.container {
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        let _ = match &c.name {
+            Some(n) => write!(s, "ctr={}", n.escape_debug()),
+            None => write!(s, "ctr={}", short_id(&c.id).escape_debug()),
+        };
+    }
+    s
+}
+
 /// A 64-hex id's first 12 characters (as `crictl` and `docker` show
 /// them); any other text as it is.
 fn short_id(id: &str) -> &str {
@@ -379,48 +406,69 @@ fn short_id(id: &str) -> &str {
     }
 }
 
-/// The ids of `subject` whose names are known, shortened in `text`.
-fn shorten_ids(text: &mut String, subject: &Subject) {
-    let named = [
-        subject
+/// How a subject shows in the table, worked out once per subject: a pod's
+/// rows show the same subject again and again.
+struct Shown {
+    /// `pod=NAMESPACE/NAME ctr=NAME` ([`subject_label`]).
+    label: String,
+    /// The 64-hex ids whose names are known, to be shortened.
+    named: Vec<Arc<str>>,
+}
+
+impl Shown {
+    fn new(subject: &Subject) -> Self {
+        let container = subject
             .container
             .as_ref()
             .filter(|c| c.name.is_some())
-            .map(|c| c.id.as_str()),
-        subject
-            .sandbox_id
-            .as_deref()
-            .filter(|_| subject.pod.is_some()),
-    ];
-    if named.iter().all(Option::is_none) || text.len() < 64 {
-        return;
-    }
-    // One pass over the text: each run of exactly 64 hex digits that is
-    // one of the named ids becomes its first 12 (never part of a longer
-    // run).
-    let b = text.as_bytes();
-    let mut shortened: Option<String> = None;
-    let (mut copied, mut i) = (0, 0);
-    while i < b.len() {
-        if !b[i].is_ascii_hexdigit() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && b[i].is_ascii_hexdigit() {
-            i += 1;
-        }
-        let run = &text[start..i];
-        if run.len() == 64 && named.iter().flatten().any(|id| *id == run) {
-            let out = shortened.get_or_insert_with(|| String::with_capacity(text.len()));
-            out.push_str(&text[copied..start]);
-            out.push_str(&run[..12]);
-            copied = i;
+            .map(|c| Arc::from(c.id.as_str()));
+        let sandbox = subject.sandbox_id.clone().filter(|_| subject.pod.is_some());
+        let mut named: Vec<Arc<str>> = container.into_iter().chain(sandbox).collect();
+        named.retain(|id| id.len() == 64);
+        // A sandbox's own container has the sandbox's id.
+        named.dedup();
+        Shown {
+            label: subject_label(subject),
+            named,
         }
     }
-    if let Some(mut out) = shortened {
+
+    /// `text` appended to `out`, with the named ids shortened to their
+    /// first 12 characters, each where it is a whole run of 64 hex digits
+    /// (never part of a longer one).
+    fn push_shortened(&self, out: &mut String, text: &str) {
+        let b = text.as_bytes();
+        let hex = |i: usize| b[i].is_ascii_hexdigit();
+        let mut copied = 0;
+        // A run of 64 hex digits that starts in [i, i + 64) holds byte
+        // i + 63: where that byte is not a hex digit, no run starts there,
+        // and the scan moves on by 64 bytes.
+        let mut i = 0;
+        while !self.named.is_empty() && i + 64 <= b.len() {
+            let probe = i + 63;
+            if !hex(probe) {
+                i += 64;
+                continue;
+            }
+            // The byte before `i` is not a hex digit (or `i` is 0): the run
+            // holding the probe starts at `i` at the earliest.
+            let (mut start, mut end) = (probe, probe + 1);
+            while start > i && hex(start - 1) {
+                start -= 1;
+            }
+            while end < b.len() && hex(end) {
+                end += 1;
+            }
+            let run = &text[start..end];
+            if run.len() == 64 && self.named.iter().any(|id| **id == *run) {
+                out.push_str(&text[copied..start]);
+                out.push_str(&run[..12]);
+                copied = end;
+            }
+            // `end` is past the text or not a hex digit.
+            i = end + 1;
+        }
         out.push_str(&text[copied..]);
-        *text = out;
     }
 }
 

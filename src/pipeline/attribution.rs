@@ -19,7 +19,9 @@
 //! nothing is held: nothing would describe the ids. Bounded: at most
 //! [`MAX_HELD`] items wait; past it the oldest go out as they are.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::HashMap;
 
 use super::item::{Ends, Item, What};
 use crate::decode::PathInfo;
@@ -62,7 +64,7 @@ impl Default for Attribution {
         Attribution {
             enabled: true,
             subjects: Subjects::default(),
-            held: HashMap::new(),
+            held: HashMap::default(),
             count: 0,
             now: 0,
         }

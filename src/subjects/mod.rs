@@ -20,8 +20,12 @@
 
 pub mod extract;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::VecDeque;
 use std::sync::Arc;
+
+// Keyed by ids from the wire, hashed for every message: a fast hasher
+// seeded per process (SipHash was a tenth of attribution's cost).
+use foldhash::{HashMap, HashSet};
 
 use crate::flow::ConnId;
 use crate::sizes::Sizes;
@@ -122,8 +126,11 @@ pub struct SubjectStats {
 pub struct Subjects {
     sandboxes: HashMap<Arc<str>, Sandbox>,
     containers: HashMap<Arc<str>, Container>,
-    /// Every entry by when it was last described: (seq) -> (is a sandbox, id).
-    by_age: BTreeMap<u64, (bool, Arc<str>)>,
+    /// Entries in the order they were described: (seq, is a sandbox, id),
+    /// oldest first. An entry described again is pushed again, its older
+    /// place left stale (its seq is no longer the entry's) and dropped when
+    /// met or when stale places outnumber live ones ([`Subjects::aged`]).
+    by_age: VecDeque<(u64, bool, Arc<str>)>,
     calls: HashMap<(ConnId, u32), Call>,
     /// Calls in flight that create a sandbox or container.
     creating: usize,
@@ -434,14 +441,14 @@ impl Subjects {
         self.seq += 1;
         let seq = self.seq;
         if let Some(e) = self.sandboxes.get_mut(id) {
-            self.by_age.remove(&e.seq);
             e.seq = seq;
             // What this description leaves out stays as it was.
             if pod.is_known() && !pod.is(&e.pod) {
                 e.pod = Arc::new(pod.owned());
                 self.generation += 1;
             }
-            self.by_age.insert(seq, (true, e.id.clone()));
+            let id = e.id.clone();
+            self.aged(seq, true, id);
             return;
         }
         self.generation += 1;
@@ -452,7 +459,7 @@ impl Subjects {
             seq,
         };
         self.sandboxes.insert(id.clone(), entry);
-        self.by_age.insert(seq, (true, id));
+        self.aged(seq, true, id);
         self.bound();
     }
 
@@ -464,7 +471,6 @@ impl Subjects {
         self.seq += 1;
         let seq = self.seq;
         if let Some(e) = self.containers.get_mut(&*c.id) {
-            self.by_age.remove(&e.seq);
             e.seq = seq;
             // What this description leaves out stays as it was.
             let mut changed = false;
@@ -484,7 +490,8 @@ impl Subjects {
                 changed = true;
             }
             self.generation += u64::from(changed);
-            self.by_age.insert(seq, (false, e.id.clone()));
+            let id = e.id.clone();
+            self.aged(seq, false, id);
             return;
         }
         self.generation += 1;
@@ -500,15 +507,47 @@ impl Subjects {
             seq,
         };
         self.containers.insert(id.clone(), entry);
-        self.by_age.insert(seq, (false, id));
+        self.aged(seq, false, id);
         self.bound();
+    }
+
+    /// Whether the entry `id` (a sandbox or a container) was last
+    /// described at `seq`.
+    fn is_current(&self, seq: u64, sandbox: bool, id: &str) -> bool {
+        match sandbox {
+            true => self.sandboxes.get(id).is_some_and(|e| e.seq == seq),
+            false => self.containers.get(id).is_some_and(|e| e.seq == seq),
+        }
+    }
+
+    /// Entry `id` was described at `seq`: its place in the age order. Stale
+    /// places are dropped once they outnumber the live ones, so the order
+    /// holds at most twice the entries and costs O(1) per description.
+    fn aged(&mut self, seq: u64, sandbox: bool, id: Arc<str>) {
+        self.by_age.push_back((seq, sandbox, id));
+        self.compact_ages();
+    }
+
+    /// Drops the stale places of the age order when they outnumber the live
+    /// entries.
+    fn compact_ages(&mut self) {
+        let live = self.sandboxes.len() + self.containers.len();
+        if self.by_age.len() <= 2 * live {
+            return;
+        }
+        let mut ages = std::mem::take(&mut self.by_age);
+        ages.retain(|(seq, sandbox, id)| self.is_current(*seq, *sandbox, id));
+        self.by_age = ages;
     }
 
     fn bound(&mut self) {
         while self.sandboxes.len() + self.containers.len() > MAX_ENTRIES {
-            let Some((_, (sandbox, id))) = self.by_age.pop_first() else {
+            let Some((seq, sandbox, id)) = self.by_age.pop_front() else {
                 return;
             };
+            if !self.is_current(seq, sandbox, &id) {
+                continue;
+            }
             if sandbox {
                 self.sandboxes.remove(&id);
             } else {
@@ -535,8 +574,7 @@ impl Subjects {
 
     fn remove_now(&mut self, id: &str) {
         self.generation += 1;
-        if let Some(s) = self.sandboxes.remove(id) {
-            self.by_age.remove(&s.seq);
+        if self.sandboxes.remove(id).is_some() {
             let gone: Vec<Arc<str>> = self
                 .containers
                 .iter()
@@ -544,13 +582,12 @@ impl Subjects {
                 .map(|(k, _)| k.clone())
                 .collect();
             for k in gone {
-                if let Some(c) = self.containers.remove(&k) {
-                    self.by_age.remove(&c.seq);
-                }
+                self.containers.remove(&k);
             }
-        } else if let Some(c) = self.containers.remove(id) {
-            self.by_age.remove(&c.seq);
+        } else {
+            self.containers.remove(id);
         }
+        self.compact_ages();
     }
 
     /// A complete list of sandboxes (or containers) answered a request made

@@ -62,12 +62,29 @@ fn named_ids_are_shortened() {
         })),
         ..Subject::default()
     };
-    let mut text = format!("id:\"{id}\" exec_id:\"x\"");
-    shorten_ids(&mut text, &subject);
-    assert!(text.contains(id), "an id without a name stays whole");
+    let text = format!("id:\"{id}\" exec_id:\"x\" longer:{id}0 again:{id}");
+    let shortened = |subject: &Subject| {
+        let mut out = String::from("> ");
+        Shown::new(subject).push_shortened(&mut out, &text);
+        out
+    };
+    assert_eq!(
+        shortened(&subject),
+        format!("> {text}"),
+        "an id without a name stays whole"
+    );
     std::sync::Arc::make_mut(subject.container.as_mut().unwrap()).name = Some("web".into());
-    shorten_ids(&mut text, &subject);
-    assert_eq!(text, "id:\"8806619fdd57\" exec_id:\"x\"");
+    assert_eq!(
+        shortened(&subject),
+        format!("> id:\"8806619fdd57\" exec_id:\"x\" longer:{id}0 again:8806619fdd57")
+    );
+    // A sandbox's own container: the same id named twice.
+    subject.sandbox_id = Some(id.into());
+    subject.pod = Some(std::sync::Arc::new(Default::default()));
+    assert_eq!(
+        shortened(&subject),
+        format!("> id:\"8806619fdd57\" exec_id:\"x\" longer:{id}0 again:8806619fdd57")
+    );
     assert_eq!(short_id("abc"), "abc");
 }
 
