@@ -451,50 +451,82 @@ fn cow(b: &[u8]) -> Cow<'_, str> {
     String::from_utf8_lossy(&b[..b.len().min(MAX_TEXT)])
 }
 
-/// The last field `number` as text ([`cow`]); None when absent or empty.
-fn text_view(buf: &[u8], number: u32) -> Option<Cow<'_, str>> {
-    message(buf, number).filter(|b| !b.is_empty()).map(cow)
+/// A text field's bytes as text ([`cow`]); empty (proto3's default) when
+/// absent.
+fn text_or_empty(b: Option<&[u8]>) -> Cow<'_, str> {
+    b.map(cow).unwrap_or_default()
 }
 
 /// PodSandboxMetadata: name (1), uid (2), namespace (3).
 fn metadata_view(m: &[u8]) -> PodView<'_> {
+    let [name, uid, namespace] = last_of(m, [1, 2, 3]);
     PodView {
-        name: text_view(m, 1).unwrap_or_default(),
-        uid: text_view(m, 2).unwrap_or_default(),
-        namespace: text_view(m, 3).unwrap_or_default(),
+        name: text_or_empty(name),
+        uid: text_or_empty(uid),
+        namespace: text_or_empty(namespace),
     }
 }
 
 fn sandbox_view(s: &[u8], meta: u32) -> Option<SandboxView<'_>> {
+    let [id, meta] = last_of(s, [1, meta]);
     Some(SandboxView {
-        id: text_view(s, 1)?,
-        pod: message(s, meta).map(metadata_view).unwrap_or_default(),
+        id: id.filter(|b| !b.is_empty()).map(cow)?,
+        pod: meta.map(metadata_view).unwrap_or_default(),
     })
 }
 
+/// A container as a list or status names it: id (1), its sandbox's id
+/// (`sandbox`, when it has one), metadata (`meta`: name (1)), labels
+/// (`labels`, the pod's). One pass over its fields: a relist names every
+/// container each second.
 fn container_view(
     c: &[u8],
     sandbox: Option<u32>,
     meta: u32,
     labels: u32,
 ) -> Option<ContainerView<'_>> {
-    let mut v = ContainerView {
-        id: text_view(c, 1)?,
-        sandbox_id: sandbox.and_then(|n| text_view(c, n)).unwrap_or_default(),
-        name: message(c, meta)
-            .and_then(|m| text_view(m, 1))
-            .unwrap_or_default(),
-        pod: PodView::default(),
-    };
-    for (k, val) in map_entries(c, labels) {
-        match k {
-            b"io.kubernetes.pod.namespace" => v.pod.namespace = cow(val),
-            b"io.kubernetes.pod.name" => v.pod.name = cow(val),
-            b"io.kubernetes.pod.uid" => v.pod.uid = cow(val),
+    let (mut id, mut sandbox_id, mut metadata) = (None, None, None);
+    let mut pod = PodView::default();
+    let mut entries = 0;
+    let mut rest = c;
+    while let Some((n, w)) = next_field(&mut rest) {
+        let Wire::Len(b) = w else { continue };
+        match n {
+            1 => id = Some(b),
+            n if Some(n) == sandbox => sandbox_id = Some(b),
+            n if n == meta => metadata = Some(b),
+            n if n == labels && entries < MAX_ITEMS => {
+                entries += 1;
+                match last_of(b, [1, 2]) {
+                    [Some(b"io.kubernetes.pod.namespace"), v] => pod.namespace = text_or_empty(v),
+                    [Some(b"io.kubernetes.pod.name"), v] => pod.name = text_or_empty(v),
+                    [Some(b"io.kubernetes.pod.uid"), v] => pod.uid = text_or_empty(v),
+                    _ => {}
+                }
+            }
             _ => {}
         }
     }
-    Some(v)
+    let name = metadata.and_then(|m| last_of(m, [1])[0]);
+    Some(ContainerView {
+        id: id.filter(|b| !b.is_empty()).map(cow)?,
+        sandbox_id: text_or_empty(sandbox_id),
+        name: text_or_empty(name),
+        pod,
+    })
+}
+
+/// The last length-delimited field of each of `numbers` in `buf` (proto3:
+/// the last one wins), in one pass.
+fn last_of<const N: usize>(buf: &[u8], numbers: [u32; N]) -> [Option<&[u8]>; N] {
+    let mut found = [None; N];
+    let mut rest = buf;
+    while let Some((n, w)) = next_field(&mut rest) {
+        if let (Some(i), Wire::Len(b)) = (numbers.iter().position(|&x| x == n), w) {
+            found[i] = Some(b);
+        }
+    }
+    found
 }
 
 /// The fields numbered `number` of `buf` that are length-delimited.
