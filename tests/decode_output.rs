@@ -369,7 +369,7 @@ fn a_binary_is_named_once_and_only_when_it_served_a_shown_message() {
 fn a_capture_without_grpc_or_ttrpc_names_no_binary() {
     let dir = tempfile::tempdir().unwrap();
     let file = noted(dir.path(), |c| {
-        let bytes = b"GET / HTTP/1.1\r\nHost: containerd\r\n\r\n".to_vec();
+        let bytes = b"SSH-2.0-OpenSSH_9.2\r\n".to_vec();
         c.connection(
             (18397, "curl"),
             (5600, "containerd"),
@@ -378,7 +378,7 @@ fn a_capture_without_grpc_or_ttrpc_names_no_binary() {
     });
     assert_eq!(
         stderr(&file, &[]),
-        "containerdsnoop: 1 connection spoke neither gRPC nor ttrpc and was not decoded\n"
+        "containerdsnoop: 1 connection spoke none of gRPC, ttrpc and HTTP/1.x and was not decoded\n"
     );
     // No connection at all.
     let file = noted(dir.path(), |_| {});

@@ -344,7 +344,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
             d.finish(crate::output::time_now_ns())?;
             d.out.flush()?;
             let c = d.protocols();
-            protocols = Some((c.grpc, c.ttrpc, c.other));
+            protocols = Some((c.grpc, c.ttrpc, c.http, c.other));
             calls = Some(d.calls());
             from_containers = d.from_containers.summary();
             evicted = d.evicted();
@@ -359,7 +359,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
                 let out = w.finish()?;
                 out.close().context("writing the capture")?;
                 // The writer decides from the same bytes, for every connection.
-                protocols = Some((stats.grpc, stats.ttrpc, stats.other));
+                protocols = Some((stats.grpc, stats.ttrpc, stats.http, stats.other));
                 Ok(Some(stats))
             }
             None => Ok(None),

@@ -240,6 +240,7 @@ impl<W: Write> Output for Json<W> {
                 payload,
                 decompress_error,
                 decoded,
+                ..
             } => Body::Message {
                 protocol,
                 direction: dir.role(),
@@ -270,6 +271,7 @@ impl<W: Write> Output for Json<W> {
                 reset,
                 latency_ns,
                 unfinished,
+                ..
             } => Body::Call {
                 protocol,
                 stream: *stream,

@@ -236,6 +236,7 @@ impl<W: Write> Output for Table<W> {
                 payload,
                 decompress_error,
                 decoded,
+                ..
             } => {
                 let mut text = match (decompress_error, decoded) {
                     (Some(e), _) => format!("<{} compressed bytes: {e}>", payload.len()),

@@ -1,0 +1,469 @@
+//! The calls of one HTTP/1.x connection: requests paired with their
+//! responses, bodies turned into messages, hijacked streams.
+//!
+//! A server answers requests in the order they came (RFC 9112 section
+//! 9.3.2), so a response answers the oldest request not answered yet.
+//! What a capture cannot order (its two directions' bytes are exact, the
+//! order between them comes from acks or time) the write times settle: a
+//! response answers a request written before it. A response with no such
+//! request waits (bounded) for one; a response written before every
+//! request still waiting answers none seen (it is unnamed). After the
+//! server's bytes were lost, responses to the older requests may have been
+//! in them: the next response answers the latest request written before
+//! it (clients that wait for each answer, as Go's `net/http` does, have
+//! one), the older requests end unfinished.
+
+use std::collections::VecDeque;
+
+use super::head::{Framing, Head, RequestFacts, Start};
+use super::ops;
+use super::part::{is_json_type, Collector, JsonScan, PartKind};
+use super::HttpCall;
+use crate::decode::unrequested::WAIT_NS;
+use crate::decode::{CallMeta, Dir, Event, HeaderField, Octets, PathInfo, Request, Stamp};
+
+/// Requests waiting for their responses, at most; past it the oldest ends
+/// unfinished.
+pub const MAX_WAITING: usize = 1024;
+
+/// A call: its request, or (for a response whose request was not seen)
+/// what is known.
+#[derive(Clone, Debug)]
+struct Call {
+    id: u32,
+    path: PathInfo,
+    meta: CallMeta,
+    facts: RequestFacts,
+    /// When the request head was written.
+    started_ns: Option<u64>,
+}
+
+impl Call {
+    fn http(&mut self) -> &mut HttpCall {
+        self.meta.http.get_or_insert_with(Default::default)
+    }
+}
+
+/// A body under way, of the call it belongs to.
+#[derive(Debug)]
+struct Body {
+    call: Call,
+    part: Collector,
+    /// A streamed JSON response: one message per value.
+    json_stream: bool,
+    scan: JsonScan,
+    /// Messages emitted from it so far.
+    emitted: u32,
+    /// A 1xx response: its end is not the call's.
+    interim: bool,
+}
+
+/// A response head that waits for its request.
+#[derive(Debug)]
+struct Stalled {
+    head: Head,
+    stamp: Stamp,
+}
+
+/// The calls of one connection.
+#[derive(Debug, Default)]
+pub struct Calls {
+    waiting: VecDeque<Call>,
+    next_id: u32,
+    /// The body under way per direction.
+    body: [Option<Body>; 2],
+    /// The call whose connection was switched to a raw stream.
+    switched: Option<Call>,
+    stalled: Option<Stalled>,
+    /// The next call found in each direction was found by resynchronising.
+    resynced: [bool; 2],
+    /// The server's bytes were lost since its last response.
+    server_lost: bool,
+}
+
+fn message(call: &Call, dir: Dir, stamp: &Stamp, taken: TakenPart) -> Event {
+    let (payload, stream_ranges, part) = taken;
+    Event::Message {
+        stream_id: call.id,
+        dir,
+        path: call.path.clone(),
+        stamp: *stamp,
+        compressed: false,
+        payload,
+        decompress_error: None,
+        stream_ranges,
+        meta: call.meta.clone(),
+        http: Some(Box::new(part)),
+    }
+}
+
+type TakenPart = (Vec<u8>, Vec<std::ops::Range<u64>>, super::Part);
+
+/// The API's error message of a response body: the `message` member of a
+/// JSON object (Docker's and Podman's error bodies both have one).
+fn api_message(payload: &[u8]) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    v.get("message")?.as_str().map(str::to_owned)
+}
+
+impl Calls {
+    /// Calls waiting for their responses (for the bounds).
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// The next call found in `dir` came by resynchronising.
+    pub fn resynced(&mut self, dir: Dir) {
+        self.resynced[dir.index()] = true;
+    }
+
+    /// A request head: its call starts; returns its body framing and
+    /// whether the client's bytes after it are a raw stream.
+    pub fn on_request(&mut self, h: &Head, stamp: &Stamp, out: &mut Vec<Event>) -> Framing {
+        let Start::Request { method, target } = &h.start else {
+            return Framing::Empty;
+        };
+        self.next_id = self.next_id.wrapping_add(1);
+        let resynced = std::mem::take(&mut self.resynced[0]);
+        let meta = CallMeta {
+            http: Some(Box::new(HttpCall {
+                method: Some(method.clone()),
+                target: Some(target.clone()),
+                status: None,
+                resynced,
+            })),
+            ..CallMeta::default()
+        };
+        let call = Call {
+            id: self.next_id,
+            path: PathInfo::Known(ops::name(method, target)),
+            meta: meta.clone(),
+            facts: RequestFacts::of(h),
+            started_ns: Some(stamp.ts_ns),
+        };
+        let text = |s: &[u8]| String::from_utf8_lossy(s).into_owned();
+        let mut headers = vec![
+            HeaderField {
+                name: Octets::Known(b":method".to_vec()),
+                value: Octets::Known(method.clone().into_bytes()),
+            },
+            HeaderField {
+                name: Octets::Known(b":path".to_vec()),
+                value: Octets::Known(target.clone().into_bytes()),
+            },
+        ];
+        headers.extend(h.fields.iter().map(|f| HeaderField {
+            name: Octets::Known(f.name.to_ascii_lowercase().into_bytes()),
+            value: Octets::Known(f.value.clone()),
+        }));
+        out.push(Event::CallStart {
+            stream_id: call.id,
+            path: call.path.clone(),
+            request: Request {
+                method: Some(method.clone()),
+                authority: h.field("host").map(text),
+                content_type: h.field("content-type").map(text),
+                user_agent: h.field("user-agent").map(text),
+                headers,
+                decoded: true,
+                meta,
+                ..Request::default()
+            },
+            stamp: *stamp,
+        });
+        let framing = match h.request_framing() {
+            Ok(f) => f,
+            Err(e) => {
+                out.push(Event::Error {
+                    dir: Dir::ToServer,
+                    error: e.into(),
+                });
+                Framing::Empty
+            }
+        };
+        if self.waiting.len() >= MAX_WAITING {
+            if let Some(old) = self.waiting.pop_front() {
+                end(old, stamp, true, out);
+            }
+        }
+        self.waiting.push_back(call.clone());
+        self.body[0] = Some(Body {
+            call,
+            part: Collector::new(PartKind::Body, h.content_type()),
+            json_stream: false,
+            scan: JsonScan::default(),
+            emitted: 0,
+            interim: false,
+        });
+        framing
+    }
+
+    /// A response head: its framing once its request is known; `None`
+    /// while the request may still come (the head is kept: see
+    /// [`Calls::retry`]). `client_done`: no request can come any more.
+    pub fn on_response(
+        &mut self,
+        h: Head,
+        stamp: &Stamp,
+        client_done: bool,
+        out: &mut Vec<Event>,
+    ) -> Option<Framing> {
+        let status = h.status().unwrap_or(0);
+        if (100..200).contains(&status) && status != 101 {
+            // An interim response (100 Continue): no call of its own.
+            self.body[1] = Some(Body {
+                call: Call {
+                    id: 0,
+                    path: PathInfo::Unknown,
+                    meta: CallMeta::default(),
+                    facts: RequestFacts::default(),
+                    started_ns: None,
+                },
+                part: Collector::new(PartKind::Body, None),
+                json_stream: false,
+                scan: JsonScan::default(),
+                emitted: 0,
+                interim: true,
+            });
+            return Some(Framing::Empty);
+        }
+        self.stalled = Some(Stalled {
+            head: h,
+            stamp: *stamp,
+        });
+        self.retry(client_done, stamp.ts_ns, out)
+    }
+
+    /// A stalled response head is paired if its request came, or unnamed
+    /// if none can come (`client_done`) or it waited past the bound at
+    /// `now`: its framing then.
+    pub fn retry(&mut self, client_done: bool, now: u64, out: &mut Vec<Event>) -> Option<Framing> {
+        let s = self.stalled.as_ref()?;
+        let t = s.stamp.ts_ns;
+        let sent_before = |c: &Call| c.started_ns.is_some_and(|s| s <= t);
+        let call = match self.waiting.front() {
+            _ if self.server_lost => {
+                // Responses to the older requests were lost with the bytes.
+                match self.waiting.iter().rposition(sent_before) {
+                    Some(i) => {
+                        for old in self.waiting.drain(..i).collect::<Vec<_>>() {
+                            end(old, &s.stamp, true, out);
+                        }
+                        self.waiting.pop_front()
+                    }
+                    None if client_done || now.saturating_sub(t) > WAIT_NS => None,
+                    None => return None,
+                }
+            }
+            Some(c) if sent_before(c) => self.waiting.pop_front(),
+            Some(_) => None,
+            None if client_done || now.saturating_sub(t) > WAIT_NS => None,
+            None => return None,
+        };
+        let Stalled { head, stamp } = self.stalled.take()?;
+        self.server_lost = false;
+        let resynced = std::mem::take(&mut self.resynced[1]);
+        let mut call = call.unwrap_or_else(|| {
+            self.next_id = self.next_id.wrapping_add(1);
+            Call {
+                id: self.next_id,
+                path: PathInfo::Unknown,
+                meta: CallMeta::default(),
+                facts: RequestFacts::default(),
+                started_ns: None,
+            }
+        });
+        let status = head.status();
+        let http = call.http();
+        http.status = status;
+        http.resynced |= resynced;
+        let framing = match head.response_framing(call.facts) {
+            Ok(f) => f,
+            Err(e) => {
+                out.push(Event::Error {
+                    dir: Dir::ToClient,
+                    error: e.into(),
+                });
+                Framing::UntilClose
+            }
+        };
+        let content_type = head.content_type();
+        let json_stream =
+            framing == Framing::Chunked && content_type.as_deref().is_some_and(is_json_type);
+        self.body[1] = Some(Body {
+            call,
+            part: Collector::new(PartKind::Body, content_type),
+            json_stream,
+            scan: JsonScan::default(),
+            emitted: 0,
+            interim: false,
+        });
+        let _ = stamp;
+        Some(framing)
+    }
+
+    /// Whether a response head waits for its request.
+    pub fn is_stalled(&self) -> bool {
+        self.stalled.is_some()
+    }
+
+    /// Body or stream bytes of `dir`.
+    pub fn on_data(&mut self, dir: Dir, data: &[u8], at: u64, stamp: &Stamp, out: &mut Vec<Event>) {
+        if let Some(b) = &mut self.body[dir.index()] {
+            b.part.push(data, at);
+            return;
+        }
+        // A raw stream: one message per piece, as written.
+        let Some(call) = &self.switched else {
+            return;
+        };
+        let kind = match dir {
+            Dir::ToServer => PartKind::Stdin,
+            Dir::ToClient => PartKind::StreamUnknown,
+        };
+        let mut part = Collector::new(kind, None);
+        part.push(data, at);
+        out.push(message(call, dir, stamp, part.take()));
+    }
+
+    /// `n` bytes of the body or stream under way in `dir` were lost.
+    pub fn lost_in_body(&mut self, dir: Dir, n: u64) {
+        if let Some(b) = &mut self.body[dir.index()] {
+            b.part.lose(n);
+        }
+    }
+
+    /// A chunk of `dir`'s body ended: a streamed JSON response hands out
+    /// the values it completed.
+    pub fn on_chunk_end(&mut self, dir: Dir, stamp: &Stamp, out: &mut Vec<Event>) {
+        let Some(b) = &mut self.body[dir.index()] else {
+            return;
+        };
+        while b.json_stream && b.part.keeps() {
+            match b.scan.value_end(b.part.bytes()) {
+                Ok(Some(n)) => {
+                    b.scan.reset();
+                    b.emitted += 1;
+                    out.push(message(&b.call, dir, stamp, b.part.split_off_front(n)));
+                }
+                Ok(None) => break,
+                // Not a stream of JSON values after all: one message at the end.
+                Err(()) => b.json_stream = false,
+            }
+        }
+    }
+
+    /// `dir`'s message ended; `switch`: the connection is a raw stream from here.
+    pub fn on_end(&mut self, dir: Dir, switch: bool, stamp: &Stamp, out: &mut Vec<Event>) {
+        self.on_chunk_end(dir, stamp, out);
+        let Some(mut b) = self.body[dir.index()].take() else {
+            return;
+        };
+        if b.interim {
+            return;
+        }
+        let only_space = b.part.bytes().iter().all(u8::is_ascii_whitespace) && b.part.keeps();
+        let taken = b.part.take();
+        // A stream's whitespace after its last value is no message.
+        if !(b.emitted > 0 && only_space) {
+            out.push(message(&b.call, dir, stamp, taken.clone()));
+        }
+        if dir == Dir::ToServer {
+            if switch {
+                self.switched = Some(b.call);
+            }
+            return;
+        }
+        if switch {
+            self.switched = Some(b.call);
+            return;
+        }
+        let status = b.call.meta.http.as_ref().and_then(|h| h.status);
+        let message = match status {
+            Some(400..) => api_message(&taken.0),
+            _ => None,
+        };
+        end_with(b.call, stamp, status, message, false, out);
+    }
+
+    /// `dir` lost step (bytes lost or not HTTP): its message under way
+    /// ends as far as it came.
+    pub fn lost(&mut self, dir: Dir, stamp: &Stamp, out: &mut Vec<Event>) {
+        self.resynced[dir.index()] = true;
+        if dir == Dir::ToClient {
+            self.server_lost = true;
+            // A response head waiting for its request: lost with its body.
+            if let Some(s) = self.stalled.take() {
+                let _ = s;
+            }
+        }
+        if let Some(mut b) = self.body[dir.index()].take() {
+            if !b.interim {
+                if !b.part.is_empty() {
+                    out.push(message(&b.call, dir, stamp, b.part.take()));
+                }
+                if dir == Dir::ToClient {
+                    let status = b.call.meta.http.as_ref().and_then(|h| h.status);
+                    end_with(b.call, stamp, status, None, false, out);
+                }
+            }
+        }
+    }
+
+    /// The connection closed at `ts_ns`: bodies under way end as they are,
+    /// open calls end unfinished, a switched stream's call ends.
+    pub fn close(&mut self, ts_ns: u64, out: &mut Vec<Event>) {
+        let stamp = Stamp {
+            ts_ns,
+            ..Stamp::default()
+        };
+        for dir in Dir::BOTH {
+            if let Some(mut b) = self.body[dir.index()].take() {
+                if b.interim {
+                    continue;
+                }
+                if !b.part.is_empty() {
+                    out.push(message(&b.call, dir, &stamp, b.part.take()));
+                }
+                if dir == Dir::ToClient {
+                    end(b.call, &stamp, true, out);
+                }
+            }
+        }
+        if let Some(call) = self.switched.take() {
+            let status = call.meta.http.as_ref().and_then(|h| h.status);
+            end_with(call, &stamp, status, None, false, out);
+        }
+        for call in std::mem::take(&mut self.waiting) {
+            end(call, &stamp, true, out);
+        }
+    }
+}
+
+fn end(call: Call, stamp: &Stamp, unfinished: bool, out: &mut Vec<Event>) {
+    let status = call.meta.http.as_ref().and_then(|h| h.status);
+    end_with(call, stamp, status, None, unfinished, out);
+}
+
+fn end_with(
+    call: Call,
+    stamp: &Stamp,
+    http_status: Option<u16>,
+    message: Option<String>,
+    unfinished: bool,
+    out: &mut Vec<Event>,
+) {
+    out.push(Event::CallEnd {
+        stream_id: call.id,
+        path: call.path,
+        http_status,
+        status: None,
+        message,
+        reset: None,
+        started_ns: call.started_ns,
+        ended_ns: stamp.ts_ns,
+        unfinished,
+        stamp: *stamp,
+        meta: call.meta,
+    });
+}

@@ -1,0 +1,149 @@
+//! The per-connection HTTP/1.x decoder: both directions' framers and the
+//! calls, with the interface of the HTTP/2 [`crate::decode::ConnDecoder`],
+//! so the pipeline, the outputs and `redact` take its events unchanged.
+
+use super::calls::Calls;
+use super::framer::{Framer, GapOutcome, Step};
+use crate::decode::{Dir, Event, Stamp};
+
+/// Bytes a server's response may hold back while its request is still to
+/// come (its framing depends on the request: HEAD, a hijack); past it the
+/// response goes on unnamed.
+pub const MAX_STALLED: usize = 1 << 20;
+
+/// Decodes one HTTP/1.x connection from the ordered bytes of its two
+/// directions, with gaps of known size.
+#[derive(Debug)]
+pub struct Http1Decoder {
+    framers: [Framer; 2],
+    calls: Calls,
+    /// The last write seen per direction, for events with no write of their own.
+    last_stamp: [Stamp; 2],
+}
+
+impl Default for Http1Decoder {
+    fn default() -> Self {
+        Http1Decoder {
+            framers: [Framer::new(false), Framer::new(true)],
+            calls: Calls::default(),
+            last_stamp: [Stamp::default(); 2],
+        }
+    }
+}
+
+impl Http1Decoder {
+    /// A decoder for a connection seen from its start or from its middle:
+    /// either way each direction waits for a write that begins a head.
+    pub fn new() -> Self {
+        Http1Decoder::default()
+    }
+
+    /// Requests waiting for their responses.
+    pub fn open_calls(&self) -> usize {
+        self.calls.waiting()
+    }
+
+    /// Bytes held by both directions' framers (a head under way, a
+    /// response waiting for its request).
+    pub fn held(&self) -> usize {
+        self.framers.iter().map(Framer::held).sum()
+    }
+
+    /// The next bytes of direction `dir`, written as described by `stamp`.
+    pub fn feed(&mut self, dir: Dir, bytes: &[u8], stamp: &Stamp, out: &mut Vec<Event>) {
+        self.last_stamp[dir.index()] = *stamp;
+        self.framers[dir.index()].push(bytes);
+        self.drain(dir, stamp, out);
+        self.unstall(stamp.ts_ns, false, out);
+    }
+
+    /// `n` bytes of direction `dir` were lost right after what was fed.
+    pub fn gap(&mut self, dir: Dir, n: u64, out: &mut Vec<Event>) {
+        out.push(Event::Gap { dir, bytes: n });
+        let stamp = self.last_stamp[dir.index()];
+        match self.framers[dir.index()].gap(n) {
+            GapOutcome::InBody => self.calls.lost_in_body(dir, n),
+            GapOutcome::BodyEnded => {
+                self.calls.lost_in_body(dir, n);
+                self.drain(dir, &stamp, out);
+            }
+            GapOutcome::Lost => self.calls.lost(dir, &stamp, out),
+        }
+        self.unstall(stamp.ts_ns, false, out);
+    }
+
+    /// The connection closed at `ts_ns`: a body that ran to the close
+    /// ends, a response still waiting for its request goes on unnamed,
+    /// then open calls end unfinished.
+    pub fn close(&mut self, ts_ns: u64, out: &mut Vec<Event>) {
+        self.unstall(ts_ns, true, out);
+        let stamp = self.last_stamp[1];
+        if self.framers[1].finish() {
+            self.calls.on_end(Dir::ToClient, false, &stamp, out);
+        }
+        self.calls.close(ts_ns, out);
+    }
+
+    /// A stalled response head is decided when it can be.
+    fn unstall(&mut self, now: u64, closing: bool, out: &mut Vec<Event>) {
+        if !self.calls.is_stalled() {
+            return;
+        }
+        let client = &self.framers[0];
+        let done = closing || client.is_raw() || self.framers[1].held() > MAX_STALLED;
+        if let Some(f) = self.calls.retry(done, now, out) {
+            let server = &mut self.framers[1];
+            server.set_framing(f, false);
+            let stamp = self.last_stamp[1];
+            self.drain(Dir::ToClient, &stamp, out);
+        }
+    }
+
+    fn drain(&mut self, dir: Dir, stamp: &Stamp, out: &mut Vec<Event>) {
+        let i = dir.index();
+        loop {
+            let raw_before = self.framers[i].is_raw();
+            let Some(step) = self.framers[i].advance() else {
+                break;
+            };
+            match step {
+                Step::Resynced { skipped } => {
+                    if skipped > 0 {
+                        self.calls.resynced(dir);
+                    }
+                    out.push(Event::Resync { dir, skipped });
+                }
+                Step::Head(h, _at) => {
+                    let framing = match dir {
+                        Dir::ToServer => {
+                            let hijack = super::head::RequestFacts::of(&h).hijack;
+                            let f = self.calls.on_request(&h, stamp, out);
+                            self.framers[i].set_framing(f, hijack);
+                            continue;
+                        }
+                        Dir::ToClient => {
+                            let done = self.framers[0].is_raw();
+                            self.calls.on_response(h, stamp, done, out)
+                        }
+                    };
+                    if let Some(f) = framing {
+                        self.framers[i].set_framing(f, false);
+                    }
+                }
+                Step::Data(bytes, at) => self.calls.on_data(dir, bytes, at, stamp, out),
+                Step::ChunkEnd => self.calls.on_chunk_end(dir, stamp, out),
+                Step::End => {
+                    let switch = !raw_before && self.framers[i].is_raw();
+                    self.calls.on_end(dir, switch, stamp, out);
+                }
+                Step::Invalid(e) => {
+                    out.push(Event::Error {
+                        dir,
+                        error: e.into(),
+                    });
+                    self.calls.lost(dir, stamp, out);
+                }
+            }
+        }
+    }
+}
