@@ -36,6 +36,7 @@ use anyhow::{Context, Result};
 
 use super::layout::{cut_to_width, Layout, COLUMNS, MAX_PID_DIGITS};
 use super::{grpc_status_name, short_method, time};
+use crate::decode::http1::HttpCall;
 use crate::decode::{CallMeta, PathInfo};
 use crate::flow::Process;
 use crate::pipeline::{Item, Output, What};
@@ -217,7 +218,8 @@ impl<W: Write> Table<W> {
 
     fn method(&self, path: &PathInfo) -> String {
         match path {
-            PathInfo::Known(p) if self.opts.full => p.clone(),
+            // An HTTP route no API table names: `METHOD /path` as it is.
+            PathInfo::Known(p) if self.opts.full || p.contains(' ') => p.clone(),
             PathInfo::Known(p) => short_method(p).to_string(),
             PathInfo::Unknown => "<unknown>".to_string(),
         }
@@ -236,7 +238,7 @@ impl<W: Write> Output for Table<W> {
                 payload,
                 decompress_error,
                 decoded,
-                ..
+                http,
             } => {
                 let mut text = match (decompress_error, decoded) {
                     (Some(e), _) => format!("<{} compressed bytes: {e}>", payload.len()),
@@ -249,17 +251,26 @@ impl<W: Write> Output for Table<W> {
                 if !self.opts.full {
                     shorten_ids(&mut text, &item.subject);
                 }
+                let row_type = http.as_ref().and_then(|p| p.kind.row_type());
+                if let (Some(h), None) = (&meta.http, row_type) {
+                    text = http_line(h, dir.is_request(), &text);
+                }
                 if dir.is_request() {
                     text.insert_str(0, &context(meta, &item.subject, self.container_mark(item)));
                 } else if let Some(mark) = self.container_mark(item) {
                     text.insert_str(0, &format!("[{mark}] "));
                 }
-                let kind = if dir.is_request() { "REQ" } else { "RESP" };
+                let kind = match (row_type, dir.is_request()) {
+                    (Some(t), _) => t,
+                    (None, true) => "REQ",
+                    (None, false) => "RESP",
+                };
                 (kind, Some(*stream), self.method(path), text)
             }
             What::CallEnd {
                 stream,
                 path,
+                http_status,
                 status,
                 message,
                 reset,
@@ -273,6 +284,9 @@ impl<W: Write> Output for Table<W> {
                     let name =
                         crate::decode::h2::frame::error_code_name(*code).unwrap_or("UNKNOWN");
                     ("RST", format!("stream reset: {name}{latency}"))
+                } else if let Some(s) = http_status.filter(|&s| s >= 400) {
+                    let msg = message.as_deref().unwrap_or("");
+                    ("ERR", format!("HTTP {s}: {}{latency}", msg.escape_debug()))
                 } else if let Some(s) = status.filter(|&s| s != 0) {
                     let msg = message.as_deref().unwrap_or("");
                     (
@@ -322,6 +336,21 @@ impl<W: Write> Output for Table<W> {
     fn flush(&mut self) -> Result<()> {
         self.release()?;
         self.w.flush().context("writing the table")
+    }
+}
+
+/// An HTTP message's row text: a request's method and target before its
+/// body, a response's status.
+fn http_line(h: &HttpCall, request: bool, body: &str) -> String {
+    let head = match (request, &h.method, &h.target, h.status) {
+        (true, Some(m), Some(t), _) => format!("{m} {}", t.escape_debug()),
+        (false, _, _, Some(s)) => s.to_string(),
+        _ => return body.to_string(),
+    };
+    let resynced = if h.resynced { " (resynced)" } else { "" };
+    match body.is_empty() {
+        true => format!("{head}{resynced}"),
+        false => format!("{head}{resynced} {body}"),
     }
 }
 

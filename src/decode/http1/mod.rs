@@ -21,6 +21,7 @@ mod framer;
 pub mod head;
 pub mod ops;
 mod part;
+pub mod secrets;
 
 pub use conn::Http1Decoder;
 pub use part::{Part, PartKind};

@@ -142,14 +142,14 @@ fn a_docker_session_decodes_into_its_calls() {
     let ev = decode(&session(), None);
     let rows = summary(&ev);
     let want = [
-        "1: start HEAD /_ping | ToServer HEAD /_ping Body 0 kept=true \"\" | ToClient HEAD /_ping Body 0 kept=true \"\" | end HEAD /_ping Some(200) None unfinished=false resynced=false",
-        "2: start GET /v1.41/version | ToServer GET /v1.41/version Body 0 kept=true \"\" | ToClient GET /v1.41/version Body 17 kept=true \"{\\\"Version\\\":\\\"20\\\"}\\n\" | end GET /v1.41/version Some(200) None unfinished=false resynced=false",
-        "3: start POST /v1.41/containers/create | ToServer POST /v1.41/containers/create Body 27 kept=true \"{\\\"Image\\\":\\\"busybox\\\",\\\"Tty\\\":1}\" | ToClient POST /v1.41/containers/create Body 26 kept=true \"{\\\"Id\\\":\\\"abc\\\",\\\"Warnings\\\":[]}\" | end POST /v1.41/containers/create Some(201) None unfinished=false resynced=false",
-        "4: start GET /v1.41/containers/missing/json | ToServer GET /v1.41/containers/missing/json Body 0 kept=true \"\" | ToClient GET /v1.41/containers/missing/json Body 40 kept=true \"{\\\"message\\\":\\\"No such container: missing\\\"}\" | end GET /v1.41/containers/missing/json Some(404) Some(\"No such container: missing\") unfinished=false resynced=false",
-        "5: start DELETE /v1.41/containers/abc | ToServer DELETE /v1.41/containers/abc Body 0 kept=true \"\" | ToClient DELETE /v1.41/containers/abc Body 0 kept=true \"\" | end DELETE /v1.41/containers/abc Some(204) None unfinished=false resynced=false",
-        "6: start GET /v1.41/events | ToServer GET /v1.41/events Body 0 kept=true \"\" | ToClient GET /v1.41/events Body 9 kept=true \"{\\\"a\\\":\\\"{\\\"}\" | ToClient GET /v1.41/events Body 10 kept=true \"\\n{\\\"b\\\":[1]}\" | end GET /v1.41/events Some(200) None unfinished=false resynced=false",
-        "7: start POST /v1.41/build | ToServer POST /v1.41/build Body 5 kept=false \"\" | ToClient POST /v1.41/build Body 0 kept=true \"\" | end POST /v1.41/build Some(200) None unfinished=false resynced=false",
-        "8: start POST /v1.41/containers/abc/attach | ToServer POST /v1.41/containers/abc/attach Body 0 kept=true \"\" | ToServer POST /v1.41/containers/abc/attach Stdin 3 kept=true \"ls\\n\" | ToClient POST /v1.41/containers/abc/attach Body 0 kept=true \"\" | ToClient POST /v1.41/containers/abc/attach StreamUnknown 4 kept=true \"bin\\n\" | end POST /v1.41/containers/abc/attach Some(101) None unfinished=false resynced=false",
+        "1: start /docker/SystemPingHead | ToServer /docker/SystemPingHead Body 0 kept=true \"\" | ToClient /docker/SystemPingHead Body 0 kept=true \"\" | end /docker/SystemPingHead Some(200) None unfinished=false resynced=false",
+        "2: start /docker/SystemVersion | ToServer /docker/SystemVersion Body 0 kept=true \"\" | ToClient /docker/SystemVersion Body 17 kept=true \"{\\\"Version\\\":\\\"20\\\"}\\n\" | end /docker/SystemVersion Some(200) None unfinished=false resynced=false",
+        "3: start /docker/ContainerCreate | ToServer /docker/ContainerCreate Body 27 kept=true \"{\\\"Image\\\":\\\"busybox\\\",\\\"Tty\\\":1}\" | ToClient /docker/ContainerCreate Body 26 kept=true \"{\\\"Id\\\":\\\"abc\\\",\\\"Warnings\\\":[]}\" | end /docker/ContainerCreate Some(201) None unfinished=false resynced=false",
+        "4: start /docker/ContainerInspect | ToServer /docker/ContainerInspect Body 0 kept=true \"\" | ToClient /docker/ContainerInspect Body 40 kept=true \"{\\\"message\\\":\\\"No such container: missing\\\"}\" | end /docker/ContainerInspect Some(404) Some(\"No such container: missing\") unfinished=false resynced=false",
+        "5: start /docker/ContainerDelete | ToServer /docker/ContainerDelete Body 0 kept=true \"\" | ToClient /docker/ContainerDelete Body 0 kept=true \"\" | end /docker/ContainerDelete Some(204) None unfinished=false resynced=false",
+        "6: start /docker/SystemEvents | ToServer /docker/SystemEvents Body 0 kept=true \"\" | ToClient /docker/SystemEvents Body 9 kept=true \"{\\\"a\\\":\\\"{\\\"}\" | ToClient /docker/SystemEvents Body 10 kept=true \"\\n{\\\"b\\\":[1]}\" | end /docker/SystemEvents Some(200) None unfinished=false resynced=false",
+        "7: start /docker/ImageBuild | ToServer /docker/ImageBuild Body 5 kept=false \"\" | ToClient /docker/ImageBuild Body 0 kept=true \"\" | end /docker/ImageBuild Some(200) None unfinished=false resynced=false",
+        "8: start /docker/ContainerAttach | ToServer /docker/ContainerAttach Body 0 kept=true \"\" | ToServer /docker/ContainerAttach Stdin 3 kept=true \"ls\\n\" | ToClient /docker/ContainerAttach Body 0 kept=true \"\" | ToClient /docker/ContainerAttach StreamUnknown 4 kept=true \"bin\\n\" | end /docker/ContainerAttach Some(101) None unfinished=false resynced=false",
     ];
     assert_eq!(rows, want, "{ev:#?}");
     assert!(
@@ -216,7 +216,7 @@ fn a_capture_begun_inside_a_body_resyncs_at_the_next_head() {
     let ev = decode(&writes, None);
     let rows = summary(&ev);
     assert_eq!(rows.len(), 1, "{rows:?}");
-    assert!(rows[0].contains("start GET /v1.41/info"), "{rows:?}");
+    assert!(rows[0].contains("start /docker/SystemInfo"), "{rows:?}");
     assert!(
         rows[0].ends_with("Some(200) None unfinished=false resynced=true"),
         "{rows:?}"
@@ -241,9 +241,12 @@ fn a_response_to_a_request_before_the_capture_is_unnamed() {
     ];
     let rows = summary(&decode(&writes, None));
     assert_eq!(rows.len(), 2, "{rows:?}");
-    assert!(rows[0].starts_with("1: start GET /v1.41/info"), "{rows:?}");
     assert!(
-        rows[0].contains("end GET /v1.41/info Some(500) Some(\"x\")"),
+        rows[0].starts_with("1: start /docker/SystemInfo"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[0].contains("end /docker/SystemInfo Some(500) Some(\"x\")"),
         "{rows:?}"
     );
     assert!(rows[1].contains("end <unknown> Some(200)"), "{rows:?}");
@@ -265,7 +268,7 @@ fn a_gap_inside_a_length_body_keeps_step() {
     dec.close(5, &mut out);
     let rows = summary(&out);
     assert!(
-        rows[0].contains("ToServer POST /v1.41/images/load Body 100 kept=false"),
+        rows[0].contains("ToServer /docker/ImageLoad Body 100 kept=false"),
         "{rows:?}"
     );
     assert!(rows[1].contains("start GET /x"), "{rows:?}");
@@ -399,9 +402,12 @@ fn a_response_before_its_request_in_the_feed_waits_for_it() {
     ];
     let rows = summary(&decode(&writes, None));
     assert_eq!(rows.len(), 2, "{rows:?}");
-    assert!(rows[0].contains("end HEAD /_ping Some(200)"), "{rows:?}");
     assert!(
-        rows[1].contains("ToClient GET /v1.41/info Body 2 kept=true \"{}\""),
+        rows[0].contains("end /docker/SystemPingHead Some(200)"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[1].contains("ToClient /docker/SystemInfo Body 2 kept=true \"{}\""),
         "{rows:?}"
     );
 }
