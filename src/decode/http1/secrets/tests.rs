@@ -15,10 +15,19 @@ fn json_members_named_secret_are_found_at_any_depth() {
     assert_eq!(cut(body, &r), ["hunter2", "t\\\"k", "YWJj"]);
     // Not JSON: nothing, except for /auth, whose whole body goes.
     assert!(body_secrets("/docker/ContainerCreate", b"password=x").is_empty());
-    assert_eq!(body_secrets("/docker/SystemAuth", b"password=x"), [0..10]);
     assert_eq!(
-        body_secrets("/podman/SecretCreateLibpod", b"s3cr3t"),
-        [0..6]
+        cut(
+            b"password=x",
+            &body_secrets("/docker/SystemAuth", b"password=x")
+        ),
+        ["password=x"]
+    );
+    assert_eq!(
+        cut(
+            b"s3cr3t",
+            &body_secrets("/podman/SecretCreateLibpod", b"s3cr3t")
+        ),
+        ["s3cr3t"]
     );
     let sec = br#"{"Name":"n","Data":"c2VjcmV0"}"#;
     assert_eq!(
