@@ -260,9 +260,11 @@ pub enum HookChoice {
 pub struct FilterArgs {
     /// Socket path to capture (repeatable); a trailing `*` matches a prefix,
     /// `@name` an abstract socket. Replaces the defaults: containerd's gRPC
-    /// socket, its ttrpc socket and its shims' sockets
+    /// socket, its ttrpc socket and its shims' sockets, Docker's and
+    /// Podman's API sockets
     /// [default: /run/containerd/containerd.sock,
-    /// /run/containerd/containerd.sock.ttrpc, /run/containerd/s/*]
+    /// /run/containerd/containerd.sock.ttrpc, /run/containerd/s/*,
+    /// /run/docker.sock, /var/run/docker.sock, /run/podman/podman.sock]
     #[arg(long = "socket", value_name = "PATH")]
     pub sockets: Vec<String>,
     /// Capture every AF_UNIX stream connection, whatever its path.

@@ -187,7 +187,11 @@ impl Decoders {
             }
             Some(Protocol::Http1) => {
                 self.counts.http += 1;
-                Proto::Http1(Box::new(Http1Decoder::new()))
+                let mut dec = Http1Decoder::new();
+                if self.literals {
+                    dec.report_literals();
+                }
+                Proto::Http1(Box::new(dec))
             }
             None => {
                 self.counts.other += 1;

@@ -18,9 +18,12 @@ use std::collections::VecDeque;
 use super::head::{Framing, Head, RequestFacts, Start};
 use super::ops;
 use super::part::{is_json_type, Collector, JsonScan, PartKind};
+use super::secrets;
 use super::HttpCall;
 use crate::decode::unrequested::WAIT_NS;
-use crate::decode::{CallMeta, Dir, Event, HeaderField, Octets, PathInfo, Request, Stamp};
+use crate::decode::{
+    CallMeta, Dir, Event, HeaderField, LiteralValue, Octets, PathInfo, Request, Stamp,
+};
 
 /// Requests waiting for their responses, at most; past it the oldest ends
 /// unfinished.
@@ -51,6 +54,8 @@ struct Body {
     part: Collector,
     /// A streamed JSON response: one message per value.
     json_stream: bool,
+    /// A chunked response of another type (logs): one message per chunk.
+    per_chunk: bool,
     scan: JsonScan,
     /// Messages emitted from it so far.
     emitted: u32,
@@ -191,11 +196,57 @@ impl Calls {
             call,
             part: Collector::new(PartKind::Body, h.content_type()),
             json_stream: false,
+            per_chunk: false,
             scan: JsonScan::default(),
             emitted: 0,
             interim: false,
         });
         framing
+    }
+
+    /// Where the values of request head `h` (at stream offset `at`) that
+    /// are secret lie: an [`Event::Literals`] for the call just started.
+    pub fn literals(&self, h: &Head, at: u64, out: &mut Vec<Event>) {
+        let Start::Request { method, target } = &h.start else {
+            return;
+        };
+        let literal = |name: &[u8], value: &[u8], start: u64| LiteralValue {
+            field: HeaderField {
+                name: Octets::Known(name.to_vec()),
+                value: Octets::Known(value.to_vec()),
+            },
+            huffman: false,
+            stream_ranges: std::iter::once(start..start + value.len() as u64).collect(),
+        };
+        // The target follows the method and one space.
+        let target_at = at + method.len() as u64 + 1;
+        let mut values: Vec<LiteralValue> = secrets::query_secrets(target)
+            .into_iter()
+            .map(|r| {
+                let name = target[..r.start - 1]
+                    .rsplit(['?', '&'])
+                    .next()
+                    .unwrap_or_default();
+                literal(
+                    name.as_bytes(),
+                    &target.as_bytes()[r.clone()],
+                    target_at + r.start as u64,
+                )
+            })
+            .collect();
+        values.extend(
+            h.fields
+                .iter()
+                .filter(|f| secrets::is_secret_field(&f.name) && !f.value.is_empty())
+                .map(|f| literal(f.name.as_bytes(), &f.value, at + f.at.start as u64)),
+        );
+        if !values.is_empty() {
+            out.push(Event::Literals {
+                dir: Dir::ToServer,
+                stream_id: self.next_id,
+                values,
+            });
+        }
     }
 
     /// A response head: its framing once its request is known; `None`
@@ -221,6 +272,7 @@ impl Calls {
                 },
                 part: Collector::new(PartKind::Body, None),
                 json_stream: false,
+                per_chunk: false,
                 scan: JsonScan::default(),
                 emitted: 0,
                 interim: true,
@@ -294,6 +346,7 @@ impl Calls {
             call,
             part: Collector::new(PartKind::Body, content_type),
             json_stream,
+            per_chunk: framing == Framing::Chunked && !json_stream,
             scan: JsonScan::default(),
             emitted: 0,
             interim: false,
@@ -339,6 +392,11 @@ impl Calls {
         let Some(b) = &mut self.body[dir.index()] else {
             return;
         };
+        if b.per_chunk && b.part.keeps() && !b.part.is_empty() {
+            b.emitted += 1;
+            out.push(message(&b.call, dir, stamp, b.part.take()));
+            return;
+        }
         while b.json_stream && b.part.keeps() {
             match b.scan.value_end(b.part.bytes()) {
                 Ok(Some(n)) => {
@@ -363,6 +421,11 @@ impl Calls {
             return;
         }
         let only_space = b.part.bytes().iter().all(u8::is_ascii_whitespace) && b.part.keeps();
+        let status = b.call.meta.http.as_ref().and_then(|h| h.status);
+        let error_text = match status {
+            Some(400..) => api_message(b.part.bytes()),
+            _ => None,
+        };
         let taken = b.part.take();
         // A stream's whitespace after its last value is no message.
         if !(b.emitted > 0 && only_space) {
@@ -378,12 +441,7 @@ impl Calls {
             self.switched = Some(b.call);
             return;
         }
-        let status = b.call.meta.http.as_ref().and_then(|h| h.status);
-        let message = match status {
-            Some(400..) => api_message(&taken.0),
-            _ => None,
-        };
-        end_with(b.call, stamp, status, message, false, out);
+        end_with(b.call, stamp, status, error_text, false, out);
     }
 
     /// `dir` lost step (bytes lost or not HTTP): its message under way

@@ -19,6 +19,7 @@ pub struct Http1Decoder {
     calls: Calls,
     /// The last write seen per direction, for events with no write of their own.
     last_stamp: [Stamp; 2],
+    literals: bool,
 }
 
 impl Default for Http1Decoder {
@@ -27,6 +28,7 @@ impl Default for Http1Decoder {
             framers: [Framer::new(false), Framer::new(true)],
             calls: Calls::default(),
             last_stamp: [Stamp::default(); 2],
+            literals: false,
         }
     }
 }
@@ -36,6 +38,14 @@ impl Http1Decoder {
     /// either way each direction waits for a write that begins a head.
     pub fn new() -> Self {
         Http1Decoder::default()
+    }
+
+    /// From now on, also emit [`Event::Literals`] for the values of a
+    /// request's secret header fields and query parameters
+    /// ([`super::secrets`]): where they lie in the stream, so that a
+    /// capture can be rewritten without them.
+    pub fn report_literals(&mut self) {
+        self.literals = true;
     }
 
     /// Requests waiting for their responses.
@@ -113,11 +123,14 @@ impl Http1Decoder {
                     }
                     out.push(Event::Resync { dir, skipped });
                 }
-                Step::Head(h, _at) => {
+                Step::Head(h, at) => {
                     let framing = match dir {
                         Dir::ToServer => {
                             let hijack = super::head::RequestFacts::of(&h).hijack;
                             let f = self.calls.on_request(&h, stamp, out);
+                            if self.literals {
+                                self.calls.literals(&h, at, out);
+                            }
                             self.framers[i].set_framing(f, hijack);
                             continue;
                         }
