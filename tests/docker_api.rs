@@ -17,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde_json::Value;
 
+use common::http::{objects, our_http, tshark_http, wireshark_problems};
 use common::{
     bin, busybox_docker_archive, decode_ok, require_root, run_bounded, short_tempdir, tshark,
     Containerd, Dockerd, Recorder, DOCKER_IMAGE,
@@ -24,13 +25,6 @@ use common::{
 
 /// The registry password the test sends; it must show up nowhere.
 const PASSWORD: &str = "hunter2-Zq7";
-
-fn objects(ndjson: &str) -> Vec<Value> {
-    ndjson
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-        .collect()
-}
 
 /// `curl --unix-socket SOCK ARGS...`, whatever it answers.
 fn curl(sock: &Path, args: &[&str]) -> String {
@@ -40,57 +34,6 @@ fn curl(sock: &Path, args: &[&str]) -> String {
         .args(args);
     let out = run_bounded(&mut cmd, "curl", Duration::from_secs(40));
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// tshark's requests (method, URI) and response codes, each sorted.
-fn tshark_http(pcap: &Path) -> (Vec<(String, String)>, Vec<u16>) {
-    let p = pcap.to_str().unwrap();
-    let reqs = tshark([
-        "-r",
-        p,
-        "-Y",
-        "http.request",
-        "-T",
-        "fields",
-        "-E",
-        "separator=|",
-        "-e",
-        "http.request.method",
-        "-e",
-        "http.request.uri",
-    ]);
-    let mut requests: Vec<(String, String)> = reqs
-        .lines()
-        .flat_map(|l| {
-            // One frame may carry several requests (comma-separated fields).
-            let (m, u) = l.split_once('|').unwrap();
-            m.split(',')
-                .zip(u.split(','))
-                .map(|(m, u)| (m.to_string(), u.to_string()))
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    requests.sort();
-    let codes = tshark([
-        "-r",
-        p,
-        "-Y",
-        "http.response",
-        "-T",
-        "fields",
-        "-e",
-        "http.response.code",
-    ]);
-    let mut codes: Vec<u16> = codes
-        .lines()
-        .flat_map(|l| {
-            l.split(',')
-                .map(|c| c.parse::<u16>().unwrap())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    codes.sort();
-    (requests, codes)
 }
 
 fn now_s() -> u64 {
@@ -196,13 +139,7 @@ fn docker_cli_calls_are_decoded_with_their_operations() {
 
     // Wireshark: every request and response, nothing malformed.
     let p = pcap.to_str().unwrap();
-    let problems = tshark([
-        "-r",
-        p,
-        "-Y",
-        "_ws.malformed || _ws.expert.severity >= warning",
-    ]);
-    assert_eq!(problems, "", "Wireshark finds problems");
+    assert_eq!(wireshark_problems(&pcap), "", "Wireshark finds problems");
     let (requests, codes) = tshark_http(&pcap);
     assert!(requests.len() >= 20, "{requests:?}");
 
@@ -211,26 +148,8 @@ fn docker_cli_calls_are_decoded_with_their_operations() {
     let objs = objects(&json);
     let calls: Vec<&Value> = objs.iter().filter(|o| o["type"] == "call").collect();
     assert!(calls.iter().all(|c| c["protocol"] == "http"), "{calls:#?}");
-    let mut ours: Vec<(String, String)> = calls
-        .iter()
-        .map(|c| {
-            let h = &c["http"];
-            (
-                h["method"].as_str().unwrap().to_string(),
-                h["target"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    ours.sort();
+    let (ours, our_codes) = our_http(&calls);
     assert_eq!(ours, requests, "the requests tshark shows");
-    // A response the connection closed inside (the CLI drops its wait
-    // after `run -d`) is no response for tshark: the call is unfinished.
-    let mut our_codes: Vec<u16> = calls
-        .iter()
-        .filter(|c| c["unfinished"] == false)
-        .map(|c| c["http"]["status"].as_u64().unwrap() as u16)
-        .collect();
-    our_codes.sort();
     assert_eq!(our_codes, codes, "the statuses tshark shows");
     let mut ops: BTreeMap<String, u32> = BTreeMap::new();
     for c in &calls {
@@ -360,14 +279,9 @@ fn docker_cli_calls_are_decoded_with_their_operations() {
         after.contains(r#""username":"snoop""#) && !after.contains(PASSWORD),
         "{after}"
     );
-    let problems = tshark([
-        "-r",
-        clean.to_str().unwrap(),
-        "-Y",
-        "_ws.malformed || _ws.expert.severity >= warning",
-    ]);
     assert_eq!(
-        problems, "",
+        wireshark_problems(&clean),
+        "",
         "Wireshark finds problems in the redacted capture"
     );
     let (requests_after, _) = tshark_http(&clean);
