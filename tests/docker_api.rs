@@ -212,6 +212,27 @@ fn docker_cli_calls_are_decoded_with_their_operations() {
             "{text} in the stream messages"
         );
     }
+    // The containers were created without a TTY: their attach and exec
+    // streams are cut into stdout frames (Tty from the create and exec
+    // start bodies).
+    for (op, text) in [
+        ("/docker/ContainerAttach", "hello-from-run"),
+        ("/docker/ExecStart", "exec-out"),
+        ("/docker/ContainerAttach", "attached-out"),
+    ] {
+        assert!(
+            objs.iter().any(|o| o["method"] == op
+                && o["body"]["kind"] == "stdout"
+                && o["message"]["preview"] == format!("{text}\n")),
+            "{op} shows {text} as stdout"
+        );
+    }
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(" STDOUT ") && l.contains("hello-from-run")),
+        "{table}"
+    );
     // Events: one message per JSON object, on the events call.
     let events = objs
         .iter()

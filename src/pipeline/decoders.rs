@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use anyhow::{ensure, Result};
 
 use super::item::ConnInfo;
+use crate::decode::http1::Ttys;
 use crate::decode::{ConnDecoder, Event, Http1Decoder, Protocol, TtrpcDecoder};
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Stamp};
 use crate::sizes::Sizes;
@@ -60,12 +61,15 @@ pub struct Decoders {
     last_ns: u64,
     literals: bool,
     counts: ProtocolCounts,
+    /// HTTP/1.x: the TTYs create calls named, for other connections' streams.
+    ttys: Ttys,
 }
 
 impl Decoders {
     /// Connections with a decoder now.
     pub fn sizes(&self, out: &mut Sizes) {
         out.add("decoders.conns", self.conns.len());
+        out.add("decoders.http_ttys", self.ttys.len());
     }
 
     /// Decoders for every connection that shows up.
@@ -188,6 +192,7 @@ impl Decoders {
             Some(Protocol::Http1) => {
                 self.counts.http += 1;
                 let mut dec = Http1Decoder::new();
+                dec.share_ttys(self.ttys.clone());
                 if self.literals {
                     dec.report_literals();
                 }

@@ -19,6 +19,7 @@ use super::head::{Framing, Head, RequestFacts, Start};
 use super::ops;
 use super::part::{is_json_type, Collector, JsonScan, PartKind};
 use super::secrets;
+use super::stream::{Demux, StreamFraming, Ttys};
 use super::HttpCall;
 use crate::decode::unrequested::WAIT_NS;
 use crate::decode::{
@@ -39,6 +40,9 @@ struct Call {
     facts: RequestFacts,
     /// When the request head was written.
     started_ns: Option<u64>,
+    /// The `Tty` its request body gave (ContainerCreate, ContainerExec,
+    /// ExecStart; libpod's `terminal`).
+    tty: Option<bool>,
 }
 
 impl Call {
@@ -84,6 +88,10 @@ pub struct Calls {
     resynced: [bool; 2],
     /// The server's bytes were lost since its last response.
     server_lost: bool,
+    /// Per direction, how a switched stream's bytes are cut.
+    demux: [Option<Demux>; 2],
+    /// What create calls said of their containers' and execs' TTYs.
+    pub ttys: Ttys,
 }
 
 fn message(call: &Call, dir: Dir, stamp: &Stamp, taken: TakenPart) -> Event {
@@ -103,6 +111,15 @@ fn message(call: &Call, dir: Dir, stamp: &Stamp, taken: TakenPart) -> Event {
 }
 
 type TakenPart = (Vec<u8>, Vec<std::ops::Range<u64>>, super::Part);
+
+/// The API version a target names (`/v1.41/...` is (1, 41)).
+fn api_version(target: &str) -> Option<(u32, u32)> {
+    let v = target.strip_prefix("/v")?.split('/').next()?;
+    let mut parts = v.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
 
 /// The API's error message of a response body: the `message` member of a
 /// JSON object (Docker's and Podman's error bodies both have one).
@@ -145,6 +162,7 @@ impl Calls {
             meta: meta.clone(),
             facts: RequestFacts::of(h),
             started_ns: Some(stamp.ts_ns),
+            tty: None,
         };
         let text = |s: &[u8]| String::from_utf8_lossy(s).into_owned();
         let mut headers = vec![
@@ -269,6 +287,7 @@ impl Calls {
                     meta: CallMeta::default(),
                     facts: RequestFacts::default(),
                     started_ns: None,
+                    tty: None,
                 },
                 part: Collector::new(PartKind::Body, None),
                 json_stream: false,
@@ -323,6 +342,7 @@ impl Calls {
                 meta: CallMeta::default(),
                 facts: RequestFacts::default(),
                 started_ns: None,
+                tty: None,
             }
         });
         let status = head.status();
@@ -366,17 +386,100 @@ impl Calls {
             b.part.push(data, at);
             return;
         }
-        // A raw stream: one message per piece, as written.
+        // A switched stream: one message per piece, as written or as
+        // its frames cut it.
         let Some(call) = &self.switched else {
             return;
         };
-        let kind = match dir {
-            Dir::ToServer => PartKind::Stdin,
-            Dir::ToClient => PartKind::StreamUnknown,
+        let demux = self.demux[dir.index()].get_or_insert_with(|| match dir {
+            Dir::ToServer => Demux::new(StreamFraming::Raw),
+            Dir::ToClient => Demux::new(StreamFraming::Unknown),
+        });
+        let mut pieces = Vec::new();
+        demux.split(data, at, &mut pieces);
+        for (kind, bytes, at) in pieces {
+            // What a client writes into the stream is its user's typing.
+            let kind = match dir {
+                Dir::ToServer => PartKind::Stdin,
+                Dir::ToClient => kind,
+            };
+            let mut part = Collector::new(kind, None);
+            part.push(bytes, at);
+            out.push(message(call, dir, stamp, part.take()));
+        }
+    }
+
+    /// The `Tty` a request body of the call named `name` gives.
+    fn request_tty(name: &PathInfo, body: &[u8]) -> Option<bool> {
+        let key = match name.known()? {
+            "/docker/ContainerCreate" | "/docker/ContainerExec" | "/docker/ExecStart" => "Tty",
+            "/podman/ContainerExecLibpod" | "/podman/ExecStartLibpod" => "Tty",
+            "/podman/ContainerCreateLibpod" => "terminal",
+            _ => return None,
         };
-        let mut part = Collector::new(kind, None);
-        part.push(data, at);
-        out.push(message(call, dir, stamp, part.take()));
+        let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+        v.get(key)?.as_bool()
+    }
+
+    /// A create call answered with an id: its `Tty` is remembered by the
+    /// id (and a container's name).
+    fn learn_tty(&self, call: &Call, body: &[u8]) {
+        let Some(tty) = call.tty else {
+            return;
+        };
+        let v: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+        let id = v
+            .as_ref()
+            .and_then(|v| v.get("Id").or_else(|| v.get("id")))
+            .and_then(|i| i.as_str());
+        if let Some(id) = id {
+            self.ttys.learn(id, tty);
+        }
+        let target = call
+            .meta
+            .http
+            .as_ref()
+            .and_then(|h| h.target.as_deref())
+            .unwrap_or_default();
+        if let Some(q) = target.split_once('?').map(|(_, q)| q) {
+            for (k, v) in q.split('&').filter_map(|p| p.split_once('=')) {
+                if k == "name" && !v.is_empty() {
+                    self.ttys.learn(v, tty);
+                }
+            }
+        }
+    }
+
+    /// How the server's bytes of the stream `call` switched to are cut.
+    fn stream_framing(&self, call: &Call, content_type: Option<&str>) -> StreamFraming {
+        let target = call
+            .meta
+            .http
+            .as_ref()
+            .and_then(|h| h.target.as_deref())
+            .unwrap_or_default();
+        match content_type {
+            Some("application/vnd.docker.multiplexed-stream") => return StreamFraming::Multiplexed,
+            // API 1.42 and later say raw-stream only for a TTY.
+            Some("application/vnd.docker.raw-stream") if api_version(target) >= Some((1, 42)) => {
+                return StreamFraming::Raw
+            }
+            _ => {}
+        }
+        let path = ops::api_path(target);
+        let segs: Vec<&str> = path.split('/').collect();
+        let id = match segs.as_slice() {
+            ["", "containers", id, "attach"] | ["", "libpod", "containers", id, "attach"] => {
+                Some(*id)
+            }
+            _ => None,
+        };
+        let tty = call.tty.or_else(|| id.and_then(|id| self.ttys.tty(id)));
+        match tty {
+            Some(true) => StreamFraming::Raw,
+            Some(false) => StreamFraming::Multiplexed,
+            None => StreamFraming::Unknown,
+        }
     }
 
     /// `n` bytes of the body or stream under way in `dir` were lost.
@@ -421,6 +524,13 @@ impl Calls {
             return;
         }
         let only_space = b.part.bytes().iter().all(u8::is_ascii_whitespace) && b.part.keeps();
+        let content_type = b.part.content_type().map(str::to_owned);
+        if dir == Dir::ToServer {
+            b.call.tty = Calls::request_tty(&b.call.path, b.part.bytes());
+            if let Some(w) = self.waiting.iter_mut().find(|c| c.id == b.call.id) {
+                w.tty = b.call.tty;
+            }
+        }
         let status = b.call.meta.http.as_ref().and_then(|h| h.status);
         let error_text = match status {
             Some(400..) => api_message(b.part.bytes()),
@@ -438,8 +548,13 @@ impl Calls {
             return;
         }
         if switch {
+            let framing = self.stream_framing(&b.call, content_type.as_deref());
+            self.demux[1] = Some(Demux::new(framing));
             self.switched = Some(b.call);
             return;
+        }
+        if matches!(status, Some(200..=299)) {
+            self.learn_tty(&b.call, &taken.0);
         }
         end_with(b.call, stamp, status, error_text, false, out);
     }

@@ -4,6 +4,7 @@
 
 use super::calls::Calls;
 use super::framer::{Framer, GapOutcome, Step};
+use super::Ttys;
 use crate::decode::{Dir, Event, Stamp};
 
 /// Bytes a server's response may hold back while its request is still to
@@ -46,6 +47,13 @@ impl Http1Decoder {
     /// capture can be rewritten without them.
     pub fn report_literals(&mut self) {
         self.literals = true;
+    }
+
+    /// Share what create calls say of TTYs with the decoders of other
+    /// connections (a container is created on one connection and attached
+    /// to on another).
+    pub fn share_ttys(&mut self, ttys: Ttys) {
+        self.calls.ttys = ttys;
     }
 
     /// Requests waiting for their responses.

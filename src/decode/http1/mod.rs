@@ -22,9 +22,11 @@ pub mod head;
 pub mod ops;
 mod part;
 pub mod secrets;
+pub mod stream;
 
 pub use conn::Http1Decoder;
 pub use part::{Part, PartKind};
+pub use stream::Ttys;
 
 /// What a call's HTTP request and response say, carried on its events
 /// ([`CallMeta::http`](crate::decode::CallMeta::http)).

@@ -147,6 +147,11 @@ impl Collector {
         self.size == 0
     }
 
+    /// The part's content type.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+
     /// The kept bytes so far.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes

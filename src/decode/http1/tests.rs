@@ -411,3 +411,62 @@ fn a_response_before_its_request_in_the_feed_waits_for_it() {
         "{rows:?}"
     );
 }
+
+#[test]
+fn a_create_on_one_connection_tells_the_framing_of_an_attach_on_another() {
+    let ttys = Ttys::default();
+    let run = |writes: &[W]| {
+        let mut dec = Http1Decoder::new();
+        dec.share_ttys(ttys.clone());
+        let mut out = Vec::new();
+        for (dir, ts, b) in writes {
+            dec.feed(*dir, b, &ts_stamp(*ts), &mut out);
+        }
+        dec.close(100, &mut out);
+        out
+    };
+    run(&[
+        sized(
+            Dir::ToServer,
+            1,
+            "POST /v1.41/containers/create?name=web HTTP/1.1\r\nContent-Type: application/json",
+            "{\"Tty\":false}",
+        ),
+        sized(
+            Dir::ToClient,
+            2,
+            "HTTP/1.1 201 Created\r\nContent-Type: application/json",
+            "{\"Id\":\"c0ffee\",\"Warnings\":[]}",
+        ),
+    ]);
+    let attach = |id: &str| {
+        let req = format!("POST /v1.41/containers/{id}/attach?stream=1&stdout=1 HTTP/1.1\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n");
+        let out = run(&[
+            (Dir::ToServer, 3, req.into_bytes()),
+            s(4, "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nUpgrade: tcp\r\n\r\n"),
+            (Dir::ToClient, 5, b"\x01\0\0\0\0\0\0\x03hi\n\x02\0\0\0\0\0\0\x04err\n".to_vec()),
+        ]);
+        out.iter()
+            .filter_map(|e| match e {
+                Event::Message {
+                    http: Some(p),
+                    payload,
+                    ..
+                } if p.kind != PartKind::Body => {
+                    Some((p.kind, String::from_utf8_lossy(payload).into_owned()))
+                }
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let want = vec![
+        (PartKind::Stdout, "hi\n".to_string()),
+        (PartKind::Stderr, "err\n".to_string()),
+    ];
+    assert_eq!(attach("c0ffee"), want);
+    assert_eq!(attach("web"), want, "by name too");
+    // Never created in the capture: shown as written, framing unknown.
+    let unknown = attach("other");
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0].0, PartKind::StreamUnknown);
+}
