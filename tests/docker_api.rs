@@ -308,3 +308,45 @@ fn docker_cli_calls_are_decoded_with_their_operations() {
     let (requests_after, _) = tshark_http(&clean);
     assert_eq!(requests_after.len(), requests.len());
 }
+
+/// Re-records `tests/fixtures/docker-session.pcapng` (dummy credentials only):
+/// `UPDATE_FIXTURE=1 cargo test --test docker_api write_docker_fixture -- --ignored`.
+#[test]
+#[ignore = "needs root; writes the fixture only with UPDATE_FIXTURE set"]
+fn write_docker_fixture() {
+    if std::env::var_os("UPDATE_FIXTURE").is_none() {
+        return;
+    }
+    require_root();
+    let cd = Containerd::start();
+    let dk = Dockerd::start(&cd);
+    let dir = short_tempdir("cs-dfix");
+    let archive = busybox_docker_archive(dir.path());
+    dk.docker_ok(&["load", "-i", archive.to_str().unwrap()]);
+    let pcap = dir.path().join("docker-session.pcapng");
+    let sock = dk.sock.to_str().unwrap().to_string();
+    let rec = Recorder::start(&pcap, &["--socket", &sock]);
+    dk.docker_ok(&["version"]);
+    dk.docker_ok(&["run", "--rm", DOCKER_IMAGE, "echo", "hello-fixture"]);
+    assert!(!dk
+        .try_docker(&["inspect", "no-such-container"])
+        .status
+        .success());
+    let auth = serde_json::json!({"username": "dummy", "password": "dummy-password", "serveraddress": "registry.invalid"});
+    let header = base64::engine::general_purpose::URL_SAFE.encode(auth.to_string());
+    curl(
+        &dk.sock,
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &format!("X-Registry-Auth: {header}"),
+            "http://docker/v1.41/images/create?fromImage=registry.invalid/x&tag=1",
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let (status, err) = rec.stop();
+    assert!(status.success(), "{err}");
+    let to = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/docker-session.pcapng");
+    std::fs::copy(&pcap, &to).unwrap();
+}
