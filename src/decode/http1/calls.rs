@@ -92,6 +92,8 @@ pub struct Calls {
     demux: [Option<Demux>; 2],
     /// What create calls said of their containers' and execs' TTYs.
     pub ttys: Ttys,
+    /// The latest request that asked for `Upgrade: h2c`, as HTTP/2 fields.
+    h2c: Option<Vec<HeaderField>>,
 }
 
 fn message(call: &Call, dir: Dir, stamp: &Stamp, taken: TakenPart) -> Event {
@@ -111,6 +113,41 @@ fn message(call: &Call, dir: Dir, stamp: &Stamp, taken: TakenPart) -> Event {
 }
 
 type TakenPart = (Vec<u8>, Vec<std::ops::Range<u64>>, super::Part);
+
+/// Fields an HTTP/1.1 request's fields become in HTTP/2 (RFC 9113 section
+/// 8.2.2 and 8.3.1): pseudo-fields first, names lower-cased, the
+/// connection-specific ones and `Host` (now `:authority`) left out.
+fn h2_fields(method: &str, target: &str, h: &Head) -> Vec<HeaderField> {
+    const CONNECTION_SPECIFIC: [&str; 8] = [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "upgrade",
+        "http2-settings",
+        "te",
+        "host",
+    ];
+    let field = |n: &[u8], v: &[u8]| HeaderField {
+        name: Octets::Known(n.to_vec()),
+        value: Octets::Known(v.to_vec()),
+    };
+    let mut out = vec![
+        field(b":method", method.as_bytes()),
+        field(b":scheme", b"http"),
+        field(b":path", target.as_bytes()),
+    ];
+    if let Some(host) = h.field("host") {
+        out.push(field(b":authority", host));
+    }
+    for f in &h.fields {
+        let name = f.name.to_ascii_lowercase();
+        if !CONNECTION_SPECIFIC.contains(&name.as_str()) {
+            out.push(field(name.as_bytes(), &f.value));
+        }
+    }
+    out
+}
 
 /// The API version a target names (`/v1.41/...` is (1, 41)).
 fn api_version(target: &str) -> Option<(u32, u32)> {
@@ -204,6 +241,9 @@ impl Calls {
                 Framing::Empty
             }
         };
+        if call.facts.h2c {
+            self.h2c = Some(h2_fields(method, target, h));
+        }
         if self.waiting.len() >= MAX_WAITING {
             if let Some(old) = self.waiting.pop_front() {
                 end(old, stamp, true, out);
@@ -375,6 +415,12 @@ impl Calls {
         Some(framing)
     }
 
+    /// The fields of the request that asked for `Upgrade: h2c`, once: the
+    /// connection is HTTP/2 from here, that request its stream 1.
+    pub fn take_h2c(&mut self) -> Option<Vec<HeaderField>> {
+        self.h2c.take()
+    }
+
     /// Whether a response head waits for its request.
     pub fn is_stalled(&self) -> bool {
         self.stalled.is_some()
@@ -514,14 +560,15 @@ impl Calls {
         }
     }
 
-    /// `dir`'s message ended; `switch`: the connection is a raw stream from here.
-    pub fn on_end(&mut self, dir: Dir, switch: bool, stamp: &Stamp, out: &mut Vec<Event>) {
+    /// `dir`'s message ended; `switch`: the connection is a raw stream
+    /// from here. True when that was a 101 to `Upgrade: h2c`: HTTP/2 from here.
+    pub fn on_end(&mut self, dir: Dir, switch: bool, stamp: &Stamp, out: &mut Vec<Event>) -> bool {
         self.on_chunk_end(dir, stamp, out);
         let Some(mut b) = self.body[dir.index()].take() else {
-            return;
+            return false;
         };
         if b.interim {
-            return;
+            return false;
         }
         let only_space = b.part.bytes().iter().all(u8::is_ascii_whitespace) && b.part.keeps();
         let content_type = b.part.content_type().map(str::to_owned);
@@ -545,18 +592,24 @@ impl Calls {
             if switch {
                 self.switched = Some(b.call);
             }
-            return;
+            return false;
+        }
+        if switch && b.call.facts.h2c && status == Some(101) {
+            // The HTTP/1.1 call ends here; stream 1 of HTTP/2 carries its answer.
+            end_with(b.call, stamp, status, None, false, out);
+            return true;
         }
         if switch {
             let framing = self.stream_framing(&b.call, content_type.as_deref());
             self.demux[1] = Some(Demux::new(framing));
             self.switched = Some(b.call);
-            return;
+            return false;
         }
         if matches!(status, Some(200..=299)) {
             self.learn_tty(&b.call, &taken.0);
         }
         end_with(b.call, stamp, status, error_text, false, out);
+        false
     }
 
     /// `dir` lost step (bytes lost or not HTTP): its message under way

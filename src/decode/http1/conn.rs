@@ -5,7 +5,7 @@
 use super::calls::Calls;
 use super::framer::{Framer, GapOutcome, Step};
 use super::Ttys;
-use crate::decode::{Dir, Event, Stamp};
+use crate::decode::{ConnDecoder, Dir, Event, Stamp};
 
 /// Bytes a server's response may hold back while its request is still to
 /// come (its framing depends on the request: HEAD, a hijack); past it the
@@ -21,6 +21,46 @@ pub struct Http1Decoder {
     /// The last write seen per direction, for events with no write of their own.
     last_stamp: [Stamp; 2],
     literals: bool,
+    /// After an upgrade to HTTP/2 (h2c), its decoder.
+    h2c: Option<H2c>,
+}
+
+/// The HTTP/2 decoder a connection was handed over to, and where (in
+/// each direction's stream) its first byte lies: its events' stream
+/// ranges count from there.
+#[derive(Debug)]
+struct H2c {
+    dec: Box<ConnDecoder>,
+    base: [Option<u64>; 2],
+}
+
+impl H2c {
+    /// `events` of the HTTP/2 decoder, their stream ranges moved to the
+    /// connection's offsets, appended to `out`.
+    fn shifted(&self, events: Vec<Event>, out: &mut Vec<Event>) {
+        for mut ev in events {
+            match &mut ev {
+                Event::Message {
+                    dir, stream_ranges, ..
+                } => {
+                    let base = self.base[dir.index()].unwrap_or(0);
+                    for r in stream_ranges {
+                        *r = r.start + base..r.end + base;
+                    }
+                }
+                Event::Literals { dir, values, .. } => {
+                    let base = self.base[dir.index()].unwrap_or(0);
+                    for v in values {
+                        for r in &mut v.stream_ranges {
+                            *r = r.start + base..r.end + base;
+                        }
+                    }
+                }
+                _ => {}
+            }
+            out.push(ev);
+        }
+    }
 }
 
 impl Default for Http1Decoder {
@@ -30,6 +70,7 @@ impl Default for Http1Decoder {
             calls: Calls::default(),
             last_stamp: [Stamp::default(); 2],
             literals: false,
+            h2c: None,
         }
     }
 }
@@ -79,6 +120,16 @@ impl Http1Decoder {
     pub fn gap(&mut self, dir: Dir, n: u64, out: &mut Vec<Event>) {
         out.push(Event::Gap { dir, bytes: n });
         let stamp = self.last_stamp[dir.index()];
+        if let Some(h) = self.h2c.as_mut().filter(|h| h.base[dir.index()].is_some()) {
+            let mut evs = Vec::new();
+            h.dec.gap(dir, n, &mut evs);
+            // The HTTP/2 decoder reports the gap as well: once is enough.
+            evs.retain(|e| !matches!(e, Event::Gap { .. }));
+            let h = self.h2c.as_ref().expect("checked above");
+            h.shifted(evs, out);
+            self.framers[dir.index()].gap(n);
+            return;
+        }
         match self.framers[dir.index()].gap(n) {
             GapOutcome::InBody => self.calls.lost_in_body(dir, n),
             GapOutcome::BodyEnded => {
@@ -98,6 +149,11 @@ impl Http1Decoder {
         let stamp = self.last_stamp[1];
         if self.framers[1].finish() {
             self.calls.on_end(Dir::ToClient, false, &stamp, out);
+        }
+        if let Some(mut h) = self.h2c.take() {
+            let mut evs = Vec::new();
+            h.dec.close(ts_ns, &mut evs);
+            h.shifted(evs, out);
         }
         self.calls.close(ts_ns, out);
     }
@@ -136,6 +192,9 @@ impl Http1Decoder {
                         Dir::ToServer => {
                             let hijack = super::head::RequestFacts::of(&h).hijack;
                             let f = self.calls.on_request(&h, stamp, out);
+                            if super::head::RequestFacts::of(&h).h2c {
+                                self.framers[i].expect_h2_preface();
+                            }
                             if self.literals {
                                 self.calls.literals(&h, at, out);
                             }
@@ -151,11 +210,24 @@ impl Http1Decoder {
                         self.framers[i].set_framing(f, false);
                     }
                 }
-                Step::Data(bytes, at) => self.calls.on_data(dir, bytes, at, stamp, out),
+                Step::Data(bytes, at) => match &mut self.h2c {
+                    Some(h) if raw_before => {
+                        h.base[i].get_or_insert(at);
+                        let mut evs = Vec::new();
+                        h.dec.feed(dir, bytes, stamp, &mut evs);
+                        h.shifted(evs, out);
+                    }
+                    _ => self.calls.on_data(dir, bytes, at, stamp, out),
+                },
                 Step::ChunkEnd => self.calls.on_chunk_end(dir, stamp, out),
                 Step::End => {
                     let switch = !raw_before && self.framers[i].is_raw();
-                    self.calls.on_end(dir, switch, stamp, out);
+                    if self.calls.on_end(dir, switch, stamp, out) {
+                        h2c_start(&mut self.h2c, &mut self.calls, self.literals, stamp, out);
+                    }
+                }
+                Step::H2Preface => {
+                    h2c_start(&mut self.h2c, &mut self.calls, self.literals, stamp, out);
                 }
                 Step::Invalid(e) => {
                     out.push(Event::Error {
@@ -167,4 +239,30 @@ impl Http1Decoder {
             }
         }
     }
+}
+
+/// The connection is HTTP/2 from here (h2c, RFC 7540 section 3.2): its
+/// decoder starts, seen from its start, with the request that asked for
+/// the upgrade as stream 1 (once, whichever side showed the switch first).
+fn h2c_start(
+    h2c: &mut Option<H2c>,
+    calls: &mut Calls,
+    literals: bool,
+    stamp: &Stamp,
+    out: &mut Vec<Event>,
+) {
+    if h2c.is_some() {
+        return;
+    }
+    let mut dec = Box::new(ConnDecoder::new(true));
+    if literals {
+        dec.report_literals();
+    }
+    if let Some(fields) = calls.take_h2c() {
+        dec.upgraded_request(fields, stamp, out);
+    }
+    *h2c = Some(H2c {
+        dec,
+        base: [None; 2],
+    });
 }

@@ -10,6 +10,7 @@
 
 use super::head::{self, Framing, Head, Parsed};
 use super::Error;
+use crate::decode::h2::PREFACE;
 use crate::decode::stream_buf::StreamBuf;
 
 /// Longest chunk-size line (with extensions) or trailer section accepted.
@@ -59,6 +60,10 @@ pub enum Step<'a> {
     ChunkEnd,
     /// The message's body ended.
     End,
+    /// The HTTP/2 connection preface came where a head would: the
+    /// direction is HTTP/2 from here (its bytes, the preface first, come
+    /// as [`Step::Data`]).
+    H2Preface,
     /// The bytes are not HTTP/1.x; the framer waits for a write that
     /// begins a head.
     Invalid(Error),
@@ -83,6 +88,9 @@ pub struct Framer {
     from_server: bool,
     /// After the current message, the bytes are a raw stream.
     then_raw: bool,
+    /// A request asked for `Upgrade: h2c`: the HTTP/2 preface may come
+    /// where the next head would (RFC 7540 section 3.2).
+    preface_may_follow: bool,
 }
 
 impl Framer {
@@ -94,6 +102,7 @@ impl Framer {
             state: State::Lost { skipped: 0 },
             from_server,
             then_raw: false,
+            preface_may_follow: false,
         }
     }
 
@@ -105,6 +114,12 @@ impl Framer {
     /// Whether the direction is a raw stream now.
     pub fn is_raw(&self) -> bool {
         self.state == State::Raw
+    }
+
+    /// The HTTP/2 connection preface may come where the next head would
+    /// (after a request asking for `Upgrade: h2c`).
+    pub fn expect_h2_preface(&mut self) {
+        self.preface_may_follow = true;
     }
 
     /// The next write.
@@ -165,6 +180,20 @@ impl Framer {
                         None
                     }
                 }
+            }
+            State::Head if self.preface_may_follow => {
+                let held = &self.buf.buf[self.buf.pos..];
+                let n = held.len().min(PREFACE.len());
+                if held[..n] != PREFACE[..n] {
+                    self.preface_may_follow = false;
+                    return self.advance();
+                }
+                if n < PREFACE.len() {
+                    return None;
+                }
+                self.preface_may_follow = false;
+                self.state = State::Raw;
+                Some(Step::H2Preface)
             }
             State::Head if avail == 0 => None,
             State::Head => {

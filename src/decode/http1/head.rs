@@ -194,6 +194,8 @@ pub struct RequestFacts {
     pub connect: bool,
     /// The request asked for a hijacked stream (`Upgrade: tcp`).
     pub hijack: bool,
+    /// The request asked for HTTP/2 (`Upgrade: h2c`, RFC 7540 section 3.2).
+    pub h2c: bool,
 }
 
 impl RequestFacts {
@@ -207,6 +209,7 @@ impl RequestFacts {
             head_method: method == "HEAD",
             connect: method == "CONNECT",
             hijack: h.lists("upgrade", "tcp"),
+            h2c: h.lists("upgrade", "h2c"),
         }
     }
 }

@@ -470,3 +470,104 @@ fn a_create_on_one_connection_tells_the_framing_of_an_attach_on_another() {
     assert_eq!(unknown.len(), 1);
     assert_eq!(unknown[0].0, PartKind::StreamUnknown);
 }
+
+/// An h2c upgrade as RFC 7540 section 3.2 has it: the request asks, the
+/// server answers 101 and goes on in HTTP/2, the client sends the preface.
+fn h2c_writes() -> Vec<W> {
+    use crate::decode::h2::frame::{flags, Kind};
+    use crate::testsupport::h2::{frame, settings, HpackEncoder};
+    let mut enc = HpackEncoder::new(4096);
+    let resp = enc.encode(&[(":status", "200"), ("content-type", "text/plain")], false);
+    let mut server =
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".to_vec();
+    server.extend(settings(&[]));
+    server.extend(frame(Kind::Headers, flags::END_HEADERS, 1, &resp));
+    let mut client = crate::decode::h2::PREFACE.to_vec();
+    client.extend(settings(&[]));
+    client.extend(frame(Kind::Settings, flags::ACK, 0, &[]));
+    vec![
+        c(1, "GET /humans.txt HTTP/1.1\r\nHost: example.org\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"),
+        (Dir::ToClient, 2, server),
+        (Dir::ToServer, 3, client),
+        (Dir::ToClient, 4, frame(Kind::Data, flags::END_STREAM, 1, &[0, 0, 0, 0, 2, b'h', b'i'])),
+    ]
+}
+
+#[test]
+fn an_h2c_upgrade_hands_the_connection_to_http2_with_its_request_as_stream_1() {
+    let writes = h2c_writes();
+    let mut rng = Rng::new(7);
+    let want = decode(&writes, None);
+    let starts: Vec<String> = want
+        .iter()
+        .filter_map(|e| match e {
+            Event::CallStart {
+                stream_id, path, ..
+            } => Some(format!("{stream_id} {path}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(starts, ["1 GET /humans.txt", "1 /humans.txt"], "{want:#?}");
+    let ends: Vec<String> = want
+        .iter()
+        .filter_map(|e| match e {
+            Event::CallEnd {
+                path,
+                http_status,
+                unfinished,
+                ..
+            } => Some(format!("{path} {http_status:?} {unfinished}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        ends,
+        [
+            "GET /humans.txt Some(101) false",
+            "/humans.txt Some(200) false"
+        ],
+        "{want:#?}"
+    );
+    let body: Vec<&Event> = want
+        .iter()
+        .filter(|e| matches!(e, Event::Message { http: None, .. }))
+        .collect();
+    assert_eq!(body.len(), 1, "{want:#?}");
+    // Its stream ranges are the connection's offsets.
+    if let Event::Message {
+        stream_ranges,
+        payload,
+        ..
+    } = body[0]
+    {
+        let server: Vec<u8> = writes
+            .iter()
+            .filter(|w| w.0 == Dir::ToClient)
+            .flat_map(|w| w.2.clone())
+            .collect();
+        let r = &stream_ranges[0];
+        assert_eq!(
+            &server[r.start as usize..r.end as usize],
+            payload.as_slice()
+        );
+    }
+    // The preface may come before the 101 in the feed, and any cut.
+    let reordered = vec![
+        writes[0].clone(),
+        writes[2].clone(),
+        writes[1].clone(),
+        writes[3].clone(),
+    ];
+    for _ in 0..50 {
+        let got = decode(&reordered, Some(&mut rng));
+        let starts2 = got
+            .iter()
+            .filter(|e| matches!(e, Event::CallStart { .. }))
+            .count();
+        assert_eq!(starts2, 2);
+        assert!(
+            !got.iter().any(|e| matches!(e, Event::Error { .. })),
+            "{got:#?}"
+        );
+    }
+}
