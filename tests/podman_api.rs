@@ -96,6 +96,14 @@ fn podman_remote_calls_are_decoded_with_their_operations() {
         .map(|o| o["message"].to_string())
         .collect::<String>();
     assert!(pull_rows.contains("registry.invalid"), "{pull_rows}");
+    // The logs: stdcopy frames (the create body said no terminal).
+    assert!(
+        objs.iter()
+            .any(|o| o["method"] == "/podman/ContainerLogsLibpod"
+                && o["body"]["kind"] == "stdout"
+                && o["message"]["preview"] == "hello-podman\n"),
+        "the logs as stdout"
+    );
     // --method matches Docker's and Podman's names of an operation alike.
     let created = decode_ok(&pcap, &["--json", "--method", "*ContainerCreate*"]);
     let created = objects(&created);

@@ -65,6 +65,32 @@ struct Body {
     emitted: u32,
     /// A 1xx response: its end is not the call's.
     interim: bool,
+    /// A container's logs in stdcopy frames (or raw, for a TTY): its
+    /// messages are cut as the frames say.
+    logs: Option<Demux>,
+}
+
+impl Body {
+    /// The bytes collected so far as messages: as the logs' frames cut
+    /// them, or as one.
+    fn emit(&mut self, dir: Dir, stamp: &Stamp, out: &mut Vec<Event>) {
+        let taken = self.part.take();
+        let Some(demux) = self
+            .logs
+            .as_mut()
+            .filter(|_| taken.2.kept && taken.1.len() == 1)
+        else {
+            out.push(message(&self.call, dir, stamp, taken));
+            return;
+        };
+        let mut pieces = Vec::new();
+        demux.split(&taken.0, taken.1[0].start, &mut pieces);
+        for (kind, bytes, at) in pieces {
+            let mut part = Collector::new(kind, None);
+            part.push(bytes, at);
+            out.push(message(&self.call, dir, stamp, part.take()));
+        }
+    }
 }
 
 /// A response head that waits for its request.
@@ -258,6 +284,7 @@ impl Calls {
             scan: JsonScan::default(),
             emitted: 0,
             interim: false,
+            logs: None,
         });
         framing
     }
@@ -335,6 +362,7 @@ impl Calls {
                 scan: JsonScan::default(),
                 emitted: 0,
                 interim: true,
+                logs: None,
             });
             return Some(Framing::Empty);
         }
@@ -402,14 +430,25 @@ impl Calls {
         let content_type = head.content_type();
         let json_stream =
             framing == Framing::Chunked && content_type.as_deref().is_some_and(is_json_type);
+        // Logs are text, whatever type they are sent as.
+        let logs = matches!(
+            call.path.known(),
+            Some("/docker/ContainerLogs" | "/podman/ContainerLogsLibpod")
+        );
+        let demux = logs.then(|| Demux::new(self.logs_framing(&call, content_type.as_deref())));
+        let part = match logs {
+            true => Collector::new(PartKind::Body, content_type).keep_text(),
+            false => Collector::new(PartKind::Body, content_type),
+        };
         self.body[1] = Some(Body {
             call,
-            part: Collector::new(PartKind::Body, content_type),
+            part,
             json_stream,
             per_chunk: framing == Framing::Chunked && !json_stream,
             scan: JsonScan::default(),
             emitted: 0,
             interim: false,
+            logs: demux,
         });
         let _ = stamp;
         Some(framing)
@@ -464,7 +503,11 @@ impl Calls {
             _ => return None,
         };
         let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-        v.get(key)?.as_bool()
+        // Left out, it is false: the servers decode into a Go bool.
+        match v.as_object()?.get(key) {
+            None => Some(false),
+            Some(t) => t.as_bool(),
+        }
     }
 
     /// A create call answered with an id: its `Tty` is remembered by the
@@ -493,6 +536,30 @@ impl Calls {
                     self.ttys.learn(v, tty);
                 }
             }
+        }
+    }
+
+    /// How the logs a response of `call` carries are cut: stdcopy frames
+    /// unless the container has a TTY (then raw); unknown when nothing says.
+    fn logs_framing(&self, call: &Call, content_type: Option<&str>) -> StreamFraming {
+        if content_type == Some("application/vnd.docker.multiplexed-stream") {
+            return StreamFraming::Multiplexed;
+        }
+        let target = call
+            .meta
+            .http
+            .as_ref()
+            .and_then(|h| h.target.as_deref())
+            .unwrap_or_default();
+        let segs: Vec<&str> = ops::api_path(target).split('/').collect();
+        let id = match segs.as_slice() {
+            ["", "containers", id, "logs"] | ["", "libpod", "containers", id, "logs"] => *id,
+            _ => return StreamFraming::Unknown,
+        };
+        match self.ttys.tty(id) {
+            Some(true) => StreamFraming::Raw,
+            Some(false) => StreamFraming::Multiplexed,
+            None => StreamFraming::Unknown,
         }
     }
 
@@ -543,7 +610,7 @@ impl Calls {
         };
         if b.per_chunk && b.part.keeps() && !b.part.is_empty() {
             b.emitted += 1;
-            out.push(message(&b.call, dir, stamp, b.part.take()));
+            b.emit(dir, stamp, out);
             return;
         }
         while b.json_stream && b.part.keeps() {
@@ -583,10 +650,10 @@ impl Calls {
             Some(400..) => api_message(b.part.bytes()),
             _ => None,
         };
-        let taken = b.part.take();
+        let body = b.part.bytes().to_vec();
         // A stream's whitespace after its last value is no message.
         if !(b.emitted > 0 && only_space) {
-            out.push(message(&b.call, dir, stamp, taken.clone()));
+            b.emit(dir, stamp, out);
         }
         if dir == Dir::ToServer {
             if switch {
@@ -606,7 +673,7 @@ impl Calls {
             return false;
         }
         if matches!(status, Some(200..=299)) {
-            self.learn_tty(&b.call, &taken.0);
+            self.learn_tty(&b.call, &body);
         }
         end_with(b.call, stamp, status, error_text, false, out);
         false

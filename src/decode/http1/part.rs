@@ -112,6 +112,13 @@ impl Collector {
         }
     }
 
+    /// Keep the bytes whatever the content type says (a container's logs,
+    /// which Podman sends as `application/octet-stream`).
+    pub fn keep_text(mut self) -> Self {
+        self.keep = true;
+        self
+    }
+
     /// Bytes `data` of the part, at stream offset `at`.
     pub fn push(&mut self, data: &[u8], at: u64) {
         self.size = self.size.saturating_add(data.len() as u64);
