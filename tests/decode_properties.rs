@@ -129,6 +129,17 @@ fn messages(evs: &[Event]) -> usize {
         .count()
 }
 
+/// `chunks` one byte a write.
+fn bytewise(chunks: &[Chunk]) -> Vec<Chunk> {
+    chunks
+        .iter()
+        .flat_map(|c| match c {
+            Chunk::Data(d, b) => b.iter().map(|x| Chunk::Data(*d, vec![*x])).collect(),
+            g => vec![g.clone()],
+        })
+        .collect()
+}
+
 #[test]
 fn any_cut_into_writes_decodes_the_same() {
     let mut rng = Rng(0x5eed_cafe);
@@ -148,13 +159,7 @@ fn any_cut_into_writes_decodes_the_same() {
                 );
             }
             // One byte at a time, the hardest cut.
-            let bytes: Vec<Chunk> = chunks
-                .iter()
-                .flat_map(|c| match c {
-                    Chunk::Data(d, b) => b.iter().map(|x| Chunk::Data(*d, vec![*x])).collect(),
-                    g => vec![g.clone()],
-                })
-                .collect();
+            let bytes = bytewise(&chunks);
             assert!(
                 events(ttrpc, &bytes) == want,
                 "{name} connection {id}: byte by byte"
@@ -205,14 +210,10 @@ fn any_cut_of_an_http_connection_decodes_the_same() {
                 writes.len()
             );
         }
-        let bytes: Vec<Chunk> = chunks
-            .iter()
-            .flat_map(|c| match c {
-                Chunk::Data(d, b) => b.iter().map(|x| Chunk::Data(*d, vec![*x])).collect(),
-                g => vec![g.clone()],
-            })
-            .collect();
-        assert!(http_events(&bytes) == want, "connection {id}: byte by byte");
+        assert!(
+            http_events(&bytewise(&chunks)) == want,
+            "connection {id}: byte by byte"
+        );
     }
     assert!(checked > 20, "only {checked} messages checked");
 }

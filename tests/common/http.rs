@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::tshark;
+use super::{bin, tshark};
 
 /// The NDJSON lines as objects.
 pub fn objects(ndjson: &str) -> Vec<Value> {
@@ -95,4 +95,26 @@ pub fn wireshark_problems(pcap: &Path) -> String {
         "-Y",
         "_ws.malformed || _ws.expert.severity >= warning",
     ])
+}
+
+/// `containerdsnoop redact PCAP -o OUT`, which must succeed; the bytes of OUT.
+pub fn redacted(pcap: &Path, out: &Path) -> Vec<u8> {
+    let run = std::process::Command::new(bin())
+        .arg("redact")
+        .arg(pcap)
+        .arg("-o")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    std::fs::read(out).unwrap()
+}
+
+/// Whether `bytes` hold `text` anywhere.
+pub fn holds(bytes: &[u8], text: &str) -> bool {
+    bytes.windows(text.len()).any(|w| w == text.as_bytes())
 }

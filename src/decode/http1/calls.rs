@@ -46,6 +46,15 @@ struct Call {
 }
 
 impl Call {
+    /// The request target, or "" when the request was not seen.
+    fn target(&self) -> &str {
+        self.meta
+            .http
+            .as_ref()
+            .and_then(|h| h.target.as_deref())
+            .unwrap_or_default()
+    }
+
     fn http(&mut self) -> &mut HttpCall {
         self.meta.http.get_or_insert_with(Default::default)
     }
@@ -173,6 +182,24 @@ fn h2_fields(method: &str, target: &str, h: &Head) -> Vec<HeaderField> {
         }
     }
     out
+}
+
+/// The container a `/containers/{id}/ACTION` target (Docker's or libpod's) names.
+fn container_in<'a>(target: &'a str, action: &str) -> Option<&'a str> {
+    let segs: Vec<&str> = ops::api_path(target).split('/').collect();
+    match segs.as_slice() {
+        ["", "containers", id, a] | ["", "libpod", "containers", id, a] if *a == action => Some(id),
+        _ => None,
+    }
+}
+
+/// How a stream is framed, by the `Tty` of its container or exec.
+fn by_tty(tty: Option<bool>) -> StreamFraming {
+    match tty {
+        Some(true) => StreamFraming::Raw,
+        Some(false) => StreamFraming::Multiplexed,
+        None => StreamFraming::Unknown,
+    }
 }
 
 /// The API version a target names (`/v1.41/...` is (1, 41)).
@@ -399,7 +426,7 @@ impl Calls {
             None if client_done || now.saturating_sub(t) > WAIT_NS => None,
             None => return None,
         };
-        let Stalled { head, stamp } = self.stalled.take()?;
+        let Stalled { head, .. } = self.stalled.take()?;
         self.server_lost = false;
         let resynced = std::mem::take(&mut self.resynced[1]);
         let mut call = call.unwrap_or_else(|| {
@@ -450,7 +477,6 @@ impl Calls {
             interim: false,
             logs: demux,
         });
-        let _ = stamp;
         Some(framing)
     }
 
@@ -524,12 +550,7 @@ impl Calls {
         if let Some(id) = id {
             self.ttys.learn(id, tty);
         }
-        let target = call
-            .meta
-            .http
-            .as_ref()
-            .and_then(|h| h.target.as_deref())
-            .unwrap_or_default();
+        let target = call.target();
         if let Some(q) = target.split_once('?').map(|(_, q)| q) {
             for (k, v) in q.split('&').filter_map(|p| p.split_once('=')) {
                 if k == "name" && !v.is_empty() {
@@ -545,32 +566,13 @@ impl Calls {
         if content_type == Some("application/vnd.docker.multiplexed-stream") {
             return StreamFraming::Multiplexed;
         }
-        let target = call
-            .meta
-            .http
-            .as_ref()
-            .and_then(|h| h.target.as_deref())
-            .unwrap_or_default();
-        let segs: Vec<&str> = ops::api_path(target).split('/').collect();
-        let id = match segs.as_slice() {
-            ["", "containers", id, "logs"] | ["", "libpod", "containers", id, "logs"] => *id,
-            _ => return StreamFraming::Unknown,
-        };
-        match self.ttys.tty(id) {
-            Some(true) => StreamFraming::Raw,
-            Some(false) => StreamFraming::Multiplexed,
-            None => StreamFraming::Unknown,
-        }
+        let target = call.target();
+        by_tty(container_in(target, "logs").and_then(|id| self.ttys.tty(id)))
     }
 
     /// How the server's bytes of the stream `call` switched to are cut.
     fn stream_framing(&self, call: &Call, content_type: Option<&str>) -> StreamFraming {
-        let target = call
-            .meta
-            .http
-            .as_ref()
-            .and_then(|h| h.target.as_deref())
-            .unwrap_or_default();
+        let target = call.target();
         match content_type {
             Some("application/vnd.docker.multiplexed-stream") => return StreamFraming::Multiplexed,
             // API 1.42 and later say raw-stream only for a TTY.
@@ -579,20 +581,8 @@ impl Calls {
             }
             _ => {}
         }
-        let path = ops::api_path(target);
-        let segs: Vec<&str> = path.split('/').collect();
-        let id = match segs.as_slice() {
-            ["", "containers", id, "attach"] | ["", "libpod", "containers", id, "attach"] => {
-                Some(*id)
-            }
-            _ => None,
-        };
-        let tty = call.tty.or_else(|| id.and_then(|id| self.ttys.tty(id)));
-        match tty {
-            Some(true) => StreamFraming::Raw,
-            Some(false) => StreamFraming::Multiplexed,
-            None => StreamFraming::Unknown,
-        }
+        let id = container_in(target, "attach");
+        by_tty(call.tty.or_else(|| id.and_then(|id| self.ttys.tty(id))))
     }
 
     /// `n` bytes of the body or stream under way in `dir` were lost.
@@ -686,9 +676,7 @@ impl Calls {
         if dir == Dir::ToClient {
             self.server_lost = true;
             // A response head waiting for its request: lost with its body.
-            if let Some(s) = self.stalled.take() {
-                let _ = s;
-            }
+            self.stalled = None;
         }
         if let Some(mut b) = self.body[dir.index()].take() {
             if !b.interim {
