@@ -68,7 +68,9 @@ pub struct ViewArgs {
     #[arg(long)]
     pub json: bool,
     /// Show only calls whose method path matches this glob (repeatable),
-    /// e.g. '*Namespaces/*' or '/runtime.v1.ImageService/*'.
+    /// e.g. '*Namespaces/*' or '/runtime.v1.ImageService/*'; Docker and
+    /// Podman API calls are named '/docker/OPERATION' and
+    /// '/podman/OPERATION' ('*ContainerCreate*' matches both).
     #[arg(long = "method", value_name = "GLOB")]
     pub methods: Vec<String>,
     /// Show only calls about this pod, NAMESPACE/NAME, either part a glob
