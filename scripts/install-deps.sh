@@ -9,14 +9,16 @@
 #          it loads its profile with apparmor_parser: package apparmor, added then),
 #          python3-grpcio (tests/peers/cri_client.py, a gRPC C-core client, run by
 #          /usr/bin/python3), chromium (tests/report.rs renders the report headless,
-#          offline, with a fresh profile)
+#          offline, with a fresh profile), podman (tests/podman_api.rs starts a private
+#          `podman system service` and drives it with `podman --remote`), curl
+#          (tests/docker_api.rs sends API requests with `--unix-socket`)
 set -euo pipefail
 
 [[ $EUID -eq 0 ]] || { echo "install-deps.sh: run as root (apt-get)" >&2; exit 1; }
 
 packages=(clang llvm libelf-dev zlib1g-dev pkg-config make
           containerd runc busybox-static tshark util-linux docker.io python3-grpcio
-          chromium)
+          chromium podman curl)
 # dockerd refuses to start containers without its AppArmor profile where AppArmor is on.
 [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]] && packages+=(apparmor)
 missing=()

@@ -68,7 +68,9 @@ pub struct ViewArgs {
     #[arg(long)]
     pub json: bool,
     /// Show only calls whose method path matches this glob (repeatable),
-    /// e.g. '*Namespaces/*' or '/runtime.v1.ImageService/*'.
+    /// e.g. '*Namespaces/*' or '/runtime.v1.ImageService/*'; Docker and
+    /// Podman API calls are named '/docker/OPERATION' and
+    /// '/podman/OPERATION' ('*ContainerCreate*' matches both).
     #[arg(long = "method", value_name = "GLOB")]
     pub methods: Vec<String>,
     /// Show only calls about this pod, NAMESPACE/NAME, either part a glob
@@ -260,9 +262,11 @@ pub enum HookChoice {
 pub struct FilterArgs {
     /// Socket path to capture (repeatable); a trailing `*` matches a prefix,
     /// `@name` an abstract socket. Replaces the defaults: containerd's gRPC
-    /// socket, its ttrpc socket and its shims' sockets
+    /// socket, its ttrpc socket and its shims' sockets, Docker's and
+    /// Podman's API sockets
     /// [default: /run/containerd/containerd.sock,
-    /// /run/containerd/containerd.sock.ttrpc, /run/containerd/s/*]
+    /// /run/containerd/containerd.sock.ttrpc, /run/containerd/s/*,
+    /// /run/docker.sock, /var/run/docker.sock, /run/podman/podman.sock]
     #[arg(long = "socket", value_name = "PATH")]
     pub sockets: Vec<String>,
     /// Capture every AF_UNIX stream connection, whatever its path.

@@ -18,6 +18,11 @@ use std::process::Command;
 use common::bin;
 
 const FIXTURES: [&str; 4] = ["ctr-session", "ctr-run", "mid-connection", "shim-run"];
+/// Recorded HTTP/1.1 sessions (dummy credentials only): `docker-session` is
+/// `docker version`, `docker run --rm`, `docker inspect` of a missing
+/// container and a pull with an `X-Registry-Auth` header, on a private
+/// dockerd 20.10 (re-recorded by tests/docker_api.rs `write_docker_fixture`).
+const HTTP_FIXTURES: [&str; 1] = ["docker-session"];
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -64,7 +69,7 @@ fn golden(name: &str, got: &str) {
 
 #[test]
 fn table_and_json_match_golden_files() {
-    for name in FIXTURES {
+    for name in FIXTURES.iter().chain(&HTTP_FIXTURES) {
         let pcap = fixture(&format!("{name}.pcapng"));
         let p = pcap.to_str().unwrap();
         golden(&format!("{name}.table"), &decode(&[p, "--full"]));
@@ -188,4 +193,19 @@ fn shim_fixture_frames_match_the_lua_dissector() {
     assert_eq!(ours, theirs, "(method, frame type) -> count");
     let problems = common::ttrpc_lua_problems(p);
     assert!(problems.trim().is_empty(), "{problems}");
+}
+
+#[test]
+fn every_http_request_and_response_tshark_finds_is_a_call() {
+    for name in HTTP_FIXTURES {
+        let pcap = fixture(&format!("{name}.pcapng"));
+        let p = pcap.to_str().unwrap();
+        let (requests, codes) = common::http::tshark_http(&pcap);
+        let objs = common::http::objects(&decode(&[p, "--json"]));
+        let calls: Vec<&serde_json::Value> = objs.iter().filter(|o| o["type"] == "call").collect();
+        let (ours, our_codes) = common::http::our_http(&calls);
+        assert_eq!(ours, requests, "{name}");
+        assert_eq!(our_codes, codes, "{name}");
+        assert_eq!(common::http::wireshark_problems(&pcap), "", "{name}");
+    }
 }

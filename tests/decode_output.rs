@@ -369,7 +369,7 @@ fn a_binary_is_named_once_and_only_when_it_served_a_shown_message() {
 fn a_capture_without_grpc_or_ttrpc_names_no_binary() {
     let dir = tempfile::tempdir().unwrap();
     let file = noted(dir.path(), |c| {
-        let bytes = b"GET / HTTP/1.1\r\nHost: containerd\r\n\r\n".to_vec();
+        let bytes = b"SSH-2.0-OpenSSH_9.2\r\n".to_vec();
         c.connection(
             (18397, "curl"),
             (5600, "containerd"),
@@ -378,7 +378,7 @@ fn a_capture_without_grpc_or_ttrpc_names_no_binary() {
     });
     assert_eq!(
         stderr(&file, &[]),
-        "containerdsnoop: 1 connection spoke neither gRPC nor ttrpc and was not decoded\n"
+        "containerdsnoop: 1 connection spoke none of gRPC, ttrpc and HTTP/1.x and was not decoded\n"
     );
     // No connection at all.
     let file = noted(dir.path(), |_| {});
@@ -394,4 +394,79 @@ fn a_server_without_a_name_names_no_binary() {
     let table = String::from_utf8(decode(&file, &[]).stdout).unwrap();
     assert!(table.contains(" pid/5600 "), "{table}");
     assert_eq!(stderr(&file, &[]), "");
+}
+
+/// An h2c upgrade (RFC 7540 section 3.2), in bytes of our own making: the
+/// request that asks for it is HTTP/1.1, its answer comes on HTTP/2's
+/// stream 1. Wireshark shows the request; so do we, twice (the HTTP/1.1
+/// call that ended in 101, and stream 1 of the HTTP/2 that followed).
+#[test]
+fn an_h2c_upgrade_shows_its_first_request() {
+    use containerdsnoop::decode::h2::frame::{flags, Kind};
+    use containerdsnoop::decode::h2::PREFACE;
+    use containerdsnoop::testsupport::h2::{frame, settings, HpackEncoder};
+    let mut enc = HpackEncoder::new(4096);
+    let resp = enc.encode(&[(":status", "200"), ("content-type", "text/plain")], false);
+    let mut server =
+        b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".to_vec();
+    server.extend(settings(&[]));
+    let mut client = PREFACE.to_vec();
+    client.extend(settings(&[]));
+    let writes = [
+        (
+            Dir::ToServer,
+            b"GET /humans.txt HTTP/1.1\r\nHost: example.org\r\nConnection: Upgrade, HTTP2-Settings\r\n\
+              Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"
+                .to_vec(),
+        ),
+        (Dir::ToClient, server),
+        (Dir::ToServer, client),
+        (Dir::ToClient, frame(Kind::Settings, flags::ACK, 0, &[])),
+        (
+            Dir::ToClient,
+            frame(Kind::Headers, flags::END_HEADERS | flags::END_STREAM, 1, &resp),
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("h2c.pcapng");
+    let mut capture = Capture::new();
+    capture.connection((4001, "curl"), (4000, "nghttpd"), &writes);
+    capture.write(&file);
+    let p = file.to_str().unwrap();
+    let uris = common::tshark([
+        "-r",
+        p,
+        "-Y",
+        "http.request",
+        "-T",
+        "fields",
+        "-e",
+        "http.request.uri",
+    ]);
+    assert_eq!(uris.trim(), "/humans.txt");
+    let h2 = common::tshark([
+        "-r",
+        p,
+        "-Y",
+        "http2.type == 1",
+        "-T",
+        "fields",
+        "-e",
+        "http2.streamid",
+    ]);
+    assert_eq!(h2.trim(), "1", "Wireshark follows the upgrade into HTTP/2");
+    let out = decode(&file, &["--json"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let calls: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|o: &serde_json::Value| o["type"] == "call")
+        .collect();
+    let methods: Vec<&str> = calls
+        .iter()
+        .map(|c| c["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["GET /humans.txt", "/humans.txt"], "{text}");
+    assert_eq!(calls[0]["http"]["status"], 101);
+    assert_eq!(calls[1]["unfinished"], false, "stream 1 ended in HTTP/2");
 }

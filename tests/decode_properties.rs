@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use containerdsnoop::decode::sniff::{sniff, Sniff};
 use containerdsnoop::decode::sniffer::Sniffer;
-use containerdsnoop::decode::{ConnDecoder, Event, Protocol, TtrpcDecoder};
+use containerdsnoop::decode::{http1, ConnDecoder, Event, Http1Decoder, Protocol, TtrpcDecoder};
 use containerdsnoop::flow::{Comm, Conn, FlowEvent, Process, Side, Sink, Stamp};
 use containerdsnoop::input::{self, ReadOptions};
 use containerdsnoop::pipeline::method_filter::MethodFilter;
@@ -129,6 +129,17 @@ fn messages(evs: &[Event]) -> usize {
         .count()
 }
 
+/// `chunks` one byte a write.
+fn bytewise(chunks: &[Chunk]) -> Vec<Chunk> {
+    chunks
+        .iter()
+        .flat_map(|c| match c {
+            Chunk::Data(d, b) => b.iter().map(|x| Chunk::Data(*d, vec![*x])).collect(),
+            g => vec![g.clone()],
+        })
+        .collect()
+}
+
 #[test]
 fn any_cut_into_writes_decodes_the_same() {
     let mut rng = Rng(0x5eed_cafe);
@@ -148,13 +159,7 @@ fn any_cut_into_writes_decodes_the_same() {
                 );
             }
             // One byte at a time, the hardest cut.
-            let bytes: Vec<Chunk> = chunks
-                .iter()
-                .flat_map(|c| match c {
-                    Chunk::Data(d, b) => b.iter().map(|x| Chunk::Data(*d, vec![*x])).collect(),
-                    g => vec![g.clone()],
-                })
-                .collect();
+            let bytes = bytewise(&chunks);
             assert!(
                 events(ttrpc, &bytes) == want,
                 "{name} connection {id}: byte by byte"
@@ -162,6 +167,55 @@ fn any_cut_into_writes_decodes_the_same() {
         }
     }
     assert!(total > 100, "only {total} messages in the fixtures");
+}
+
+/// The HTTP/1.1 decoder's events for a connection given as writes, each
+/// with the same stamp.
+fn http_events(writes: &[Chunk]) -> Vec<Event> {
+    let mut dec = Http1Decoder::new();
+    let stamp = Stamp {
+        ts_ns: 1,
+        by: Process::thread(1, 1, Comm::from_name("w")),
+    };
+    let mut out = Vec::new();
+    for w in writes {
+        match w {
+            Chunk::Data(d, b) => dec.feed(*d, b, &stamp, &mut out),
+            Chunk::Gap(d, n) => dec.gap(*d, *n, &mut out),
+        }
+    }
+    dec.close(2, &mut out);
+    out
+}
+
+#[test]
+fn any_cut_of_an_http_connection_decodes_the_same() {
+    let mut rng = Rng(0x4854_5450);
+    let mut checked = 0;
+    for (id, chunks) in flows::of_fixture("docker-session.pcapng").conns {
+        let want = http_events(&chunks);
+        // A hijacked stream's pieces are shown as they were written.
+        let switched = want.iter().any(|e| {
+            matches!(e, Event::Message { http: Some(p), .. } if p.kind != http1::PartKind::Body)
+        });
+        if switched {
+            continue;
+        }
+        checked += messages(&want);
+        for round in 0..24 {
+            let writes = recut(&chunks, &mut rng, [2, 8, 64][round % 3]);
+            assert!(
+                http_events(&writes) == want,
+                "connection {id}, round {round}: {} writes give other events",
+                writes.len()
+            );
+        }
+        assert!(
+            http_events(&bytewise(&chunks)) == want,
+            "connection {id}: byte by byte"
+        );
+    }
+    assert!(checked > 20, "only {checked} messages checked");
 }
 
 /// Keeps the text of what `decode` would print, minus times.
@@ -281,7 +335,7 @@ fn one_corrupted_byte_never_panics() {
     // framing byte first, then the rest (fuzz/ covers the whole space).
     const POSITIONS: usize = 1500;
     let mut rng = Rng(0xbad_b17e);
-    for name in FIXTURES {
+    for name in FIXTURES.iter().chain(&["docker-session"]) {
         let file = std::fs::read(flows::fixture(&format!("{name}.pcapng"))).unwrap();
         // Block headers and trailers first (type, lengths, interface,
         // captured length), then the rest, each part in random order.

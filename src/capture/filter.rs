@@ -13,11 +13,17 @@ pub const DEFAULT_SOCKET: &str = "/run/containerd/containerd.sock";
 /// address defaults to the gRPC one plus `.ttrpc`), and the shims' own
 /// sockets, which containerd 1.6 and 1.7 bind under `/run/containerd/s/`
 /// whatever their state directory (verified with a private containerd and
-/// `ss -xlp` while `ctr run` runs).
-pub const DEFAULT_SOCKETS: [&str; 3] = [
+/// `ss -xlp` while `ctr run` runs); then the Docker Engine API's socket
+/// under both names it is bound by (the kernel keeps the path as given to
+/// bind(): dockerd binds `/var/run/docker.sock` by default, systemd's
+/// `docker.socket` `/run/docker.sock`) and rootful Podman's API socket.
+pub const DEFAULT_SOCKETS: [&str; 6] = [
     DEFAULT_SOCKET,
     "/run/containerd/containerd.sock.ttrpc",
     "/run/containerd/s/*",
+    "/run/docker.sock",
+    "/var/run/docker.sock",
+    "/run/podman/podman.sock",
 ];
 
 /// Limits fixed by the BPF program (`enum snoop_abi` in `src/bpf/snoop.h`).

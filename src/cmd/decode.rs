@@ -52,7 +52,7 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
     let other = sink.protocols().other;
     if other > 0 {
         eprintln!(
-            "containerdsnoop: {other} connection{} spoke neither gRPC nor ttrpc and {} not decoded",
+            "containerdsnoop: {other} connection{} spoke none of gRPC, ttrpc and HTTP/1.x and {} not decoded",
             if other == 1 { "" } else { "s" },
             if other == 1 { "was" } else { "were" }
         );

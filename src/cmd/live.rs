@@ -54,6 +54,8 @@ struct Live {
     noted: usize,
     /// Where the entry counts go (`--state-sizes`).
     state_sizes: Option<PathBuf>,
+    /// Open HTTP/1.x connections, whose servers are not asked for schemas.
+    http_conns: std::collections::HashSet<crate::flow::ConnId>,
 }
 
 /// The stages between the tracker and the sinks: the sniffer, then the
@@ -85,6 +87,7 @@ impl Live {
         let t = &mut self.tracker;
         let sniffer = &mut self.sniffer;
         let seeder = &mut self.seeder;
+        let http = &mut self.http_conns;
         let stages = |inner: &mut dyn Sink| {
             f(
                 t,
@@ -98,9 +101,18 @@ impl Live {
             (Some(w), Some(d)) => stages(&mut AskServers {
                 registry,
                 inner: &mut Tee { a: w, b: d },
+                http,
             }),
-            (Some(w), None) => stages(&mut AskServers { registry, inner: w }),
-            (None, Some(d)) => stages(&mut AskServers { registry, inner: d }),
+            (Some(w), None) => stages(&mut AskServers {
+                registry,
+                inner: w,
+                http,
+            }),
+            (None, Some(d)) => stages(&mut AskServers {
+                registry,
+                inner: d,
+                http,
+            }),
             (None, None) => stages(&mut Discard),
         }
     }
@@ -141,6 +153,7 @@ impl Handler for Live {
         self.tracker.sizes(&mut sizes);
         self.sniffer.sizes(&mut sizes);
         self.seeder.sizes(&mut sizes);
+        sizes.add("live.http_conns", self.http_conns.len());
         if let Some(w) = &self.writer {
             w.sizes(&mut sizes);
         }
@@ -326,6 +339,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
         binaries: plan.binaries,
         noted: 0,
         state_sizes: f.state_sizes.clone(),
+        http_conns: Default::default(),
     };
     let result = tracer.run(&stop, &mut live);
     live.status.clear();
@@ -344,7 +358,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
             d.finish(crate::output::time_now_ns())?;
             d.out.flush()?;
             let c = d.protocols();
-            protocols = Some((c.grpc, c.ttrpc, c.other));
+            protocols = Some((c.grpc, c.ttrpc, c.http, c.other));
             calls = Some(d.calls());
             from_containers = d.from_containers.summary();
             evicted = d.evicted();
@@ -359,7 +373,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
                 let out = w.finish()?;
                 out.close().context("writing the capture")?;
                 // The writer decides from the same bytes, for every connection.
-                protocols = Some((stats.grpc, stats.ttrpc, stats.other));
+                protocols = Some((stats.grpc, stats.ttrpc, stats.http, stats.other));
                 Ok(Some(stats))
             }
             None => Ok(None),

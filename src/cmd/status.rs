@@ -80,10 +80,14 @@ pub fn line(flow: &FlowStats, kernel: &KernelStats) -> String {
     s
 }
 
-/// The protocols part of the final summary, from (gRPC, ttrpc, other)
-/// connection counts: `; 3 gRPC, 5 ttrpc, 1 other (not decoded)`.
-pub fn protocols((grpc, ttrpc, other): (u64, u64, u64)) -> String {
+/// The protocols part of the final summary, from (gRPC, ttrpc, HTTP/1.x,
+/// other) connection counts: `; 3 gRPC, 5 ttrpc, 2 HTTP/1.1, 1 other (not
+/// decoded)`, HTTP and other only when there were some.
+pub fn protocols((grpc, ttrpc, http, other): (u64, u64, u64, u64)) -> String {
     let mut s = format!("; {grpc} gRPC, {ttrpc} ttrpc");
+    if http > 0 {
+        s.push_str(&format!(", {http} HTTP/1.1"));
+    }
     if other > 0 {
         s.push_str(&format!(", {other} other (not decoded)"));
     }

@@ -18,6 +18,7 @@ use std::ops::Range;
 
 pub mod h2;
 mod header;
+pub mod http1;
 pub mod sniff;
 pub mod sniffer;
 mod stream_buf;
@@ -27,6 +28,7 @@ mod unrequested;
 pub use crate::flow::{Dir, Protocol, Stamp};
 pub use h2::ConnDecoder;
 pub use header::{HeaderField, Octets};
+pub use http1::Http1Decoder;
 pub use ttrpc::TtrpcDecoder;
 
 /// What a call's request says about its context, in both protocols.
@@ -38,6 +40,8 @@ pub struct CallMeta {
     pub namespace: Option<String>,
     /// The client's deadline, in ns: gRPC `grpc-timeout`, ttrpc `timeout_nano`.
     pub timeout_ns: Option<u64>,
+    /// HTTP/1.x: the request's method and target, the response's status.
+    pub http: Option<Box<http1::HttpCall>>,
 }
 
 /// The gRPC method path of a call (`/package.Service/Method`), if known.
@@ -144,6 +148,9 @@ pub enum Event {
         stream_ranges: Vec<Range<u64>>,
         /// Namespace and timeout of its call, when its request was seen.
         meta: CallMeta,
+        /// HTTP/1.x: what the message is (a body, a stream's piece) and,
+        /// when summarised, its type and size.
+        http: Option<Box<http1::Part>>,
     },
     /// Literal values of a decoded header block, only from a decoder told
     /// to [report them](ConnDecoder::report_literals).
@@ -286,6 +293,8 @@ pub enum Error {
     },
     /// A ttrpc framing or envelope problem.
     Ttrpc(ttrpc::Error),
+    /// An HTTP/1.x framing problem.
+    Http1(http1::Error),
 }
 
 impl fmt::Display for Error {
@@ -326,6 +335,7 @@ impl fmt::Display for Error {
             ),
             Error::Grpc { stream_id, error } => write!(f, "stream {stream_id}: {error}"),
             Error::Ttrpc(e) => e.fmt(f),
+            Error::Http1(e) => e.fmt(f),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! What protocol a connection speaks, from its first bytes: the one place
-//! that recognises HTTP/2 and ttrpc for the pcapng writer (where to put the
+//! that recognises HTTP/2, ttrpc and HTTP/1.x for the pcapng writer (where to put the
 //! preface, which port to give the server) and for the decoders.
 
 use super::h2::frame::{flags, Head, Kind, HEAD_LEN};
@@ -19,7 +19,7 @@ const SNIFF_MAX_FRAME: u32 = 16_384;
 pub enum Sniff {
     /// The bytes are this protocol's.
     Is(Protocol),
-    /// Neither gRPC nor ttrpc starts here.
+    /// Neither gRPC, ttrpc nor HTTP/1.x starts here.
     Other,
     /// Too few bytes to tell.
     NeedMore,
@@ -34,7 +34,9 @@ pub enum Sniff {
 /// rules its decoder resynchronises with: a 10-byte header with a zero first
 /// byte (length at most 4 MiB), type 1 to 3, its type's flags and an odd
 /// stream id, and either a request naming a method, a response envelope,
-/// or a data frame followed by another such header.
+/// or a data frame followed by another such header. Last HTTP/1.x, whose
+/// messages begin with a printable start line (a request line from a
+/// client, a status line from a server), never a zero byte.
 pub fn sniff(bytes: &[u8], from_server: bool) -> Sniff {
     let Some(&first) = bytes.first() else {
         return Sniff::NeedMore;
@@ -47,6 +49,13 @@ pub fn sniff(bytes: &[u8], from_server: bool) -> Sniff {
                 false => Sniff::NeedMore,
             };
         }
+    }
+    if first != 0 {
+        return match super::http1::starts_with_message(bytes, from_server) {
+            Some(true) => Sniff::Is(Protocol::Http1),
+            Some(false) => Sniff::Other,
+            None => Sniff::NeedMore,
+        };
     }
     // Both protocols' headers start with a zero byte here: HTTP/2 frames
     // sniffed are at most 16 KiB, ttrpc's at most 4 MiB.

@@ -29,14 +29,17 @@ pub enum Protocol {
     Grpc,
     /// containerd's ttrpc.
     Ttrpc,
+    /// HTTP/1.x (the Docker Engine API, Podman's API).
+    Http1,
 }
 
 impl Protocol {
-    /// `grpc` or `ttrpc`, as JSON output names it.
+    /// `grpc`, `ttrpc` or `http`, as JSON output names it.
     pub fn name(self) -> &'static str {
         match self {
             Protocol::Grpc => "grpc",
             Protocol::Ttrpc => "ttrpc",
+            Protocol::Http1 => "http",
         }
     }
 }
@@ -110,7 +113,7 @@ impl Conn {
 pub enum FlowEvent<'a> {
     /// A connection is seen for the first time.
     Open,
-    /// What the connection speaks (`None`: neither gRPC nor ttrpc), told
+    /// What the connection speaks (`None`: none of gRPC, ttrpc, HTTP/1.x), told
     /// once, before its first bytes, by the one stage that sniffs
     /// (`decode::sniffer`); a connection that never carried a byte is
     /// told nothing.

@@ -28,6 +28,7 @@ use serde_json::Value;
 
 use super::per_subject::PerSubject;
 use super::{grpc_status_name, time};
+use crate::decode::http1::{HttpCall, Part, PartKind};
 use crate::flow::{InContainer, Process};
 use crate::pipeline::{Item, Output, What};
 use crate::subjects::extract::PodMeta;
@@ -209,6 +210,10 @@ enum Body<'a> {
         schema_source: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         message: Option<&'a Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        http: Option<HttpJson<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        body: Option<BodyJson<'a>>,
     },
     Call {
         protocol: Option<&'static str>,
@@ -226,6 +231,8 @@ enum Body<'a> {
         reset: Option<&'static str>,
         latency_us: Option<f64>,
         unfinished: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        http: Option<HttpJson<'a>>,
     },
     Gap {
         direction: &'static str,
@@ -235,6 +242,59 @@ enum Body<'a> {
         direction: &'static str,
         text: &'a str,
     },
+}
+
+/// An HTTP call's request line and status (the target with secret
+/// query values hidden, unless secrets are shown).
+#[derive(Serialize)]
+struct HttpJson<'a> {
+    method: Option<&'a str>,
+    target: Option<&'a str>,
+    status: Option<u16>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    resynced: bool,
+}
+
+impl<'a> HttpJson<'a> {
+    fn of(h: &'a HttpCall) -> Self {
+        HttpJson {
+            method: h.method.as_deref(),
+            target: h.target.as_deref(),
+            status: h.status,
+            resynced: h.resynced,
+        }
+    }
+}
+
+/// What an HTTP message is: a body or a stream's piece, its type, its
+/// size as sent (chunk framing not counted), bytes lost, and whether it
+/// was summarised rather than kept.
+#[derive(Serialize)]
+struct BodyJson<'a> {
+    kind: &'static str,
+    content_type: Option<&'a str>,
+    bytes: u64,
+    lost: u64,
+    summarised: bool,
+}
+
+impl<'a> BodyJson<'a> {
+    fn of(p: &'a Part) -> Self {
+        BodyJson {
+            kind: match p.kind {
+                PartKind::Body => "body",
+                PartKind::Stdin => "stdin",
+                PartKind::Stdout => "stdout",
+                PartKind::Stderr => "stderr",
+                PartKind::Stream => "stream",
+                PartKind::StreamUnknown => "stream (framing unknown)",
+            },
+            content_type: p.content_type.as_deref(),
+            bytes: p.size,
+            lost: p.lost,
+            summarised: !p.kept,
+        }
+    }
 }
 
 impl<W: Write> Json<W> {
@@ -270,6 +330,7 @@ impl<W: Write> Output for Json<W> {
                 payload,
                 decompress_error,
                 decoded,
+                http,
             } => Body::Message {
                 protocol,
                 direction: dir.role(),
@@ -281,7 +342,7 @@ impl<W: Write> Output for Json<W> {
                 container,
                 sandbox_id,
                 compressed: *compressed,
-                size: payload.len(),
+                size: http.as_ref().map_or(payload.len(), |p| p.size as usize),
                 error: decompress_error.as_deref(),
                 schema: decoded.as_ref().map(|d| d.schema.name()),
                 schema_source: decoded
@@ -290,6 +351,8 @@ impl<W: Write> Output for Json<W> {
                     .map(|s| s.name()),
                 message_type: decoded.as_ref().map(|d| &d.type_name),
                 message: decoded.as_ref().map(|d| &d.json),
+                http: meta.http.as_deref().map(HttpJson::of),
+                body: http.as_deref().map(BodyJson::of),
             },
             What::CallEnd {
                 stream,
@@ -300,6 +363,7 @@ impl<W: Write> Output for Json<W> {
                 reset,
                 latency_ns,
                 unfinished,
+                http_status: _,
             } => Body::Call {
                 protocol,
                 stream: *stream,
@@ -316,6 +380,7 @@ impl<W: Write> Output for Json<W> {
                     .map(|c| crate::decode::h2::frame::error_code_name(c).unwrap_or("UNKNOWN")),
                 latency_us: latency_ns.map(|ns| ns as f64 / 1000.0),
                 unfinished: *unfinished,
+                http: meta.http.as_deref().map(HttpJson::of),
             },
             What::Gap { dir, bytes } => Body::Gap {
                 direction: dir.role(),

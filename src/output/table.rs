@@ -39,6 +39,7 @@ use anyhow::{Context, Result};
 use super::layout::{cut_to_width, Layout, COLUMNS, MAX_PID_DIGITS};
 use super::per_subject::PerSubject;
 use super::{grpc_status_name, short_method, time};
+use crate::decode::http1::HttpCall;
 use crate::decode::{CallMeta, PathInfo};
 use crate::flow::Process;
 use crate::pipeline::{Item, Output, What};
@@ -223,7 +224,8 @@ impl<W: Write> Table<W> {
 
     fn method(&self, path: &PathInfo) -> String {
         match path {
-            PathInfo::Known(p) if self.opts.full => p.clone(),
+            // An HTTP route no API table names: `METHOD /path` as it is.
+            PathInfo::Known(p) if self.opts.full || p.contains(' ') => p.clone(),
             PathInfo::Known(p) => short_method(p).to_string(),
             PathInfo::Unknown => "<unknown>".to_string(),
         }
@@ -242,6 +244,7 @@ impl<W: Write> Output for Table<W> {
                 payload,
                 decompress_error,
                 decoded,
+                http,
             } => {
                 // The row's text is built once: its prefix, then the
                 // message (ids shortened as it is copied).
@@ -252,23 +255,43 @@ impl<W: Write> Output for Table<W> {
                     (false, Some(mark)) => format!("[{mark}] "),
                     (false, None) => String::new(),
                 };
-                if *compressed {
-                    text.push_str("(compressed) ");
-                }
-                match (decompress_error, decoded) {
-                    (Some(e), _) => {
-                        let _ = write!(text, "<{} compressed bytes: {e}>", payload.len());
+                // The message: "(compressed)", then its text with ids
+                // shortened as it is copied.
+                let body = |out: &mut String| {
+                    if *compressed {
+                        out.push_str("(compressed) ");
                     }
-                    (None, Some(d)) if self.opts.full => text.push_str(&d.text),
-                    (None, Some(d)) => shown.push_shortened(&mut text, &d.text),
-                    (None, None) => {}
+                    match (decompress_error, decoded) {
+                        (Some(e), _) => {
+                            let _ = write!(out, "<{} compressed bytes: {e}>", payload.len());
+                        }
+                        (None, Some(d)) if self.opts.full => out.push_str(&d.text),
+                        (None, Some(d)) => shown.push_shortened(out, &d.text),
+                        (None, None) => {}
+                    }
+                };
+                // An HTTP message's row begins with its request or status
+                // line, unless it is a stream's piece.
+                let row_type = http.as_ref().and_then(|p| p.kind.row_type());
+                match (&meta.http, row_type) {
+                    (Some(h), None) => {
+                        let mut b = String::new();
+                        body(&mut b);
+                        text.push_str(&http_line(h, dir.is_request(), &b));
+                    }
+                    _ => body(&mut text),
                 }
-                let kind = if dir.is_request() { "REQ" } else { "RESP" };
+                let kind = match (row_type, dir.is_request()) {
+                    (Some(t), _) => t,
+                    (None, true) => "REQ",
+                    (None, false) => "RESP",
+                };
                 (kind, Some(*stream), self.method(path), text)
             }
             What::CallEnd {
                 stream,
                 path,
+                http_status,
                 status,
                 message,
                 reset,
@@ -282,6 +305,9 @@ impl<W: Write> Output for Table<W> {
                     let name =
                         crate::decode::h2::frame::error_code_name(*code).unwrap_or("UNKNOWN");
                     ("RST", format!("stream reset: {name}{latency}"))
+                } else if let Some(s) = http_status.filter(|&s| s >= 400) {
+                    let msg = message.as_deref().unwrap_or("");
+                    ("ERR", format!("HTTP {s}: {}{latency}", msg.escape_debug()))
                 } else if let Some(s) = status.filter(|&s| s != 0) {
                     let msg = message.as_deref().unwrap_or("");
                     (
@@ -331,6 +357,21 @@ impl<W: Write> Output for Table<W> {
     fn flush(&mut self) -> Result<()> {
         self.release()?;
         self.w.flush().context("writing the table")
+    }
+}
+
+/// An HTTP message's row text: a request's method and target before its
+/// body, a response's status.
+fn http_line(h: &HttpCall, request: bool, body: &str) -> String {
+    let head = match (request, &h.method, &h.target, h.status) {
+        (true, Some(m), Some(t), _) => format!("{m} {}", t.escape_debug()),
+        (false, _, _, Some(s)) => s.to_string(),
+        _ => return body.to_string(),
+    };
+    let resynced = if h.resynced { " (resynced)" } else { "" };
+    match body.is_empty() {
+        true => format!("{head}{resynced}"),
+        false => format!("{head}{resynced} {body}"),
     }
 }
 

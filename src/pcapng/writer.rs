@@ -115,6 +115,9 @@ pub struct WriterStats {
     pub grpc: u64,
     /// Connections whose first bytes were ttrpc.
     pub ttrpc: u64,
+    /// Connections whose first bytes were HTTP/1.x (on port 80, as gRPC:
+    /// Wireshark's HTTP dissector takes both).
+    pub http: u64,
     /// Connections with bytes that were neither.
     pub other: u64,
     /// Synthetic frames written to carry recovered HPACK tables and headers.
@@ -459,6 +462,7 @@ impl<W: Write> PcapngWriter<W> {
                 self.stats.ttrpc += 1;
                 c.ends[1].port = TTRPC_PORT;
             }
+            Some(Protocol::Http1) => self.stats.http += 1,
             None => self.stats.other += 1,
         }
     }

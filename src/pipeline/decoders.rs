@@ -1,5 +1,5 @@
 //! The adapter from flow events to protocol decoders: one decoder per
-//! connection, chosen by the flow's [`FlowEvent::Protocol`] (told by the
+//! connection (HTTP/2, ttrpc or HTTP/1.x), chosen by the flow's [`FlowEvent::Protocol`] (told by the
 //! one stage that sniffs, `decode::sniffer`), fed each direction's
 //! ordered bytes and gaps, its events handed on with the connection they
 //! belong to. The presentation pipeline ([`super::Pipeline`]) and `redact`
@@ -10,7 +10,8 @@ use std::collections::HashMap;
 use anyhow::{ensure, Result};
 
 use super::item::ConnInfo;
-use crate::decode::{ConnDecoder, Event, Protocol, TtrpcDecoder};
+use crate::decode::http1::Ttys;
+use crate::decode::{ConnDecoder, Event, Http1Decoder, Protocol, TtrpcDecoder};
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Process, Stamp};
 use crate::sizes::Sizes;
 
@@ -28,7 +29,9 @@ pub struct ProtocolCounts {
     pub grpc: u64,
     /// ttrpc.
     pub ttrpc: u64,
-    /// Bytes that are neither: not decoded.
+    /// HTTP/1.x.
+    pub http: u64,
+    /// Bytes that are none of them: not decoded.
     pub other: u64,
 }
 
@@ -37,6 +40,7 @@ enum Proto {
     Untold,
     Http2(Box<ConnDecoder>),
     Ttrpc(Box<TtrpcDecoder>),
+    Http1(Box<Http1Decoder>),
     /// Neither: its bytes are dropped.
     Other,
 }
@@ -57,12 +61,15 @@ pub struct Decoders {
     last_ns: u64,
     literals: bool,
     counts: ProtocolCounts,
+    /// HTTP/1.x: the TTYs create calls named, for other connections' streams.
+    ttys: Ttys,
 }
 
 impl Decoders {
     /// Connections with a decoder now.
     pub fn sizes(&self, out: &mut Sizes) {
         out.add("decoders.conns", self.conns.len());
+        out.add("decoders.http_ttys", self.ttys.len());
     }
 
     /// Decoders for every connection that shows up.
@@ -182,6 +189,15 @@ impl Decoders {
                 self.counts.ttrpc += 1;
                 Proto::Ttrpc(Box::new(TtrpcDecoder::new()))
             }
+            Some(Protocol::Http1) => {
+                self.counts.http += 1;
+                let mut dec = Http1Decoder::new();
+                dec.share_ttys(self.ttys.clone());
+                if self.literals {
+                    dec.report_literals();
+                }
+                Proto::Http1(Box::new(dec))
+            }
             None => {
                 self.counts.other += 1;
                 Proto::Other
@@ -214,6 +230,7 @@ fn feed(e: &mut Entry, dir: Dir, bytes: &[u8], stamp: &Stamp, out: &mut Vec<Even
     match &mut e.proto {
         Proto::Http2(d) => d.feed(dir, bytes, stamp, out),
         Proto::Ttrpc(d) => d.feed(dir, bytes, stamp, out),
+        Proto::Http1(d) => d.feed(dir, bytes, stamp, out),
         Proto::Untold | Proto::Other => {}
     }
 }
@@ -222,6 +239,7 @@ fn gap(e: &mut Entry, dir: Dir, n: u64, out: &mut Vec<Event>) {
     match &mut e.proto {
         Proto::Http2(d) => d.gap(dir, n, out),
         Proto::Ttrpc(d) => d.gap(dir, n, out),
+        Proto::Http1(d) => d.gap(dir, n, out),
         Proto::Untold | Proto::Other => {}
     }
 }
@@ -230,6 +248,7 @@ fn close(e: &mut Entry, ts_ns: u64, out: &mut Vec<Event>) {
     match &mut e.proto {
         Proto::Http2(d) => d.close(ts_ns, out),
         Proto::Ttrpc(d) => d.close(ts_ns, out),
+        Proto::Http1(d) => d.close(ts_ns, out),
         Proto::Untold | Proto::Other => {}
     }
 }

@@ -68,6 +68,9 @@ pub enum What {
         /// The payload decoded with the schemas, in the forms the output
         /// asked for; None when it could not be decompressed.
         decoded: Option<Decoded>,
+        /// HTTP/1.x: what the message is (a body, a stream's piece) and,
+        /// when summarised, its type and size.
+        http: Option<Box<decode::http1::Part>>,
     },
     /// A call ended.
     CallEnd {
@@ -77,6 +80,8 @@ pub enum What {
         path: PathInfo,
         /// Namespace and timeout of the call.
         meta: CallMeta,
+        /// The HTTP status of the response, when seen.
+        http_status: Option<u16>,
         /// grpc-status (0 is OK).
         status: Option<u32>,
         /// grpc-message.
@@ -186,6 +191,7 @@ pub fn of_event(info: &ConnInfo, ev: Event, ts_ns: u64) -> Option<Item> {
             payload,
             decompress_error,
             meta,
+            http,
             ..
         } => Some(item(
             stamp.ts_ns,
@@ -200,11 +206,13 @@ pub fn of_event(info: &ConnInfo, ev: Event, ts_ns: u64) -> Option<Item> {
                 payload,
                 decompress_error: decompress_error.map(|e| e.to_string()),
                 decoded: None,
+                http,
             },
         )),
         Event::CallEnd {
             stream_id,
             path,
+            http_status,
             status,
             message,
             reset,
@@ -223,6 +231,7 @@ pub fn of_event(info: &ConnInfo, ev: Event, ts_ns: u64) -> Option<Item> {
                 stream: stream_id,
                 path,
                 meta,
+                http_status,
                 status,
                 message,
                 reset,
@@ -235,11 +244,15 @@ pub fn of_event(info: &ConnInfo, ev: Event, ts_ns: u64) -> Option<Item> {
             Some(item(ts_ns, info.sender(dir), dir, What::Gap { dir, bytes }))
         }
         Event::Resync { dir, skipped } => {
-            let proto = match info.protocol {
-                Some(Protocol::Ttrpc) => "ttrpc",
-                _ => "HTTP/2",
+            let text = match info.protocol {
+                Some(Protocol::Http1) => {
+                    format!("HTTP/1.x message head found after skipping {skipped} bytes")
+                }
+                Some(Protocol::Ttrpc) => {
+                    format!("ttrpc frame boundary found after skipping {skipped} bytes")
+                }
+                _ => format!("HTTP/2 frame boundary found after skipping {skipped} bytes"),
             };
-            let text = format!("{proto} frame boundary found after skipping {skipped} bytes");
             Some(note(dir, text))
         }
         Event::Desync { dir, reason } => Some(note(dir, format!("HPACK state reset: {reason}"))),

@@ -6,6 +6,7 @@
 
 pub mod attribution;
 pub mod decoders;
+pub mod http;
 pub mod item;
 pub mod method_filter;
 pub mod subject_filter;
@@ -88,6 +89,25 @@ impl View {
         }
         if !self.subjects.is_empty() && !self.subjects.accepts(&item.subject) {
             return None;
+        }
+        let redact = self.schemas.redacts();
+        if let What::Message { meta, .. } | What::CallEnd { meta, .. } = &mut item.what {
+            if let Some(h) = meta.http.as_mut().filter(|_| redact) {
+                if let Some(t) = h.target.as_mut() {
+                    *t = crate::decode::http1::secrets::redacted_target(t);
+                }
+            }
+        }
+        if let What::Message {
+            path,
+            payload,
+            decoded,
+            http: Some(part),
+            ..
+        } = &mut item.what
+        {
+            *decoded = Some(http::present(part, payload, path, redact));
+            return Some(item);
         }
         if let What::Message {
             dir,

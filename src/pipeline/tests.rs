@@ -67,11 +67,11 @@ fn each_connection_gets_the_decoder_its_bytes_call_for() {
         b"\x0a\x01x",
     );
     run(&mut dec, 2, &h2.writes, &mut seen);
-    let http1 = [
-        (Dir::ToServer, b"GET / HTTP/1.1\r\n\r\n".to_vec()),
-        (Dir::ToClient, b"HTTP/1.1 200 OK\r\n\r\n".to_vec()),
+    let other = [
+        (Dir::ToServer, b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()),
+        (Dir::ToClient, b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()),
     ];
-    run(&mut dec, 3, &http1, &mut seen);
+    run(&mut dec, 3, &other, &mut seen);
     // A connection that closes without a byte spoke nothing.
     run(&mut dec, 4, &[], &mut seen);
     assert_eq!(messages(&seen, Protocol::Ttrpc), 9);

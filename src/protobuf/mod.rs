@@ -143,6 +143,13 @@ pub enum SchemaUse {
     SchemaLess,
     /// Not protobuf wire format at all; shown as a string or hex.
     Invalid,
+    /// An HTTP body read as JSON (no protobuf).
+    Json,
+    /// An HTTP body or stream piece shown as text (no protobuf).
+    Text,
+    /// An HTTP body summarised by its type and size (an archive, binary,
+    /// or over the bound kept).
+    Summary,
 }
 
 impl SchemaUse {
@@ -152,6 +159,9 @@ impl SchemaUse {
             SchemaUse::Typed => "typed",
             SchemaUse::SchemaLess => "schemaless",
             SchemaUse::Invalid => "invalid",
+            SchemaUse::Json => "json",
+            SchemaUse::Text => "text",
+            SchemaUse::Summary => "summary",
         }
     }
 }

@@ -1,5 +1,7 @@
 //! First read: decode the capture as `decode` does and note where, in each
-//! direction's stream, the values of secret fields lie.
+//! direction's stream, the values of secret fields lie (gRPC and ttrpc
+//! messages by their schemas, HTTP/2 header literals, HTTP/1.x header
+//! fields, query values and bodies by `decode::http1::secrets`).
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -7,7 +9,8 @@ use std::ops::Range;
 use anyhow::Result;
 
 use super::hpack::{huffman_mask, is_secret_header};
-use crate::decode::{Event, LiteralValue, PathInfo};
+use crate::decode::http1::{secrets, Part};
+use crate::decode::{Event, LiteralValue, PathInfo, Protocol};
 use crate::flow::{Conn, ConnId, Dir, FlowEvent, Sink};
 use crate::pipeline::decoders::{Decoders, Events};
 use crate::pipeline::ConnInfo;
@@ -103,11 +106,24 @@ impl<'a> Finder<'a> {
 impl Events for Collect<'_> {
     fn event(&mut self, conn: &ConnInfo, _ts_ns: u64, ev: Event) -> Result<()> {
         match ev {
+            Event::Literals { dir, values, .. } if conn.protocol == Some(Protocol::Http1) => {
+                for v in &values {
+                    self.http_field(conn.id, dir, v);
+                }
+            }
             Event::Literals { dir, values, .. } => {
                 for v in &values {
                     self.header(conn.id, dir, v);
                 }
             }
+            Event::Message {
+                dir,
+                path,
+                payload,
+                stream_ranges,
+                http: Some(part),
+                ..
+            } => self.http_body(conn.id, dir, &path, &part, &payload, &stream_ranges),
             Event::Message {
                 dir,
                 path,
@@ -162,6 +178,59 @@ impl Collect<'_> {
         for range in stream {
             self.found.bytes += range.end - range.start;
             list.push(Overwrite { range, bytes: None });
+        }
+    }
+
+    /// An HTTP/1.x body: its secret bytes (`decode::http1::secrets`) are
+    /// filled. A summarised body (binary, an archive, or past the bound
+    /// kept) was not read: counted as unchecked, unless empty.
+    fn http_body(
+        &mut self,
+        id: ConnId,
+        dir: Dir,
+        path: &PathInfo,
+        part: &Part,
+        payload: &[u8],
+        pieces: &[Range<u64>],
+    ) {
+        if !part.kept {
+            self.found.unchecked += 1;
+            return;
+        }
+        let ranges = secrets::body_secrets(path.known().unwrap_or_default(), payload);
+        if ranges.is_empty() {
+            return;
+        }
+        self.found.messages += 1;
+        self.found.values += ranges.len() as u64;
+        let list = self.secrets.entry((id, dir)).or_default();
+        for range in ranges.into_iter().flat_map(|r| to_stream(pieces, r)) {
+            self.found.bytes += range.end - range.start;
+            list.push(Overwrite { range, bytes: None });
+        }
+    }
+
+    /// An HTTP/1.x request's secret header field or query value (the
+    /// decoder reports only those): replaced by a stand-in of the same
+    /// length (the registry headers stay base64).
+    fn http_field(&mut self, id: ConnId, dir: Dir, v: &LiteralValue) {
+        let (Some(name), Some(value)) = (v.field.name.known(), v.field.value.known()) else {
+            return;
+        };
+        let name = String::from_utf8_lossy(name);
+        let masked = secrets::masked_field(&name, value, FILL);
+        self.found.headers += 1;
+        self.found.values += 1;
+        let list = self.secrets.entry((id, dir)).or_default();
+        let mut done = 0;
+        for range in &v.stream_ranges {
+            let n = (range.end - range.start) as usize;
+            self.found.bytes += n as u64;
+            list.push(Overwrite {
+                range: range.clone(),
+                bytes: masked.get(done..done + n).map(<[u8]>::to_vec),
+            });
+            done += n;
         }
     }
 

@@ -521,20 +521,34 @@ fn unreadable(shown: &str, e: &anyhow::Error) -> String {
     format!("warning: cannot read the schemas of {shown} ({e:#}); its connections are decoded with the bundled schemas")
 }
 
-/// A flow sink that has every connection's server looked up (so that
-/// `record` learns binaries even without `--decode`), then passes the
-/// event on.
+/// A flow sink that has every gRPC and ttrpc connection's server looked up
+/// (so that `record` learns binaries even without `--decode`), then passes
+/// the event on. HTTP/1.x servers (dockerd's, podman's API) are not: their
+/// bodies are JSON, no schema decodes them.
 pub struct AskServers<'a> {
     /// Where servers are looked up; None passes events on only.
     pub registry: Option<&'a SchemaRegistry>,
     /// The sink events go to.
     pub inner: &'a mut dyn Sink,
+    /// Open connections that speak HTTP/1.x.
+    pub http: &'a mut std::collections::HashSet<crate::flow::ConnId>,
 }
 
 impl Sink for AskServers<'_> {
     fn event(&mut self, conn: &Conn, ts_ns: u64, ev: FlowEvent<'_>) -> Result<()> {
+        match ev {
+            FlowEvent::Protocol(Some(crate::flow::Protocol::Http1)) => {
+                self.http.insert(conn.id);
+            }
+            FlowEvent::Close => {
+                self.http.remove(&conn.id);
+            }
+            _ => {}
+        }
         if let (Some(r), Some(pid)) = (self.registry, conn.server.owner.pid) {
-            r.ask(pid);
+            if !self.http.contains(&conn.id) {
+                r.ask(pid);
+            }
         }
         self.inner.event(conn, ts_ns, ev)
     }

@@ -300,24 +300,29 @@ impl Dockerd {
     /// Unmounts everything mounted under the temp dir, deepest first (what a killed dockerd
     /// leaves: its data root's bind mount, overlay mounts of running containers).
     fn unmount_all(&self) {
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-        let mut points: Vec<PathBuf> = mountinfo
-            .lines()
-            .filter_map(|line| line.split(' ').nth(4))
-            .map(|p| PathBuf::from(unescape_mountinfo(p)))
-            .filter(|p| p.starts_with(self.dir.path()))
-            .collect();
-        points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
-        for point in points {
-            let c = CString::new(point.as_os_str().as_bytes()).expect("no NUL in a mount point");
-            // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
-            if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
-                eprintln!(
-                    "cannot unmount {}: {}",
-                    point.display(),
-                    std::io::Error::last_os_error()
-                );
-            }
+        unmount_under(self.dir.path());
+    }
+}
+
+/// Unmounts everything mounted under `dir`, deepest first.
+pub(super) fn unmount_under(dir: &std::path::Path) {
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<PathBuf> = mountinfo
+        .lines()
+        .filter_map(|line| line.split(' ').nth(4))
+        .map(|p| PathBuf::from(unescape_mountinfo(p)))
+        .filter(|p| p.starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for point in points {
+        let c = CString::new(point.as_os_str().as_bytes()).expect("no NUL in a mount point");
+        // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+        if unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) } != 0 {
+            eprintln!(
+                "cannot unmount {}: {}",
+                point.display(),
+                std::io::Error::last_os_error()
+            );
         }
     }
 }

@@ -17,7 +17,9 @@
 pub mod chromium;
 mod cri;
 mod dockerd;
+pub mod http;
 mod image;
+mod podman;
 mod ports;
 pub mod report;
 
@@ -28,6 +30,8 @@ pub use cri::{CriClient, CriResult};
 pub use dockerd::Dockerd;
 #[allow(unused_imports)]
 pub use image::{busybox_docker_archive, DOCKER_IMAGE};
+#[allow(unused_imports)]
+pub use podman::Podman;
 #[allow(unused_imports)]
 pub use ports::with_port;
 

@@ -1,13 +1,21 @@
 use super::*;
 
 #[test]
-fn defaults_are_containerd_its_ttrpc_socket_and_the_shims() {
+fn defaults_are_containerd_its_ttrpc_socket_the_shims_docker_and_podman() {
     let f = Filters::new(false, &[], &[], &[]).unwrap();
     let kept = |p: &str| f.paths.iter().any(|f| f.matches(p));
     assert!(kept(DEFAULT_SOCKET));
     assert!(kept("/run/containerd/containerd.sock.ttrpc"));
     assert!(kept("/run/containerd/s/998900d07b0ae20006783fd6b47ab2ae"));
     assert!(!kept("/run/containerd/other.sock"));
+    for p in [
+        "/run/docker.sock",
+        "/var/run/docker.sock",
+        "/run/podman/podman.sock",
+    ] {
+        assert!(kept(p), "{p}");
+    }
+    assert!(!kept("/run/docker.sock.bak"));
     // --socket replaces the defaults.
     let f = Filters::new(false, &["/x".into()], &[], &[]).unwrap();
     assert_eq!(f.paths, vec![PathFilter::parse("/x").unwrap()]);

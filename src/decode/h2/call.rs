@@ -291,6 +291,7 @@ impl Calls {
                         decompress_error,
                         stream_ranges: raw.stream_ranges,
                         meta: call.meta.clone(),
+                        http: None,
                     }
                 }
                 Err(error) => Event::Error {
@@ -532,6 +533,7 @@ fn request_of(fields: Option<&[HeaderField]>) -> Request {
         meta: CallMeta {
             namespace: text(f, b"containerd-namespace"),
             timeout_ns: value(f, b"grpc-timeout").and_then(timeout_ns),
+            http: None,
         },
     }
 }

@@ -139,6 +139,20 @@ impl ConnDecoder {
         true
     }
 
+    /// The HTTP/1.1 request that upgraded the connection to HTTP/2 (RFC
+    /// 7540 section 3.2: it becomes stream 1, half-closed from the client's
+    /// side), with its fields as HTTP/2 would carry them.
+    pub fn upgraded_request(
+        &mut self,
+        fields: Vec<HeaderField>,
+        stamp: &Stamp,
+        out: &mut Vec<Event>,
+    ) {
+        self.st
+            .calls
+            .on_headers(Dir::ToServer, 1, Some(fields), true, stamp, out);
+    }
+
     /// `n` bytes of direction `dir` were lost right after what was fed.
     pub fn gap(&mut self, dir: Dir, n: u64, out: &mut Vec<Event>) {
         out.push(Event::Gap { dir, bytes: n });

@@ -23,7 +23,11 @@ fn tells_protocols_apart() {
     let data = frame(3, 3, 0, b"\x08\x01");
     assert_eq!(sniff(&data, true), Sniff::NeedMore);
     assert_eq!(sniff(&[data.clone(), data].concat(), true), ttrpc);
-    assert_eq!(sniff(b"GET / HTTP/1.1\r\n", false), Sniff::Other);
+    let http = Sniff::Is(Protocol::Http1);
+    assert_eq!(sniff(b"GET / HTTP/1.1\r\n", false), http);
+    assert_eq!(sniff(b"HTTP/1.1 200 OK\r\n", true), http);
+    assert_eq!(sniff(b"GET /v1.4", false), Sniff::NeedMore);
+    assert_eq!(sniff(b"SSH-2.0-OpenSSH_9.2\r\n", false), Sniff::Other);
     assert_eq!(sniff(&[0; 12], false), Sniff::Other);
     assert_eq!(sniff(b"", false), Sniff::NeedMore);
 }

@@ -46,14 +46,23 @@ fn one_verdict_per_connection_before_its_bytes() {
             ],
         );
         feed(&mut s, 4, &[]);
-        for id in 1..=4 {
+        feed(
+            &mut s,
+            5,
+            &[
+                (Dir::ToServer, b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()),
+                (Dir::ToClient, b"SSH-2.0-OpenSSH_9.2\r\n".to_vec()),
+            ],
+        );
+        for id in 1..=5 {
             s.event(&conn(id), 99, FlowEvent::Close).unwrap();
         }
     }
     for (id, want, writes) in [
         (1, Some(Protocol::Grpc), h2.writes.len()),
         (2, Some(Protocol::Ttrpc), shim_conversation().writes.len()),
-        (3, None, 2),
+        (3, Some(Protocol::Http1), 2),
+        (5, None, 2),
     ] {
         let evs = of(&rec, id);
         assert_eq!(evs[0], &OwnedEvent::Open);

@@ -100,6 +100,7 @@ fn message_event(
         decompress_error: None,
         stream_ranges,
         meta: call.meta.clone(),
+        http: None,
     }
 }
 
@@ -211,6 +212,7 @@ impl Calls {
             namespace: env.meta(NAMESPACE_KEY).map(str::to_owned),
             // ttrpc sends 0 for "no deadline".
             timeout_ns: u64::try_from(env.timeout_nano).ok().filter(|&t| t > 0),
+            http: None,
         };
         let call = Call {
             path: PathInfo::Known(env.path()),

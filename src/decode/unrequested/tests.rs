@@ -3,6 +3,7 @@ use crate::testsupport::decoders::stamp;
 
 fn message(sid: u32) -> Event {
     Event::Message {
+        http: None,
         stream_id: sid,
         dir: crate::decode::Dir::ToClient,
         path: PathInfo::Unknown,
@@ -51,6 +52,7 @@ fn held_events_go_out_named_in_order() {
     assert_eq!(out.len(), 1);
     let path = PathInfo::Known("/a.B/C".into());
     let meta = CallMeta {
+        http: None,
         namespace: Some("k8s.io".into()),
         timeout_ns: None,
     };

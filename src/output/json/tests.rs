@@ -47,6 +47,7 @@ fn calls_say_their_pod_and_container_or_null() {
         writer: Process::default(),
         peer: Process::default(),
         what: What::CallEnd {
+            http_status: None,
             stream: 1,
             path: crate::decode::PathInfo::Known(
                 "/runtime.v1.RuntimeService/StartContainer".into(),

@@ -168,11 +168,15 @@ pub fn summary(out: &mut String, p: &Parts, f: &Facts) {
         out,
         "Connections",
         &format!(
-            "{}{} with calls, notes or gaps shown; in the capture {} gRPC, {} ttrpc, {} other{}",
+            "{}{} with calls, notes or gaps shown; in the capture {} gRPC, {} ttrpc, {}{} other{}",
             if p.lanes.uncounted { "at least " } else { "" },
             p.lanes.conns(),
             pr.grpc,
             pr.ttrpc,
+            match pr.http {
+                0 => String::new(),
+                n => format!("{n} HTTP/1.1, "),
+            },
             pr.other,
             if f.mid_connection > 0 {
                 format!("; {} begun before the capture", f.mid_connection)

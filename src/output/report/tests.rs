@@ -104,6 +104,7 @@ fn end(conn_id: u64, stream: u32, path: &str, ts: u64, subject: Subject) -> Item
         peer: c.client,
         conn: c,
         what: What::CallEnd {
+            http_status: None,
             stream,
             path: PathInfo::Known(path.into()),
             meta: CallMeta::default(),
@@ -179,6 +180,7 @@ fn a_message_gives_its_call_an_excerpt_and_bytes() {
         peer: c.server,
         conn: c,
         what: What::Message {
+            http: None,
             dir: Dir::ToServer,
             stream: 7,
             path: PathInfo::Known("/a.B/C".into()),
@@ -256,6 +258,7 @@ fn extreme_items_give_a_page_without_panic_or_nan() {
         let c = conn(i as u64);
         let what = match i % 3 {
             0 => What::CallEnd {
+                http_status: None,
                 stream: 1,
                 path: PathInfo::Unknown,
                 meta: CallMeta::default(),
@@ -270,6 +273,7 @@ fn extreme_items_give_a_page_without_panic_or_nan() {
                 bytes: u64::MAX,
             },
             _ => What::CallEnd {
+                http_status: None,
                 stream: 3,
                 path: PathInfo::Known(String::new()),
                 meta: CallMeta::default(),

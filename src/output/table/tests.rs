@@ -4,6 +4,7 @@ use unicode_width::UnicodeWidthStr;
 #[test]
 fn request_context() {
     let meta = CallMeta {
+        http: None,
         namespace: Some("default".into()),
         timeout_ns: Some(2_000_000_000),
     };
@@ -132,6 +133,7 @@ fn message(stream: u32, conn: u64) -> Item {
             ..Default::default()
         },
         what: What::Message {
+            http: None,
             dir: crate::flow::Dir::ToServer,
             stream,
             path: PathInfo::Known("/containerd.services.namespaces.v1.Namespaces/Create".into()),

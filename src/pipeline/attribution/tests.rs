@@ -23,6 +23,7 @@ fn message(conn: u64, stream: u32, path: &str, dir: Dir, payload: Vec<u8>) -> It
         writer: Process::default(),
         peer: Process::default(),
         what: What::Message {
+            http: None,
             dir,
             stream,
             path: PathInfo::Known(path.into()),
