@@ -321,3 +321,66 @@ fn pod_run(cd: &Containerd, dir: &std::path::Path, attempt: u32) -> bool {
     assert_eq!(start.attr("containerd.subject.pod.name"), name);
     true
 }
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (scripts/test.sh does)"]
+fn an_agent_that_cannot_attach_stays_up_and_says_why() {
+    require_root();
+    let dir = short_tempdir("cs-agentdown");
+    let metrics = format!("127.0.0.1:{}", common::otel::free_port());
+    let err = dir.path().join("agent.stderr");
+    // As nobody, with no capability: loading BPF is refused.
+    let mut child = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(common::bin())
+        .args([
+            "agent",
+            "--metrics-addr",
+            &metrics,
+            "--status-interval",
+            "0.2",
+        ])
+        .args(["--otlp-endpoint", "http://127.0.0.1:9"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("setpriv (util-linux)");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let scraped = loop {
+        if let Some(s) = common::otel::get(&format!("http://{metrics}/metrics")) {
+            break s;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the agent exited: {}",
+            std::fs::read_to_string(&err).unwrap()
+        );
+        assert!(std::time::Instant::now() < deadline, "no metrics");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(scraped.contains("\ncontainerdsnoop_up 0\n"), "{scraped}");
+    std::thread::sleep(Duration::from_millis(1000));
+    // Still up: not a crash loop.
+    assert!(child.try_wait().unwrap().is_none());
+    // SAFETY: kill has no memory-safety preconditions; the pid is our unreaped child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let stderr = std::fs::read_to_string(&err).unwrap();
+    let statuses: Vec<Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(statuses.len() >= 3, "{stderr}");
+    for s in &statuses {
+        assert_eq!(s["attached"], false, "{s}");
+        assert!(s["error"].as_str().unwrap().contains("root"), "{s}");
+    }
+}
