@@ -166,6 +166,9 @@ pub struct Options {
     pub flush_timeout: Duration,
     /// One request's bound.
     pub request_timeout: Duration,
+    /// Wait for room in a full queue instead of dropping (offline: a
+    /// capture file can wait for the collector, a live capture cannot).
+    pub blocking: bool,
 }
 
 impl Options {
@@ -175,6 +178,7 @@ impl Options {
             queue: queue.max(1),
             flush_timeout,
             request_timeout: REQUEST_TIMEOUT,
+            blocking: false,
         }
     }
 }
@@ -201,6 +205,7 @@ pub struct Exporter {
     shared: Arc<Shared>,
     epoch: Instant,
     flush_timeout: Duration,
+    blocking: bool,
     /// Where the spans go.
     pub target: Target,
 }
@@ -226,6 +231,7 @@ impl Exporter {
             target: target.clone(),
             resource,
             request_timeout: opts.request_timeout,
+            down: std::cell::Cell::new(false),
         };
         Exporter {
             tx: Mutex::new(Some(tx)),
@@ -234,6 +240,7 @@ impl Exporter {
             shared,
             epoch,
             flush_timeout: opts.flush_timeout,
+            blocking: opts.blocking,
             target,
         }
     }
@@ -254,23 +261,32 @@ impl Exporter {
         Ok(())
     }
 
-    /// Queue `span`, or drop and count it when the queue is full (never waits).
+    /// Queue `span`; when the queue is full, drop and count it (live:
+    /// never waits) or wait for room ([`Options::blocking`], offline).
     pub fn send(&self, span: Span) {
         let c = &self.shared.counts;
-        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(tx) = tx.as_ref() else {
+        // A sender of our own: a blocked send holds no lock.
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(tx) = tx else {
             c.failed.fetch_add(1, Ordering::Relaxed);
             return;
         };
         // Counted before the thread can take it.
         c.queued.fetch_add(1, Ordering::Relaxed);
-        match tx.try_send(span) {
+        let sent = match self.blocking {
+            true => tx.send(span).map_err(|_| TrySendError::Disconnected(())),
+            false => tx.try_send(span).map_err(|e| match e {
+                TrySendError::Full(_) => TrySendError::Full(()),
+                TrySendError::Disconnected(_) => TrySendError::Disconnected(()),
+            }),
+        };
+        match sent {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
+            Err(TrySendError::Full(())) => {
                 c.queued.fetch_sub(1, Ordering::Relaxed);
                 c.dropped.fetch_add(1, Ordering::Relaxed);
             }
-            Err(TrySendError::Disconnected(_)) => {
+            Err(TrySendError::Disconnected(())) => {
                 c.queued.fetch_sub(1, Ordering::Relaxed);
                 c.failed.fetch_add(1, Ordering::Relaxed);
             }
@@ -333,6 +349,10 @@ struct Worker {
     target: Target,
     resource: Vec<KeyValue>,
     request_timeout: Duration,
+    /// The last batch failed every attempt: until one gets through, later
+    /// batches get one attempt each (a collector that stays down costs
+    /// one connection attempt a batch, not a backoff series).
+    down: std::cell::Cell<bool>,
 }
 
 /// Why a request did not deliver.
@@ -412,7 +432,8 @@ impl Worker {
         let body = self.request(std::mem::take(batch)).encode_to_vec();
         let mut backoff = BACKOFF;
         let mut rejected = None;
-        for attempt in 1..=ATTEMPTS {
+        let attempts = if self.down.get() { 1 } else { ATTEMPTS };
+        for attempt in 1..=attempts {
             let timeout = match self.left() {
                 Some(l) if l.is_zero() => break,
                 Some(l) => l.min(self.request_timeout),
@@ -424,7 +445,7 @@ impl Worker {
                     break;
                 }
                 Err(Failure::Final) => break,
-                Err(Failure::Retry) if attempt < ATTEMPTS => {
+                Err(Failure::Retry) if attempt < attempts => {
                     let pause = self.left().map_or(backoff, |l| l.min(backoff));
                     std::thread::sleep(pause);
                     backoff *= 2;

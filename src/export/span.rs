@@ -166,7 +166,7 @@ pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, ids: &mut Ids) 
         },
     ));
     a.push(string(semconv::RPC_RESPONSE_STATUS_CODE, call.status));
-    if !call.ok() {
+    if call.failed() {
         a.push(string(semconv::ERROR_TYPE, call.status));
     }
     http_attributes(item, &mut a);
@@ -208,10 +208,10 @@ pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, ids: &mut Ids) 
     if call.start_ns.is_none() {
         a.push(boolean(attr::START_UNKNOWN, true));
     }
-    let status = match call.ok() {
+    let status = match call.failed() {
         // A server span of a successful call leaves its status unset.
-        true => None,
-        false => Some(Status {
+        false => None,
+        true => Some(Status {
             code: status::StatusCode::Error as i32,
             message: call
                 .message

@@ -72,7 +72,7 @@ fn a_call_is_read_once_for_names_status_and_times() {
     assert_eq!(c.service, Some("runtime.v1.RuntimeService"));
     assert_eq!(c.method, Some("RunPodSandbox"));
     assert_eq!(c.status, "NOT_FOUND");
-    assert!(!c.ok());
+    assert!(c.failed());
     assert_eq!(c.name(), "runtime.v1.RuntimeService/RunPodSandbox");
     assert_eq!(c.start_ns, Some(9_998_000_000));
     assert_eq!(c.seconds(), Some(0.002));
