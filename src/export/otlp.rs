@@ -8,7 +8,7 @@
 //! counted `failed` too. `sent + dropped + failed` is every span made.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,8 @@ use super::span::string;
 const MAX_BATCH: usize = 512;
 /// How long the first span of a batch waits for others.
 const LINGER: Duration = Duration::from_millis(200);
+/// The linger is slept in slices of this, watching for the exit.
+const LINGER_SLICE: Duration = Duration::from_millis(20);
 /// Attempts per batch before its spans count as failed.
 const ATTEMPTS: u32 = 4;
 /// First backoff between attempts; doubled each time.
@@ -385,45 +387,49 @@ impl Worker {
         }
     }
 
-    /// Take spans from the queue into `batch`: wait for one, then for more
-    /// up to [`MAX_BATCH`] or [`LINGER`] (none at exit). False once the
-    /// queue is closed and empty.
+    /// Take spans from the queue into `batch`: wait for one, then take
+    /// what is queued up to [`MAX_BATCH`]; short of a full batch, sleep
+    /// [`LINGER`] once (not at exit) and take more. One wake-up a batch,
+    /// not one a span: the capture's thread never pays for waking this
+    /// one. False once the queue is closed and empty.
     fn gather(&self, batch: &mut Vec<Span>) -> bool {
-        let take = |s: Span, batch: &mut Vec<Span>| {
-            *self
-                .shared
-                .in_flight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) += 1;
-            self.shared.counts.queued.fetch_sub(1, Ordering::Relaxed);
-            batch.push(s);
-        };
         match self.rx.recv() {
-            Ok(s) => take(s, batch),
+            Ok(s) => self.take(s, batch),
             Err(_) => return false,
         }
-        let until = Instant::now() + LINGER;
-        while batch.len() < MAX_BATCH {
-            let wait = match self.left() {
-                Some(_) => Duration::ZERO,
-                None => until.saturating_duration_since(Instant::now()),
-            };
-            match self.rx.recv_timeout(wait) {
-                Ok(s) => take(s, batch),
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.left().is_none() {
-                        break;
-                    }
-                    // Exit: whatever is still coming is in the queue now.
-                    match self.rx.try_recv() {
-                        Ok(s) => take(s, batch),
-                        Err(_) => break,
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
+        self.drain(batch);
+        if batch.len() < MAX_BATCH {
+            // In slices, so that an exit does not wait out the linger.
+            let until = Instant::now() + LINGER;
+            while self.left().is_none() && Instant::now() < until {
+                std::thread::sleep(
+                    LINGER_SLICE.min(until.saturating_duration_since(Instant::now())),
+                );
             }
+            self.drain(batch);
         }
         true
+    }
+
+    /// Take what is queued now into `batch`, up to [`MAX_BATCH`].
+    fn drain(&self, batch: &mut Vec<Span>) {
+        while batch.len() < MAX_BATCH {
+            match self.rx.try_recv() {
+                Ok(s) => self.take(s, batch),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// `s`, taken from the queue, into `batch` (counted in flight).
+    fn take(&self, s: Span, batch: &mut Vec<Span>) {
+        *self
+            .shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) += 1;
+        self.shared.counts.queued.fetch_sub(1, Ordering::Relaxed);
+        batch.push(s);
     }
 
     /// Post `batch` with retries; count it sent or failed; empty it.
