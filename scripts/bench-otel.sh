@@ -84,6 +84,7 @@ for ((r = 1; r <= rounds; r++)); do
         otlp)
             run --otlp-endpoint "$url" | cut -d' ' -f1 >>"$dir/otlp"
             grep -o '[0-9]* spans exported.*' "$dir/tr.err" >>"$dir/otlp.summary"
+            grep -o '[0-9]* connections\?.*' "$dir/tr.err" | head -1 >>"$dir/otlp.summary" || true
             ;;
         esac
     done
