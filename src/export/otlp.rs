@@ -29,8 +29,6 @@ pub type Span = Vec<u8>;
 const MAX_BATCH: usize = 512;
 /// How long the first span of a batch waits for others.
 const LINGER: Duration = Duration::from_millis(200);
-/// The linger is slept in slices of this, watching for the exit.
-const LINGER_SLICE: Duration = Duration::from_millis(20);
 /// Attempts per batch before its spans count as failed.
 const ATTEMPTS: u32 = 4;
 /// First backoff between attempts; doubled each time.
@@ -424,7 +422,8 @@ impl Worker {
 
     /// Take spans from the queue into `batch`: wait for one, then take
     /// what is queued up to [`MAX_BATCH`]; short of a full batch, sleep
-    /// [`LINGER`] once (not at exit) and take more. One wake-up a batch,
+    /// [`LINGER`] once (not at exit) and take more (an exit that comes
+    /// during the sleep waits out the rest of it). One wake-up a batch,
     /// not one a span: the capture's thread never pays for waking this
     /// one. False once the queue is closed and empty.
     fn gather(&self, batch: &mut Vec<Span>) -> bool {
@@ -433,14 +432,9 @@ impl Worker {
             Err(_) => return false,
         }
         self.drain(batch);
-        if batch.len() < MAX_BATCH {
-            // In slices, so that an exit does not wait out the linger.
-            let until = Instant::now() + LINGER;
-            while self.left().is_none() && Instant::now() < until {
-                std::thread::sleep(
-                    LINGER_SLICE.min(until.saturating_duration_since(Instant::now())),
-                );
-            }
+        if batch.len() < MAX_BATCH && self.left().is_none() {
+            // An exit during the sleep waits for it: a bound of its own.
+            std::thread::sleep(LINGER);
             self.drain(batch);
         }
         true
