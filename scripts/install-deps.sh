@@ -18,7 +18,7 @@ set -euo pipefail
 
 packages=(clang llvm libelf-dev zlib1g-dev pkg-config make
           containerd runc busybox-static tshark util-linux docker.io python3-grpcio
-          chromium podman curl)
+          chromium podman curl prometheus python3-venv)
 # dockerd refuses to start containers without its AppArmor profile where AppArmor is on.
 [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]] && packages+=(apparmor)
 missing=()
@@ -35,3 +35,11 @@ command -v cargo >/dev/null || {
     echo "install-deps.sh: cargo not found: install Rust 1.85 or later (https://rustup.rs) and run again" >&2
     exit 1
 }
+
+# Pinned Python packages for the tests, in a venv of their own.
+venv=${OTEL_VENV:-/opt/containerdsnoop/otel-venv}
+if ! "$venv/bin/python3" -m pip show rotel 2>/dev/null | grep -qx "Version: 0.0.1a15"; then
+    echo "== creating $venv (rotel==0.0.1a15)"
+    python3 -m venv "$venv"
+    "$venv/bin/python3" -m pip install -q --disable-pip-version-check rotel==0.0.1a15
+fi

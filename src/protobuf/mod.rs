@@ -35,6 +35,7 @@ mod json;
 mod load;
 mod raw;
 mod render;
+pub use render::cut_str;
 mod secret;
 mod set;
 mod text;
@@ -130,6 +131,12 @@ impl Forms {
     pub const JSON: Forms = Forms {
         text: false,
         json: true,
+    };
+    /// Neither: no output prints messages (the agent, span export without
+    /// message events).
+    pub const NONE: Forms = Forms {
+        text: false,
+        json: false,
     };
 }
 

@@ -354,6 +354,19 @@ fn matches(pat: &[&str], segs: &[&str]) -> bool {
 /// The operation id of `method path` (a version-less path), and whether
 /// it is libpod's.
 pub fn operation(method: &str, path: &str) -> Option<(&'static str, bool)> {
+    matched(method, path).map(|(op, _, libpod)| (op, libpod))
+}
+
+/// The route `method target` matched, as the API table writes it (the
+/// version-less path with `*` for each id or name segment and `**` for a
+/// name of several segments: `/containers/*/json`), for metrics and spans
+/// that must not carry ids; None for a route neither API has.
+pub fn route(method: &str, target: &str) -> Option<&'static str> {
+    matched(method, api_path(target)).map(|(_, route, _)| route)
+}
+
+/// The operation id, route and API (libpod or not) of `method path`.
+fn matched(method: &str, path: &str) -> Option<(&'static str, &'static str, bool)> {
     let segs: Vec<&str> = path.split('/').skip(1).collect();
     let libpod = segs.first() == Some(&"libpod");
     let table = if libpod { LIBPOD } else { DOCKER };
@@ -366,10 +379,10 @@ pub fn operation(method: &str, path: &str) -> Option<(&'static str, bool)> {
         .filter_map(|(_, p, op)| {
             let pat: Vec<&str> = p.split('/').skip(1).collect();
             let literal = pat.iter().filter(|s| !s.starts_with('*')).count();
-            matches(&pat, &segs).then_some((literal, *op))
+            matches(&pat, &segs).then_some((literal, *op, *p))
         })
-        .max_by_key(|(literal, _)| *literal)
-        .map(|(_, op)| (op, libpod))
+        .max_by_key(|(literal, _, _)| *literal)
+        .map(|(_, op, route)| (op, route, libpod))
 }
 
 /// The name of the call `method target`: `/docker/OPERATION`,
