@@ -9,14 +9,20 @@
 #          it loads its profile with apparmor_parser: package apparmor, added then),
 #          python3-grpcio (tests/peers/cri_client.py, a gRPC C-core client, run by
 #          /usr/bin/python3), chromium (tests/report.rs renders the report headless,
-#          offline, with a fresh profile)
+#          offline, with a fresh profile),
+#          podman and buildah (scripts/build-image.sh builds the agent's image
+#          FROM scratch; tests/deploy.rs runs it as the DaemonSet would),
+#          python3-venv (the venv below)
+#   tests, from PyPI into a venv at .venv (pinned): rotel (an OpenTelemetry
+#          collector that prints the spans it receives), kubernetes-validate
+#          (the manifests in deploy/kubernetes, schemas bundled, offline)
 set -euo pipefail
 
 [[ $EUID -eq 0 ]] || { echo "install-deps.sh: run as root (apt-get)" >&2; exit 1; }
 
 packages=(clang llvm libelf-dev zlib1g-dev pkg-config make
           containerd runc busybox-static tshark util-linux docker.io python3-grpcio
-          chromium)
+          chromium podman buildah python3-venv)
 # dockerd refuses to start containers without its AppArmor profile where AppArmor is on.
 [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]] && packages+=(apparmor)
 missing=()
@@ -33,3 +39,15 @@ command -v cargo >/dev/null || {
     echo "install-deps.sh: cargo not found: install Rust 1.85 or later (https://rustup.rs) and run again" >&2
     exit 1
 }
+
+# Python packages the tests run, pinned, in a venv of Debian's python3 (never the
+# system's site-packages): re-made when this list changes.
+venv=$(cd "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)/.venv
+pip_packages=(kubernetes-validate==1.37.0 rotel==0.0.1a15)
+if [[ $(cat "$venv/installed" 2>/dev/null) != "${pip_packages[*]}" ]]; then
+    echo "== venv $venv: ${pip_packages[*]}"
+    rm -rf -- "$venv"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "${pip_packages[@]}"
+    echo "${pip_packages[*]}" > "$venv/installed"
+fi
