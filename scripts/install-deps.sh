@@ -13,7 +13,8 @@
 #          podman and buildah (scripts/build-image.sh builds the agent's image
 #          FROM scratch; tests/deploy.rs runs it as the DaemonSet would),
 #          python3-venv (the venv below)
-#   tests, from PyPI into a venv at .venv (pinned): rotel (an OpenTelemetry
+#          prometheus (a real server scrapes --metrics-addr),
+#   tests, from PyPI into a venv (pinned, below): rotel (an OpenTelemetry
 #          collector that prints the spans it receives), kubernetes-validate
 #          (the manifests in deploy/kubernetes, schemas bundled, offline)
 set -euo pipefail
@@ -22,7 +23,7 @@ set -euo pipefail
 
 packages=(clang llvm libelf-dev zlib1g-dev pkg-config make
           containerd runc busybox-static tshark util-linux docker.io python3-grpcio
-          chromium podman buildah python3-venv)
+          chromium prometheus podman buildah python3-venv)
 # dockerd refuses to start containers without its AppArmor profile where AppArmor is on.
 [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]] && packages+=(apparmor)
 missing=()
@@ -41,13 +42,13 @@ command -v cargo >/dev/null || {
 }
 
 # Python packages the tests run, pinned, in a venv of Debian's python3 (never the
-# system's site-packages): re-made when this list changes.
-venv=$(cd "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)/.venv
-pip_packages=(kubernetes-validate==1.37.0 rotel==0.0.1a15)
-if [[ $(cat "$venv/installed" 2>/dev/null) != "${pip_packages[*]}" ]]; then
+# system's site-packages), re-made when this list changes. OTEL_VENV moves it.
+venv=${OTEL_VENV:-/opt/containerdsnoop/otel-venv}
+pip_packages=(rotel==0.0.1a15 kubernetes-validate==1.37.0)
+if [[ $(cat "$venv/pinned" 2>/dev/null) != "${pip_packages[*]}" ]]; then
     echo "== venv $venv: ${pip_packages[*]}"
     rm -rf -- "$venv"
     /usr/bin/python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check "${pip_packages[@]}"
-    echo "${pip_packages[*]}" > "$venv/installed"
+    echo "${pip_packages[*]}" > "$venv/pinned"
 fi

@@ -59,6 +59,16 @@ pub enum Command {
     /// the files are written as .proto source for Wireshark's protobuf search
     /// path. Example: containerdsnoop schemas /usr/bin/containerd --export /tmp/protos
     Schemas(SchemasArgs),
+    /// Run as a node agent (a Kubernetes DaemonSet's container): trace with
+    /// no table, every finished call exported as an OpenTelemetry span,
+    /// Prometheus metrics served, a one-line JSON status on stderr (needs the
+    /// capture's privileges).
+    ///
+    /// On a kernel it cannot attach to, it stays up, says why in its status
+    /// and serves `containerdsnoop_up 0`. SIGTERM flushes the queued spans
+    /// and exits 0. Example: NODE_NAME=$(hostname) containerdsnoop agent
+    /// --otlp-endpoint http://collector:4318 --metrics-addr 0.0.0.0:9464
+    Agent(AgentArgs),
 }
 
 /// How decoded calls are shown.
@@ -109,6 +119,66 @@ pub struct ViewArgs {
     pub no_attribution: bool,
 }
 
+/// Where finished calls are exported as OpenTelemetry spans.
+#[derive(Args, Debug, Clone, Default)]
+pub struct OtlpArgs {
+    /// Export each finished call as a span, OTLP over HTTP/protobuf, to this
+    /// base URL (http or https; `/v1/traces` is appended), e.g.
+    /// http://127.0.0.1:4318. Default: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+    /// (used as given) or OTEL_EXPORTER_OTLP_ENDPOINT when set; headers
+    /// from OTEL_EXPORTER_OTLP_HEADERS (`key=value,...`).
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
+    /// Add each request and response to its call's span as an event (its
+    /// protobuf text form, secrets redacted as in the table, cut to 1 KiB;
+    /// at most 64 events a span).
+    #[arg(long)]
+    pub otlp_messages: bool,
+    /// Spans held for the exporting thread; past it, spans are dropped and
+    /// counted (the capture never waits for the collector).
+    #[arg(long, value_name = "SPANS", default_value_t = 8192)]
+    pub otlp_queue: usize,
+    /// At exit (end of input, SIGINT, SIGTERM), the longest to wait for the
+    /// queued spans to reach the collector; what is left is counted failed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
+    pub otlp_flush_timeout: f64,
+}
+
+/// Where Prometheus metrics are served.
+#[derive(Args, Debug, Clone, Default)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics (OpenMetrics text) at http://ADDR:PORT/metrics:
+    /// calls by protocol, service, method and status, their durations, the
+    /// capture's and the export's counters, containerdsnoop_up.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+/// `agent`'s options.
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// Which connections to capture (`--socket` repeatable, the defaults
+    /// otherwise).
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Span export (on: the endpoint defaults to the OTEL_EXPORTER_OTLP_*
+    /// variables, else http://localhost:4318).
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
+    /// Serve Prometheus metrics at http://ADDR:PORT/metrics (also the probes' endpoint).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:9464")]
+    pub metrics_addr: std::net::SocketAddr,
+    /// Seconds between two status lines on stderr (one JSON object a line).
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0)]
+    pub status_interval: f64,
+    /// Extra protobuf schemas (a .proto file or a directory of them, repeatable).
+    #[arg(long = "proto", value_name = "FILE_OR_DIR")]
+    pub protos: Vec<PathBuf>,
+    /// Schemas from the servers' binaries.
+    #[command(flatten)]
+    pub binaries: BinarySchemaArgs,
+}
+
 /// Where live commands take schemas from besides the bundled ones.
 #[derive(Args, Debug, Clone, Default)]
 pub struct BinarySchemaArgs {
@@ -130,6 +200,12 @@ pub struct TraceArgs {
     /// Schemas from the servers' binaries.
     #[command(flatten)]
     pub binaries: BinarySchemaArgs,
+    /// Span export.
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
+    /// Metrics.
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// `decode`'s options.
@@ -150,6 +226,9 @@ pub struct DecodeArgs {
     /// How to show the calls.
     #[command(flatten)]
     pub view: ViewArgs,
+    /// Span export: replay the capture's calls into a collector.
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
 }
 
 /// `report`'s options.
@@ -324,6 +403,12 @@ pub struct RecordArgs {
     /// Which connections to capture.
     #[command(flatten)]
     pub filter: FilterArgs,
+    /// Span export (of the decoded calls: needs --decode).
+    #[command(flatten)]
+    pub otlp: OtlpArgs,
+    /// Metrics (of the decoded calls with --decode; the capture's counters always).
+    #[command(flatten)]
+    pub metrics: MetricsArgs,
 }
 
 /// Parse a ring buffer size such as `32M`.

@@ -7,7 +7,8 @@
 //! with known-size gaps) -> `decode::sniffer` (what each connection speaks)
 //! -> live, `recovery` (HPACK tables recovered from the server) -> `pcapng`
 //! (the writer) | `pipeline` (`decode`: HTTP/2 and ttrpc; `protobuf` and
-//! `servers`: schemas; filter and decode once) -> `output` (table, NDJSON).
+//! `servers`: schemas; filter and decode once) -> `output` (table, NDJSON)
+//! and `export` (OpenTelemetry spans, Prometheus metrics).
 //! Beside the flow, `elf` and `gobin` read executables: sections and
 //! symbols, and the Go functions that uprobes attach to.
 
@@ -20,6 +21,7 @@ pub mod cmd;
 pub mod decode;
 pub mod elf;
 pub mod error;
+pub mod export;
 pub mod flow;
 pub mod gobin;
 pub mod input;

@@ -11,8 +11,10 @@ fn main() {
         Command::Record(args) => cmd::live::record(args),
         #[cfg(feature = "bpf")]
         Command::Trace(args) => cmd::live::trace(args),
+        #[cfg(feature = "bpf")]
+        Command::Agent(args) => cmd::agent::run(args),
         #[cfg(not(feature = "bpf"))]
-        Command::Record(_) | Command::Trace(_) => Err(Fatal::setup(
+        Command::Record(_) | Command::Trace(_) | Command::Agent(_) => Err(Fatal::setup(
             "this containerdsnoop was built without its BPF program (--no-default-features): \
              rebuild it with the default features to record or trace",
         )

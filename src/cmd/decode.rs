@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use super::capture_file::is_broken_pipe;
+use super::telemetry::Telemetry;
 use crate::cli::DecodeArgs;
 use crate::decode::PathInfo;
 use crate::error::Fatal;
@@ -25,7 +26,11 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
     let given: Vec<Arc<Binary>> = binaries
         .as_ref()
         .map_or_else(Vec::new, |r| r.learned_since(0));
-    let (view, out) = super::view::parts(&args.view, schemas, binaries, Sizing::File);
+    let mut telemetry = Telemetry::new(&args.otlp, None, None)?;
+    let (mut view, out) = super::view::parts(&args.view, schemas, binaries, Sizing::File);
+    view.forms.text |= telemetry.wants_text();
+    let out = telemetry.tap(Some(out));
+    telemetry.start()?;
     let mut sink = Pipeline::new(view, Servers::of(out)).attributing(!args.view.no_attribution);
     let opts = ReadOptions {
         http2_ports: args.ports.clone(),
@@ -34,6 +39,7 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
     let result = input::read(input, &opts, &mut sink);
     let last_ns = sink.last_ns();
     let written = sink.finish(last_ns).and_then(|()| sink.out.flush());
+    telemetry.finish();
     let unnamed = sink.calls().unnamed;
     if unnamed > 0 {
         eprintln!(

@@ -12,6 +12,7 @@ use anyhow::{Context, Result};
 use super::capture_file::ReaderWatch;
 use super::spool::Spool;
 use super::status::{self, Status};
+use super::telemetry::Telemetry;
 use super::view::{self, StdoutPipeline};
 use super::{install_stop_handler, mono_to_wall_offset};
 use crate::capture::filter::Filters;
@@ -22,6 +23,7 @@ use crate::capture::tracker::{self, Tracker};
 use crate::cli::{FilterArgs, HookChoice, RecordArgs, TraceArgs};
 use crate::decode::sniffer::{Sniffer, Sniffing};
 use crate::error::Fatal;
+use crate::export::metrics::CaptureCounts;
 use crate::flow::{Discard, Sink, Tee};
 use crate::pcapng::comment::{self, SchemaNote};
 use crate::pcapng::PcapngWriter;
@@ -33,7 +35,7 @@ use crate::sizes::Sizes;
 type Writer = PcapngWriter<Spool>;
 type Decoder = StdoutPipeline;
 
-struct Live {
+struct Live<'t> {
     tracker: Tracker,
     /// Tells what each connection speaks.
     sniffer: Sniffer,
@@ -54,6 +56,8 @@ struct Live {
     noted: usize,
     /// Where the entry counts go (`--state-sizes`).
     state_sizes: Option<PathBuf>,
+    /// Span export, metrics, the agent's status.
+    telemetry: &'t mut Telemetry,
 }
 
 /// The stages between the tracker and the sinks: the sniffer, then the
@@ -75,7 +79,7 @@ impl Stages<'_> {
     }
 }
 
-impl Live {
+impl Live<'_> {
     /// Run `f` with the sink made of whatever this command writes.
     fn with_sink<T>(
         &mut self,
@@ -132,7 +136,7 @@ impl Live {
     }
 }
 
-impl Handler for Live {
+impl Handler for Live<'_> {
     fn sizes(&mut self, capture: &Sizes) -> Result<()> {
         let Some(path) = &self.state_sizes else {
             return Ok(());
@@ -191,6 +195,12 @@ impl Handler for Live {
         }
         self.kernel = *stats;
         self.status.update(&self.tracker.stats, stats);
+        let calls = self.decoder.as_ref().map_or(0, |d| {
+            let c = d.calls();
+            c.named + c.unnamed
+        });
+        self.telemetry
+            .tick(Some(&capture_counts(&self.tracker.stats, stats)), calls);
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             self.stop.store(true, Ordering::Relaxed);
         }
@@ -202,6 +212,20 @@ fn filters(f: &FilterArgs) -> Result<Filters> {
     let filters = Filters::new(f.all, &f.sockets, &f.pids, &f.comms)
         .map_err(|e| Fatal::setup(e.to_string()))?;
     Ok(filters)
+}
+
+/// The capture's counters for the metrics.
+fn capture_counts(flow: &tracker::FlowStats, kernel: &KernelStats) -> CaptureCounts {
+    CaptureCounts {
+        connections: flow.connections,
+        open: flow.open,
+        writes: flow.writes,
+        bytes: flow.bytes,
+        dropped_bytes: kernel.lost_bytes + kernel.fault_bytes,
+        dropped_records: kernel.lost_records,
+        gap_bytes: flow.gap_bytes,
+        restarts: flow.resets,
+    }
 }
 
 /// Once attached: a named socket that does not exist yet is worth a word,
@@ -250,6 +274,8 @@ struct Plan<'a> {
     pcapng: Option<(&'a std::path::Path, bool)>,
     decoder: Option<Decoder>,
     binaries: Option<Arc<SchemaRegistry>>,
+    /// Spans and metrics (started once attached).
+    telemetry: &'a mut Telemetry,
 }
 
 fn run(plan: Plan<'_>) -> Result<()> {
@@ -268,12 +294,18 @@ fn run(plan: Plan<'_>) -> Result<()> {
             HookChoice::Syscalls => Some(Hook::Syscalls),
         },
         recovery.clone(),
-    )?;
+    )
+    .inspect_err(|e| plan.telemetry.attach_error = Some(format!("{e:#}")))?;
     if f.state_sizes.is_some() {
         tracer.report_sizes();
     }
     raise_priority();
     let stop = install_stop_handler()?;
+    plan.telemetry.hook = Some(tracer.hook.describe().to_string());
+    plan.telemetry.start()?;
+    if let Some(a) = plan.telemetry.served() {
+        eprintln!("containerdsnoop: metrics at http://{a}/metrics");
+    }
     let comment = format!("containerdsnoop record: {}", filters.describe());
     let (writer, watch, target) = match plan.pcapng {
         Some((path, force)) => {
@@ -326,6 +358,7 @@ fn run(plan: Plan<'_>) -> Result<()> {
         binaries: plan.binaries,
         noted: 0,
         state_sizes: f.state_sizes.clone(),
+        telemetry: plan.telemetry,
     };
     let result = tracer.run(&stop, &mut live);
     live.status.clear();
@@ -365,6 +398,8 @@ fn run(plan: Plan<'_>) -> Result<()> {
             None => Ok(None),
         }
     });
+    // Calls the pipeline finished at the end are in the queue: flush it.
+    live.telemetry.finish();
     // The kernel's counters now, with what the pipeline counted (as of its last tick).
     let kernel = KernelStats {
         uncopied: live.kernel.uncopied,
@@ -473,14 +508,22 @@ fn recovery_summary(s: &SeederStats, calls: Option<CallCounts>) -> Option<String
 pub fn record(args: &RecordArgs) -> Result<()> {
     let schemas = view::schemas(&args.view)?;
     let binaries = view::live_registry(&schemas, &args.binaries);
-    let decoder = if args.decode {
-        if args.output.as_os_str() == "-" {
-            return Err(Fatal::setup(
-                "--decode writes the table to standard output, so -o - cannot be used with it: name an output file",
-            )
-            .into());
-        }
-        Some(view::pipeline(&args.view, schemas, binaries.clone())?)
+    let mut telemetry = Telemetry::new(&args.otlp, args.metrics.metrics_addr, None)?;
+    if args.decode && args.output.as_os_str() == "-" {
+        return Err(Fatal::setup(
+            "--decode writes the table to standard output, so -o - cannot be used with it: name an output file",
+        )
+        .into());
+    }
+    // Spans and call metrics need the calls decoded, shown or not.
+    let decoder = if args.decode || telemetry.exports() || args.metrics.metrics_addr.is_some() {
+        Some(view::pipeline(
+            &args.view,
+            schemas,
+            binaries.clone(),
+            &telemetry,
+            args.decode,
+        )?)
     } else {
         None
     };
@@ -489,6 +532,7 @@ pub fn record(args: &RecordArgs) -> Result<()> {
         pcapng: Some((&args.output, args.force)),
         decoder,
         binaries,
+        telemetry: &mut telemetry,
     })
 }
 
@@ -496,11 +540,36 @@ pub fn record(args: &RecordArgs) -> Result<()> {
 pub fn trace(args: &TraceArgs) -> Result<()> {
     let schemas = view::schemas(&args.view)?;
     let binaries = view::live_registry(&schemas, &args.binaries);
-    let decoder = Some(view::pipeline(&args.view, schemas, binaries.clone())?);
+    let mut telemetry = Telemetry::new(&args.otlp, args.metrics.metrics_addr, None)?;
+    let decoder = Some(view::pipeline(
+        &args.view,
+        schemas,
+        binaries.clone(),
+        &telemetry,
+        true,
+    )?);
     run(Plan {
         filter: &args.filter,
         pcapng: None,
         decoder,
         binaries,
+        telemetry: &mut telemetry,
+    })
+}
+
+/// Run `agent`'s capture: `trace` with no table, through `telemetry`.
+/// When the capture cannot attach, `telemetry.attach_error` says why.
+pub fn agent(
+    filter: &FilterArgs,
+    decoder: Decoder,
+    binaries: Option<Arc<SchemaRegistry>>,
+    telemetry: &mut Telemetry,
+) -> Result<()> {
+    run(Plan {
+        filter,
+        pcapng: None,
+        decoder: Some(decoder),
+        binaries,
+        telemetry,
     })
 }

@@ -1,5 +1,7 @@
 //! The subcommands and what they share.
 
+#[cfg(feature = "bpf")]
+pub mod agent;
 pub mod capture_file;
 pub mod decode;
 #[cfg(feature = "bpf")]
@@ -11,6 +13,7 @@ pub mod schemas;
 pub mod spool;
 #[cfg(feature = "bpf")]
 pub mod status;
+pub mod telemetry;
 pub mod terminal;
 pub mod view;
 

@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use std::path::PathBuf;
 
+use super::telemetry::Telemetry;
 use crate::cli::{BinarySchemaArgs, ViewArgs};
 use crate::error::Fatal;
 use crate::output::json::Json;
@@ -75,18 +76,28 @@ fn pid_digits() -> usize {
 }
 
 /// The live pipeline `view` asks for (`trace`, `record --decode`), on
-/// stdout: see [`parts`].
+/// stdout when `shown` (see [`parts`]), through `telemetry`'s tap when
+/// spans or metrics are on.
 pub fn pipeline(
     view: &ViewArgs,
     schemas: Arc<Schemas>,
     binaries: Option<Arc<SchemaRegistry>>,
+    telemetry: &Telemetry,
+    shown: bool,
 ) -> Result<StdoutPipeline> {
     let sizing = Sizing::Live {
         pid_digits: pid_digits(),
     };
     let attributing = !view.no_attribution;
-    let (view, output) = parts(view, schemas, binaries, sizing);
-    Ok(Pipeline::new(view, output).attributing(attributing))
+    let (mut v, output) = match shown {
+        true => {
+            let (v, o) = parts(view, schemas, binaries, sizing);
+            (v, Some(o))
+        }
+        false => (self::view(view, schemas, binaries, Forms::NONE), None),
+    };
+    v.forms.text |= telemetry.wants_text();
+    Ok(Pipeline::new(v, telemetry.tap(output)).attributing(attributing))
 }
 
 /// What `args` asks for: the view (messages decoded with `schemas`, or with

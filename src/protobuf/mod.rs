@@ -131,6 +131,12 @@ impl Forms {
         text: false,
         json: true,
     };
+    /// Neither: no output prints messages (the agent, span export without
+    /// message events).
+    pub const NONE: Forms = Forms {
+        text: false,
+        json: false,
+    };
 }
 
 /// How a payload was read.

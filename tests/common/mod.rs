@@ -18,6 +18,7 @@ pub mod chromium;
 mod cri;
 mod dockerd;
 mod image;
+pub mod otel;
 mod ports;
 pub mod report;
 
@@ -549,16 +550,21 @@ impl Recorder {
 
     /// Sends SIGINT and waits (bounded) for the recorder to finish; returns its exit status and
     /// stderr. Panics with stderr if it does not exit in time.
-    pub fn stop(mut self) -> (ExitStatus, String) {
+    pub fn stop(self) -> (ExitStatus, String) {
+        self.stop_with(libc::SIGINT)
+    }
+
+    /// Like [`Recorder::stop`], with signal `sig` (SIGTERM: as Kubernetes stops a pod).
+    pub fn stop_with(mut self, sig: libc::c_int) -> (ExitStatus, String) {
         let mut child = self.child.take().expect("recorder already stopped");
-        signal(&child, libc::SIGINT);
+        signal(&child, sig);
         match wait_deadline(&mut child, RECORDER_STOP) {
             Some(status) => (status, self.stderr_text()),
             None => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!(
-                    "containerdsnoop record did not exit within {RECORDER_STOP:?} of SIGINT; \
+                    "containerdsnoop record did not exit within {RECORDER_STOP:?} of signal {sig}; \
                      stderr:\n{}",
                     self.stderr_text()
                 );

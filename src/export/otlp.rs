@@ -1,0 +1,512 @@
+//! The span exporter: OTLP over HTTP/protobuf (`POST BASE/v1/traces`) from
+//! its own thread, fed by a bounded queue that the capture never waits on.
+//!
+//! A full queue drops the span and counts it (`dropped`); a batch the
+//! collector does not take (down, refused, timed out, 5xx) is retried with
+//! exponential backoff and, past its attempts, counted `failed`; at exit
+//! the queue is drained for at most the flush bound and what is left is
+//! counted `failed` too. `sent + dropped + failed` is every span made.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+use opentelemetry_semantic_conventions::attribute as semconv;
+use prost::Message;
+
+use super::metrics::{ExportCounts, SharedCounts};
+use super::span::string;
+
+/// Most spans in one request.
+const MAX_BATCH: usize = 512;
+/// How long the first span of a batch waits for others.
+const LINGER: Duration = Duration::from_millis(200);
+/// Attempts per batch before its spans count as failed.
+const ATTEMPTS: u32 = 4;
+/// First backoff between attempts; doubled each time.
+const BACKOFF: Duration = Duration::from_millis(100);
+/// One request's bound (connect, send, answer).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where spans go: the traces URL and the headers to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The full URL, `.../v1/traces`.
+    pub url: String,
+    /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`).
+    pub headers: Vec<(String, String)>,
+}
+
+impl Target {
+    /// The target from `--otlp-endpoint` (a base URL), else from the
+    /// environment as `env` reads it: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
+    /// (a full URL, used as given), `OTEL_EXPORTER_OTLP_ENDPOINT` (a base
+    /// URL); else `fallback` (a base URL), else none.
+    pub fn resolve(
+        flag: Option<&str>,
+        env: impl Fn(&str) -> Option<String>,
+        fallback: Option<&str>,
+    ) -> Result<Option<Target>, String> {
+        let env = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+        let url = match (
+            flag,
+            env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"),
+            env("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        ) {
+            (Some(base), _, _) => traces_url(base),
+            (None, Some(full), _) => full.trim().to_string(),
+            (None, None, Some(base)) => traces_url(&base),
+            (None, None, None) => match fallback {
+                Some(base) => traces_url(base),
+                None => return Ok(None),
+            },
+        };
+        let lower = url.to_ascii_lowercase();
+        if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+            return Err(format!(
+                "the OTLP endpoint {url:?} is not an http:// or https:// URL"
+            ));
+        }
+        let headers = match env("OTEL_EXPORTER_OTLP_HEADERS") {
+            Some(h) => parse_headers(&h)?,
+            None => Vec::new(),
+        };
+        Ok(Some(Target { url, headers }))
+    }
+}
+
+/// `base` + `/v1/traces` (one slash between).
+fn traces_url(base: &str) -> String {
+    format!("{}/v1/traces", base.trim().trim_end_matches('/'))
+}
+
+/// `key=value,key2=value2`, values percent-decoded (the OTLP exporter
+/// specification's form of `OTEL_EXPORTER_OTLP_HEADERS`).
+pub fn parse_headers(s: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let Some((k, v)) = part.split_once('=') else {
+            return Err(format!(
+                "OTEL_EXPORTER_OTLP_HEADERS: {part:?} is not key=value"
+            ));
+        };
+        let (k, v) = (percent_decode(k.trim()), percent_decode(v.trim()));
+        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+        if k.is_empty() || !k.chars().all(token) || v.chars().any(|c| c.is_control()) {
+            return Err(format!(
+                "OTEL_EXPORTER_OTLP_HEADERS: {k:?} is not a valid header"
+            ));
+        }
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The resource every span is sent under: `service.name` containerdsnoop,
+/// its version, `host.name`, and `k8s.node.name` when `node` is given
+/// (`NODE_NAME`, from the downward API).
+pub fn resource(host: Option<&str>, node: Option<&str>) -> Vec<KeyValue> {
+    let mut a = vec![
+        string(semconv::SERVICE_NAME, "containerdsnoop"),
+        string(semconv::SERVICE_VERSION, env!("CARGO_PKG_VERSION")),
+    ];
+    if let Some(h) = host.filter(|h| !h.is_empty()) {
+        a.push(string(semconv::HOST_NAME, h));
+    }
+    if let Some(n) = node.filter(|n| !n.is_empty()) {
+        a.push(string(semconv::K8S_NODE_NAME, n));
+    }
+    a
+}
+
+/// This machine's host name (the UTS namespace's).
+pub fn host_name() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// How the exporter runs.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Spans the queue holds.
+    pub queue: usize,
+    /// At exit, the longest to wait for the queue to drain.
+    pub flush_timeout: Duration,
+    /// One request's bound.
+    pub request_timeout: Duration,
+}
+
+impl Options {
+    /// `queue` spans, `flush_timeout` at exit, the default request bound.
+    pub fn new(queue: usize, flush_timeout: Duration) -> Options {
+        Options {
+            queue: queue.max(1),
+            flush_timeout,
+            request_timeout: REQUEST_TIMEOUT,
+        }
+    }
+}
+
+/// What both sides of the queue count.
+#[derive(Default)]
+struct Shared {
+    counts: SharedCounts,
+    /// Spans taken by the thread and not yet counted sent or failed.
+    in_flight: Mutex<u64>,
+    /// The main side gave up waiting at exit and counted what was left.
+    abandoned: AtomicBool,
+    /// Past this (ns after `epoch`), the thread stops trying; 0: none yet.
+    deadline_ns: AtomicU64,
+}
+
+/// The exporter: the queue's sending side, shared by whoever makes spans
+/// and whoever ends the program.
+pub struct Exporter {
+    tx: Mutex<Option<SyncSender<Span>>>,
+    /// The thread's side, until it is spawned.
+    worker: Mutex<Option<Worker>>,
+    done: Mutex<Option<Receiver<()>>>,
+    shared: Arc<Shared>,
+    epoch: Instant,
+    flush_timeout: Duration,
+    /// Where the spans go.
+    pub target: Target,
+}
+
+impl Exporter {
+    /// The exporter for `target`, its queue open; its thread starts with
+    /// [`Exporter::spawn`] (a live capture starts threads only once
+    /// attached).
+    pub fn new(target: Target, resource: Vec<KeyValue>, opts: Options) -> Self {
+        let (tx, rx) = mpsc::sync_channel(opts.queue);
+        let shared = Arc::new(Shared::default());
+        let epoch = Instant::now();
+        let worker = Worker {
+            rx,
+            shared: shared.clone(),
+            epoch,
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(opts.request_timeout))
+                .user_agent(concat!("containerdsnoop/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .into(),
+            target: target.clone(),
+            resource,
+            request_timeout: opts.request_timeout,
+        };
+        Exporter {
+            tx: Mutex::new(Some(tx)),
+            worker: Mutex::new(Some(worker)),
+            done: Mutex::new(None),
+            shared,
+            epoch,
+            flush_timeout: opts.flush_timeout,
+            target,
+        }
+    }
+
+    /// Start the exporting thread (once; later calls do nothing).
+    pub fn spawn(&self) -> std::io::Result<()> {
+        let Some(worker) = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return Ok(());
+        };
+        let (done_tx, done_rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("otlp-export".into())
+            .spawn(move || {
+                worker.run();
+                let _ = done_tx.send(());
+            })?;
+        *self.done.lock().unwrap_or_else(|p| p.into_inner()) = Some(done_rx);
+        Ok(())
+    }
+
+    /// Queue `span`, or drop and count it when the queue is full (never waits).
+    pub fn send(&self, span: Span) {
+        let c = &self.shared.counts;
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(tx) = tx.as_ref() else {
+            c.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        // Counted before the thread can take it.
+        c.queued.fetch_add(1, Ordering::Relaxed);
+        match tx.try_send(span) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                c.queued.fetch_sub(1, Ordering::Relaxed);
+                c.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                c.queued.fetch_sub(1, Ordering::Relaxed);
+                c.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The counters now.
+    pub fn counts(&self) -> ExportCounts {
+        let mut c = self.shared.counts.get();
+        c.queued += *self
+            .shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        c
+    }
+
+    /// Close the queue and wait, at most the flush bound, for the thread
+    /// to deliver what is queued; what is left then counts failed. Safe to
+    /// call more than once.
+    pub fn shutdown(&self) -> ExportCounts {
+        let bound = self.flush_timeout;
+        let deadline = self.epoch.elapsed() + bound;
+        self.shared.deadline_ns.store(
+            u64::try_from(deadline.as_nanos())
+                .unwrap_or(u64::MAX)
+                .max(1),
+            Ordering::Relaxed,
+        );
+        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
+        let done = self.done.lock().unwrap_or_else(|p| p.into_inner()).take();
+        // A little past the bound: the thread itself stops at it.
+        let finished =
+            done.is_some_and(|d| d.recv_timeout(bound + Duration::from_millis(250)).is_ok());
+        if !finished {
+            let s = &self.shared;
+            let mut in_flight = s.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            if !s.abandoned.swap(true, Ordering::Relaxed) {
+                let left = s.counts.queued.swap(0, Ordering::Relaxed) + *in_flight;
+                *in_flight = 0;
+                s.counts.failed.fetch_add(left, Ordering::Relaxed);
+            }
+        }
+        self.counts()
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// The exporting thread's side.
+struct Worker {
+    rx: Receiver<Span>,
+    shared: Arc<Shared>,
+    epoch: Instant,
+    agent: ureq::Agent,
+    target: Target,
+    resource: Vec<KeyValue>,
+    request_timeout: Duration,
+}
+
+/// Why a request did not deliver.
+enum Failure {
+    /// Worth another attempt (connection refused, timeout, 429, 502-504).
+    Retry,
+    /// Not (another 4xx or 5xx): the batch fails now.
+    Final,
+}
+
+impl Worker {
+    fn run(&self) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let open = self.gather(&mut batch);
+            if !batch.is_empty() {
+                self.deliver(&mut batch);
+            }
+            if !open {
+                return;
+            }
+        }
+    }
+
+    /// Time left before the exit deadline, if one is set.
+    fn left(&self) -> Option<Duration> {
+        match self.shared.deadline_ns.load(Ordering::Relaxed) {
+            0 => None,
+            d => Some(Duration::from_nanos(d).saturating_sub(self.epoch.elapsed())),
+        }
+    }
+
+    /// Take spans from the queue into `batch`: wait for one, then for more
+    /// up to [`MAX_BATCH`] or [`LINGER`] (none at exit). False once the
+    /// queue is closed and empty.
+    fn gather(&self, batch: &mut Vec<Span>) -> bool {
+        let take = |s: Span, batch: &mut Vec<Span>| {
+            *self
+                .shared
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) += 1;
+            self.shared.counts.queued.fetch_sub(1, Ordering::Relaxed);
+            batch.push(s);
+        };
+        match self.rx.recv() {
+            Ok(s) => take(s, batch),
+            Err(_) => return false,
+        }
+        let until = Instant::now() + LINGER;
+        while batch.len() < MAX_BATCH {
+            let wait = match self.left() {
+                Some(_) => Duration::ZERO,
+                None => until.saturating_duration_since(Instant::now()),
+            };
+            match self.rx.recv_timeout(wait) {
+                Ok(s) => take(s, batch),
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.left().is_none() {
+                        break;
+                    }
+                    // Exit: whatever is still coming is in the queue now.
+                    match self.rx.try_recv() {
+                        Ok(s) => take(s, batch),
+                        Err(_) => break,
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        true
+    }
+
+    /// Post `batch` with retries; count it sent or failed; empty it.
+    fn deliver(&self, batch: &mut Vec<Span>) {
+        let n = batch.len() as u64;
+        let body = self.request(std::mem::take(batch)).encode_to_vec();
+        let mut backoff = BACKOFF;
+        let mut rejected = None;
+        for attempt in 1..=ATTEMPTS {
+            let timeout = match self.left() {
+                Some(l) if l.is_zero() => break,
+                Some(l) => l.min(self.request_timeout),
+                None => self.request_timeout,
+            };
+            match self.post(&body, timeout) {
+                Ok(r) => {
+                    rejected = Some(r);
+                    break;
+                }
+                Err(Failure::Final) => break,
+                Err(Failure::Retry) if attempt < ATTEMPTS => {
+                    let pause = self.left().map_or(backoff, |l| l.min(backoff));
+                    std::thread::sleep(pause);
+                    backoff *= 2;
+                }
+                Err(Failure::Retry) => {}
+            }
+        }
+        let mut in_flight = self
+            .shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if self.shared.abandoned.load(Ordering::Relaxed) {
+            return; // counted by the main side already
+        }
+        *in_flight = in_flight.saturating_sub(n);
+        let c = &self.shared.counts;
+        match rejected {
+            Some(r) => {
+                let r = r.min(n);
+                c.sent.fetch_add(n - r, Ordering::Relaxed);
+                c.failed.fetch_add(r, Ordering::Relaxed);
+            }
+            None => {
+                c.failed.fetch_add(n, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn request(&self, spans: Vec<Span>) -> ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: self.resource.clone(),
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    scope: Some(InstrumentationScope {
+                        name: "containerdsnoop".into(),
+                        version: env!("CARGO_PKG_VERSION").into(),
+                        ..Default::default()
+                    }),
+                    spans,
+                    schema_url: opentelemetry_semantic_conventions::SCHEMA_URL.into(),
+                }],
+                schema_url: opentelemetry_semantic_conventions::SCHEMA_URL.into(),
+            }],
+        }
+    }
+
+    /// One POST; the spans the collector said it rejected (partial success).
+    fn post(&self, body: &[u8], timeout: Duration) -> Result<u64, Failure> {
+        let mut req = self
+            .agent
+            .post(&self.target.url)
+            .header("Content-Type", "application/x-protobuf");
+        for (k, v) in &self.target.headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = req
+            .config()
+            .timeout_global(Some(timeout))
+            .build()
+            .send(body)
+            .map_err(|_| Failure::Retry)?;
+        let status = resp.status().as_u16();
+        match status {
+            200..=299 => {
+                let mut body = resp.into_body();
+                let bytes = body
+                    .with_config()
+                    .limit(1 << 20)
+                    .read_to_vec()
+                    .unwrap_or_default();
+                let rejected = ExportTraceServiceResponse::decode(bytes.as_slice())
+                    .ok()
+                    .and_then(|r| r.partial_success)
+                    .map_or(0, |p| u64::try_from(p.rejected_spans).unwrap_or(0));
+                Ok(rejected)
+            }
+            429 | 502 | 503 | 504 => Err(Failure::Retry),
+            _ => Err(Failure::Final),
+        }
+    }
+}

@@ -1,0 +1,325 @@
+//! One OpenTelemetry span per finished call: its name, kind, times, status
+//! and attributes (semantic conventions 1.42, the
+//! `opentelemetry-semantic-conventions` crate's names where it has them,
+//! ours, written once below, where it does not).
+
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
+use opentelemetry_proto::tonic::trace::v1::{span, status, Span, Status};
+use opentelemetry_semantic_conventions::attribute as semconv;
+
+use super::call::Call;
+use crate::flow::{InContainer, Process};
+use crate::pipeline::Item;
+use crate::subjects::Subject;
+
+/// Our attribute names, where the conventions have none. The pod and
+/// container a call is about are `containerd.subject.*`, the caller's
+/// container `client.container.*` / `client.pod.*`: names the Collector's
+/// k8sattributes processor (which writes `k8s.pod.name` and the like for
+/// the agent's own pod) cannot be mistaken for.
+pub mod attr {
+    /// The containerd namespace of the call (`k8s.io`, `default`, `moby`).
+    pub const CONTAINERD_NAMESPACE: &str = "containerd.namespace";
+    /// The Kubernetes namespace of the pod the call is about.
+    pub const SUBJECT_POD_NAMESPACE: &str = "containerd.subject.pod.namespace";
+    /// The name of the pod the call is about.
+    pub const SUBJECT_POD_NAME: &str = "containerd.subject.pod.name";
+    /// The uid of the pod the call is about.
+    pub const SUBJECT_POD_UID: &str = "containerd.subject.pod.uid";
+    /// The pod sandbox id of the pod the call is about.
+    pub const SUBJECT_SANDBOX_ID: &str = "containerd.subject.sandbox.id";
+    /// The id of the container the call is about.
+    pub const SUBJECT_CONTAINER_ID: &str = "containerd.subject.container.id";
+    /// The name, in its pod, of the container the call is about.
+    pub const SUBJECT_CONTAINER_NAME: &str = "containerd.subject.container.name";
+    /// The id of the container the calling process runs in.
+    pub const CLIENT_CONTAINER_ID: &str = "client.container.id";
+    /// The name of the container the calling process runs in.
+    pub const CLIENT_CONTAINER_NAME: &str = "client.container.name";
+    /// The Kubernetes namespace of the calling process's pod.
+    pub const CLIENT_POD_NAMESPACE: &str = "client.pod.namespace";
+    /// The name of the calling process's pod.
+    pub const CLIENT_POD_NAME: &str = "client.pod.name";
+    /// The uid of the calling process's pod.
+    pub const CLIENT_POD_UID: &str = "client.pod.uid";
+    /// The calling process's pid (in the node's pid namespace).
+    pub const CLIENT_PROCESS_PID: &str = "client.process.pid";
+    /// The calling process's name (its comm, up to 15 bytes).
+    pub const CLIENT_PROCESS_EXECUTABLE_NAME: &str = "client.process.executable.name";
+    /// The serving process's pid (in the node's pid namespace).
+    pub const SERVER_PROCESS_PID: &str = "server.process.pid";
+    /// The serving process's name (its comm, up to 15 bytes).
+    pub const SERVER_PROCESS_EXECUTABLE_NAME: &str = "server.process.executable.name";
+    /// Messages seen on the call (both directions; a stream's count).
+    pub const MESSAGES: &str = "containerdsnoop.messages";
+    /// The HTTP/2 or ttrpc stream id.
+    pub const STREAM_ID: &str = "containerdsnoop.stream.id";
+    /// The call was still open when its connection or the capture ended.
+    pub const UNFINISHED: &str = "containerdsnoop.unfinished";
+    /// The call began before the capture: its start is not known, and the
+    /// span's start is its end.
+    pub const START_UNKNOWN: &str = "containerdsnoop.start_unknown";
+    /// A message event's direction as the server saw it: `RECEIVED` (a
+    /// request) or `SENT` (a response). The conventions' `rpc.message.type`
+    /// is deprecated without replacement in 1.42.
+    pub const MESSAGE_DIRECTION: &str = "containerdsnoop.message.direction";
+    /// A message event's number in its call, from 1.
+    pub const MESSAGE_ID: &str = "containerdsnoop.message.id";
+    /// A message event's protobuf type.
+    pub const MESSAGE_PROTO_TYPE: &str = "containerdsnoop.message.type";
+    /// A message event's protobuf text, redacted, cut to [`super::MAX_EVENT_TEXT`].
+    pub const MESSAGE_TEXT: &str = "containerdsnoop.message.text";
+    /// A message event's size in bytes (uncompressed).
+    pub const MESSAGE_SIZE: &str = "containerdsnoop.message.size";
+}
+
+/// Longest message text in an event, in bytes.
+pub const MAX_EVENT_TEXT: usize = 1024;
+/// Most message events a span carries; the rest are counted as dropped.
+pub const MAX_EVENTS: usize = 64;
+/// Longest status message kept.
+const MAX_STATUS_MESSAGE: usize = 256;
+
+/// A string attribute.
+pub fn string(key: &str, value: impl Into<String>) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// An integer attribute.
+pub fn int(key: &str, value: i64) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::IntValue(value)),
+        }),
+        ..Default::default()
+    }
+}
+
+fn boolean(key: &str, value: bool) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::BoolValue(value)),
+        }),
+        ..Default::default()
+    }
+}
+
+/// Span and trace ids: a splitmix64 sequence seeded from the clock and the
+/// pid (ids need to be unique, not secret).
+pub struct Ids(u64);
+
+impl Default for Ids {
+    fn default() -> Self {
+        let t = crate::output::time_now_ns();
+        Ids(t ^ (u64::from(std::process::id()) << 40) ^ 0x9e37_79b9_7f4a_7c15)
+    }
+}
+
+impl Ids {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)).max(1)
+    }
+
+    fn trace_id(&mut self) -> Vec<u8> {
+        let mut v = self.next().to_be_bytes().to_vec();
+        v.extend_from_slice(&self.next().to_be_bytes());
+        v
+    }
+
+    fn span_id(&mut self) -> Vec<u8> {
+        self.next().to_be_bytes().to_vec()
+    }
+}
+
+/// What the tap gathered about a call before it ended.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    /// Messages seen.
+    pub messages: u64,
+    /// Message events (with `--otlp-messages`).
+    pub events: Vec<span::Event>,
+    /// Events left out past [`MAX_EVENTS`].
+    pub dropped_events: u32,
+}
+
+/// The span of the call `item` ends (`call` is [`Call::of`] it).
+pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, ids: &mut Ids) -> Span {
+    let mut a = Vec::with_capacity(24);
+    a.push(string(semconv::RPC_SYSTEM_NAME, call.protocol));
+    a.push(string(
+        semconv::RPC_METHOD,
+        match (call.service, call.method) {
+            (Some(_), Some(_)) => call.name(),
+            _ => "_OTHER".into(),
+        },
+    ));
+    a.push(string(semconv::RPC_RESPONSE_STATUS_CODE, call.status));
+    if !call.ok() {
+        a.push(string(semconv::ERROR_TYPE, call.status));
+    }
+    http_attributes(item, &mut a);
+    a.push(string(semconv::NETWORK_TRANSPORT, "unix"));
+    if let Some(p) = &item.conn.path {
+        a.push(string(semconv::SERVER_ADDRESS, p.as_str()));
+    }
+    if let Some(ns) = call.namespace {
+        a.push(string(attr::CONTAINERD_NAMESPACE, ns));
+    }
+    process(
+        &item.conn.server,
+        attr::SERVER_PROCESS_PID,
+        attr::SERVER_PROCESS_EXECUTABLE_NAME,
+        &mut a,
+    );
+    process(
+        &item.conn.client,
+        attr::CLIENT_PROCESS_PID,
+        attr::CLIENT_PROCESS_EXECUTABLE_NAME,
+        &mut a,
+    );
+    subject(&item.subject, &mut a);
+    client_container(&item.conn.client.container, item.client_subject(), &mut a);
+    a.push(int(attr::STREAM_ID, i64::from(call.stream)));
+    a.push(int(
+        attr::MESSAGES,
+        i64::try_from(gathered.messages).unwrap_or(i64::MAX),
+    ));
+    if matches!(
+        item.what,
+        crate::pipeline::What::CallEnd {
+            unfinished: true,
+            ..
+        }
+    ) {
+        a.push(boolean(attr::UNFINISHED, true));
+    }
+    if call.start_ns.is_none() {
+        a.push(boolean(attr::START_UNKNOWN, true));
+    }
+    let status = match call.ok() {
+        // A server span of a successful call leaves its status unset.
+        true => None,
+        false => Some(Status {
+            code: status::StatusCode::Error as i32,
+            message: call
+                .message
+                .map(|m| cut(m, MAX_STATUS_MESSAGE).to_string())
+                .unwrap_or_else(|| call.status.to_string()),
+        }),
+    };
+    Span {
+        trace_id: ids.trace_id(),
+        span_id: ids.span_id(),
+        name: call.name(),
+        kind: span::SpanKind::Server as i32,
+        start_time_unix_nano: call.start_ns.unwrap_or(call.end_ns),
+        end_time_unix_nano: call.end_ns,
+        attributes: a,
+        events: gathered.events,
+        dropped_events_count: gathered.dropped_events,
+        status,
+        ..Default::default()
+    }
+}
+
+/// HTTP API calls (Docker, Podman) get `http.request.method`,
+/// `http.response.status_code` and `url.path` (ids and secrets removed)
+/// here, and only here.
+///
+/// TODO(http branch merge): gRPC and ttrpc calls carry no HTTP part; the
+/// HTTP/1.1 decoder (branch `http`) adds one to the call, and this is where
+/// its attributes are written. Until then this adds nothing.
+fn http_attributes(_item: &Item, _out: &mut Vec<KeyValue>) {}
+
+fn process(p: &Process, pid_key: &str, name_key: &str, out: &mut Vec<KeyValue>) {
+    if let Some(pid) = p.pid {
+        out.push(int(pid_key, i64::from(pid)));
+    }
+    if let Some(comm) = &p.comm {
+        out.push(string(name_key, comm.as_str()));
+    }
+}
+
+fn subject(s: &Subject, out: &mut Vec<KeyValue>) {
+    if let Some(pod) = &s.pod {
+        pod_of(
+            pod,
+            [
+                attr::SUBJECT_POD_NAMESPACE,
+                attr::SUBJECT_POD_NAME,
+                attr::SUBJECT_POD_UID,
+            ],
+            out,
+        );
+    }
+    if let Some(id) = &s.sandbox_id {
+        out.push(string(attr::SUBJECT_SANDBOX_ID, &**id));
+    }
+    if let Some(c) = &s.container {
+        out.push(string(attr::SUBJECT_CONTAINER_ID, c.id.as_str()));
+        if let Some(n) = &c.name {
+            out.push(string(attr::SUBJECT_CONTAINER_NAME, n.as_str()));
+        }
+    }
+}
+
+/// The caller's container: its id from its cgroup, its name and pod from
+/// what the subject map knows of it (the pod's uid from the cgroup when
+/// the map does not name the pod).
+fn client_container(c: &InContainer, known: &Subject, out: &mut Vec<KeyValue>) {
+    let Some(c) = c.container() else {
+        return;
+    };
+    out.push(string(attr::CLIENT_CONTAINER_ID, c.id.as_str()));
+    if let Some(n) = known.container.as_ref().and_then(|k| k.name.as_deref()) {
+        out.push(string(attr::CLIENT_CONTAINER_NAME, n));
+    }
+    match &known.pod {
+        Some(pod) => pod_of(
+            pod,
+            [
+                attr::CLIENT_POD_NAMESPACE,
+                attr::CLIENT_POD_NAME,
+                attr::CLIENT_POD_UID,
+            ],
+            out,
+        ),
+        None => {
+            if let Some(uid) = &c.pod_uid {
+                out.push(string(attr::CLIENT_POD_UID, uid.as_str()));
+            }
+        }
+    }
+}
+
+fn pod_of(pod: &crate::subjects::extract::PodMeta, keys: [&str; 3], out: &mut Vec<KeyValue>) {
+    for (k, v) in keys.into_iter().zip([&pod.namespace, &pod.name, &pod.uid]) {
+        if !v.is_empty() {
+            out.push(string(k, v.as_str()));
+        }
+    }
+}
+
+/// `s` cut to at most `max` bytes, on a character boundary.
+pub fn cut(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
