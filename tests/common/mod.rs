@@ -16,9 +16,11 @@
 
 pub mod chromium;
 mod cri;
+pub mod daemonset;
 mod dockerd;
 mod image;
 pub mod otel;
+pub mod podman;
 mod ports;
 pub mod report;
 
