@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use common::daemonset::{daemonset, deploy_dir, venv_bin, yaml_documents, EnvValue, Grants};
+use common::kubelet::{pod_json, KubeletPod};
 use common::otel::{free_port, get, Collector};
 use common::podman::{Images, RUNTIME_DEFAULT_SECCOMP};
-use common::{require_root, short_tempdir, Containerd, CriClient, Recorder};
+use common::{pause_oci, require_root, short_tempdir, Containerd, CriClient, Recorder};
 
 /// The capabilities the DaemonSet adds, each proven needed below.
 const CAPS: [&str; 4] = ["BPF", "PERFMON", "SYS_PTRACE", "SYS_ADMIN"];
@@ -259,7 +260,10 @@ fn the_image_holds_the_binary_and_exactly_its_libraries() {
 /// with the downward API's node name and the test's collector, and its arguments with the
 /// metrics on a free port of 127.0.0.1 (the host's network) and the test's sockets.
 struct Pod {
+    /// `podman run` flags: the grants, the environment, the extra mount.
     flags: Vec<String>,
+    /// The environment, resolved.
+    envs: Vec<(String, String)>,
     args: Vec<String>,
     metrics: String,
 }
@@ -273,13 +277,20 @@ impl Pod {
         let mut flags = g.podman_flags(Path::new(RUNTIME_DEFAULT_SECCOMP));
         let dir = cd.dir.path().display().to_string();
         flags.extend(["-v".into(), format!("{dir}:{dir}:ro")]);
-        for (name, value) in &g.env {
-            let value = match (name.as_str(), value) {
-                ("OTEL_EXPORTER_OTLP_ENDPOINT", _) => endpoint.to_owned(),
-                (_, EnvValue::Field(f)) if f == "spec.nodeName" => NODE.to_owned(),
-                (_, EnvValue::Field(f)) => panic!("no test value for the downward API's {f}"),
-                (_, EnvValue::Literal(v)) => v.clone(),
-            };
+        let envs: Vec<(String, String)> = g
+            .env
+            .iter()
+            .map(|(name, value)| {
+                let value = match (name.as_str(), value) {
+                    ("OTEL_EXPORTER_OTLP_ENDPOINT", _) => endpoint.to_owned(),
+                    (_, EnvValue::Field(f)) if f == "spec.nodeName" => NODE.to_owned(),
+                    (_, EnvValue::Field(f)) => panic!("no test value for the downward API's {f}"),
+                    (_, EnvValue::Literal(v)) => v.clone(),
+                };
+                (name.clone(), value)
+            })
+            .collect();
+        for (name, value) in &envs {
             flags.extend(["-e".into(), format!("{name}={value}")]);
         }
         let metrics = format!("127.0.0.1:{}", free_port());
@@ -305,14 +316,20 @@ impl Pod {
         }
         Pod {
             flags,
+            envs,
             args,
             metrics,
         }
     }
 }
 
-/// `/metrics` of the agent once it says `containerdsnoop_up 1`, as the readiness probe sees it.
-fn wait_up(metrics: &str, container: &mut common::podman::Container<'_>) -> String {
+/// `/metrics` of the agent once it says `containerdsnoop_up 1`, as the readiness probe sees it;
+/// `exited` says why not when the agent is gone, `log` is its output so far.
+fn wait_up(
+    metrics: &str,
+    mut exited: impl FnMut() -> Option<String>,
+    log: impl Fn() -> String,
+) -> String {
     let url = format!("http://{metrics}/metrics");
     let deadline = Instant::now() + AGENT_READY;
     loop {
@@ -321,14 +338,14 @@ fn wait_up(metrics: &str, container: &mut common::podman::Container<'_>) -> Stri
                 return body;
             }
         }
-        if let Some(status) = container.exited() {
-            panic!("the agent exited ({status}):\n{}", container.log());
+        if let Some(why) = exited() {
+            panic!("the agent exited ({why}):\n{}", log());
         }
         assert!(
             Instant::now() < deadline,
             "{url} did not say containerdsnoop_up 1 within {AGENT_READY:?}:\n{}\n{}",
             get(&url).unwrap_or_default(),
-            container.log()
+            log()
         );
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -348,7 +365,12 @@ fn the_image_runs_with_the_daemonsets_grants_and_its_spans_reach_a_collector() {
     let cri = CriClient::start(&cd.sock);
     let pod = Pod::new(&grants, &cd, &collector.endpoint, &["agent"]);
     let mut agent = images.run(dir.path(), "cs-agent", &pod.flags, &pod.args);
-    let before = wait_up(&pod.metrics, &mut agent);
+    let log_file = agent.log_file();
+    let before = wait_up(
+        &pod.metrics,
+        || agent.exited().map(|s| s.to_string()),
+        || std::fs::read_to_string(&log_file).unwrap_or_default(),
+    );
     assert!(before.contains("# EOF"), "not OpenMetrics text: {before}");
     // What trace on the host sees of the same calls, for comparison.
     let reference = dir.path().join("reference");
@@ -539,4 +561,90 @@ fn without_each_grant_the_failure_its_comment_names() {
     own_net.host_network = false;
     let out = run("own-net", &own_net);
     assert!(out.contains("stayed unnamed"), "{out}");
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (scripts/test.sh does)"]
+fn kubelets_way_through_containerds_cri_runs_the_agent_with_the_daemonsets_grants() {
+    require_root();
+    let grants = Grants::of(&daemonset());
+    let dir = short_tempdir("cs-kubelet");
+    let images = Images::build(dir.path(), &common::bin());
+    let cd = Containerd::start_with_cri();
+    for image in [pause_oci(dir.path()), images.save(dir.path())] {
+        cd.ctr_ok(&["-n", "k8s.io", "images", "import", image.to_str().unwrap()]);
+    }
+    let collector = Collector::start(dir.path());
+    let pod = Pod::new(&grants, &cd, &collector.endpoint, &["agent"]);
+    let logs = dir.path().join("logs");
+    let spec = pod_json(
+        &grants,
+        &images.tag,
+        &logs,
+        &pod.envs,
+        &[cd.dir.path()],
+        &pod.args,
+    );
+    // containerd's CRI plugin, with its own RuntimeDefault seccomp profile, runs the agent.
+    let kubelet = KubeletPod::start(&cd.sock, &spec, dir.path());
+    let log =
+        || std::fs::read_to_string(logs.join("containerdsnoop-agent.log")).unwrap_or_default();
+    // No ctr call to ask whether it runs: the agent would capture it.
+    wait_up(&pod.metrics, || None, log);
+    cd.ctr_ok(&["version"]);
+    cd.ctr_ok(&["namespaces", "create", "kubelet-ns"]);
+    cd.ctr_ok(&["namespaces", "remove", "kubelet-ns"]);
+    // Then the pod's own connection, opened before the agent started, asks about the pod; the
+    // container is stopped with SIGTERM and must exit 0.
+    let exit = kubelet.stop();
+    let spans = collector.wait_spans(6, Duration::from_secs(20));
+    assert_eq!(
+        exit,
+        0,
+        "the agent's exit code at SIGTERM; its log:\n{}",
+        log()
+    );
+
+    let names = |client: &str| -> Vec<&str> {
+        let mut n: Vec<&str> = spans
+            .iter()
+            .filter(|s| {
+                s.attrs
+                    .get("client.process.executable.name")
+                    .map(String::as_str)
+                    == Some(client)
+            })
+            .map(|s| s.name.as_str())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(
+        names("ctr"),
+        [
+            "containerd.services.introspection.v1.Introspection/Server",
+            "containerd.services.namespaces.v1.Namespaces/Create",
+            "containerd.services.namespaces.v1.Namespaces/Delete",
+            "containerd.services.version.v1.Version/Version",
+        ],
+        "{}",
+        log()
+    );
+    // Named from the HPACK table recovered from containerd: uprobes attached under
+    // containerd's seccomp profile with the DaemonSet's capabilities.
+    let python = names("python3");
+    for name in [
+        "runtime.v1.RuntimeService/ContainerStatus",
+        "runtime.v1.RuntimeService/ListContainers",
+    ] {
+        assert!(
+            python.contains(&name),
+            "{name} not among {python:?}\n{}",
+            log()
+        );
+    }
+    for s in &spans {
+        assert_eq!(s.resource["k8s.node.name"], NODE, "{s:?}");
+        assert_eq!(s.attr("server.process.pid"), cd.pid().to_string(), "{s:?}");
+    }
 }

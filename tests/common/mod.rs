@@ -19,6 +19,7 @@ mod cri;
 pub mod daemonset;
 mod dockerd;
 mod image;
+pub mod kubelet;
 pub mod otel;
 pub mod podman;
 mod ports;

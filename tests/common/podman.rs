@@ -92,6 +92,14 @@ impl Images {
         files
     }
 
+    /// The image as an OCI archive in `dir` (for `ctr images import`).
+    pub fn save(&self, dir: &Path) -> PathBuf {
+        let out = dir.join("containerdsnoop-oci.tar");
+        let path = out.to_str().expect("UTF-8 path");
+        self.podman_ok(&["save", "--format", "oci-archive", "-o", path, &self.tag]);
+        out
+    }
+
     /// `podman run --rm IMAGE ARGS...` to its end; its stdout, or a panic with its output
     /// unless it succeeds.
     pub fn run_ok(&self, args: &[&str]) -> String {
@@ -158,6 +166,11 @@ impl Container<'_> {
     /// Its output (stdout and stderr) so far.
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The file its output goes to.
+    pub fn log_file(&self) -> PathBuf {
+        self.log.clone()
     }
 
     /// Whether it exited already, and how.
