@@ -323,10 +323,23 @@ impl Pod {
     }
 }
 
-/// `/metrics` of the agent once it says `containerdsnoop_up 1`, as the readiness probe sees it;
-/// `exited` says why not when the agent is gone, `log` is its output so far.
-fn wait_up(
+/// /proc/PID/status of the agent serving metrics at `metrics` (its command line names it).
+fn agent_status(metrics: &str) -> String {
+    let arg = format!("--metrics-addr={metrics}");
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        if cmdline.split(|&b| b == 0).any(|a| a == arg.as_bytes()) {
+            return std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        }
+    }
+    panic!("no process has {arg} in its command line");
+}
+
+/// `/metrics` of the agent once a line of it is `want` (`containerdsnoop_up 1`), as the
+/// probes see it; `exited` says why not when the agent is gone, `log` is its output so far.
+fn wait_metrics(
     metrics: &str,
+    want: &str,
     mut exited: impl FnMut() -> Option<String>,
     log: impl Fn() -> String,
 ) -> String {
@@ -334,7 +347,7 @@ fn wait_up(
     let deadline = Instant::now() + AGENT_READY;
     loop {
         if let Some(body) = get(&url) {
-            if body.lines().any(|l| l == "containerdsnoop_up 1") {
+            if body.lines().any(|l| l == want) {
                 return body;
             }
         }
@@ -343,7 +356,7 @@ fn wait_up(
         }
         assert!(
             Instant::now() < deadline,
-            "{url} did not say containerdsnoop_up 1 within {AGENT_READY:?}:\n{}\n{}",
+            "{url} did not say {want} within {AGENT_READY:?}:\n{}\n{}",
             get(&url).unwrap_or_default(),
             log()
         );
@@ -366,8 +379,9 @@ fn the_image_runs_with_the_daemonsets_grants_and_its_spans_reach_a_collector() {
     let pod = Pod::new(&grants, &cd, &collector.endpoint, &["agent"]);
     let mut agent = images.run(dir.path(), "cs-agent", &pod.flags, &pod.args);
     let log_file = agent.log_file();
-    let before = wait_up(
+    let before = wait_metrics(
         &pod.metrics,
+        "containerdsnoop_up 1",
         || agent.exited().map(|s| s.to_string()),
         || std::fs::read_to_string(&log_file).unwrap_or_default(),
     );
@@ -527,7 +541,7 @@ fn without_each_grant_the_failure_its_comment_names() {
     );
     assert!(syscalls.contains("HPACK tables recovered"), "{syscalls}");
 
-    // No CAP_SYS_ADMIN: the runtime's default seccomp profile refuses bpf(2)...
+    // No CAP_SYS_ADMIN: podman's default seccomp profile refuses bpf(2)...
     let no_admin = grants.without_cap("SYS_ADMIN");
     let out = run("no-admin", &no_admin);
     assert!(
@@ -590,7 +604,9 @@ fn kubelets_way_through_containerds_cri_runs_the_agent_with_the_daemonsets_grant
     let log =
         || std::fs::read_to_string(logs.join("containerdsnoop-agent.log")).unwrap_or_default();
     // No ctr call to ask whether it runs: the agent would capture it.
-    wait_up(&pod.metrics, || None, log);
+    wait_metrics(&pod.metrics, "containerdsnoop_up 1", || None, log);
+    // The kernel's view of the agent: exactly the capabilities granted, a seccomp filter.
+    assert_status(&agent_status(&pod.metrics), &grants.caps);
     cd.ctr_ok(&["version"]);
     cd.ctr_ok(&["namespaces", "create", "kubelet-ns"]);
     cd.ctr_ok(&["namespaces", "remove", "kubelet-ns"]);
@@ -647,4 +663,49 @@ fn kubelets_way_through_containerds_cri_runs_the_agent_with_the_daemonsets_grant
         assert_eq!(s.resource["k8s.node.name"], NODE, "{s:?}");
         assert_eq!(s.attr("server.process.pid"), cd.pid().to_string(), "{s:?}");
     }
+
+    // Without CAP_SYS_ADMIN, containerd's default profile (1.6.20 here) still admits bpf(2) and
+    // perf_event_open(2) to CAP_BPF and CAP_PERFMON (podman's does not), but the kernel refuses
+    // the uprobes: the calls on the connection opened before the agent stay unnamed.
+    let no_admin = grants.without_cap("SYS_ADMIN");
+    let logs = dir.path().join("logs-no-admin");
+    let spec = pod_json(
+        &no_admin,
+        &images.tag,
+        &logs,
+        &pod.envs,
+        &[cd.dir.path()],
+        &pod.args,
+    );
+    let kubelet = KubeletPod::start(&cd.sock, &spec, dir.path());
+    let log =
+        || std::fs::read_to_string(logs.join("containerdsnoop-agent.log")).unwrap_or_default();
+    wait_metrics(&pod.metrics, "containerdsnoop_up 1", || None, log);
+    assert_status(&agent_status(&pod.metrics), &no_admin.caps);
+    assert_eq!(kubelet.stop(), 0, "{}", log());
+    assert!(log().contains("failed to attach uprobe"), "{}", log());
+}
+
+/// `status` (/proc/PID/status) shows exactly capabilities `caps` (as the YAML names them) and a
+/// seccomp filter.
+fn assert_status(status: &str, caps: &[String]) {
+    let number = |cap: &str| match cap {
+        "SYS_PTRACE" => 19,
+        "SYS_ADMIN" => 21,
+        "PERFMON" => 38,
+        "BPF" => 39,
+        other => panic!("no number for {other}"),
+    };
+    let want = caps.iter().fold(0u64, |m, c| m | 1 << number(c));
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {name} in {status}"))
+    };
+    for set in ["CapEff:", "CapPrm:", "CapBnd:"] {
+        assert_eq!(field(set), format!("{want:016x}"), "{set} {status}");
+    }
+    assert_eq!(field("Seccomp:"), "2", "{status}");
 }

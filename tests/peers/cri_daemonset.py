@@ -10,7 +10,8 @@ POD.json (written by tests/deploy.rs from deploy/kubernetes/02-daemonset.yaml):
      "Unconfined" or "Localhost"), "localhost_profile", "envs": [[K, V]...],
      "mounts": [{"host", "container", "readonly"}...], "args": [...]}
 
-Creates and starts the pod (its sandbox image must be imported already), prints
+Creates and starts the pod (its sandbox image must be imported already), asks its
+ContainerStatus, prints
 `{"sandbox_id": ..., "container_id": ...}`, and waits for a line on stdin. Then, on the same
 connection (opened before the container started, as kubelet's is), asks ContainerStatus of the
 container and ListContainers, prints `asked`, stops the container as kubelet does (SIGTERM, then
@@ -158,6 +159,9 @@ def main():
         request = field(1, sandbox) + field(2, container_config(pod)) + field(3, config)
         container = fields(call(channel, "CreateContainer", request))[1][0].decode()
         call(channel, "StartContainer", field(1, container))
+        # As kubelet does: its :path is then in the connection's HPACK table, and the same
+        # call after the agent started is named only from the table recovered from containerd.
+        call(channel, "ContainerStatus", field(1, container))
         print(json.dumps({"sandbox_id": sandbox, "container_id": container}), flush=True)
         sys.stdin.readline()
         call(channel, "ContainerStatus", field(1, container))
