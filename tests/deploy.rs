@@ -327,8 +327,12 @@ impl Pod {
 fn agent_status(metrics: &str) -> String {
     let arg = format!("--metrics-addr={metrics}");
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        // Not podman's own process, whose command line holds the argument too.
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
         let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        if cmdline.split(|&b| b == 0).any(|a| a == arg.as_bytes()) {
+        if comm.trim_end() == "containerdsnoop"
+            && cmdline.split(|&b| b == 0).any(|a| a == arg.as_bytes())
+        {
             return std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
         }
     }
@@ -386,6 +390,7 @@ fn the_image_runs_with_the_daemonsets_grants_and_its_spans_reach_a_collector() {
         || std::fs::read_to_string(&log_file).unwrap_or_default(),
     );
     assert!(before.contains("# EOF"), "not OpenMetrics text: {before}");
+    assert_status(&agent_status(&pod.metrics), &grants.caps);
     // What trace on the host sees of the same calls, for comparison.
     let reference = dir.path().join("reference");
     let (sock, ttrpc) = (
