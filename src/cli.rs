@@ -134,8 +134,9 @@ pub struct OtlpArgs {
     /// at most 64 events a span).
     #[arg(long)]
     pub otlp_messages: bool,
-    /// Spans held for the exporting thread; past it, spans are dropped and
-    /// counted (the capture never waits for the collector).
+    /// Spans held for the exporting thread; past it, live commands drop
+    /// spans and count them (the capture never waits for the collector);
+    /// `decode` waits.
     #[arg(long, value_name = "SPANS", default_value_t = 8192)]
     pub otlp_queue: usize,
     /// At exit (end of input, SIGINT, SIGTERM), the longest to wait for the

@@ -3,14 +3,16 @@ N unary calls /containerd.services.version.v1.Version/Version on one connection 
 containerd socket, at most WINDOW of them in flight, written here by hand (HTTP/2 frames,
 HPACK literals without indexing: no gRPC library needed).
 
-    /usr/bin/python3 version_loop.py /path/to/containerd.sock N [WINDOW]
+    /usr/bin/python3 version_loop.py /path/to/containerd.sock N [WINDOW [RATE]]
 
-Prints `done N` when every call's trailers came.
+With RATE (calls a second), calls start no faster than that (the live export benchmark,
+scripts/bench-otel.sh). Prints `done N` when every call's trailers came.
 """
 
 import socket
 import struct
 import sys
+import time
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 METHOD = b"/containerd.services.version.v1.Version/Version"
@@ -70,10 +72,12 @@ class Reader:
 
 
 def main():
-    if len(sys.argv) not in (3, 4):
-        sys.exit("usage: version_loop.py SOCKET N [WINDOW]")
+    if len(sys.argv) not in (3, 4, 5):
+        sys.exit("usage: version_loop.py SOCKET N [WINDOW [RATE]]")
     n = int(sys.argv[2])
-    window = int(sys.argv[3]) if len(sys.argv) == 4 else 32
+    window = int(sys.argv[3]) if len(sys.argv) >= 4 else 32
+    rate = float(sys.argv[4]) if len(sys.argv) == 5 else 0.0
+    start = time.monotonic()
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
         s.settimeout(30)
         s.connect(sys.argv[1])
@@ -83,12 +87,17 @@ def main():
         sent = done = 0
         received = 0
         while done < n:
+            allowed = n if not rate else min(n, int((time.monotonic() - start) * rate) + 1)
             batch = []
-            while sent < n and sent - done < window:
+            while sent < allowed and sent - done < window:
                 batch.append(request(2 * sent + 1))
                 sent += 1
             if batch:
                 s.sendall(b"".join(batch))
+            if sent == done:
+                # Nothing in flight: wait for the next call's time.
+                time.sleep(max(0.0, sent / rate - (time.monotonic() - start)))
+                continue
             replies = []
             for kind, flags, stream, payload in reader.frames():
                 if kind == SETTINGS and not flags & ACK:

@@ -29,9 +29,13 @@ pub fn run(args: &AgentArgs) -> Result<()> {
     };
     let schemas = view::schemas(&view_args)?;
     let binaries = view::live_registry(&schemas, &args.binaries);
-    let mut telemetry =
-        Telemetry::new(&args.otlp, Some(args.metrics_addr), Some(DEFAULT_ENDPOINT))?
-            .with_status(Duration::from_secs_f64(every));
+    let mut telemetry = Telemetry::new(
+        &args.otlp,
+        Some(args.metrics_addr),
+        Some(DEFAULT_ENDPOINT),
+        false,
+    )?
+    .with_status(Duration::from_secs_f64(every));
     let decoder = view::pipeline(&view_args, schemas, binaries.clone(), &telemetry, false)?;
     let result = super::live::agent(&args.filter, decoder, binaries, &mut telemetry);
     match (result, telemetry.attach_error.is_some()) {

@@ -26,7 +26,7 @@ pub fn run(args: &DecodeArgs) -> Result<()> {
     let given: Vec<Arc<Binary>> = binaries
         .as_ref()
         .map_or_else(Vec::new, |r| r.learned_since(0));
-    let mut telemetry = Telemetry::new(&args.otlp, None, None)?;
+    let mut telemetry = Telemetry::new(&args.otlp, None, None, true)?;
     let (mut view, out) = super::view::parts(&args.view, schemas, binaries, Sizing::File);
     view.forms.text |= telemetry.wants_text();
     let out = telemetry.tap(Some(out));

@@ -508,7 +508,7 @@ fn recovery_summary(s: &SeederStats, calls: Option<CallCounts>) -> Option<String
 pub fn record(args: &RecordArgs) -> Result<()> {
     let schemas = view::schemas(&args.view)?;
     let binaries = view::live_registry(&schemas, &args.binaries);
-    let mut telemetry = Telemetry::new(&args.otlp, args.metrics.metrics_addr, None)?;
+    let mut telemetry = Telemetry::new(&args.otlp, args.metrics.metrics_addr, None, false)?;
     if args.decode && args.output.as_os_str() == "-" {
         return Err(Fatal::setup(
             "--decode writes the table to standard output, so -o - cannot be used with it: name an output file",
@@ -540,7 +540,7 @@ pub fn record(args: &RecordArgs) -> Result<()> {
 pub fn trace(args: &TraceArgs) -> Result<()> {
     let schemas = view::schemas(&args.view)?;
     let binaries = view::live_registry(&schemas, &args.binaries);
-    let mut telemetry = Telemetry::new(&args.otlp, args.metrics.metrics_addr, None)?;
+    let mut telemetry = Telemetry::new(&args.otlp, args.metrics.metrics_addr, None, false)?;
     let decoder = Some(view::pipeline(
         &args.view,
         schemas,

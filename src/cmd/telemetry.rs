@@ -38,11 +38,13 @@ pub struct Telemetry {
 
 impl Telemetry {
     /// From the arguments: spans to `--otlp-endpoint` (or the environment,
-    /// or `fallback`), metrics at `metrics_addr`.
+    /// or `fallback`), metrics at `metrics_addr`; `offline` (a capture
+    /// file) waits for room in a full queue, live drops.
     pub fn new(
         otlp: &OtlpArgs,
         metrics_addr: Option<SocketAddr>,
         fallback: Option<&str>,
+        offline: bool,
     ) -> Result<Telemetry> {
         let target = Target::resolve(
             otlp.otlp_endpoint.as_deref(),
@@ -61,10 +63,13 @@ impl Telemetry {
                 otlp::host_name().as_deref(),
                 std::env::var("NODE_NAME").ok().as_deref(),
             );
-            let opts = Options::new(
-                otlp.otlp_queue,
-                Duration::from_secs_f64(otlp.otlp_flush_timeout),
-            );
+            let opts = Options {
+                blocking: offline,
+                ..Options::new(
+                    otlp.otlp_queue,
+                    Duration::from_secs_f64(otlp.otlp_flush_timeout),
+                )
+            };
             Arc::new(Exporter::new(t, resource, opts))
         });
         Ok(Telemetry {

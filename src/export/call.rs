@@ -74,14 +74,22 @@ impl<'a> Call<'a> {
         })
     }
 
-    /// Whether the call succeeded (status OK).
-    pub fn ok(&self) -> bool {
-        self.status == "OK"
+    /// Whether the call failed: any status but OK, and not merely cut
+    /// short by the end of its connection or of the capture (a long
+    /// stream, such as Events/Subscribe, ends so at shutdown).
+    pub fn failed(&self) -> bool {
+        !matches!(self.status, "OK" | "UNFINISHED")
     }
 
     /// The span's name: `service/method` (the RPC conventions' fully
     /// qualified method), or `<protocol> unknown` when the method is not
     /// known: never a guess.
+    ///
+    /// TODO(http branch merge): an HTTP API call's path is
+    /// `/docker/OPERATION` or `/podman/OPERATION`, named `docker/OPERATION`
+    /// here as is; one the decoder does not know is to be named
+    /// `<request method> unknown` (`GET unknown`), from the call's HTTP
+    /// part, which [`super::span`]'s `http_attributes` also reads.
     pub fn name(&self) -> String {
         match (self.service, self.method) {
             (Some(s), Some(m)) => format!("{s}/{m}"),

@@ -8,7 +8,7 @@
 //! counted `failed` too. `sent + dropped + failed` is every span made.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,8 @@ use super::span::string;
 const MAX_BATCH: usize = 512;
 /// How long the first span of a batch waits for others.
 const LINGER: Duration = Duration::from_millis(200);
+/// The linger is slept in slices of this, watching for the exit.
+const LINGER_SLICE: Duration = Duration::from_millis(20);
 /// Attempts per batch before its spans count as failed.
 const ATTEMPTS: u32 = 4;
 /// First backoff between attempts; doubled each time.
@@ -166,6 +168,9 @@ pub struct Options {
     pub flush_timeout: Duration,
     /// One request's bound.
     pub request_timeout: Duration,
+    /// Wait for room in a full queue instead of dropping (offline: a
+    /// capture file can wait for the collector, a live capture cannot).
+    pub blocking: bool,
 }
 
 impl Options {
@@ -175,6 +180,7 @@ impl Options {
             queue: queue.max(1),
             flush_timeout,
             request_timeout: REQUEST_TIMEOUT,
+            blocking: false,
         }
     }
 }
@@ -201,6 +207,7 @@ pub struct Exporter {
     shared: Arc<Shared>,
     epoch: Instant,
     flush_timeout: Duration,
+    blocking: bool,
     /// Where the spans go.
     pub target: Target,
 }
@@ -226,6 +233,7 @@ impl Exporter {
             target: target.clone(),
             resource,
             request_timeout: opts.request_timeout,
+            down: std::cell::Cell::new(false),
         };
         Exporter {
             tx: Mutex::new(Some(tx)),
@@ -234,6 +242,7 @@ impl Exporter {
             shared,
             epoch,
             flush_timeout: opts.flush_timeout,
+            blocking: opts.blocking,
             target,
         }
     }
@@ -254,23 +263,32 @@ impl Exporter {
         Ok(())
     }
 
-    /// Queue `span`, or drop and count it when the queue is full (never waits).
+    /// Queue `span`; when the queue is full, drop and count it (live:
+    /// never waits) or wait for room ([`Options::blocking`], offline).
     pub fn send(&self, span: Span) {
         let c = &self.shared.counts;
-        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(tx) = tx.as_ref() else {
+        // A sender of our own: a blocked send holds no lock.
+        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let Some(tx) = tx else {
             c.failed.fetch_add(1, Ordering::Relaxed);
             return;
         };
         // Counted before the thread can take it.
         c.queued.fetch_add(1, Ordering::Relaxed);
-        match tx.try_send(span) {
+        let sent = match self.blocking {
+            true => tx.send(span).map_err(|_| TrySendError::Disconnected(())),
+            false => tx.try_send(span).map_err(|e| match e {
+                TrySendError::Full(_) => TrySendError::Full(()),
+                TrySendError::Disconnected(_) => TrySendError::Disconnected(()),
+            }),
+        };
+        match sent {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
+            Err(TrySendError::Full(())) => {
                 c.queued.fetch_sub(1, Ordering::Relaxed);
                 c.dropped.fetch_add(1, Ordering::Relaxed);
             }
-            Err(TrySendError::Disconnected(_)) => {
+            Err(TrySendError::Disconnected(())) => {
                 c.queued.fetch_sub(1, Ordering::Relaxed);
                 c.failed.fetch_add(1, Ordering::Relaxed);
             }
@@ -333,6 +351,10 @@ struct Worker {
     target: Target,
     resource: Vec<KeyValue>,
     request_timeout: Duration,
+    /// The last batch failed every attempt: until one gets through, later
+    /// batches get one attempt each (a collector that stays down costs
+    /// one connection attempt a batch, not a backoff series).
+    down: std::cell::Cell<bool>,
 }
 
 /// Why a request did not deliver.
@@ -365,45 +387,49 @@ impl Worker {
         }
     }
 
-    /// Take spans from the queue into `batch`: wait for one, then for more
-    /// up to [`MAX_BATCH`] or [`LINGER`] (none at exit). False once the
-    /// queue is closed and empty.
+    /// Take spans from the queue into `batch`: wait for one, then take
+    /// what is queued up to [`MAX_BATCH`]; short of a full batch, sleep
+    /// [`LINGER`] once (not at exit) and take more. One wake-up a batch,
+    /// not one a span: the capture's thread never pays for waking this
+    /// one. False once the queue is closed and empty.
     fn gather(&self, batch: &mut Vec<Span>) -> bool {
-        let take = |s: Span, batch: &mut Vec<Span>| {
-            *self
-                .shared
-                .in_flight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner()) += 1;
-            self.shared.counts.queued.fetch_sub(1, Ordering::Relaxed);
-            batch.push(s);
-        };
         match self.rx.recv() {
-            Ok(s) => take(s, batch),
+            Ok(s) => self.take(s, batch),
             Err(_) => return false,
         }
-        let until = Instant::now() + LINGER;
-        while batch.len() < MAX_BATCH {
-            let wait = match self.left() {
-                Some(_) => Duration::ZERO,
-                None => until.saturating_duration_since(Instant::now()),
-            };
-            match self.rx.recv_timeout(wait) {
-                Ok(s) => take(s, batch),
-                Err(RecvTimeoutError::Timeout) => {
-                    if self.left().is_none() {
-                        break;
-                    }
-                    // Exit: whatever is still coming is in the queue now.
-                    match self.rx.try_recv() {
-                        Ok(s) => take(s, batch),
-                        Err(_) => break,
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
+        self.drain(batch);
+        if batch.len() < MAX_BATCH {
+            // In slices, so that an exit does not wait out the linger.
+            let until = Instant::now() + LINGER;
+            while self.left().is_none() && Instant::now() < until {
+                std::thread::sleep(
+                    LINGER_SLICE.min(until.saturating_duration_since(Instant::now())),
+                );
             }
+            self.drain(batch);
         }
         true
+    }
+
+    /// Take what is queued now into `batch`, up to [`MAX_BATCH`].
+    fn drain(&self, batch: &mut Vec<Span>) {
+        while batch.len() < MAX_BATCH {
+            match self.rx.try_recv() {
+                Ok(s) => self.take(s, batch),
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// `s`, taken from the queue, into `batch` (counted in flight).
+    fn take(&self, s: Span, batch: &mut Vec<Span>) {
+        *self
+            .shared
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) += 1;
+        self.shared.counts.queued.fetch_sub(1, Ordering::Relaxed);
+        batch.push(s);
     }
 
     /// Post `batch` with retries; count it sent or failed; empty it.
@@ -412,7 +438,8 @@ impl Worker {
         let body = self.request(std::mem::take(batch)).encode_to_vec();
         let mut backoff = BACKOFF;
         let mut rejected = None;
-        for attempt in 1..=ATTEMPTS {
+        let attempts = if self.down.get() { 1 } else { ATTEMPTS };
+        for attempt in 1..=attempts {
             let timeout = match self.left() {
                 Some(l) if l.is_zero() => break,
                 Some(l) => l.min(self.request_timeout),
@@ -424,7 +451,7 @@ impl Worker {
                     break;
                 }
                 Err(Failure::Final) => break,
-                Err(Failure::Retry) if attempt < ATTEMPTS => {
+                Err(Failure::Retry) if attempt < attempts => {
                     let pause = self.left().map_or(backoff, |l| l.min(backoff));
                     std::thread::sleep(pause);
                     backoff *= 2;

@@ -25,9 +25,13 @@ pub fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> io::Result<SocketAddr> 
         .name("metrics".into())
         .spawn(move || {
             for conn in listener.incoming() {
-                // One slow or broken client does not stop the next.
-                if let Ok(c) = conn {
-                    let _ = answer(c, &metrics);
+                match conn {
+                    // One slow or broken client does not stop the next.
+                    Ok(c) => {
+                        let _ = answer(c, &metrics);
+                    }
+                    // Out of descriptors, say: not a busy loop.
+                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
                 }
             }
         })?;
@@ -55,15 +59,38 @@ fn answer(mut c: TcpStream, metrics: &Metrics) -> io::Result<()> {
         }
         head.extend_from_slice(&buf[..n]);
     }
-    let line = head.split(|&b| b == b'\r').next().unwrap_or_default();
+    match route(&head) {
+        Route::Metrics => respond(&mut c, "200 OK", CONTENT_TYPE, &metrics.encode()),
+        Route::NotFound => respond(&mut c, "404 Not Found", "text/plain", "see /metrics\n"),
+        Route::NotAllowed => respond(&mut c, "405 Method Not Allowed", "text/plain", ""),
+    }
+}
+
+/// What a request asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// `GET /metrics` (any query string).
+    Metrics,
+    /// A GET of anything else.
+    NotFound,
+    /// Not a GET (or no request line).
+    NotAllowed,
+}
+
+/// The route of a request whose head (request line first) is `head`:
+/// untrusted bytes, read up to the first CR or LF.
+pub fn route(head: &[u8]) -> Route {
+    let line = head
+        .split(|&b| b == b'\r' || b == b'\n')
+        .next()
+        .unwrap_or_default();
     let mut parts = line.split(|&b| b == b' ');
-    let (method, target) = (parts.next(), parts.next());
-    match (method, target.map(|t| t.split(|&b| b == b'?').next())) {
-        (Some(b"GET"), Some(Some(b"/metrics"))) => {
-            respond(&mut c, "200 OK", CONTENT_TYPE, &metrics.encode())
-        }
-        (Some(b"GET"), _) => respond(&mut c, "404 Not Found", "text/plain", "see /metrics\n"),
-        _ => respond(&mut c, "405 Method Not Allowed", "text/plain", ""),
+    match (parts.next(), parts.next()) {
+        (Some(b"GET"), Some(target)) => match target.split(|&b| b == b'?').next() {
+            Some(b"/metrics") => Route::Metrics,
+            _ => Route::NotFound,
+        },
+        _ => Route::NotAllowed,
     }
 }
 

@@ -10,6 +10,7 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use super::call::Call;
 use crate::flow::{InContainer, Process};
 use crate::pipeline::Item;
+use crate::protobuf::cut_str;
 use crate::subjects::Subject;
 
 /// Our attribute names, where the conventions have none. The pod and
@@ -166,7 +167,7 @@ pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, ids: &mut Ids) 
         },
     ));
     a.push(string(semconv::RPC_RESPONSE_STATUS_CODE, call.status));
-    if !call.ok() {
+    if call.failed() {
         a.push(string(semconv::ERROR_TYPE, call.status));
     }
     http_attributes(item, &mut a);
@@ -208,14 +209,14 @@ pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, ids: &mut Ids) 
     if call.start_ns.is_none() {
         a.push(boolean(attr::START_UNKNOWN, true));
     }
-    let status = match call.ok() {
+    let status = match call.failed() {
         // A server span of a successful call leaves its status unset.
-        true => None,
-        false => Some(Status {
+        false => None,
+        true => Some(Status {
             code: status::StatusCode::Error as i32,
             message: call
                 .message
-                .map(|m| cut(m, MAX_STATUS_MESSAGE).to_string())
+                .map(|m| cut_str(m, MAX_STATUS_MESSAGE).to_string())
                 .unwrap_or_else(|| call.status.to_string()),
         }),
     };
@@ -310,16 +311,4 @@ fn pod_of(pod: &crate::subjects::extract::PodMeta, keys: [&str; 3], out: &mut Ve
             out.push(string(k, v.as_str()));
         }
     }
-}
-
-/// `s` cut to at most `max` bytes, on a character boundary.
-pub fn cut(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }

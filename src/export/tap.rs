@@ -104,7 +104,7 @@ impl Tap {
             if let Some(t) = &d.type_name {
                 a.push(span::string(attr::MESSAGE_PROTO_TYPE, t.as_str()));
             }
-            let text = span::cut(&d.text, MAX_EVENT_TEXT);
+            let text = crate::protobuf::cut_str(&d.text, MAX_EVENT_TEXT);
             let text = match text.len() < d.text.len() {
                 true => format!("{text}…"),
                 false => text.to_string(),

@@ -35,6 +35,7 @@ mod json;
 mod load;
 mod raw;
 mod render;
+pub use render::cut_str;
 mod secret;
 mod set;
 mod text;

@@ -61,7 +61,7 @@ impl Write for TextOut {
 
 /// The longest prefix of `s` of at most `max` bytes that ends on a char
 /// boundary.
-pub(super) fn cut_str(s: &str, max: usize) -> &str {
+pub fn cut_str(s: &str, max: usize) -> &str {
     if s.len() <= max {
         return s;
     }
