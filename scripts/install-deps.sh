@@ -11,7 +11,8 @@
 #          /usr/bin/python3), chromium (tests/report.rs renders the report headless,
 #          offline, with a fresh profile),
 #          podman and buildah (scripts/build-image.sh builds the agent's image
-#          FROM scratch; tests/deploy.rs runs it as the DaemonSet would),
+#          FROM scratch; tests/deploy.rs runs it as the DaemonSet would), netavark
+#          (podman's network for the one run not on the host's network),
 #          python3-venv (the venv below)
 #          prometheus (a real server scrapes --metrics-addr),
 #   tests, from PyPI into a venv (pinned, below): rotel (an OpenTelemetry
@@ -23,7 +24,7 @@ set -euo pipefail
 
 packages=(clang llvm libelf-dev zlib1g-dev pkg-config make
           containerd runc busybox-static tshark util-linux docker.io python3-grpcio
-          chromium prometheus podman buildah python3-venv)
+          chromium prometheus podman buildah netavark python3-venv)
 # dockerd refuses to start containers without its AppArmor profile where AppArmor is on.
 [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]] && packages+=(apparmor)
 missing=()
