@@ -595,23 +595,8 @@ fn kubelets_way_through_containerds_cri_runs_the_agent_with_the_daemonsets_grant
     }
     let collector = Collector::start(dir.path());
     let pod = Pod::new(&grants, &cd, &collector.endpoint, &["agent"]);
-    let logs = dir.path().join("logs");
-    let spec = pod_json(
-        &grants,
-        &images.tag,
-        &logs,
-        &pod.envs,
-        &[cd.dir.path()],
-        &pod.args,
-    );
-    // containerd's CRI plugin, with its own RuntimeDefault seccomp profile, runs the agent.
-    let kubelet = KubeletPod::start(&cd.sock, &spec, dir.path());
-    let log =
-        || std::fs::read_to_string(logs.join("containerdsnoop-agent.log")).unwrap_or_default();
-    // No ctr call to ask whether it runs: the agent would capture it.
-    wait_metrics(&pod.metrics, "containerdsnoop_up 1", || None, log);
-    // The kernel's view of the agent: exactly the capabilities granted, a seccomp filter.
-    assert_status(&agent_status(&pod.metrics), &grants.caps);
+    let (kubelet, log_file) = run_through_cri(&grants, &pod, &images, &cd, dir.path(), "all");
+    let log = || std::fs::read_to_string(&log_file).unwrap_or_default();
     cd.ctr_ok(&["version"]);
     cd.ctr_ok(&["namespaces", "create", "kubelet-ns"]);
     cd.ctr_ok(&["namespaces", "remove", "kubelet-ns"]);
@@ -673,22 +658,41 @@ fn kubelets_way_through_containerds_cri_runs_the_agent_with_the_daemonsets_grant
     // perf_event_open(2) to CAP_BPF and CAP_PERFMON (podman's does not), but the kernel refuses
     // the uprobes: the calls on the connection opened before the agent stay unnamed.
     let no_admin = grants.without_cap("SYS_ADMIN");
-    let logs = dir.path().join("logs-no-admin");
+    let (kubelet, log_file) =
+        run_through_cri(&no_admin, &pod, &images, &cd, dir.path(), "no-admin");
+    let log = || std::fs::read_to_string(&log_file).unwrap_or_default();
+    assert_eq!(kubelet.stop(), 0, "{}", log());
+    assert!(log().contains("failed to attach uprobe"), "{}", log());
+}
+
+/// Runs the agent as `pod` says with `grants` through containerd's CRI plugin, which applies
+/// them with its own RuntimeDefault seccomp profile; returns once it is up (its capabilities
+/// and seccomp filter checked), with the file of its output. `name` tells runs apart.
+fn run_through_cri(
+    grants: &Grants,
+    pod: &Pod,
+    images: &Images,
+    cd: &Containerd,
+    dir: &Path,
+    name: &str,
+) -> (KubeletPod, std::path::PathBuf) {
+    let logs = dir.join(format!("logs-{name}"));
     let spec = pod_json(
-        &no_admin,
+        grants,
         &images.tag,
         &logs,
         &pod.envs,
         &[cd.dir.path()],
         &pod.args,
     );
-    let kubelet = KubeletPod::start(&cd.sock, &spec, dir.path());
-    let log =
-        || std::fs::read_to_string(logs.join("containerdsnoop-agent.log")).unwrap_or_default();
+    let kubelet = KubeletPod::start(&cd.sock, &spec, dir);
+    let log_file = logs.join("containerdsnoop-agent.log");
+    let log = || std::fs::read_to_string(&log_file).unwrap_or_default();
+    // No ctr call to ask whether it runs: the agent would capture it.
     wait_metrics(&pod.metrics, "containerdsnoop_up 1", || None, log);
-    assert_status(&agent_status(&pod.metrics), &no_admin.caps);
-    assert_eq!(kubelet.stop(), 0, "{}", log());
-    assert!(log().contains("failed to attach uprobe"), "{}", log());
+    // The kernel's view of the agent: exactly the capabilities granted, a seccomp filter.
+    assert_status(&agent_status(&pod.metrics), &grants.caps);
+    (kubelet, log_file)
 }
 
 /// `status` (/proc/PID/status) shows exactly capabilities `caps` (as the YAML names them) and a

@@ -18,61 +18,34 @@ container and ListContainers, prints `asked`, stops the container as kubelet doe
 SIGKILL after 15 s), prints `{"exit_code": N}` from ContainerStatus, removes the pod and prints
 `done`. A failed call prints `{"error": METHOD, "code": N, "details": ...}` and exits 1.
 
-Requests are protobuf bytes written here by hand (field numbers of runtime.v1's api.proto).
+Requests are protobuf bytes written by hand (field numbers of runtime.v1's api.proto), with
+cri_pods.py's helpers.
 """
 
 import json
+import os
 import sys
 
 import grpc
 
-TIMEOUT = 60
-RT = "/runtime.v1.RuntimeService/"
+# Python's -I leaves the script's folder out of the module path.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cri_pods import call, field, vfield  # noqa: E402  (protobuf by hand, as there)
+
 # NamespaceMode (api.proto): POD 0, NODE 2.
 POD, NODE = 0, 2
 # SecurityProfile.ProfileType.
 PROFILE = {"RuntimeDefault": 0, "Unconfined": 1, "Localhost": 2}
-# The paths kubelet masks and makes read-only in a container that is not privileged
-# (k8s.io/kubernetes pkg/securitycontext: DefaultMaskedPaths, DefaultReadonlyPaths).
+# The paths masked and made read-only in a container that is not privileged: the defaults
+# kubelet sends (the OCI runtimes' usual set).
 MASKED = ["/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
           "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi",
           "/sys/firmware", "/sys/devices/virtual/powercap"]
 READONLY = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
 
-def varint(n):
-    out = bytearray()
-    while n >= 0x80:
-        out.append(n & 0x7F | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def field(number, value):
-    """A length-delimited field (string, bytes or message)."""
-    if isinstance(value, str):
-        value = value.encode()
-    return varint(number << 3 | 2) + varint(len(value)) + value
-
-
-def vfield(number, value):
-    """A varint field; proto3 leaves a zero out."""
-    return varint(number << 3) + varint(value) if value else b""
-
-
 def repeated(number, values):
     return b"".join(field(number, v) for v in values)
-
-
-def call(channel, method, request):
-    stub = channel.unary_unary(RT + method, request_serializer=None, response_deserializer=None)
-    try:
-        return stub(request, timeout=TIMEOUT)
-    except grpc.RpcError as e:
-        print(json.dumps({"error": method, "code": e.code().value[0], "details": e.details()}),
-              flush=True)
-        sys.exit(1)
 
 
 def fields(message):
@@ -120,7 +93,7 @@ def seccomp(pod):
 
 
 def run_as_user(pod, number):
-    # An Int64Value message, present even for uid 0 (its value left out).
+    # An Int64Value message: present means set, uid 0 included.
     uid = pod["run_as_user"]
     return b"" if uid is None else field(number, vfield(1, uid))
 
