@@ -16,7 +16,7 @@ use serde_json::Value;
 use common::daemonset::{daemonset, deploy_dir, venv_bin, yaml_documents, EnvValue, Grants};
 use common::kubelet::{pod_json, KubeletPod};
 use common::otel::{free_port, get, Collector};
-use common::podman::{Images, RUNTIME_DEFAULT_SECCOMP};
+use common::podman::{stderr_of, Images, RUNTIME_DEFAULT_SECCOMP};
 use common::{pause_oci, require_root, short_tempdir, Containerd, CriClient, Recorder};
 
 /// The capabilities the DaemonSet adds, each proven needed below.
@@ -130,12 +130,19 @@ fn the_daemonset_grants_only_what_it_says_why() {
         assert_eq!(c[probe]["httpGet"]["path"], "/metrics", "{probe}");
         assert_eq!(c[probe]["httpGet"]["port"], "metrics", "{probe}");
     }
-    // The environment: the node from the downward API, a Collector's OTLP/HTTP endpoint.
+    // The node from the downward API; a Collector's OTLP/HTTP endpoint as a flag, not in the
+    // environment a `kubectl exec`'d record would inherit.
     let env: BTreeMap<&str, &EnvValue> = g.env.iter().map(|(k, v)| (k.as_str(), v)).collect();
     assert_eq!(env["NODE_NAME"], &EnvValue::Field("spec.nodeName".into()));
-    let EnvValue::Literal(endpoint) = env["OTEL_EXPORTER_OTLP_ENDPOINT"] else {
-        panic!("the OTLP endpoint is not a literal");
-    };
+    assert!(
+        env.keys().all(|k| !k.starts_with("OTEL_EXPORTER_OTLP")),
+        "{env:?}"
+    );
+    let endpoint = g
+        .args
+        .iter()
+        .find_map(|a| a.strip_prefix("--otlp-endpoint="))
+        .expect("--otlp-endpoint=URL in the arguments");
     assert!(
         endpoint.starts_with("http://") && endpoint.ends_with(":4318"),
         "{endpoint}"
@@ -257,8 +264,8 @@ fn the_image_holds_the_binary_and_exactly_its_libraries() {
 
 /// What the test runs as the DaemonSet's container: its grants, the throwaway containerd's
 /// directory mounted read-only beside them (standing in for /run/containerd), its environment
-/// with the downward API's node name and the test's collector, and its arguments with the
-/// metrics on a free port of 127.0.0.1 (the host's network) and the test's sockets.
+/// with the downward API's node name, and its arguments with the test's collector, the metrics
+/// on a free port of 127.0.0.1 (the host's network) and the test's sockets.
 struct Pod {
     /// `podman run` flags: the grants, the environment, the extra mount.
     flags: Vec<String>,
@@ -282,7 +289,6 @@ impl Pod {
             .iter()
             .map(|(name, value)| {
                 let value = match (name.as_str(), value) {
-                    ("OTEL_EXPORTER_OTLP_ENDPOINT", _) => endpoint.to_owned(),
                     (_, EnvValue::Field(f)) if f == "spec.nodeName" => NODE.to_owned(),
                     (_, EnvValue::Field(f)) => panic!("no test value for the downward API's {f}"),
                     (_, EnvValue::Literal(v)) => v.clone(),
@@ -300,6 +306,8 @@ impl Pod {
             .map(|a| {
                 if a.starts_with("--metrics-addr=") {
                     format!("--metrics-addr={metrics}")
+                } else if a.starts_with("--otlp-endpoint=") {
+                    format!("--otlp-endpoint={endpoint}")
                 } else {
                     a.clone()
                 }
@@ -401,6 +409,23 @@ fn the_image_runs_with_the_daemonsets_grants_and_its_spans_reach_a_collector() {
         &reference,
         &["trace", "--json", "--socket", &sock, "--socket", &ttrpc],
     );
+    // A capture from the node as the README takes one: `record` run in the agent's container
+    // (`kubectl exec`), beside the agent.
+    let pcap = dir.path().join("node.pcapng");
+    let record_args = ["containerdsnoop", "record", "-o", "-", "--socket", &sock];
+    let mut record = agent.exec(&[&record_args[..], &["--duration", "6"]].concat(), &pcap);
+    let deadline = Instant::now() + AGENT_READY;
+    while !std::fs::read_to_string(stderr_of(&pcap)).is_ok_and(|e| e.contains("attached")) {
+        assert!(
+            record.try_wait().unwrap().is_none(),
+            "record in the container exited"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "record in the container did not attach"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     cd.ctr_ok(&["version"]);
     cd.ctr_ok(&["namespaces", "create", "deploy-ns"]);
@@ -427,6 +452,14 @@ fn the_image_runs_with_the_daemonsets_grants_and_its_spans_reach_a_collector() {
                 .to_owned()
         })
         .collect();
+    let recorded = record.wait().expect("podman exec");
+    let record_err = std::fs::read_to_string(stderr_of(&pcap)).unwrap_or_default();
+    assert!(recorded.success(), "record in the container: {record_err}");
+    let decoded = common::decode_ok(&pcap, &["--json"]);
+    assert!(
+        decoded.contains("/containerd.services.namespaces.v1.Namespaces/Create"),
+        "{record_err}\n{decoded}"
+    );
     let spans = collector.wait_spans(calls.len(), Duration::from_secs(20));
     let live = get(&format!("http://{}/metrics", pod.metrics)).expect("/metrics while running");
     let (status, log) = agent.stop();

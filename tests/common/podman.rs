@@ -154,6 +154,13 @@ fn limits() -> Vec<String> {
     .to_vec()
 }
 
+/// Where [`Container::exec`] puts the stderr of a command whose stdout goes to `out`.
+pub fn stderr_of(out: &Path) -> PathBuf {
+    let mut name = out.as_os_str().to_owned();
+    name.push(".stderr");
+    PathBuf::from(name)
+}
+
 /// A container running (`podman run` in the foreground); dropping it removes it.
 pub struct Container<'a> {
     images: &'a Images,
@@ -166,6 +173,21 @@ impl Container<'_> {
     /// Its output (stdout and stderr) so far.
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Starts `podman exec` of `args` in it, stdout into `out`, stderr into `out` + `.stderr`.
+    pub fn exec(&self, args: &[&str], out: &Path) -> Child {
+        let stdout = File::create(out).expect("cannot create the exec's output");
+        let stderr = File::create(stderr_of(out)).expect("cannot create the exec's stderr");
+        self.images
+            .podman()
+            .args(["exec", &self.name])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run podman exec: {e}"))
     }
 
     /// The file its output goes to.
