@@ -139,6 +139,10 @@ pub struct OtlpArgs {
     /// `decode` waits.
     #[arg(long, value_name = "SPANS", default_value_t = 8192)]
     pub otlp_queue: usize,
+    /// The longest one request to the collector may take (connect, send,
+    /// answer) [default: OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds) when set, else 5].
+    #[arg(long, value_name = "SECONDS")]
+    pub otlp_timeout: Option<f64>,
     /// At exit (end of input, SIGINT, SIGTERM), the longest to wait for the
     /// queued spans to reach the collector; what is left is counted failed.
     #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]

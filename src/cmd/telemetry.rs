@@ -58,6 +58,28 @@ impl Telemetry {
             )
             .into());
         }
+        let request_timeout = match (
+            otlp.otlp_timeout,
+            std::env::var("OTEL_EXPORTER_OTLP_TIMEOUT"),
+        ) {
+            (Some(s), _) => s,
+            (None, Ok(ms)) => ms
+                .trim()
+                .parse::<f64>()
+                .map(|ms| ms / 1000.0)
+                .map_err(|_| {
+                    Fatal::setup(format!(
+                        "OTEL_EXPORTER_OTLP_TIMEOUT={ms:?} is not a number of milliseconds"
+                    ))
+                })?,
+            (None, Err(_)) => 5.0,
+        };
+        if !(request_timeout.is_finite() && request_timeout > 0.0) {
+            return Err(Fatal::setup(
+                "the OTLP request timeout must be a number of seconds above 0",
+            )
+            .into());
+        }
         let exporter = target.map(|t| {
             let resource = otlp::resource(
                 otlp::host_name().as_deref(),
@@ -65,6 +87,7 @@ impl Telemetry {
             );
             let opts = Options {
                 blocking: offline,
+                request_timeout: Duration::from_secs_f64(request_timeout),
                 ..Options::new(
                     otlp.otlp_queue,
                     Duration::from_secs_f64(otlp.otlp_flush_timeout),

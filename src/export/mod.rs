@@ -15,6 +15,7 @@ pub mod otlp;
 pub mod serve;
 pub mod span;
 pub mod tap;
+pub mod wire;
 
 pub use tap::Tap;
 

@@ -12,17 +12,18 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
 use opentelemetry_proto::tonic::common::v1::{InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 use opentelemetry_semantic_conventions::attribute as semconv;
 use prost::Message;
 
 use super::metrics::{ExportCounts, SharedCounts};
 use super::span::string;
+use super::wire;
+
+/// An encoded OTLP `Span` ([`super::span::of_call`]).
+pub type Span = Vec<u8>;
 
 /// Most spans in one request.
 const MAX_BATCH: usize = 512;
@@ -174,7 +175,8 @@ pub struct Options {
 }
 
 impl Options {
-    /// `queue` spans, `flush_timeout` at exit, the default request bound.
+    /// `queue` spans, `flush_timeout` at exit, the default request bound
+    /// (5 s, as `OTEL_EXPORTER_OTLP_TIMEOUT`'s default).
     pub fn new(queue: usize, flush_timeout: Duration) -> Options {
         Options {
             queue: queue.max(1),
@@ -195,6 +197,9 @@ struct Shared {
     abandoned: AtomicBool,
     /// Past this (ns after `epoch`), the thread stops trying; 0: none yet.
     deadline_ns: AtomicU64,
+    /// The last request failed: a blocking sender drops rather than waits
+    /// (a stalled collector does not hang a replay).
+    failing: AtomicBool,
 }
 
 /// The exporter: the queue's sending side, shared by whoever makes spans
@@ -231,7 +236,17 @@ impl Exporter {
                 .build()
                 .into(),
             target: target.clone(),
-            resource,
+            resource: Resource {
+                attributes: resource,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+            scope: InstrumentationScope {
+                name: "containerdsnoop".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
             request_timeout: opts.request_timeout,
             down: std::cell::Cell::new(false),
         };
@@ -276,7 +291,7 @@ impl Exporter {
         // Counted before the thread can take it.
         c.queued.fetch_add(1, Ordering::Relaxed);
         let sent = match self.blocking {
-            true => tx.send(span).map_err(|_| TrySendError::Disconnected(())),
+            true => self.wait_send(&tx, span),
             false => tx.try_send(span).map_err(|e| match e {
                 TrySendError::Full(_) => TrySendError::Full(()),
                 TrySendError::Disconnected(_) => TrySendError::Disconnected(()),
@@ -291,6 +306,24 @@ impl Exporter {
             Err(TrySendError::Disconnected(())) => {
                 c.queued.fetch_sub(1, Ordering::Relaxed);
                 c.failed.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Offline: wait for room while the collector takes what is sent; once
+    /// a request failed, a full queue drops as live does.
+    fn wait_send(&self, tx: &SyncSender<Span>, mut span: Span) -> Result<(), TrySendError<()>> {
+        loop {
+            match tx.try_send(span) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Disconnected(_)) => return Err(TrySendError::Disconnected(())),
+                Err(TrySendError::Full(s)) => {
+                    if self.shared.failing.load(Ordering::Relaxed) {
+                        return Err(TrySendError::Full(()));
+                    }
+                    span = s;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
             }
         }
     }
@@ -349,7 +382,9 @@ struct Worker {
     epoch: Instant,
     agent: ureq::Agent,
     target: Target,
-    resource: Vec<KeyValue>,
+    /// The encoded `Resource` and `InstrumentationScope` of every request.
+    resource: Vec<u8>,
+    scope: Vec<u8>,
     request_timeout: Duration,
     /// The last batch failed every attempt: until one gets through, later
     /// batches get one attempt each (a collector that stays down costs
@@ -435,7 +470,8 @@ impl Worker {
     /// Post `batch` with retries; count it sent or failed; empty it.
     fn deliver(&self, batch: &mut Vec<Span>) {
         let n = batch.len() as u64;
-        let body = self.request(std::mem::take(batch)).encode_to_vec();
+        let body = self.request(batch);
+        batch.clear();
         let mut backoff = BACKOFF;
         let mut rejected = None;
         let attempts = if self.down.get() { 1 } else { ATTEMPTS };
@@ -445,7 +481,11 @@ impl Worker {
                 Some(l) => l.min(self.request_timeout),
                 None => self.request_timeout,
             };
-            match self.post(&body, timeout) {
+            let result = self.post(&body, timeout);
+            self.shared
+                .failing
+                .store(result.is_err(), Ordering::Relaxed);
+            match result {
                 Ok(r) => {
                     rejected = Some(r);
                     break;
@@ -481,25 +521,13 @@ impl Worker {
         }
     }
 
-    fn request(&self, spans: Vec<Span>) -> ExportTraceServiceRequest {
-        ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                resource: Some(Resource {
-                    attributes: self.resource.clone(),
-                    ..Default::default()
-                }),
-                scope_spans: vec![ScopeSpans {
-                    scope: Some(InstrumentationScope {
-                        name: "containerdsnoop".into(),
-                        version: env!("CARGO_PKG_VERSION").into(),
-                        ..Default::default()
-                    }),
-                    spans,
-                    schema_url: opentelemetry_semantic_conventions::SCHEMA_URL.into(),
-                }],
-                schema_url: opentelemetry_semantic_conventions::SCHEMA_URL.into(),
-            }],
-        }
+    fn request(&self, spans: &[Span]) -> Vec<u8> {
+        wire::request(
+            &self.resource,
+            &self.scope,
+            opentelemetry_semantic_conventions::SCHEMA_URL,
+            spans,
+        )
     }
 
     /// One POST; the spans the collector said it rejected (partial success).

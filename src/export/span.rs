@@ -4,10 +4,10 @@
 //! ours, written once below, where it does not).
 
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::trace::v1::{span, status, Span, Status};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
 use super::call::Call;
+use super::wire::{self, Attrs};
 use crate::flow::{InContainer, Process};
 use crate::pipeline::Item;
 use crate::protobuf::cut_str;
@@ -81,33 +81,12 @@ pub const MAX_EVENTS: usize = 64;
 /// Longest status message kept.
 const MAX_STATUS_MESSAGE: usize = 256;
 
-/// A string attribute.
+/// A string attribute, as a message (the resource's, built once).
 pub fn string(key: &str, value: impl Into<String>) -> KeyValue {
     KeyValue {
         key: key.into(),
         value: Some(AnyValue {
             value: Some(any_value::Value::StringValue(value.into())),
-        }),
-        ..Default::default()
-    }
-}
-
-/// An integer attribute.
-pub fn int(key: &str, value: i64) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::IntValue(value)),
-        }),
-        ..Default::default()
-    }
-}
-
-fn boolean(key: &str, value: bool) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue {
-            value: Some(any_value::Value::BoolValue(value)),
         }),
         ..Default::default()
     }
@@ -133,14 +112,15 @@ impl Ids {
         (z ^ (z >> 31)).max(1)
     }
 
-    fn trace_id(&mut self) -> Vec<u8> {
-        let mut v = self.next().to_be_bytes().to_vec();
-        v.extend_from_slice(&self.next().to_be_bytes());
+    fn trace_id(&mut self) -> [u8; 16] {
+        let mut v = [0u8; 16];
+        v[..8].copy_from_slice(&self.next().to_be_bytes());
+        v[8..].copy_from_slice(&self.next().to_be_bytes());
         v
     }
 
-    fn span_id(&mut self) -> Vec<u8> {
-        self.next().to_be_bytes().to_vec()
+    fn span_id(&mut self) -> [u8; 8] {
+        self.next().to_be_bytes()
     }
 }
 
@@ -149,34 +129,43 @@ impl Ids {
 pub struct Gathered {
     /// Messages seen.
     pub messages: u64,
-    /// Message events (with `--otlp-messages`).
-    pub events: Vec<span::Event>,
+    /// Message events (with `--otlp-messages`), each an encoded `Event`.
+    pub events: Vec<Vec<u8>>,
     /// Events left out past [`MAX_EVENTS`].
     pub dropped_events: u32,
 }
 
-/// The span of the call `item` ends (`call` is [`Call::of`] it).
-pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, ids: &mut Ids) -> Span {
-    let mut a = Vec::with_capacity(24);
-    a.push(string(semconv::RPC_SYSTEM_NAME, call.protocol));
-    a.push(string(
-        semconv::RPC_METHOD,
-        match (call.service, call.method) {
-            (Some(_), Some(_)) => call.name(),
-            _ => "_OTHER".into(),
-        },
-    ));
-    a.push(string(semconv::RPC_RESPONSE_STATUS_CODE, call.status));
+/// The span of the call `item` ends (`call` is [`Call::of`] it), as an
+/// encoded OTLP `Span`.
+pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, ids: &mut Ids) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(640);
+    // Span: trace_id 1, span_id 2, name 5, kind 6, start 7, end 8,
+    // attributes 9, events 11, dropped_events_count 12, status 15.
+    wire::bytes(&mut buf, 1, &ids.trace_id());
+    wire::bytes(&mut buf, 2, &ids.span_id());
+    let name = call.name();
+    wire::bytes(&mut buf, 5, name.as_bytes());
+    wire::varint(&mut buf, 6, SPAN_KIND_SERVER);
+    wire::fixed64(&mut buf, 7, call.start_ns.unwrap_or(call.end_ns));
+    wire::fixed64(&mut buf, 8, call.end_ns);
+    let mut a = Attrs::new(&mut buf, 9);
+    a.string(semconv::RPC_SYSTEM_NAME, call.protocol);
+    let method = match (call.service, call.method) {
+        (Some(_), Some(_)) => name.as_str(),
+        _ => "_OTHER",
+    };
+    a.string(semconv::RPC_METHOD, method);
+    a.string(semconv::RPC_RESPONSE_STATUS_CODE, call.status);
     if call.failed() {
-        a.push(string(semconv::ERROR_TYPE, call.status));
+        a.string(semconv::ERROR_TYPE, call.status);
     }
     http_attributes(item, &mut a);
-    a.push(string(semconv::NETWORK_TRANSPORT, "unix"));
+    a.string(semconv::NETWORK_TRANSPORT, "unix");
     if let Some(p) = &item.conn.path {
-        a.push(string(semconv::SERVER_ADDRESS, p.as_str()));
+        a.string(semconv::SERVER_ADDRESS, p);
     }
     if let Some(ns) = call.namespace {
-        a.push(string(attr::CONTAINERD_NAMESPACE, ns));
+        a.string(attr::CONTAINERD_NAMESPACE, ns);
     }
     process(
         &item.conn.server,
@@ -192,11 +181,11 @@ pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, ids: &mut Ids) 
     );
     subject(&item.subject, &mut a);
     client_container(&item.conn.client.container, item.client_subject(), &mut a);
-    a.push(int(attr::STREAM_ID, i64::from(call.stream)));
-    a.push(int(
+    a.int(attr::STREAM_ID, i64::from(call.stream));
+    a.int(
         attr::MESSAGES,
         i64::try_from(gathered.messages).unwrap_or(i64::MAX),
-    ));
+    );
     if matches!(
         item.what,
         crate::pipeline::What::CallEnd {
@@ -204,35 +193,44 @@ pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, ids: &mut Ids) 
             ..
         }
     ) {
-        a.push(boolean(attr::UNFINISHED, true));
+        a.boolean(attr::UNFINISHED, true);
     }
     if call.start_ns.is_none() {
-        a.push(boolean(attr::START_UNKNOWN, true));
+        a.boolean(attr::START_UNKNOWN, true);
     }
-    let status = match call.failed() {
-        // A server span of a successful call leaves its status unset.
-        false => None,
-        true => Some(Status {
-            code: status::StatusCode::Error as i32,
-            message: call
-                .message
-                .map(|m| cut_str(m, MAX_STATUS_MESSAGE).to_string())
-                .unwrap_or_else(|| call.status.to_string()),
-        }),
-    };
-    Span {
-        trace_id: ids.trace_id(),
-        span_id: ids.span_id(),
-        name: call.name(),
-        kind: span::SpanKind::Server as i32,
-        start_time_unix_nano: call.start_ns.unwrap_or(call.end_ns),
-        end_time_unix_nano: call.end_ns,
-        attributes: a,
-        events: gathered.events,
-        dropped_events_count: gathered.dropped_events,
-        status,
-        ..Default::default()
+    for e in &gathered.events {
+        wire::bytes(&mut buf, 11, e);
     }
+    if gathered.dropped_events > 0 {
+        wire::varint(&mut buf, 12, u64::from(gathered.dropped_events));
+    }
+    // A server span of a successful call leaves its status unset.
+    if call.failed() {
+        let message = call
+            .message
+            .map_or(call.status, |m| cut_str(m, MAX_STATUS_MESSAGE));
+        // Status: message 2, code 3.
+        let mut status = Vec::with_capacity(message.len() + 8);
+        wire::bytes(&mut status, 2, message.as_bytes());
+        wire::varint(&mut status, 3, STATUS_CODE_ERROR);
+        wire::bytes(&mut buf, 15, &status);
+    }
+    buf
+}
+
+/// `SpanKind::Server`.
+const SPAN_KIND_SERVER: u64 = 2;
+/// `StatusCode::Error`.
+const STATUS_CODE_ERROR: u64 = 2;
+
+/// An encoded `Event` named `name` at `time_ns` with the attributes `attrs` writes.
+pub fn event(time_ns: u64, name: &str, attrs: impl FnOnce(&mut Attrs<'_>)) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(256);
+    // Event: time_unix_nano 1, name 2, attributes 3.
+    wire::fixed64(&mut buf, 1, time_ns);
+    wire::bytes(&mut buf, 2, name.as_bytes());
+    attrs(&mut Attrs::new(&mut buf, 3));
+    buf
 }
 
 /// HTTP API calls (Docker, Podman) get `http.request.method`,
@@ -242,18 +240,18 @@ pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, ids: &mut Ids) 
 /// TODO(http branch merge): gRPC and ttrpc calls carry no HTTP part; the
 /// HTTP/1.1 decoder (branch `http`) adds one to the call, and this is where
 /// its attributes are written. Until then this adds nothing.
-fn http_attributes(_item: &Item, _out: &mut Vec<KeyValue>) {}
+fn http_attributes(_item: &Item, _out: &mut Attrs<'_>) {}
 
-fn process(p: &Process, pid_key: &str, name_key: &str, out: &mut Vec<KeyValue>) {
+fn process(p: &Process, pid_key: &str, name_key: &str, out: &mut Attrs<'_>) {
     if let Some(pid) = p.pid {
-        out.push(int(pid_key, i64::from(pid)));
+        out.int(pid_key, i64::from(pid));
     }
     if let Some(comm) = &p.comm {
-        out.push(string(name_key, comm.as_str()));
+        out.string(name_key, &comm.as_str());
     }
 }
 
-fn subject(s: &Subject, out: &mut Vec<KeyValue>) {
+fn subject(s: &Subject, out: &mut Attrs<'_>) {
     if let Some(pod) = &s.pod {
         pod_of(
             pod,
@@ -266,12 +264,12 @@ fn subject(s: &Subject, out: &mut Vec<KeyValue>) {
         );
     }
     if let Some(id) = &s.sandbox_id {
-        out.push(string(attr::SUBJECT_SANDBOX_ID, &**id));
+        out.string(attr::SUBJECT_SANDBOX_ID, id);
     }
     if let Some(c) = &s.container {
-        out.push(string(attr::SUBJECT_CONTAINER_ID, c.id.as_str()));
+        out.string(attr::SUBJECT_CONTAINER_ID, &c.id);
         if let Some(n) = &c.name {
-            out.push(string(attr::SUBJECT_CONTAINER_NAME, n.as_str()));
+            out.string(attr::SUBJECT_CONTAINER_NAME, n);
         }
     }
 }
@@ -279,13 +277,13 @@ fn subject(s: &Subject, out: &mut Vec<KeyValue>) {
 /// The caller's container: its id from its cgroup, its name and pod from
 /// what the subject map knows of it (the pod's uid from the cgroup when
 /// the map does not name the pod).
-fn client_container(c: &InContainer, known: &Subject, out: &mut Vec<KeyValue>) {
+fn client_container(c: &InContainer, known: &Subject, out: &mut Attrs<'_>) {
     let Some(c) = c.container() else {
         return;
     };
-    out.push(string(attr::CLIENT_CONTAINER_ID, c.id.as_str()));
+    out.string(attr::CLIENT_CONTAINER_ID, c.id.as_str());
     if let Some(n) = known.container.as_ref().and_then(|k| k.name.as_deref()) {
-        out.push(string(attr::CLIENT_CONTAINER_NAME, n));
+        out.string(attr::CLIENT_CONTAINER_NAME, n);
     }
     match &known.pod {
         Some(pod) => pod_of(
@@ -299,16 +297,16 @@ fn client_container(c: &InContainer, known: &Subject, out: &mut Vec<KeyValue>) {
         ),
         None => {
             if let Some(uid) = &c.pod_uid {
-                out.push(string(attr::CLIENT_POD_UID, uid.as_str()));
+                out.string(attr::CLIENT_POD_UID, uid.as_str());
             }
         }
     }
 }
 
-fn pod_of(pod: &crate::subjects::extract::PodMeta, keys: [&str; 3], out: &mut Vec<KeyValue>) {
+fn pod_of(pod: &crate::subjects::extract::PodMeta, keys: [&str; 3], out: &mut Attrs<'_>) {
     for (k, v) in keys.into_iter().zip([&pod.namespace, &pod.name, &pod.uid]) {
         if !v.is_empty() {
-            out.push(string(k, v.as_str()));
+            out.string(k, v);
         }
     }
 }

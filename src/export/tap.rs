@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Result;
-use opentelemetry_proto::tonic::trace::v1::span::Event;
 
 use super::call::Call;
 use super::metrics::Metrics;
@@ -89,34 +88,26 @@ impl Tap {
         }
         // The server's view: it received the request, sent the response.
         let kind = if dir.is_request() { "RECEIVED" } else { "SENT" };
-        let mut a = vec![
-            span::string(attr::MESSAGE_DIRECTION, kind),
-            span::int(
-                attr::MESSAGE_ID,
-                i64::try_from(g.messages).unwrap_or(i64::MAX),
-            ),
-            span::int(
+        let id = i64::try_from(g.messages).unwrap_or(i64::MAX);
+        let e = span::event(item.ts_ns, "message", |a| {
+            a.string(attr::MESSAGE_DIRECTION, kind);
+            a.int(attr::MESSAGE_ID, id);
+            a.int(
                 attr::MESSAGE_SIZE,
                 i64::try_from(payload.len()).unwrap_or(i64::MAX),
-            ),
-        ];
-        if let Some(d) = decoded {
-            if let Some(t) = &d.type_name {
-                a.push(span::string(attr::MESSAGE_PROTO_TYPE, t.as_str()));
+            );
+            if let Some(d) = decoded {
+                if let Some(t) = &d.type_name {
+                    a.string(attr::MESSAGE_PROTO_TYPE, t);
+                }
+                let text = crate::protobuf::cut_str(&d.text, MAX_EVENT_TEXT);
+                match text.len() < d.text.len() {
+                    true => a.string(attr::MESSAGE_TEXT, &format!("{text}…")),
+                    false => a.string(attr::MESSAGE_TEXT, text),
+                }
             }
-            let text = crate::protobuf::cut_str(&d.text, MAX_EVENT_TEXT);
-            let text = match text.len() < d.text.len() {
-                true => format!("{text}…"),
-                false => text.to_string(),
-            };
-            a.push(span::string(attr::MESSAGE_TEXT, text));
-        }
-        g.events.push(Event {
-            time_unix_nano: item.ts_ns,
-            name: "message".into(),
-            attributes: a,
-            dropped_attributes_count: 0,
         });
+        g.events.push(e);
     }
 }
 

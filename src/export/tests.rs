@@ -51,6 +51,12 @@ fn call_item(path: Option<&str>, status: Option<u32>) -> Item {
     }
 }
 
+/// Our bytes read back with opentelemetry-proto's types.
+fn decoded(bytes: Vec<u8>) -> Span {
+    use prost::Message;
+    Span::decode(bytes.as_slice()).expect("a valid Span")
+}
+
 fn attr<'a>(s: &'a Span, key: &str) -> Option<&'a AV> {
     s.attributes
         .iter()
@@ -107,7 +113,12 @@ fn spans_carry_the_conventions_and_our_namespaced_attributes() {
         sandbox_id: Some("ef".repeat(32).into()),
     };
     let call = Call::of(&item).unwrap();
-    let s = span::of_call(&item, &call, Gathered::default(), &mut Ids::default());
+    let s = decoded(span::of_call(
+        &item,
+        &call,
+        Gathered::default(),
+        &mut Ids::default(),
+    ));
     assert_eq!(s.name, "runtime.v1.RuntimeService/StartContainer");
     assert_eq!(s.kind, 2, "SERVER");
     assert_eq!(s.end_time_unix_nano - s.start_time_unix_nano, 2_000_000);
@@ -137,24 +148,24 @@ fn spans_carry_the_conventions_and_our_namespaced_attributes() {
     assert!(s.attributes.iter().all(|kv| !kv.key.starts_with("k8s.")));
 
     let failed = call_item(Some("/runtime.v1.RuntimeService/StopPodSandbox"), Some(5));
-    let s = span::of_call(
+    let s = decoded(span::of_call(
         &failed,
         &Call::of(&failed).unwrap(),
         Gathered::default(),
         &mut Ids::default(),
-    );
+    ));
     let st = s.status.clone().unwrap();
     assert_eq!(st.code, 2, "ERROR");
     assert_eq!(st.message, "no such pod");
     assert_eq!(text(&s, "error.type"), "NOT_FOUND");
 
     let unknown = call_item(None, Some(0));
-    let s = span::of_call(
+    let s = decoded(span::of_call(
         &unknown,
         &Call::of(&unknown).unwrap(),
         Gathered::default(),
         &mut Ids::default(),
-    );
+    ));
     assert_eq!(s.name, "grpc unknown");
     assert_eq!(text(&s, "rpc.method"), "_OTHER");
 }
@@ -244,7 +255,7 @@ fn exporter(url: String, queue: usize, flush: Duration) -> Exporter {
     Exporter::new(target, Vec::new(), Options::new(queue, flush))
 }
 
-fn a_span() -> Span {
+fn a_span() -> Vec<u8> {
     let item = call_item(Some("/s.S/M"), Some(0));
     span::of_call(
         &item,
@@ -398,9 +409,58 @@ fn message_events_are_bounded_in_number_and_size() {
     let mut g = Gathered::default();
     let item = call_item(Some("/s.S/M"), Some(0));
     g.messages = 70;
-    let s = span::of_call(&item, &Call::of(&item).unwrap(), g, &mut Ids::default());
+    let s = decoded(span::of_call(
+        &item,
+        &Call::of(&item).unwrap(),
+        g,
+        &mut Ids::default(),
+    ));
     assert_eq!(
         attr(&s, "containerdsnoop.messages"),
         Some(&AV::IntValue(70))
     );
+}
+
+#[test]
+fn requests_and_events_decode_as_the_crate_encodes_them() {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+    let mut g = Gathered::default();
+    g.events.push(span::event(5, "message", |a| {
+        a.string("k", "v");
+        a.int("n", -3);
+        a.boolean("b", true);
+    }));
+    g.dropped_events = 2;
+    let item = call_item(Some("/s.S/M"), Some(0));
+    let one = span::of_call(&item, &Call::of(&item).unwrap(), g, &mut Ids::default());
+    let spans = vec![one.clone(), one.clone(), Vec::new()];
+    let body = super::wire::request(b"", b"\x0a\x01x", "https://s/1", &spans);
+    let r = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
+    let rs = &r.resource_spans[0];
+    assert_eq!(rs.schema_url, "https://s/1");
+    let ss = &rs.scope_spans[0];
+    assert_eq!(ss.scope.as_ref().unwrap().name, "x");
+    assert_eq!(ss.schema_url, "https://s/1");
+    assert_eq!(ss.spans.len(), 3);
+    assert_eq!(ss.spans[0], decoded(one));
+    let s = &ss.spans[0];
+    assert_eq!(s.dropped_events_count, 2);
+    let e = &s.events[0];
+    assert_eq!((e.time_unix_nano, e.name.as_str()), (5, "message"));
+    let vals: Vec<_> = e
+        .attributes
+        .iter()
+        .map(|kv| (kv.key.as_str(), kv.value.clone().unwrap().value.unwrap()))
+        .collect();
+    assert_eq!(
+        vals,
+        vec![
+            ("k", AV::StringValue("v".into())),
+            ("n", AV::IntValue(-3)),
+            ("b", AV::BoolValue(true)),
+        ]
+    );
+    // Re-encoded by the crate, the same bytes.
+    assert_eq!(r.encode_to_vec(), body);
 }
