@@ -74,8 +74,53 @@ fn probe_helper(helper: libbpf_sys::bpf_func_id) -> i32 {
     }
 }
 
+/// `Seccomp:` of /proc/self/status: 0 none, 1 strict, 2 a filter (proc(5)).
+fn seccomp_mode(status: &str) -> Option<u32> {
+    let mode = status.lines().find_map(|l| l.strip_prefix("Seccomp:"))?;
+    mode.trim().parse().ok()
+}
+
+/// Whether bpf(2) itself is refused by a seccomp filter: the default profiles
+/// of container runtimes (podman's, containerd's) answer EPERM to it unless
+/// CAP_SYS_ADMIN is granted, which the feature probes would take for a kernel
+/// without the feature.
+fn bpf_refused_by_seccomp() -> bool {
+    // SAFETY: creates a one-element array map with no options (NULL is
+    // allowed); its descriptor is closed at once.
+    let fd = unsafe {
+        libbpf_sys::bpf_map_create(
+            libbpf_sys::BPF_MAP_TYPE_ARRAY,
+            std::ptr::null(),
+            4,
+            4,
+            1,
+            std::ptr::null(),
+        )
+    };
+    if fd >= 0 {
+        // SAFETY: fd is the descriptor just returned, closed once.
+        unsafe { libc::close(fd) };
+        return false;
+    }
+    // libbpf returns -errno.
+    fd == -libc::EPERM
+        && fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| seccomp_mode(&s))
+            == Some(2)
+}
+
 /// The kernel features both hooks need, each missing one as its own sentence.
 fn check_features() -> Result<(), Fatal> {
+    if bpf_refused_by_seccomp() {
+        return Err(Fatal::setup(
+            "the bpf system call is refused (EPERM) by this process's seccomp filter: container \
+             runtimes' default profiles refuse bpf and perf_event_open without CAP_SYS_ADMIN; run \
+             the container with seccomp unconfined (Kubernetes: securityContext.seccompProfile.type \
+             Unconfined, as deploy/kubernetes/02-daemonset.yaml does; podman or docker: \
+             --security-opt seccomp=unconfined)",
+        ));
+    }
     if probe_map(libbpf_sys::BPF_MAP_TYPE_RINGBUF) == 0 {
         return Err(Fatal::setup(
             "this kernel has no BPF ring buffer (BPF_MAP_TYPE_RINGBUF, Linux 5.8+): containerdsnoop \

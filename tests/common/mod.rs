@@ -16,11 +16,14 @@
 
 pub mod chromium;
 mod cri;
+pub mod daemonset;
 mod dockerd;
 pub mod http;
 mod image;
+pub mod kubelet;
 pub mod otel;
 mod podman;
+pub mod podman_image;
 mod ports;
 pub mod report;
 

@@ -15,3 +15,12 @@ fn capability_rules() {
     assert!(!privileged(1 << CAP_BPF));
     assert!(!privileged(0));
 }
+
+#[test]
+fn seccomp_mode_from_status() {
+    let status = "Name:\tcontainerdsnoop\nNoNewPrivs:\t0\nSeccomp:\t2\nSeccomp_filters:\t1\n";
+    assert_eq!(seccomp_mode(status), Some(2));
+    assert_eq!(seccomp_mode("Seccomp:\t0\n"), Some(0));
+    assert_eq!(seccomp_mode("Name:\tx\n"), None);
+    assert_eq!(seccomp_mode("Seccomp:\tsoon\n"), None);
+}
