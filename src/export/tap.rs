@@ -56,11 +56,6 @@ impl Tap {
         self
     }
 
-    /// Entries kept.
-    pub fn sizes(&self, out: &mut Sizes) {
-        out.add("export.open_calls", self.open.len());
-    }
-
     /// Note a message of a call in flight (spans only).
     fn message(&mut self, item: &Item) {
         let What::Message {
@@ -141,6 +136,13 @@ impl Output for Tap {
         match &mut self.inner {
             Some(o) => o.flush(),
             None => Ok(()),
+        }
+    }
+
+    fn sizes(&self, out: &mut Sizes) {
+        out.add("export.open_calls", self.open.len());
+        if let Some(o) = &self.inner {
+            o.sizes(out);
         }
     }
 }

@@ -37,6 +37,8 @@ pub trait Output {
     fn item(&mut self, item: &Item) -> Result<()>;
     /// Push buffered output out (called about every 100 ms live, and at the end).
     fn flush(&mut self) -> Result<()>;
+    /// Entries the output keeps (`--state-sizes`); none by default.
+    fn sizes(&self, _out: &mut crate::sizes::Sizes) {}
 }
 
 impl<O: Output + ?Sized> Output for Box<O> {
@@ -46,6 +48,10 @@ impl<O: Output + ?Sized> Output for Box<O> {
 
     fn flush(&mut self) -> Result<()> {
         (**self).flush()
+    }
+
+    fn sizes(&self, out: &mut crate::sizes::Sizes) {
+        (**self).sizes(out)
     }
 }
 
@@ -230,6 +236,7 @@ impl<O: Output> Pipeline<O> {
         self.decoders.sizes(out);
         self.attribution.sizes(out);
         out.add("pipeline.from_containers", self.from_containers.len());
+        self.out.sizes(out);
     }
 
     /// A pipeline showing `view` on `out`.
