@@ -56,6 +56,7 @@ fn docker_cli_calls_are_decoded_with_their_operations() {
     let archive = busybox_docker_archive(dir.path());
 
     let rec = Recorder::start(&pcap, &["--socket", &sock]);
+    let trace = Recorder::start_command(&at("trace"), &["trace", "--json", "--socket", &sock]);
     let t0 = now_s();
     dk.docker_ok(&["version"]);
     dk.docker_ok(&["info"]);
@@ -136,6 +137,28 @@ fn docker_cli_calls_are_decoded_with_their_operations() {
     std::thread::sleep(Duration::from_millis(500));
     let (status, err) = rec.stop();
     assert!(status.success(), "record failed: {err}");
+    let (status, err) = trace.stop();
+    assert!(status.success(), "trace failed: {err}");
+    // Live, the same calls: trace names them as decode does.
+    let live = objects(&std::fs::read_to_string(at("trace.stdout")).unwrap());
+    let live_calls: Vec<&Value> = live.iter().filter(|o| o["type"] == "call").collect();
+    let live_methods: Vec<&str> = live_calls
+        .iter()
+        .filter_map(|c| c["method"].as_str())
+        .collect();
+    for op in [
+        "/docker/ContainerCreate",
+        "/docker/ExecStart",
+        "/docker/SystemEvents",
+    ] {
+        assert!(
+            live_methods.contains(&op),
+            "trace shows {op}: {live_methods:?}"
+        );
+    }
+    assert!(!std::fs::read_to_string(at("trace.stdout"))
+        .unwrap()
+        .contains(PASSWORD));
 
     // Wireshark: every request and response, nothing malformed.
     assert_eq!(wireshark_problems(&pcap), "", "Wireshark finds problems");
