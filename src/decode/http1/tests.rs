@@ -634,3 +634,34 @@ fn a_gap_inside_a_chunk_keeps_step_and_counts_the_loss() {
         "{rows:?}"
     );
 }
+
+#[test]
+fn a_gap_in_a_multiplexed_stream_leaves_the_rest_unknown() {
+    let ttys = Ttys::default();
+    ttys.learn("c0ffee", false);
+    let mut dec = Http1Decoder::new();
+    dec.share_ttys(ttys);
+    let mut out = Vec::new();
+    dec.feed(
+        Dir::ToServer,
+        b"POST /v1.41/containers/c0ffee/attach?stream=1 HTTP/1.1\r\nUpgrade: tcp\r\n\r\n",
+        &ts_stamp(1),
+        &mut out,
+    );
+    dec.feed(Dir::ToClient, b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n\x01\0\0\0\0\0\0\x03hi\n", &ts_stamp(2), &mut out);
+    dec.gap(Dir::ToClient, 7, &mut out);
+    dec.feed(
+        Dir::ToClient,
+        b"\x01\0\0\0\0\0\0\x03yo\n",
+        &ts_stamp(3),
+        &mut out,
+    );
+    let kinds: Vec<PartKind> = out
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { http: Some(p), .. } if p.kind != PartKind::Body => Some(p.kind),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, [PartKind::Stdout, PartKind::StreamUnknown]);
+}
