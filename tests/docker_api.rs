@@ -17,7 +17,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::Engine as _;
 use serde_json::Value;
 
-use common::http::{holds, objects, our_http, redacted, tshark_http, wireshark_problems};
+use common::http::{
+    calls_as_tshark_shows, holds, objects, redacted, tshark_http, wireshark_problems,
+};
 use common::{
     busybox_docker_archive, decode_ok, require_root, run_bounded, short_tempdir, tshark,
     Containerd, Dockerd, Recorder, DOCKER_IMAGE,
@@ -56,6 +58,7 @@ fn docker_cli_calls_are_decoded_with_their_operations() {
     let archive = busybox_docker_archive(dir.path());
 
     let rec = Recorder::start(&pcap, &["--socket", &sock]);
+    let trace = Recorder::start_command(&at("trace"), &["trace", "--json", "--socket", &sock]);
     let t0 = now_s();
     dk.docker_ok(&["version"]);
     dk.docker_ok(&["info"]);
@@ -136,20 +139,34 @@ fn docker_cli_calls_are_decoded_with_their_operations() {
     std::thread::sleep(Duration::from_millis(500));
     let (status, err) = rec.stop();
     assert!(status.success(), "record failed: {err}");
+    let (status, err) = trace.stop();
+    assert!(status.success(), "trace failed: {err}");
+    // Live, the same calls: trace names them as decode does.
+    let live = objects(&std::fs::read_to_string(at("trace.stdout")).unwrap());
+    let live_calls: Vec<&Value> = live.iter().filter(|o| o["type"] == "call").collect();
+    let live_methods: Vec<&str> = live_calls
+        .iter()
+        .filter_map(|c| c["method"].as_str())
+        .collect();
+    for op in [
+        "/docker/ContainerCreate",
+        "/docker/ExecStart",
+        "/docker/SystemEvents",
+    ] {
+        assert!(
+            live_methods.contains(&op),
+            "trace shows {op}: {live_methods:?}"
+        );
+    }
+    assert!(!std::fs::read_to_string(at("trace.stdout"))
+        .unwrap()
+        .contains(PASSWORD));
 
-    // Wireshark: every request and response, nothing malformed.
-    assert_eq!(wireshark_problems(&pcap), "", "Wireshark finds problems");
-    let (requests, codes) = tshark_http(&pcap);
-    assert!(requests.len() >= 20, "{requests:?}");
-
-    // Ours: the same calls, with their operations.
+    // Ours: the calls Wireshark shows (nothing malformed), with their operations.
     let json = decode_ok(&pcap, &["--json", "--show-secrets"]);
     let objs = objects(&json);
-    let calls: Vec<&Value> = objs.iter().filter(|o| o["type"] == "call").collect();
-    assert!(calls.iter().all(|c| c["protocol"] == "http"), "{calls:#?}");
-    let (ours, our_codes) = our_http(&calls);
-    assert_eq!(ours, requests, "the requests tshark shows");
-    assert_eq!(our_codes, codes, "the statuses tshark shows");
+    let (calls, requests) = calls_as_tshark_shows(&pcap, &objs);
+    assert!(requests >= 20, "{requests} requests");
     let mut ops: BTreeMap<String, u32> = BTreeMap::new();
     for c in &calls {
         *ops.entry(c["method"].as_str().unwrap().to_string())
@@ -295,7 +312,7 @@ fn docker_cli_calls_are_decoded_with_their_operations() {
         "Wireshark finds problems in the redacted capture"
     );
     let (requests_after, _) = tshark_http(&clean);
-    assert_eq!(requests_after.len(), requests.len());
+    assert_eq!(requests_after.len(), requests);
 }
 
 /// Re-records `tests/fixtures/docker-session.pcapng` (dummy credentials only):

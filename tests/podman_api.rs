@@ -8,7 +8,9 @@ mod common;
 
 use serde_json::Value;
 
-use common::http::{holds, objects, our_http, redacted, tshark_http, wireshark_problems};
+use common::http::{
+    calls_as_tshark_shows, holds, objects, redacted, tshark_http, wireshark_problems,
+};
 use common::{busybox_docker_archive, decode_ok, require_root, short_tempdir, Podman, Recorder};
 
 /// The registry password the pull sends; it must show up nowhere.
@@ -50,15 +52,9 @@ fn podman_remote_calls_are_decoded_with_their_operations() {
     let (status, err) = rec.stop();
     assert!(status.success(), "record failed: {err}");
 
-    assert_eq!(wireshark_problems(&pcap), "", "Wireshark finds problems");
-    let (requests, codes) = tshark_http(&pcap);
     let json = decode_ok(&pcap, &["--json", "--show-secrets"]);
     let objs = objects(&json);
-    let calls: Vec<&Value> = objs.iter().filter(|o| o["type"] == "call").collect();
-    assert!(calls.iter().all(|c| c["protocol"] == "http"), "{calls:#?}");
-    let (ours, our_codes) = our_http(&calls);
-    assert_eq!(ours, requests, "the requests tshark shows");
-    assert_eq!(our_codes, codes, "the statuses tshark shows");
+    let (calls, requests) = calls_as_tshark_shows(&pcap, &objs);
     let methods: Vec<&str> = calls
         .iter()
         .map(|c| c["method"].as_str().unwrap())
@@ -126,5 +122,5 @@ fn podman_remote_calls_are_decoded_with_their_operations() {
         "the redacted capture holds the password"
     );
     assert_eq!(wireshark_problems(&clean), "");
-    assert_eq!(tshark_http(&clean).0.len(), requests.len());
+    assert_eq!(tshark_http(&clean).0.len(), requests);
 }

@@ -27,7 +27,10 @@ fuzz_target!(|data: &[u8]| {
             assert!(c.id.short().len() <= 12);
         }
         InContainer::Host if !complete => {
-            assert!(path.contains("conmon"), "{path:?}: host from a partial path")
+            assert!(
+                path.contains("conmon"),
+                "{path:?}: host from a partial path"
+            )
         }
         _ => {}
     }

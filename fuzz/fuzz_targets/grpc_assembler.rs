@@ -38,7 +38,10 @@ fuzz_target!(|data: &[u8]| {
             // The message's bytes lie inside what was pushed, in order.
             let carried: u64 = m.stream_ranges.iter().map(|r| r.end - r.start).sum();
             assert_eq!(carried, m.data.len() as u64);
-            assert!(m.stream_ranges.iter().all(|r| r.start < r.end && r.end <= end));
+            assert!(m
+                .stream_ranges
+                .iter()
+                .all(|r| r.start < r.end && r.end <= end));
             if m.compressed {
                 if let Ok(d) = grpc::decompress(&encoding, &m.data) {
                     assert!(d.len() <= grpc::MAX_MESSAGE);

@@ -17,7 +17,9 @@ use libfuzzer_sys::fuzz_target;
 
 fn check(s: &Subject) {
     if let Some(p) = &s.pod {
-        assert!(p.namespace.len() <= MAX_TEXT && p.name.len() <= MAX_TEXT && p.uid.len() <= MAX_TEXT);
+        assert!(
+            p.namespace.len() <= MAX_TEXT && p.name.len() <= MAX_TEXT && p.uid.len() <= MAX_TEXT
+        );
     }
     if let Some(c) = &s.container {
         assert!(c.id.len() <= MAX_TEXT);

@@ -17,7 +17,14 @@
 //! path; each null when not known, `pod` null when nothing names it), the
 //! member absent when not known (other tools' captures, files recorded
 //! before); objects of a connection whose client runs in a container carry
-//! `"from_container": true`.
+//! `"from_container": true`. HTTP/1.x (Docker and Podman API) objects say
+//! `"protocol": "http"`, their `method` is `/docker/OPERATION`,
+//! `/podman/OPERATION` or `METHOD /path`, and they carry `"http": {"method",
+//! "target", "status"}` (`"resynced": true` on a call found by
+//! resynchronising); their messages carry `"body": {"kind", "content_type",
+//! "bytes", "lost", "summarised"}` and a JSON body as a JSON value in
+//! `message` (text as a string, stream pieces as `{"base64", "preview"}`);
+//! an error status's API message is the call's `grpc_message`.
 
 use std::io::Write;
 

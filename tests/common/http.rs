@@ -118,3 +118,17 @@ pub fn redacted(pcap: &Path, out: &Path) -> Vec<u8> {
 pub fn holds(bytes: &[u8], text: &str) -> bool {
     bytes.windows(text.len()).any(|w| w == text.as_bytes())
 }
+
+/// The calls of `objs` (our NDJSON of `pcap`), checked against tshark on the same file: all
+/// HTTP, the same requests, the same statuses of finished calls, nothing malformed. Returns
+/// the calls and the number of requests.
+pub fn calls_as_tshark_shows<'a>(pcap: &Path, objs: &'a [Value]) -> (Vec<&'a Value>, usize) {
+    assert_eq!(wireshark_problems(pcap), "", "Wireshark finds problems");
+    let (requests, codes) = tshark_http(pcap);
+    let calls: Vec<&Value> = objs.iter().filter(|o| o["type"] == "call").collect();
+    assert!(calls.iter().all(|c| c["protocol"] == "http"), "{calls:#?}");
+    let (ours, our_codes) = our_http(&calls);
+    assert_eq!(ours, requests, "the requests tshark shows");
+    assert_eq!(our_codes, codes, "the statuses tshark shows");
+    (calls, requests.len())
+}

@@ -559,16 +559,56 @@ fn subject_seeds(out: &mut Out, paths: &[String]) {
     let by_id = |id: &[u8]| pb_msg(&[(1, id)]);
     // (method, stream, request?, payload) then the call's end.
     let steps: Vec<(&str, u8, bool, Vec<u8>)> = vec![
-        ("/runtime.v1.RuntimeService/RunPodSandbox", 0, true, run.clone()),
-        ("/runtime.v1.RuntimeService/RunPodSandbox", 0, false, by_id(sandbox)),
-        ("/runtime.v1.RuntimeService/CreateContainer", 1, true, create),
-        ("/runtime.v1.RuntimeService/CreateContainer", 1, false, by_id(ctr)),
+        (
+            "/runtime.v1.RuntimeService/RunPodSandbox",
+            0,
+            true,
+            run.clone(),
+        ),
+        (
+            "/runtime.v1.RuntimeService/RunPodSandbox",
+            0,
+            false,
+            by_id(sandbox),
+        ),
+        (
+            "/runtime.v1.RuntimeService/CreateContainer",
+            1,
+            true,
+            create,
+        ),
+        (
+            "/runtime.v1.RuntimeService/CreateContainer",
+            1,
+            false,
+            by_id(ctr),
+        ),
         ("/containerd.task.v2.Task/Start", 2, true, by_id(ctr)),
-        ("/runtime.v1.RuntimeService/ListPodSandbox", 3, true, Vec::new()),
+        (
+            "/runtime.v1.RuntimeService/ListPodSandbox",
+            3,
+            true,
+            Vec::new(),
+        ),
         ("/runtime.v1.RuntimeService/ListPodSandbox", 3, false, list),
-        ("/runtime.v1.RuntimeService/RemoveContainer", 4, true, by_id(ctr)),
-        ("/runtime.v1.RuntimeService/RemovePodSandbox", 5, true, by_id(sandbox)),
-        ("/runtime.v1alpha2.RuntimeService/RunPodSandbox", 6, true, run),
+        (
+            "/runtime.v1.RuntimeService/RemoveContainer",
+            4,
+            true,
+            by_id(ctr),
+        ),
+        (
+            "/runtime.v1.RuntimeService/RemovePodSandbox",
+            5,
+            true,
+            by_id(sandbox),
+        ),
+        (
+            "/runtime.v1alpha2.RuntimeService/RunPodSandbox",
+            6,
+            true,
+            run,
+        ),
     ];
     let mut all = Vec::new();
     for (i, (path, stream, request, payload)) in steps.iter().enumerate() {

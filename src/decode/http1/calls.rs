@@ -585,10 +585,16 @@ impl Calls {
         by_tty(call.tty.or_else(|| id.and_then(|id| self.ttys.tty(id))))
     }
 
-    /// `n` bytes of the body or stream under way in `dir` were lost.
+    /// `n` bytes of the body or stream under way in `dir` were lost. A
+    /// switched stream's frames cannot be followed across the hole: the
+    /// rest of it is shown with its framing unknown.
     pub fn lost_in_body(&mut self, dir: Dir, n: u64) {
-        if let Some(b) = &mut self.body[dir.index()] {
-            b.part.lose(n);
+        match &mut self.body[dir.index()] {
+            Some(b) => b.part.lose(n),
+            None if self.switched.is_some() && dir == Dir::ToClient => {
+                self.demux[dir.index()] = Some(Demux::new(StreamFraming::Unknown));
+            }
+            None => {}
         }
     }
 

@@ -143,10 +143,13 @@ impl Collector {
         self.ranges = Vec::new();
     }
 
-    /// `n` bytes of the part were lost.
+    /// `n` bytes of the part were lost: what is kept around the hole is
+    /// no whole body any more (a JSON value cut by it would read as one
+    /// it never was), so the part is summarised from here, its loss counted.
     pub fn lose(&mut self, n: u64) {
         self.size = self.size.saturating_add(n);
         self.lost = self.lost.saturating_add(n);
+        self.summarise();
     }
 
     /// Nothing was collected (no byte, none lost).

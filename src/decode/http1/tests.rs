@@ -571,3 +571,97 @@ fn an_h2c_upgrade_hands_the_connection_to_http2_with_its_request_as_stream_1() {
         );
     }
 }
+
+#[test]
+fn after_lost_server_bytes_a_response_answers_the_latest_request_before_it() {
+    let mut dec = Http1Decoder::new();
+    let mut out = Vec::new();
+    let feed = |dec: &mut Http1Decoder, out: &mut Vec<Event>, w: W| {
+        dec.feed(w.0, &w.2, &ts_stamp(w.1), out)
+    };
+    feed(&mut dec, &mut out, c(1, "GET /v1.41/info HTTP/1.1\r\n\r\n"));
+    // Its response is lost (a gap where a head would begin).
+    dec.gap(Dir::ToClient, 40, &mut out);
+    feed(
+        &mut dec,
+        &mut out,
+        c(3, "GET /v1.41/version HTTP/1.1\r\n\r\n"),
+    );
+    feed(
+        &mut dec,
+        &mut out,
+        sized(Dir::ToClient, 4, "HTTP/1.1 200 OK", "{}"),
+    );
+    dec.close(10, &mut out);
+    let rows = summary(&out);
+    assert!(
+        rows[0].contains("end /docker/SystemInfo None None unfinished=true"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[1].contains("end /docker/SystemVersion Some(200) None unfinished=false resynced=true"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn a_gap_inside_a_chunk_keeps_step_and_counts_the_loss() {
+    let mut dec = Http1Decoder::new();
+    let mut out = Vec::new();
+    let st = ts_stamp(1);
+    dec.feed(
+        Dir::ToServer,
+        b"GET /v1.41/events HTTP/1.1\r\n\r\n",
+        &st,
+        &mut out,
+    );
+    dec.feed(Dir::ToClient, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\ne\r\n{\"a\":", &ts_stamp(2), &mut out);
+    dec.gap(Dir::ToClient, 5, &mut out);
+    dec.feed(Dir::ToClient, b"123}\r\n0\r\n\r\n", &ts_stamp(3), &mut out);
+    dec.close(10, &mut out);
+    let rows = summary(&out);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(
+        !out.iter().any(|e| matches!(e, Event::Error { .. })),
+        "{out:?}"
+    );
+    assert!(
+        rows[0].contains("ToClient /docker/SystemEvents Body 14 kept=false"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[0].ends_with("Some(200) None unfinished=false resynced=false"),
+        "{rows:?}"
+    );
+}
+
+#[test]
+fn a_gap_in_a_multiplexed_stream_leaves_the_rest_unknown() {
+    let ttys = Ttys::default();
+    ttys.learn("c0ffee", false);
+    let mut dec = Http1Decoder::new();
+    dec.share_ttys(ttys);
+    let mut out = Vec::new();
+    dec.feed(
+        Dir::ToServer,
+        b"POST /v1.41/containers/c0ffee/attach?stream=1 HTTP/1.1\r\nUpgrade: tcp\r\n\r\n",
+        &ts_stamp(1),
+        &mut out,
+    );
+    dec.feed(Dir::ToClient, b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\n\r\n\x01\0\0\0\0\0\0\x03hi\n", &ts_stamp(2), &mut out);
+    dec.gap(Dir::ToClient, 7, &mut out);
+    dec.feed(
+        Dir::ToClient,
+        b"\x01\0\0\0\0\0\0\x03yo\n",
+        &ts_stamp(3),
+        &mut out,
+    );
+    let kinds: Vec<PartKind> = out
+        .iter()
+        .filter_map(|e| match e {
+            Event::Message { http: Some(p), .. } if p.kind != PartKind::Body => Some(p.kind),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, [PartKind::Stdout, PartKind::StreamUnknown]);
+}

@@ -24,6 +24,10 @@ pub enum Outcome {
     Failed(u32),
     /// The stream was reset (HTTP/2 RST_STREAM error code).
     Reset(u32),
+    /// An HTTP/1.x response of status 400 or above (Docker, Podman).
+    HttpFailed(u16),
+    /// An HTTP/1.x response below 400.
+    HttpOk(u16),
     /// It ended with no status seen (trailers lost, or a protocol without one).
     NoStatus,
     /// Still open when the capture ended.
@@ -31,6 +35,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome of an HTTP/1.x call's end, by its status.
+    pub fn of_http(status: u16, unfinished: bool) -> Outcome {
+        match (unfinished, status) {
+            (true, _) => Outcome::Open,
+            (false, 400..) => Outcome::HttpFailed(status),
+            (false, _) => Outcome::HttpOk(status),
+        }
+    }
+
     /// The outcome of a call end.
     pub fn of(status: Option<u32>, reset: Option<u32>, unfinished: bool) -> Outcome {
         match (unfinished, reset, status) {
@@ -44,14 +57,17 @@ impl Outcome {
 
     /// Whether it is an error (a failure status or a reset).
     pub fn is_error(self) -> bool {
-        matches!(self, Outcome::Failed(_) | Outcome::Reset(_))
+        matches!(
+            self,
+            Outcome::Failed(_) | Outcome::Reset(_) | Outcome::HttpFailed(_)
+        )
     }
 
     /// The CSS class that colours it.
     pub fn class(self) -> &'static str {
         match self {
-            Outcome::Ok => "ok",
-            Outcome::Failed(_) => "err",
+            Outcome::Ok | Outcome::HttpOk(_) => "ok",
+            Outcome::Failed(_) | Outcome::HttpFailed(_) => "err",
             Outcome::Reset(_) => "rst",
             Outcome::NoStatus => "nost",
             Outcome::Open => "open",
@@ -63,6 +79,7 @@ impl Outcome {
         match self {
             Outcome::Ok => "OK".to_string(),
             Outcome::Failed(s) => format!("{} ({s})", grpc_status_name(s)),
+            Outcome::HttpOk(s) | Outcome::HttpFailed(s) => format!("HTTP {s}"),
             Outcome::Reset(code) => format!(
                 "RST_STREAM {}",
                 crate::decode::h2::frame::error_code_name(code).unwrap_or("UNKNOWN")

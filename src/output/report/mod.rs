@@ -140,7 +140,10 @@ impl Report {
     fn call_end(&mut self, item: &Item, stream: u32, path: &PathInfo, end: CallEnd) {
         let lane = self.lanes.of(&item.conn, item.ts_ns);
         let seen = self.in_flight.end((item.conn.id, stream));
-        let outcome = Outcome::of(end.status, end.reset, end.unfinished);
+        let outcome = match end.http_status {
+            Some(s) => Outcome::of_http(s, end.unfinished),
+            None => Outcome::of(end.status, end.reset, end.unfinished),
+        };
         let subject = &item.subject;
         let pod = subject.pod.as_deref().filter(|p| p.is_known());
         let call = Call {
@@ -186,6 +189,8 @@ pub const UNKNOWN: &str = "<unknown>";
 
 /// What a call's end says.
 struct CallEnd {
+    /// HTTP/1.x: the response's status.
+    http_status: Option<u16>,
     status: Option<u32>,
     message: Option<String>,
     reset: Option<u32>,
@@ -229,14 +234,18 @@ impl Output for Report {
             What::CallEnd {
                 stream,
                 path,
+                http_status,
                 status,
                 message,
                 reset,
                 latency_ns,
                 unfinished,
-                ..
+                meta,
             } => {
+                // An h2c stream carries no `http` member: its status is HTTP/2's.
+                let http_status = http_status.filter(|_| meta.http.is_some());
                 let end = CallEnd {
+                    http_status,
                     status: *status,
                     message: message.clone(),
                     reset: *reset,

@@ -300,3 +300,11 @@ fn extreme_items_give_a_page_without_panic_or_nan() {
     assert!(html.contains("data-method=\"&lt;unknown&gt;\""));
     assert!(html.contains("RST_STREAM CANCEL"));
 }
+
+#[test]
+fn http_statuses_of_400_and_above_are_errors() {
+    assert!(Outcome::of_http(404, false).is_error());
+    assert_eq!(Outcome::of_http(404, false).label(), "HTTP 404");
+    assert!(!Outcome::of_http(204, false).is_error());
+    assert_eq!(Outcome::of_http(500, true), Outcome::Open);
+}
