@@ -277,7 +277,9 @@ pub fn parse(buf: &[u8], from_server: bool) -> Parsed {
 pub fn start_line(bytes: &[u8], from_server: bool) -> Option<bool> {
     let end = memchr::memchr(b'\n', &bytes[..bytes.len().min(MAX_LINE)]);
     let line = match end {
-        Some(i) => bytes[..i].strip_suffix(b"\r")?,
+        // A bare LF ends a line too (RFC 9112 section 2.2 lets a recipient
+        // accept it, and httparse does).
+        Some(i) => bytes[..i].strip_suffix(b"\r").unwrap_or(&bytes[..i]),
         None if bytes.len() >= MAX_LINE => return Some(false),
         // The CR of the CRLF may have come without its LF.
         None => bytes.strip_suffix(b"\r").unwrap_or(bytes),

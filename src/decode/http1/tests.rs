@@ -355,6 +355,9 @@ fn start_lines_are_recognised_from_their_first_bytes() {
     assert_eq!(starts_with_message(b"HTTP/1.1 2", true), None);
     assert_eq!(starts_with_message(b"HTTP/1.1 20x", true), Some(false));
     assert_eq!(starts_with_message(b"\x00\x00\x04", true), Some(false));
+    // A bare LF ends the line; a status code does not begin with 0.
+    assert_eq!(starts_with_message(b"HTTP/1.1 200 OK\n", true), Some(true));
+    assert_eq!(starts_with_message(b"HTTP/1.1 022 x\n", true), Some(false));
 }
 
 #[test]
