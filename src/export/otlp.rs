@@ -26,9 +26,9 @@ use super::wire;
 pub type Span = Vec<u8>;
 
 /// Most spans in one request.
-const MAX_BATCH: usize = 512;
+const MAX_BATCH: usize = 2048;
 /// How long the first span of a batch waits for others.
-const LINGER: Duration = Duration::from_millis(200);
+const LINGER: Duration = Duration::from_millis(1000);
 /// Attempts per batch before its spans count as failed.
 const ATTEMPTS: u32 = 4;
 /// First backoff between attempts; doubled each time.
