@@ -29,6 +29,8 @@ pub type Span = Vec<u8>;
 const MAX_BATCH: usize = 2048;
 /// How long the first span of a batch waits for others.
 const LINGER: Duration = Duration::from_millis(1000);
+/// How often a batch short of [`MAX_BATCH`] looks for more while it waits.
+const LINGER_STEP: Duration = Duration::from_millis(100);
 /// Attempts per batch before its spans count as failed.
 const ATTEMPTS: u32 = 4;
 /// First backoff between attempts; doubled each time.
@@ -296,6 +298,7 @@ impl Exporter {
             }
             .encode_to_vec(),
             request_timeout: opts.request_timeout,
+            max_batch: opts.queue.clamp(1, MAX_BATCH),
             down: std::cell::Cell::new(false),
         };
         Exporter {
@@ -434,6 +437,9 @@ struct Worker {
     resource: Vec<u8>,
     scope: Vec<u8>,
     request_timeout: Duration,
+    /// Spans in one request at most: [`MAX_BATCH`], or the queue's size
+    /// when smaller (what waits in a batch is held beside the queue).
+    max_batch: usize,
     /// The last batch failed every attempt: until one gets through, later
     /// batches get one attempt each (a collector that stays down costs
     /// one connection attempt a batch, not a backoff series).
@@ -450,7 +456,7 @@ enum Failure {
 
 impl Worker {
     fn run(&self) {
-        let mut batch = Vec::with_capacity(MAX_BATCH);
+        let mut batch = Vec::with_capacity(self.max_batch);
         loop {
             let open = self.gather(&mut batch);
             if !batch.is_empty() {
@@ -471,28 +477,29 @@ impl Worker {
     }
 
     /// Take spans from the queue into `batch`: wait for one, then take
-    /// what is queued up to [`MAX_BATCH`]; short of a full batch, sleep
-    /// [`LINGER`] once (not at exit) and take more (an exit that comes
-    /// during the sleep waits out the rest of it). One wake-up a batch,
-    /// not one a span: the capture's thread never pays for waking this
-    /// one. False once the queue is closed and empty.
+    /// what is queued up to a batch's size; short of a full batch, look again
+    /// every [`LINGER_STEP`] for up to [`LINGER`], until the batch is full
+    /// or the exit begins. A few wake-ups a batch, never one a span: the
+    /// capture's thread never pays for waking this one, and a replay that
+    /// fills the queue faster than it empties waits a step, not the whole
+    /// linger. False once the queue is closed and empty.
     fn gather(&self, batch: &mut Vec<Span>) -> bool {
         match self.rx.recv() {
             Ok(s) => self.take(s, batch),
             Err(_) => return false,
         }
         self.drain(batch);
-        if batch.len() < MAX_BATCH && self.left().is_none() {
-            // An exit during the sleep waits for it: a bound of its own.
-            std::thread::sleep(LINGER);
+        let start = Instant::now();
+        while batch.len() < self.max_batch && self.left().is_none() && start.elapsed() < LINGER {
+            std::thread::sleep(LINGER_STEP);
             self.drain(batch);
         }
         true
     }
 
-    /// Take what is queued now into `batch`, up to [`MAX_BATCH`].
+    /// Take what is queued now into `batch`, up to a batch's size.
     fn drain(&self, batch: &mut Vec<Span>) {
-        while batch.len() < MAX_BATCH {
+        while batch.len() < self.max_batch {
             match self.rx.try_recv() {
                 Ok(s) => self.take(s, batch),
                 Err(_) => return,
