@@ -472,17 +472,16 @@ fn run(plan: Plan<'_>) -> Result<()> {
 /// What HPACK recovery did, when there is something to say: tables placed,
 /// and calls that stayed unnamed with the reasons.
 fn recovery_summary(s: &SeederStats, calls: Option<CallCounts>) -> Option<String> {
-    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut parts = Vec::new();
     if s.seeded > 0 {
         let mut p = format!(
             "{} recovered from the servers",
-            plural(s.seeded, "HPACK table", "HPACK tables")
+            status::counted(s.seeded, "HPACK table", "HPACK tables")
         );
         if let Some(c) = calls.filter(|c| c.recovered > 0) {
             p += &format!(
                 " ({} named with them)",
-                plural(c.recovered, "call", "calls")
+                status::counted(c.recovered, "call", "calls")
             );
         }
         parts.push(p);
@@ -492,18 +491,23 @@ fn recovery_summary(s: &SeederStats, calls: Option<CallCounts>) -> Option<String
         let mut why: Vec<String> = s
             .unavailable
             .iter()
-            .map(|(reason, n)| format!("{reason} ({})", plural(*n, "connection", "connections")))
+            .map(|(reason, n)| {
+                format!(
+                    "{reason} ({})",
+                    status::counted(*n, "connection", "connections")
+                )
+            })
             .collect();
         if s.timeouts > 0 {
             why.push(format!(
                 "no table came from the server in time ({})",
-                plural(s.timeouts, "header block", "header blocks")
+                status::counted(s.timeouts, "header block", "header blocks")
             ));
         }
         if s.rejected > 0 {
             why.push(format!(
                 "tables that did not fit this server's layout ({})",
-                plural(s.rejected, "table", "tables")
+                status::counted(s.rejected, "table", "tables")
             ));
         }
         if why.is_empty() {
@@ -511,7 +515,7 @@ fn recovery_summary(s: &SeederStats, calls: Option<CallCounts>) -> Option<String
         }
         parts.push(format!(
             "{} stayed unnamed: {}",
-            plural(unnamed, "call", "calls"),
+            status::counted(unnamed, "call", "calls"),
             why.join("; ")
         ));
     }

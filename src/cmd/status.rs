@@ -24,14 +24,18 @@ pub fn bytes(n: u64) -> String {
     }
 }
 
+/// `n` and the noun, `one` or `many` as `n` says: `1 connection`, `2 writes`.
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Text of the status line.
 pub fn line(flow: &FlowStats, kernel: &KernelStats) -> String {
-    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let mut s = format!(
         "{} ({} open), {}, {}",
-        plural(flow.connections, "connection", "connections"),
+        counted(flow.connections, "connection", "connections"),
         flow.open,
-        plural(flow.writes, "write", "writes"),
+        counted(flow.writes, "write", "writes"),
         bytes(flow.bytes)
     );
     let lost = kernel.lost_bytes + kernel.fault_bytes;

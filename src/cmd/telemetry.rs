@@ -228,20 +228,15 @@ impl Telemetry {
 
 /// The export's part of the final summary.
 pub fn summary(c: &ExportCounts, url: &str) -> String {
-    let plural = |n: u64| if n == 1 { "span" } else { "spans" };
-    let mut s = format!("{} {} exported to {url}", c.sent, plural(c.sent));
+    let spans = |n| super::status::counted(n, "span", "spans");
+    let mut s = format!("{} exported to {url}", spans(c.sent));
     if c.dropped > 0 {
-        s += &format!(
-            "; {} {} dropped (export queue full)",
-            c.dropped,
-            plural(c.dropped)
-        );
+        s += &format!("; {} dropped (export queue full)", spans(c.dropped));
     }
     if c.failed > 0 {
         s += &format!(
-            "; {} {} failed (collector down, refused or too slow)",
-            c.failed,
-            plural(c.failed)
+            "; {} failed (collector down, refused or too slow)",
+            spans(c.failed)
         );
     }
     s
