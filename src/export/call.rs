@@ -1,7 +1,7 @@
 //! What the exporters read of a finished call: protocol, service and
 //! method, status, times, written once for spans and metrics alike.
 
-use crate::decode::{http1, PathInfo, Protocol};
+use crate::decode::{PathInfo, Protocol};
 use crate::output::grpc_status_name;
 use crate::pipeline::{Item, What};
 
@@ -13,7 +13,7 @@ pub struct HttpPart {
     /// `_OTHER` (the conventions' name for any other token); None when the
     /// request was not seen.
     pub method: Option<&'static str>,
-    /// The route the request matched ([`http1::ops::route`]:
+    /// The route the request matched ([`crate::decode::http1::HttpCall::route`]:
     /// `/containers/*/json`), when the API table has it.
     pub route: Option<&'static str>,
     /// The response's status code, when seen.
@@ -78,14 +78,7 @@ impl<'a> Call<'a> {
             let method = request.and_then(|h| h.method.as_deref());
             HttpPart {
                 method: method.map(http_method),
-                route: request
-                    .and_then(|h| {
-                        Some(http1::ops::route(
-                            h.method.as_deref()?,
-                            h.target.as_deref()?,
-                        ))
-                    })
-                    .flatten(),
+                route: request.and_then(|h| h.route),
                 status: *http_status,
             }
         });

@@ -106,6 +106,7 @@ fn http_item(method: &str, target: &str, path: &str, status: Option<u16>) -> Ite
         meta.http = Some(Box::new(crate::decode::http1::HttpCall {
             method: Some(method.into()),
             target: Some(target.into()),
+            route: crate::decode::http1::ops::named(method, target).1,
             status,
             resynced: false,
         }));

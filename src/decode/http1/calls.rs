@@ -237,10 +237,12 @@ impl Calls {
         };
         self.next_id = self.next_id.wrapping_add(1);
         let resynced = std::mem::take(&mut self.resynced[0]);
+        let (name, route) = ops::named(method, target);
         let meta = CallMeta {
             http: Some(Box::new(HttpCall {
                 method: Some(method.clone()),
                 target: Some(target.clone()),
+                route,
                 status: None,
                 resynced,
             })),
@@ -248,7 +250,7 @@ impl Calls {
         };
         let call = Call {
             id: self.next_id,
-            path: PathInfo::Known(ops::name(method, target)),
+            path: PathInfo::Known(name),
             meta: meta.clone(),
             facts: RequestFacts::of(h),
             started_ns: Some(stamp.ts_ns),

@@ -37,6 +37,10 @@ pub struct HttpCall {
     pub method: Option<String>,
     /// The request target as sent (`/v1.41/containers/create?name=x`).
     pub target: Option<String>,
+    /// The route of Docker's or Podman's API the request matched
+    /// ([`ops::named`]: `/containers/*/json`), for outputs that must not
+    /// carry the target's ids; None for a route neither API has.
+    pub route: Option<&'static str>,
     /// The final status code of the response, once seen.
     pub status: Option<u16>,
     /// The call was found by resynchronising (the capture began inside

@@ -351,20 +351,6 @@ fn matches(pat: &[&str], segs: &[&str]) -> bool {
     }
 }
 
-/// The operation id of `method path` (a version-less path), and whether
-/// it is libpod's.
-pub fn operation(method: &str, path: &str) -> Option<(&'static str, bool)> {
-    matched(method, path).map(|(op, _, libpod)| (op, libpod))
-}
-
-/// The route `method target` matched, as the API table writes it (the
-/// version-less path with `*` for each id or name segment and `**` for a
-/// name of several segments: `/containers/*/json`), for metrics and spans
-/// that must not carry ids; None for a route neither API has.
-pub fn route(method: &str, target: &str) -> Option<&'static str> {
-    matched(method, api_path(target)).map(|(_, route, _)| route)
-}
-
 /// The operation id, route and API (libpod or not) of `method path`.
 fn matched(method: &str, path: &str) -> Option<(&'static str, &'static str, bool)> {
     let segs: Vec<&str> = path.split('/').skip(1).collect();
@@ -388,13 +374,20 @@ fn matched(method: &str, path: &str) -> Option<(&'static str, &'static str, bool
 /// The name of the call `method target`: `/docker/OPERATION`,
 /// `/podman/OPERATION`, or `METHOD /path` for a route neither API has.
 pub fn name(method: &str, target: &str) -> String {
-    let path = api_path(target);
-    match operation(method, path) {
-        Some((op, true)) => format!("/podman/{op}"),
-        Some((op, false)) => format!("/docker/{op}"),
+    named(method, target).0
+}
+
+/// [`name`], and the route the request matched as the API table writes it
+/// (the version-less path with `*` for each id or name segment and `**`
+/// for a name of several segments: `/containers/*/json`), for metrics and
+/// spans that must not carry ids; None for a route neither API has.
+pub fn named(method: &str, target: &str) -> (String, Option<&'static str>) {
+    match matched(method, api_path(target)) {
+        Some((op, route, true)) => (format!("/podman/{op}"), Some(route)),
+        Some((op, route, false)) => (format!("/docker/{op}"), Some(route)),
         None => {
             let path = target.split(['?', '#']).next().unwrap_or_default();
-            format!("{method} {path}")
+            (format!("{method} {path}"), None)
         }
     }
 }
