@@ -476,12 +476,12 @@ fn recovery_summary(s: &SeederStats, calls: Option<CallCounts>) -> Option<String
     if s.seeded > 0 {
         let mut p = format!(
             "{} recovered from the servers",
-            status::counted(s.seeded, "HPACK table", "HPACK tables")
+            super::counted(s.seeded, "HPACK table", "HPACK tables")
         );
         if let Some(c) = calls.filter(|c| c.recovered > 0) {
             p += &format!(
                 " ({} named with them)",
-                status::counted(c.recovered, "call", "calls")
+                super::counted(c.recovered, "call", "calls")
             );
         }
         parts.push(p);
@@ -494,20 +494,20 @@ fn recovery_summary(s: &SeederStats, calls: Option<CallCounts>) -> Option<String
             .map(|(reason, n)| {
                 format!(
                     "{reason} ({})",
-                    status::counted(*n, "connection", "connections")
+                    super::counted(*n, "connection", "connections")
                 )
             })
             .collect();
         if s.timeouts > 0 {
             why.push(format!(
                 "no table came from the server in time ({})",
-                status::counted(s.timeouts, "header block", "header blocks")
+                super::counted(s.timeouts, "header block", "header blocks")
             ));
         }
         if s.rejected > 0 {
             why.push(format!(
                 "tables that did not fit this server's layout ({})",
-                status::counted(s.rejected, "table", "tables")
+                super::counted(s.rejected, "table", "tables")
             ));
         }
         if why.is_empty() {
@@ -515,7 +515,7 @@ fn recovery_summary(s: &SeederStats, calls: Option<CallCounts>) -> Option<String
         }
         parts.push(format!(
             "{} stayed unnamed: {}",
-            status::counted(unnamed, "call", "calls"),
+            super::counted(unnamed, "call", "calls"),
             why.join("; ")
         ));
     }

@@ -27,6 +27,11 @@ use crate::capture::clock_ns;
 #[cfg(feature = "bpf")]
 use crate::error::Fatal;
 
+/// `n` and the noun, `one` or `many` as `n` says: `1 connection`, `2 writes`.
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A flag set by SIGINT or SIGTERM.
 #[cfg(feature = "bpf")]
 pub fn install_stop_handler() -> Result<Arc<AtomicBool>, Fatal> {

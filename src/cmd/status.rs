@@ -4,6 +4,7 @@ use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use super::counted;
 use super::terminal::{hide, SHOWN};
 use crate::capture::tracer::KernelStats;
 use crate::capture::tracker::FlowStats;
@@ -22,11 +23,6 @@ pub fn bytes(n: u64) -> String {
     } else {
         format!("{v:.1} {}", UNITS[u])
     }
-}
-
-/// `n` and the noun, `one` or `many` as `n` says: `1 connection`, `2 writes`.
-pub fn counted(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Text of the status line.

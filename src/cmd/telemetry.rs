@@ -228,7 +228,7 @@ impl Telemetry {
 
 /// The export's part of the final summary.
 pub fn summary(c: &ExportCounts, url: &str) -> String {
-    let spans = |n| super::status::counted(n, "span", "spans");
+    let spans = |n| super::counted(n, "span", "spans");
     let mut s = format!("{} exported to {url}", spans(c.sent));
     if c.dropped > 0 {
         s += &format!("; {} dropped (export queue full)", spans(c.dropped));
