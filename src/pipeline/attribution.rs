@@ -98,6 +98,10 @@ impl Attribution {
         }
         let now = self.now;
         self.subjects.set_now(now);
+        // What waited its time out by this write goes out before it, as a
+        // live tick at that time would have let it go: the same order live
+        // and offline, whether a tick came between or not.
+        self.release(now, out);
         let (wait_for, cri_namespace) = self.attribute(&mut item);
         item.ends = Ends {
             writer: self.of_process(&item.writer),

@@ -285,3 +285,33 @@ fn held_connections_go_out_in_the_order_they_were_written() {
         assert_eq!(order, [1, 4, 7, 9, 2]);
     }
 }
+
+#[test]
+fn a_wait_over_before_a_write_goes_out_before_it_ticked_or_not() {
+    // A Task call naming an unknown id waits (k8s.io); the next write, on
+    // another connection, comes after its wait is over. Offline nothing
+    // ticks between; live a tick may: the output is the same.
+    let items = || {
+        [
+            in_namespace(task(2, 1, CTR, 100), "k8s.io"),
+            at(
+                message(3, 1, "/x.Y/Z", Dir::ToServer, Vec::new()),
+                100 + HOLD_NS + 5,
+            ),
+        ]
+    };
+    let order = |tick: bool| {
+        let mut a = Attribution::default();
+        let mut out = Vec::new();
+        let [held, next] = items();
+        a.admit(held, &mut out);
+        assert!(out.is_empty(), "held: {out:?}");
+        if tick {
+            a.expire(100 + HOLD_NS, &mut out);
+        }
+        a.admit(next, &mut out);
+        out.iter().map(|i| i.conn.id).collect::<Vec<_>>()
+    };
+    assert_eq!(order(false), [2, 3]);
+    assert_eq!(order(true), [2, 3]);
+}
