@@ -89,14 +89,31 @@ impl Causal {
     }
 
     fn ready(&self, h: &Held) -> bool {
-        // Bytes below the base were sent before the tracer saw the
-        // connection: no record of them will come, unless the kernel side
-        // said one is pending.
-        let unseen = if h.pending_peer { i64::MIN } else { 0 };
-        match h.ack {
-            None => true,
-            Some(ack) => ack <= self.progress.get(&h.peer).copied().unwrap_or(unseen),
-        }
+        let Some(ack) = h.ack else {
+            return true;
+        };
+        let progress = match self.progress.get(&h.peer) {
+            Some(p) => *p,
+            // Bytes below the base were sent before the tracer saw the
+            // connection: no record of them will come, unless the kernel
+            // side said one is pending. Then the peer's first record is
+            // waited for; once it is here (held itself), nothing of the
+            // peer's stream comes before its start. Both ends' first
+            // records may say so of each other (each end's count starts
+            // with the other's send in flight): each waits for the other's
+            // first record to be here, not to be released, or both would
+            // wait for the time bound.
+            None if h.pending_peer => self.first_held(h.peer).unwrap_or(i64::MIN),
+            None => 0,
+        };
+        ack <= progress
+    }
+
+    /// Where the first record held for socket `ino` starts in its stream.
+    fn first_held(&self, ino: u64) -> Option<i64> {
+        let front = self.queues.get(&ino)?.front()?;
+        let h = record::header(&front.raw)?;
+        matches!(h.kind, KIND_DATA | KIND_GAP).then(|| rel(h.offset))
     }
 
     /// A record leaves by the time bound: counted, unless it only waited for
@@ -209,6 +226,10 @@ impl Causal {
             self.release(h, out);
         } else {
             self.queues.entry(hdr.sock_ino).or_default().push_back(h);
+            if !queued {
+                // The peer's first record may have waited for this one.
+                self.cascade(hdr.peer_ino, out);
+            }
             while self.held > MAX_HELD {
                 self.force_oldest(out, true);
             }

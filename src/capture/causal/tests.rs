@@ -116,3 +116,36 @@ fn memory_is_bounded() {
     }
     assert!(!out.is_empty());
 }
+
+/// `raw` with the kernel's "peer's send may be in flight" flag.
+fn pending(mut raw: Vec<u8>) -> Vec<u8> {
+    let mut h = record::header(&raw).unwrap();
+    h.flags |= FLAG_PEER_PENDING;
+    record::set_header(&mut raw, &h);
+    raw
+}
+
+#[test]
+fn both_ends_first_records_waiting_for_each_other_go_at_once() {
+    // A new connection whose two ends each counted the other's first send
+    // as in flight: each first record says its peer's may be pending. Once
+    // both are here, they go, in causal order, not at the time bound.
+    let mut c = Causal::default();
+    let mut out = vec![];
+    c.push(pending(data(1, 2, 0, 24, 0)), 0, &mut out);
+    assert!(out.is_empty(), "the server's first record is not here yet");
+    c.push(pending(data(2, 1, 0, 15, 0)), 1, &mut out);
+    c.push(pending(data(1, 2, 24, 9, 15)), 2, &mut out);
+    assert_eq!(who(&out), [(2, 0), (1, 0), (1, 24)]);
+    assert_eq!((c.held_bytes(), c.forced), (0, 0));
+
+    // The server read the client's first write before it answered: its
+    // record waits for the client's, which waited for it to be here.
+    let mut c = Causal::default();
+    let mut out = vec![];
+    c.push(pending(data(2, 1, 0, 15, 24)), 0, &mut out);
+    assert!(out.is_empty());
+    c.push(pending(data(1, 2, 0, 24, 0)), 1, &mut out);
+    assert_eq!(who(&out), [(1, 0), (2, 0)]);
+    assert_eq!((c.held_bytes(), c.forced), (0, 0));
+}
