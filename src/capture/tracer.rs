@@ -534,6 +534,10 @@ impl<'obj> Tracer<'obj> {
             if failure.borrow().is_none() {
                 let _ = ring.consume();
             }
+            // Records past the timestamp window go at every poll, not at
+            // the next tick: they wait the window, not up to a tick more,
+            // behind records that came the other way.
+            stages.borrow_mut().release_reorder(Some(now_ns()));
             deliver(handler)?;
             if last_tick.elapsed() >= TICK_INTERVAL {
                 last_tick = Instant::now();
