@@ -12,13 +12,18 @@
 #       for SECONDS on one connection (scripts/lib/version_loop.py), watched by
 #       `trace --json > /dev/null` with and without --otlp-endpoint, in
 #       interleaved rounds (the order alternating); the tracer's CPU time
-#       (user + system, every thread, /proc/PID/stat) and the ratio of medians.
+#       (user + system, every thread, its exit included) and the ratio of
+#       medians.
 #       Then the same with the collector down (a closed port): peak RSS.
 set -euo pipefail
 repo=$(cd "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 mode=${1:?usage: bench-otel.sh decode CAPTURE [ROUNDS] | live [SECONDS] [RATE] [ROUNDS]}
-cargo build --release --quiet --bin containerdsnoop --manifest-path "$repo/Cargo.toml"
-bin=${CARGO_TARGET_DIR:-$repo/target}/release/containerdsnoop
+# BIN=PATH measures that binary (another build, for A against B) instead
+# of building this tree's.
+if [[ -z ${BIN:-} ]]; then
+    cargo build --release --quiet --bin containerdsnoop --manifest-path "$repo/Cargo.toml"
+fi
+bin=${BIN:-${CARGO_TARGET_DIR:-$repo/target}/release/containerdsnoop}
 venv=${OTEL_VENV:-/opt/containerdsnoop/otel-venv}
 rotel=$(ls "$venv"/lib/python3*/site-packages/rotel/rotel-agent)
 dir=$(mktemp -d /tmp/csbo.XXXXXX)
@@ -62,19 +67,17 @@ seconds=${2:-20} rate=${3:-1000} rounds=${4:-5}
 # shellcheck source=lib/containerd.sh
 source "$repo/scripts/lib/containerd.sh"
 start_containerd "$dir"
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-# One traced run: its CPU seconds and peak RSS (KiB) on stdout.
+# One traced run: its CPU seconds (user + system, every thread's, to the
+# microsecond: scripts/lib/rusage.py) and peak RSS (KiB) on stdout.
 run() {
-    "$bin" trace --json --no-binary-schemas --socket "$dir/c.sock" "$@" >/dev/null 2>"$dir/tr.err" &
+    /usr/bin/python3 -I "$repo/scripts/lib/rusage.py" "$dir/usage" -- \
+        "$bin" trace --json --no-binary-schemas --socket "$dir/c.sock" "$@" >/dev/null 2>"$dir/tr.err" &
     tr_pid=$!
     for _ in $(seq 600); do grep -q attached "$dir/tr.err" && break; sleep 0.05; done
     /usr/bin/python3 -I "$repo/scripts/lib/version_loop.py" "$dir/c.sock" $((seconds * rate)) 32 "$rate" >/dev/null
     sleep 1
-    local ticks hwm
-    ticks=$(cpu_ticks "$tr_pid")
-    hwm=$(awk '/VmHWM/ {print $2}' "/proc/$tr_pid/status")
     kill -INT "$tr_pid"; wait "$tr_pid" || true; tr_pid=
-    echo "$(awk "BEGIN {print $ticks / $(getconf CLK_TCK)}") $hwm"
+    awk '{print $1 + $2, $3}' "$dir/usage"
 }
 for ((r = 1; r <= rounds; r++)); do
     if ((r % 2)); then order="plain otlp"; else order="otlp plain"; fi
@@ -93,7 +96,10 @@ plain=$(median <"$dir/plain") otlp=$(median <"$dir/otlp")
 echo "$((seconds * rate)) calls at $rate/s, $rounds interleaved rounds; tracer CPU seconds (median)"
 echo "trace --json:                  $plain   (rounds: $(tr '\n' ' ' <"$dir/plain"))"
 echo "trace --json --otlp-endpoint:  $otlp   (rounds: $(tr '\n' ' ' <"$dir/otlp"))"
-echo "ratio: $(awk "BEGIN {printf \"%.3f\", $otlp / $plain}")"
+echo "ratio of medians: $(awk "BEGIN {printf \"%.3f\", $otlp / $plain}")"
+# Each round's two runs were made side by side: their ratio, round by round.
+paired=$(paste -d' ' "$dir/otlp" "$dir/plain" | awk '{printf "%.3f\n", $1 / $2}')
+echo "median of the rounds' ratios: $(median <<<"$paired")   (rounds: $(tr '\n' ' ' <<<"$paired"))"
 sort -u "$dir/otlp.summary"
 down=$(run --otlp-endpoint "http://127.0.0.1:$(port)")
 echo "collector down: CPU ${down% *} s, peak RSS ${down#* } KiB; $(grep -o '[0-9]* spans exported.*' "$dir/tr.err")"

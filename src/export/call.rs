@@ -126,13 +126,19 @@ impl<'a> Call<'a> {
     /// unknown` (`GET unknown` for an HTTP route neither API has, `HTTP
     /// unknown` for a method of its own): never a guess, never a path.
     pub fn name(&self) -> String {
+        self.name_parts().concat()
+    }
+
+    /// [`Call::name`] in three parts to write one after the other (a span
+    /// is encoded with no string built for its name).
+    pub fn name_parts(&self) -> [&'a str; 3] {
         match (self.service, self.method, &self.http) {
-            (Some(s), Some(m), _) => format!("{s}/{m}"),
+            (Some(s), Some(m), _) => [s, "/", m],
             (_, _, Some(h)) => match h.method {
-                Some(m) if m != "_OTHER" => format!("{m} unknown"),
-                _ => "HTTP unknown".to_string(),
+                Some(m) if m != "_OTHER" => [m, " ", "unknown"],
+                _ => ["HTTP", " ", "unknown"],
             },
-            _ => format!("{} unknown", self.protocol),
+            _ => [self.protocol, " ", "unknown"],
         }
     }
 

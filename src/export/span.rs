@@ -6,10 +6,13 @@
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, KeyValue};
 use opentelemetry_semantic_conventions::attribute as semconv;
 
+use foldhash::HashMap;
+
 use super::call::{Call, HttpPart};
 use super::wire::{self, Attrs};
-use crate::flow::{InContainer, Process};
-use crate::pipeline::Item;
+use crate::decode::Protocol;
+use crate::flow::{Comm, ConnId, InContainer, Process};
+use crate::pipeline::{ConnInfo, Item};
 use crate::protobuf::cut_str;
 use crate::subjects::Subject;
 
@@ -94,7 +97,7 @@ pub fn string(key: &str, value: impl Into<String>) -> KeyValue {
 
 /// Span and trace ids: a splitmix64 sequence seeded from the clock and the
 /// pid (ids need to be unique, not secret).
-pub struct Ids(u64);
+struct Ids(u64);
 
 impl Default for Ids {
     fn default() -> Self {
@@ -135,54 +138,126 @@ pub struct Gathered {
     pub dropped_events: u32,
 }
 
+/// Connections whose shared attributes are kept encoded; past it, they are
+/// all forgotten and encoded again as calls end.
+const MAX_CONNS: usize = 1024;
+
+/// What spans are made with: the id sequence, and the attributes every
+/// call of a connection shares (transport, socket, both processes, RPC
+/// system), encoded once per connection rather than once per call.
+#[derive(Default)]
+pub struct Encoder {
+    ids: Ids,
+    conns: HashMap<ConnId, Shared>,
+}
+
+/// A connection's shared attributes, encoded, and what they were made of.
+struct Shared {
+    protocol: Option<Protocol>,
+    path: Option<String>,
+    server: (Option<u32>, Option<Comm>),
+    client: (Option<u32>, Option<Comm>),
+    bytes: Vec<u8>,
+}
+
+impl Shared {
+    /// Whether these are still `conn`'s (its processes are learned as it
+    /// goes, its protocol once decided).
+    fn of(&self, conn: &ConnInfo) -> bool {
+        self.protocol == conn.protocol
+            && self.server == (conn.server.pid, conn.server.comm)
+            && self.client == (conn.client.pid, conn.client.comm)
+            && self.path == conn.path
+    }
+
+    fn new(conn: &ConnInfo) -> Shared {
+        let mut bytes = Vec::with_capacity(256);
+        let mut a = Attrs::new(&mut bytes, SPAN_ATTRIBUTES);
+        if conn.protocol != Some(Protocol::Http1) {
+            let system = conn.protocol.map_or("unknown", |p| p.name());
+            a.string(semconv::RPC_SYSTEM_NAME, system);
+        }
+        a.string(semconv::NETWORK_TRANSPORT, "unix");
+        if let Some(p) = &conn.path {
+            a.string(semconv::SERVER_ADDRESS, p);
+        }
+        process(
+            &conn.server,
+            attr::SERVER_PROCESS_PID,
+            attr::SERVER_PROCESS_EXECUTABLE_NAME,
+            &mut a,
+        );
+        process(
+            &conn.client,
+            attr::CLIENT_PROCESS_PID,
+            attr::CLIENT_PROCESS_EXECUTABLE_NAME,
+            &mut a,
+        );
+        Shared {
+            protocol: conn.protocol,
+            path: conn.path.clone(),
+            server: (conn.server.pid, conn.server.comm),
+            client: (conn.client.pid, conn.client.comm),
+            bytes,
+        }
+    }
+}
+
+impl Encoder {
+    /// `conn`'s shared attributes, encoded (again, if they changed).
+    fn shared(&mut self, conn: &ConnInfo) -> &[u8] {
+        let fresh = self.conns.get(&conn.id).is_some_and(|s| s.of(conn));
+        if !fresh {
+            if self.conns.len() >= MAX_CONNS && !self.conns.contains_key(&conn.id) {
+                self.conns.clear();
+            }
+            self.conns.insert(conn.id, Shared::new(conn));
+        }
+        &self.conns[&conn.id].bytes
+    }
+
+    /// Connections whose attributes are kept.
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Whether none are.
+    pub fn is_empty(&self) -> bool {
+        self.conns.is_empty()
+    }
+}
+
 /// The span of the call `item` ends (`call` is [`Call::of`] it), as an
 /// encoded OTLP `Span`.
-pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, ids: &mut Ids) -> Vec<u8> {
+pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, enc: &mut Encoder) -> Vec<u8> {
     let mut buf = Vec::with_capacity(640);
     // Span: trace_id 1, span_id 2, name 5, kind 6, start 7, end 8,
     // attributes 9, events 11, dropped_events_count 12, status 15.
-    wire::bytes(&mut buf, 1, &ids.trace_id());
-    wire::bytes(&mut buf, 2, &ids.span_id());
-    let name = call.name();
-    wire::bytes(&mut buf, 5, name.as_bytes());
+    wire::bytes(&mut buf, 1, &enc.ids.trace_id());
+    wire::bytes(&mut buf, 2, &enc.ids.span_id());
+    let name = call.name_parts();
+    wire::concat(&mut buf, 5, &name);
     wire::varint(&mut buf, 6, SPAN_KIND_SERVER);
     wire::fixed64(&mut buf, 7, call.start_ns.unwrap_or(call.end_ns));
     wire::fixed64(&mut buf, 8, call.end_ns);
-    let mut a = Attrs::new(&mut buf, 9);
+    buf.extend_from_slice(enc.shared(&item.conn));
+    let mut a = Attrs::new(&mut buf, SPAN_ATTRIBUTES);
     match &call.http {
         Some(h) => http_attributes(h, &mut a),
         None => {
-            a.string(semconv::RPC_SYSTEM_NAME, call.protocol);
-            let method = match (call.service, call.method) {
-                (Some(_), Some(_)) => name.as_str(),
-                _ => "_OTHER",
-            };
-            a.string(semconv::RPC_METHOD, method);
+            match (call.service, call.method) {
+                (Some(_), Some(_)) => a.concat(semconv::RPC_METHOD, &name),
+                _ => a.string(semconv::RPC_METHOD, "_OTHER"),
+            }
             a.string(semconv::RPC_RESPONSE_STATUS_CODE, call.status);
         }
     }
     if call.failed() {
         a.string(semconv::ERROR_TYPE, call.status);
     }
-    a.string(semconv::NETWORK_TRANSPORT, "unix");
-    if let Some(p) = &item.conn.path {
-        a.string(semconv::SERVER_ADDRESS, p);
-    }
     if let Some(ns) = call.namespace {
         a.string(attr::CONTAINERD_NAMESPACE, ns);
     }
-    process(
-        &item.conn.server,
-        attr::SERVER_PROCESS_PID,
-        attr::SERVER_PROCESS_EXECUTABLE_NAME,
-        &mut a,
-    );
-    process(
-        &item.conn.client,
-        attr::CLIENT_PROCESS_PID,
-        attr::CLIENT_PROCESS_EXECUTABLE_NAME,
-        &mut a,
-    );
     subject(&item.subject, &mut a);
     client_container(&item.conn.client.container, item.client_subject(), &mut a);
     a.int(attr::STREAM_ID, i64::from(call.stream));
@@ -222,6 +297,8 @@ pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, ids: &mut Ids) 
     buf
 }
 
+/// `Span.attributes`.
+const SPAN_ATTRIBUTES: u32 = 9;
 /// `SpanKind::Server`.
 const SPAN_KIND_SERVER: u64 = 2;
 /// `StatusCode::Error`.

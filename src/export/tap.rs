@@ -1,15 +1,15 @@
 //! The pipeline output that turns finished calls into spans and metrics,
 //! and hands every item on to the table or NDJSON behind it, if any.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use anyhow::Result;
+use foldhash::HashMap;
 
 use super::call::Call;
 use super::metrics::Metrics;
 use super::otlp::Exporter;
-use super::span::{self, attr, Gathered, Ids, MAX_EVENTS, MAX_EVENT_TEXT};
+use super::span::{self, attr, Encoder, Gathered, MAX_EVENTS, MAX_EVENT_TEXT};
 use crate::flow::ConnId;
 use crate::pipeline::{Item, Output, What};
 use crate::sizes::Sizes;
@@ -27,7 +27,7 @@ pub struct Tap {
     messages: bool,
     /// What was gathered per call in flight: (connection, stream).
     open: HashMap<(ConnId, u32), Gathered>,
-    ids: Ids,
+    spans: Encoder,
 }
 
 impl Tap {
@@ -38,8 +38,8 @@ impl Tap {
             exporter: None,
             metrics: None,
             messages: false,
-            open: HashMap::new(),
-            ids: Ids::default(),
+            open: HashMap::default(),
+            spans: Encoder::default(),
         }
     }
 
@@ -120,7 +120,7 @@ impl Output for Tap {
                         m.call(&call);
                     }
                     if let Some(e) = &self.exporter {
-                        e.send(span::of_call(item, &call, gathered, &mut self.ids));
+                        e.send(span::of_call(item, &call, gathered, &mut self.spans));
                     }
                 }
             }

@@ -10,7 +10,7 @@ use super::call::Call;
 use super::metrics::{label, Metrics, MAX_NAMES};
 use super::otlp::{parse_headers, Exporter, Options, Target};
 use super::serve::{route, Route};
-use super::span::{self, Gathered, Ids};
+use super::span::{self, Encoder, Gathered};
 use super::Tap;
 use crate::decode::{CallMeta, PathInfo, Protocol};
 use crate::flow::container::{Container, ContainerId, InContainer};
@@ -132,7 +132,7 @@ fn http_api_calls_are_named_by_operation_and_never_by_their_target() {
         &item,
         &c,
         Gathered::default(),
-        &mut Ids::default(),
+        &mut Encoder::default(),
     ));
     assert_eq!(s.name, "docker/ContainerInspect");
     assert_eq!(text(&s, "http.request.method"), "GET");
@@ -162,7 +162,7 @@ fn http_api_calls_are_named_by_operation_and_never_by_their_target() {
         &item,
         &c,
         Gathered::default(),
-        &mut Ids::default(),
+        &mut Encoder::default(),
     ));
     assert_eq!(s.name, "podman/ImagePullLibpod");
     assert_eq!(text(&s, "error.type"), "500");
@@ -178,7 +178,7 @@ fn http_api_calls_are_named_by_operation_and_never_by_their_target() {
         &item,
         &c,
         Gathered::default(),
-        &mut Ids::default(),
+        &mut Encoder::default(),
     ));
     assert!(attr(&s, "http.route").is_none());
     assert!(!format!("{s:?}").contains("abc"));
@@ -214,7 +214,7 @@ fn spans_carry_the_conventions_and_our_namespaced_attributes() {
         &item,
         &call,
         Gathered::default(),
-        &mut Ids::default(),
+        &mut Encoder::default(),
     ));
     assert_eq!(s.name, "runtime.v1.RuntimeService/StartContainer");
     assert_eq!(s.kind, 2, "SERVER");
@@ -249,7 +249,7 @@ fn spans_carry_the_conventions_and_our_namespaced_attributes() {
         &failed,
         &Call::of(&failed).unwrap(),
         Gathered::default(),
-        &mut Ids::default(),
+        &mut Encoder::default(),
     ));
     let st = s.status.clone().unwrap();
     assert_eq!(st.code, 2, "ERROR");
@@ -261,7 +261,7 @@ fn spans_carry_the_conventions_and_our_namespaced_attributes() {
         &unknown,
         &Call::of(&unknown).unwrap(),
         Gathered::default(),
-        &mut Ids::default(),
+        &mut Encoder::default(),
     ));
     assert_eq!(s.name, "grpc unknown");
     assert_eq!(text(&s, "rpc.method"), "_OTHER");
@@ -358,7 +358,7 @@ fn a_span() -> Vec<u8> {
         &item,
         &Call::of(&item).unwrap(),
         Gathered::default(),
-        &mut Ids::default(),
+        &mut Encoder::default(),
     )
 }
 
@@ -509,7 +509,7 @@ fn message_events_are_bounded_in_number_and_size() {
         &item,
         &Call::of(&item).unwrap(),
         g,
-        &mut Ids::default(),
+        &mut Encoder::default(),
     ));
     assert_eq!(
         attr(&s, "containerdsnoop.messages"),
@@ -529,7 +529,7 @@ fn requests_and_events_decode_as_the_crate_encodes_them() {
     }));
     g.dropped_events = 2;
     let item = call_item(Some("/s.S/M"), Some(0));
-    let one = span::of_call(&item, &Call::of(&item).unwrap(), g, &mut Ids::default());
+    let one = span::of_call(&item, &Call::of(&item).unwrap(), g, &mut Encoder::default());
     let spans = vec![one.clone(), one.clone(), Vec::new()];
     let body = super::wire::request(b"", b"\x0a\x01x", "https://s/1", &spans);
     let r = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
