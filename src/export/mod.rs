@@ -6,12 +6,13 @@
 //! finished call that both share, so a span's name and a metric's labels
 //! never disagree.
 //!
-//! The capture never waits for these: spans go through a bounded queue to
+//! The capture never waits for these: spans go through a bounded queue ([`queue`]) to
 //! the exporter's own thread, and a full queue drops (and counts) spans.
 
 pub mod call;
 pub mod metrics;
 pub mod otlp;
+pub mod queue;
 pub mod serve;
 pub mod span;
 pub mod tap;

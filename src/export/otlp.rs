@@ -7,8 +7,9 @@
 //! the queue is drained for at most the flush bound and what is left is
 //! counted `failed` too. `sent + dropped + failed` is every span made.
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,11 +20,9 @@ use opentelemetry_semantic_conventions::attribute as semconv;
 use prost::Message;
 
 use super::metrics::{ExportCounts, SharedCounts};
+use super::queue::{Offered, SpanQueue};
 use super::span::string;
 use super::wire;
-
-/// An encoded OTLP `Span` ([`super::span::of_call`]).
-pub type Span = Vec<u8>;
 
 /// Most spans in one request.
 const MAX_BATCH: usize = 2048;
@@ -234,9 +233,9 @@ impl Options {
     }
 }
 
-/// What both sides of the queue count.
-#[derive(Default)]
+/// The queue, and what both sides of it count.
 struct Shared {
+    queue: SpanQueue,
     counts: SharedCounts,
     /// Spans taken by the thread and not yet counted sent or failed.
     in_flight: Mutex<u64>,
@@ -252,7 +251,6 @@ struct Shared {
 /// The exporter: the queue's sending side, shared by whoever makes spans
 /// and whoever ends the program.
 pub struct Exporter {
-    tx: Mutex<Option<SyncSender<Span>>>,
     /// The thread's side, until it is spawned.
     worker: Mutex<Option<Worker>>,
     done: Mutex<Option<Receiver<()>>>,
@@ -269,11 +267,16 @@ impl Exporter {
     /// [`Exporter::spawn`] (a live capture starts threads only once
     /// attached).
     pub fn new(target: Target, resource: Vec<KeyValue>, opts: Options) -> Self {
-        let (tx, rx) = mpsc::sync_channel(opts.queue);
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            queue: SpanQueue::new(opts.queue),
+            counts: SharedCounts::default(),
+            in_flight: Mutex::new(0),
+            abandoned: AtomicBool::new(false),
+            deadline_ns: AtomicU64::new(0),
+            failing: AtomicBool::new(false),
+        });
         let epoch = Instant::now();
         let worker = Worker {
-            rx,
             shared: shared.clone(),
             epoch,
             agent: ureq::Agent::with_parts(
@@ -300,9 +303,9 @@ impl Exporter {
             request_timeout: opts.request_timeout,
             max_batch: opts.queue.clamp(1, MAX_BATCH),
             down: std::cell::Cell::new(false),
+            body: RefCell::default(),
         };
         Exporter {
-            tx: Mutex::new(Some(tx)),
             worker: Mutex::new(Some(worker)),
             done: Mutex::new(None),
             shared,
@@ -329,52 +332,31 @@ impl Exporter {
         Ok(())
     }
 
-    /// Queue `span`; when the queue is full, drop and count it (live:
-    /// never waits) or wait for room ([`Options::blocking`], offline).
-    pub fn send(&self, span: Span) {
+    /// Queue the encoded span `span` ([`super::span::of_call`]); when the
+    /// queue is full, drop and count it (live: never waits) or wait for
+    /// room ([`Options::blocking`], offline, while the collector takes what
+    /// is sent).
+    pub fn send(&self, span: &[u8]) {
         let c = &self.shared.counts;
-        // A sender of our own: a blocked send holds no lock.
-        let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let Some(tx) = tx else {
-            c.failed.fetch_add(1, Ordering::Relaxed);
-            return;
-        };
         // Counted before the thread can take it.
         c.queued.fetch_add(1, Ordering::Relaxed);
-        let sent = match self.blocking {
-            true => self.wait_send(&tx, span),
-            false => tx.try_send(span).map_err(|e| match e {
-                TrySendError::Full(_) => TrySendError::Full(()),
-                TrySendError::Disconnected(_) => TrySendError::Disconnected(()),
-            }),
+        let offered = loop {
+            match self.shared.queue.offer(span) {
+                Offered::Full if self.blocking && !self.shared.failing.load(Ordering::Relaxed) => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                o => break o,
+            }
         };
-        match sent {
-            Ok(()) => {}
-            Err(TrySendError::Full(())) => {
+        match offered {
+            Offered::Queued => {}
+            Offered::Full => {
                 c.queued.fetch_sub(1, Ordering::Relaxed);
                 c.dropped.fetch_add(1, Ordering::Relaxed);
             }
-            Err(TrySendError::Disconnected(())) => {
+            Offered::Closed => {
                 c.queued.fetch_sub(1, Ordering::Relaxed);
                 c.failed.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// Offline: wait for room while the collector takes what is sent; once
-    /// a request failed, a full queue drops as live does.
-    fn wait_send(&self, tx: &SyncSender<Span>, mut span: Span) -> Result<(), TrySendError<()>> {
-        loop {
-            match tx.try_send(span) {
-                Ok(()) => return Ok(()),
-                Err(TrySendError::Disconnected(_)) => return Err(TrySendError::Disconnected(())),
-                Err(TrySendError::Full(s)) => {
-                    if self.shared.failing.load(Ordering::Relaxed) {
-                        return Err(TrySendError::Full(()));
-                    }
-                    span = s;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
             }
         }
     }
@@ -402,7 +384,7 @@ impl Exporter {
                 .max(1),
             Ordering::Relaxed,
         );
-        drop(self.tx.lock().unwrap_or_else(|p| p.into_inner()).take());
+        self.shared.queue.close();
         let done = self.done.lock().unwrap_or_else(|p| p.into_inner()).take();
         // A little past the bound: the thread itself stops at it.
         let finished =
@@ -411,6 +393,7 @@ impl Exporter {
             let s = &self.shared;
             let mut in_flight = s.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             if !s.abandoned.swap(true, Ordering::Relaxed) {
+                s.queue.clear();
                 let left = s.counts.queued.swap(0, Ordering::Relaxed) + *in_flight;
                 *in_flight = 0;
                 s.counts.failed.fetch_add(left, Ordering::Relaxed);
@@ -428,7 +411,6 @@ impl Drop for Exporter {
 
 /// The exporting thread's side.
 struct Worker {
-    rx: Receiver<Span>,
     shared: Arc<Shared>,
     epoch: Instant,
     agent: ureq::Agent,
@@ -444,6 +426,8 @@ struct Worker {
     /// batches get one attempt each (a collector that stays down costs
     /// one connection attempt a batch, not a backoff series).
     down: std::cell::Cell<bool>,
+    /// The request being sent, its buffer kept from one batch to the next.
+    body: RefCell<Vec<u8>>,
 }
 
 /// Why a request did not deliver.
@@ -456,14 +440,10 @@ enum Failure {
 
 impl Worker {
     fn run(&self) {
-        let mut batch = Vec::with_capacity(self.max_batch);
-        loop {
-            let open = self.gather(&mut batch);
-            if !batch.is_empty() {
-                self.deliver(&mut batch);
-            }
-            if !open {
-                return;
+        let mut batch = Vec::new();
+        while let Some(n) = self.gather(&mut batch) {
+            if n > 0 {
+                self.deliver(&batch, n);
             }
         }
     }
@@ -476,53 +456,49 @@ impl Worker {
         }
     }
 
-    /// Take spans from the queue into `batch`: wait for one, then take
-    /// what is queued up to a batch's size; short of a full batch, look again
-    /// every [`LINGER_STEP`] for up to [`LINGER`], until the batch is full
-    /// or the exit begins. A few wake-ups a batch, never one a span: the
+    /// Take the next batch into `batch`: wait for a span, then, short of a
+    /// full batch, look again every [`LINGER_STEP`] for up to [`LINGER`],
+    /// until the batch is full or the exit begins; then take what is
+    /// queued, up to a batch. A few wake-ups a batch, never one a span: the
     /// capture's thread never pays for waking this one, and a replay that
     /// fills the queue faster than it empties waits a step, not the whole
-    /// linger. False once the queue is closed and empty.
-    fn gather(&self, batch: &mut Vec<Span>) -> bool {
-        match self.rx.recv() {
-            Ok(s) => self.take(s, batch),
-            Err(_) => return false,
+    /// linger. The spans taken (counted in flight); None once the queue is
+    /// closed and empty.
+    fn gather(&self, batch: &mut Vec<u8>) -> Option<usize> {
+        let q = &self.shared.queue;
+        if !q.wait_first() {
+            return None;
         }
-        self.drain(batch);
         let start = Instant::now();
-        while batch.len() < self.max_batch && self.left().is_none() && start.elapsed() < LINGER {
+        while q.len() < self.max_batch && self.left().is_none() && start.elapsed() < LINGER {
             std::thread::sleep(LINGER_STEP);
-            self.drain(batch);
         }
-        true
-    }
-
-    /// Take what is queued now into `batch`, up to a batch's size.
-    fn drain(&self, batch: &mut Vec<Span>) {
-        while batch.len() < self.max_batch {
-            match self.rx.try_recv() {
-                Ok(s) => self.take(s, batch),
-                Err(_) => return,
-            }
-        }
-    }
-
-    /// `s`, taken from the queue, into `batch` (counted in flight).
-    fn take(&self, s: Span, batch: &mut Vec<Span>) {
-        *self
+        // In flight before it leaves the queue: the counts never miss it.
+        let mut in_flight = self
             .shared
             .in_flight
             .lock()
-            .unwrap_or_else(|p| p.into_inner()) += 1;
-        self.shared.counts.queued.fetch_sub(1, Ordering::Relaxed);
-        batch.push(s);
+            .unwrap_or_else(|p| p.into_inner());
+        let n = q.take(self.max_batch, batch);
+        *in_flight += n as u64;
+        self.shared
+            .counts
+            .queued
+            .fetch_sub(n as u64, Ordering::Relaxed);
+        Some(n)
     }
 
-    /// Post `batch` with retries; count it sent or failed; empty it.
-    fn deliver(&self, batch: &mut Vec<Span>) {
-        let n = batch.len() as u64;
-        let body = self.request(batch);
-        batch.clear();
+    /// Post the `n` spans of `batch` with retries; count them sent or failed.
+    fn deliver(&self, batch: &[u8], n: usize) {
+        let n = n as u64;
+        let mut body = self.body.borrow_mut();
+        wire::request(
+            &self.resource,
+            &self.scope,
+            opentelemetry_semantic_conventions::SCHEMA_URL,
+            batch,
+            &mut body,
+        );
         let mut backoff = BACKOFF;
         let mut rejected = None;
         let attempts = if self.down.get() { 1 } else { ATTEMPTS };
@@ -570,15 +546,6 @@ impl Worker {
                 c.failed.fetch_add(n, Ordering::Relaxed);
             }
         }
-    }
-
-    fn request(&self, spans: &[Span]) -> Vec<u8> {
-        wire::request(
-            &self.resource,
-            &self.scope,
-            opentelemetry_semantic_conventions::SCHEMA_URL,
-            spans,
-        )
     }
 
     /// One POST; the spans the collector said it rejected (partial success).

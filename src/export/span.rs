@@ -149,6 +149,8 @@ const MAX_CONNS: usize = 1024;
 pub struct Encoder {
     ids: Ids,
     conns: HashMap<ConnId, Shared>,
+    /// The span being written, its buffer kept from one call to the next.
+    buf: Vec<u8>,
 }
 
 /// A connection's shared attributes, encoded, and what they were made of.
@@ -204,6 +206,16 @@ impl Shared {
 }
 
 impl Encoder {
+    /// The span of the call `item` ends (`call` is [`Call::of`] it),
+    /// encoded, until the next.
+    pub fn span(&mut self, item: &Item, call: &Call<'_>, gathered: Gathered) -> &[u8] {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        write(&mut buf, item, call, gathered, self);
+        self.buf = buf;
+        &self.buf
+    }
+
     /// `conn`'s shared attributes, encoded (again, if they changed).
     fn shared(&mut self, conn: &ConnInfo) -> &[u8] {
         let fresh = self.conns.get(&conn.id).is_some_and(|s| s.of(conn));
@@ -230,18 +242,22 @@ impl Encoder {
 /// The span of the call `item` ends (`call` is [`Call::of`] it), as an
 /// encoded OTLP `Span`.
 pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, enc: &mut Encoder) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(640);
+    enc.span(item, call, gathered).to_vec()
+}
+
+/// [`of_call`], written into `buf`.
+fn write(buf: &mut Vec<u8>, item: &Item, call: &Call<'_>, gathered: Gathered, enc: &mut Encoder) {
     // Span: trace_id 1, span_id 2, name 5, kind 6, start 7, end 8,
     // attributes 9, events 11, dropped_events_count 12, status 15.
-    wire::bytes(&mut buf, 1, &enc.ids.trace_id());
-    wire::bytes(&mut buf, 2, &enc.ids.span_id());
+    wire::bytes(buf, 1, &enc.ids.trace_id());
+    wire::bytes(buf, 2, &enc.ids.span_id());
     let name = call.name_parts();
-    wire::concat(&mut buf, 5, &name);
-    wire::varint(&mut buf, 6, SPAN_KIND_SERVER);
-    wire::fixed64(&mut buf, 7, call.start_ns.unwrap_or(call.end_ns));
-    wire::fixed64(&mut buf, 8, call.end_ns);
+    wire::concat(buf, 5, &name);
+    wire::varint(buf, 6, SPAN_KIND_SERVER);
+    wire::fixed64(buf, 7, call.start_ns.unwrap_or(call.end_ns));
+    wire::fixed64(buf, 8, call.end_ns);
     buf.extend_from_slice(enc.shared(&item.conn));
-    let mut a = Attrs::new(&mut buf, SPAN_ATTRIBUTES);
+    let mut a = Attrs::new(buf, SPAN_ATTRIBUTES);
     match &call.http {
         Some(h) => http_attributes(h, &mut a),
         None => {
@@ -278,10 +294,10 @@ pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, enc: &mut Encod
         a.boolean(attr::START_UNKNOWN, true);
     }
     for e in &gathered.events {
-        wire::bytes(&mut buf, 11, e);
+        wire::bytes(buf, 11, e);
     }
     if gathered.dropped_events > 0 {
-        wire::varint(&mut buf, 12, u64::from(gathered.dropped_events));
+        wire::varint(buf, 12, u64::from(gathered.dropped_events));
     }
     // A server span of a successful call leaves its status unset.
     if call.failed() {
@@ -292,9 +308,8 @@ pub fn of_call(item: &Item, call: &Call<'_>, gathered: Gathered, enc: &mut Encod
         let mut status = Vec::with_capacity(message.len() + 8);
         wire::bytes(&mut status, 2, message.as_bytes());
         wire::varint(&mut status, 3, STATUS_CODE_ERROR);
-        wire::bytes(&mut buf, 15, &status);
+        wire::bytes(buf, 15, &status);
     }
-    buf
 }
 
 /// `Span.attributes`.

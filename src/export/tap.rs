@@ -120,7 +120,7 @@ impl Output for Tap {
                         m.call(&call);
                     }
                     if let Some(e) = &self.exporter {
-                        e.send(span::of_call(item, &call, gathered, &mut self.spans));
+                        e.send(self.spans.span(item, &call, gathered));
                     }
                 }
             }

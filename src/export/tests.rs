@@ -368,7 +368,7 @@ fn a_full_queue_drops_and_counts_and_never_waits() {
     let e = exporter("http://127.0.0.1:9/v1/traces".into(), 4, Duration::ZERO);
     let t = Instant::now();
     for _ in 0..100 {
-        e.send(a_span());
+        e.send(&a_span());
     }
     assert!(t.elapsed() < Duration::from_secs(1));
     let c = e.counts();
@@ -417,7 +417,7 @@ fn spans_reach_a_collector_and_a_stalled_one_is_given_up_in_time() {
     let e = exporter(url, 1000, Duration::from_secs(5));
     e.spawn().unwrap();
     for _ in 0..700 {
-        e.send(a_span());
+        e.send(&a_span());
     }
     let c = e.shutdown();
     assert_eq!((c.sent, c.dropped, c.failed, c.queued), (700, 0, 0, 0));
@@ -437,7 +437,7 @@ fn spans_reach_a_collector_and_a_stalled_one_is_given_up_in_time() {
     let e = exporter(url, 1000, Duration::from_millis(300));
     e.spawn().unwrap();
     for _ in 0..10 {
-        e.send(a_span());
+        e.send(&a_span());
     }
     let t = Instant::now();
     let c = e.shutdown();
@@ -530,8 +530,12 @@ fn requests_and_events_decode_as_the_crate_encodes_them() {
     g.dropped_events = 2;
     let item = call_item(Some("/s.S/M"), Some(0));
     let one = span::of_call(&item, &Call::of(&item).unwrap(), g, &mut Encoder::default());
-    let spans = vec![one.clone(), one.clone(), Vec::new()];
-    let body = super::wire::request(b"", b"\x0a\x01x", "https://s/1", &spans);
+    let mut spans = Vec::new();
+    for s in [&one, &one, &Vec::new()] {
+        super::wire::bytes(&mut spans, 2, s);
+    }
+    let mut body = Vec::new();
+    super::wire::request(b"", b"\x0a\x01x", "https://s/1", &spans, &mut body);
     let r = ExportTraceServiceRequest::decode(body.as_slice()).unwrap();
     let rs = &r.resource_spans[0];
     assert_eq!(rs.schema_url, "https://s/1");

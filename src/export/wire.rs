@@ -167,28 +167,26 @@ impl<'a> Attrs<'a> {
     }
 }
 
-/// An `ExportTraceServiceRequest` of one resource and one scope holding
-/// `spans` (each an encoded `Span`): `resource` and `scope` are the
-/// encoded `Resource` and `InstrumentationScope`.
-pub fn request(resource: &[u8], scope: &[u8], schema_url: &str, spans: &[Vec<u8>]) -> Vec<u8> {
+/// An `ExportTraceServiceRequest` of one resource and one scope, written
+/// into `out` (emptied first): `resource` and `scope` are the encoded
+/// `Resource` and `InstrumentationScope`, `spans` the spans each framed as
+/// field 2 of `ScopeSpans` (as [`super::queue::SpanQueue`] holds them).
+pub fn request(resource: &[u8], scope: &[u8], schema_url: &str, spans: &[u8], out: &mut Vec<u8>) {
     let url = field_len(schema_url.len());
     // ScopeSpans: scope 1, spans 2, schema_url 3.
-    let scope_spans =
-        field_len(scope.len()) + spans.iter().map(|s| field_len(s.len())).sum::<usize>() + url;
+    let scope_spans = field_len(scope.len()) + spans.len() + url;
     // ResourceSpans: resource 1, scope_spans 2, schema_url 3.
     let resource_spans = field_len(resource.len()) + field_len(scope_spans) + url;
-    let mut out = Vec::with_capacity(field_len(resource_spans));
+    out.clear();
+    out.reserve(field_len(resource_spans));
     // ExportTraceServiceRequest: resource_spans 1.
-    header(&mut out, 1, resource_spans);
-    bytes(&mut out, 1, resource);
-    header(&mut out, 2, scope_spans);
-    bytes(&mut out, 1, scope);
-    for s in spans {
-        bytes(&mut out, 2, s);
-    }
-    bytes(&mut out, 3, schema_url.as_bytes());
-    bytes(&mut out, 3, schema_url.as_bytes());
-    out
+    header(out, 1, resource_spans);
+    bytes(out, 1, resource);
+    header(out, 2, scope_spans);
+    bytes(out, 1, scope);
+    out.extend_from_slice(spans);
+    bytes(out, 3, schema_url.as_bytes());
+    bytes(out, 3, schema_url.as_bytes());
 }
 
 #[cfg(test)]
