@@ -24,12 +24,10 @@ use super::queue::{Offered, SpanQueue};
 use super::span::string;
 use super::wire;
 
-/// Most spans in one request.
+/// Most spans in one request (fewer when the queue holds fewer).
 const MAX_BATCH: usize = 2048;
 /// How long the first span of a batch waits for others.
 const LINGER: Duration = Duration::from_millis(1000);
-/// How often a batch short of [`MAX_BATCH`] looks for more while it waits.
-const LINGER_STEP: Duration = Duration::from_millis(100);
 /// Attempts per batch before its spans count as failed.
 const ATTEMPTS: u32 = 4;
 /// First backoff between attempts; doubled each time.
@@ -268,7 +266,7 @@ impl Exporter {
     /// attached).
     pub fn new(target: Target, resource: Vec<KeyValue>, opts: Options) -> Self {
         let shared = Arc::new(Shared {
-            queue: SpanQueue::new(opts.queue),
+            queue: SpanQueue::new(opts.queue, MAX_BATCH),
             counts: SharedCounts::default(),
             in_flight: Mutex::new(0),
             abandoned: AtomicBool::new(false),
@@ -301,7 +299,6 @@ impl Exporter {
             }
             .encode_to_vec(),
             request_timeout: opts.request_timeout,
-            max_batch: opts.queue.clamp(1, MAX_BATCH),
             down: std::cell::Cell::new(false),
             body: RefCell::default(),
         };
@@ -419,9 +416,6 @@ struct Worker {
     resource: Vec<u8>,
     scope: Vec<u8>,
     request_timeout: Duration,
-    /// Spans in one request at most: [`MAX_BATCH`], or the queue's size
-    /// when smaller (what waits in a batch is held beside the queue).
-    max_batch: usize,
     /// The last batch failed every attempt: until one gets through, later
     /// batches get one attempt each (a collector that stays down costs
     /// one connection attempt a batch, not a backoff series).
@@ -456,22 +450,18 @@ impl Worker {
         }
     }
 
-    /// Take the next batch into `batch`: wait for a span, then, short of a
-    /// full batch, look again every [`LINGER_STEP`] for up to [`LINGER`],
-    /// until the batch is full or the exit begins; then take what is
-    /// queued, up to a batch. A few wake-ups a batch, never one a span: the
-    /// capture's thread never pays for waking this one, and a replay that
-    /// fills the queue faster than it empties waits a step, not the whole
-    /// linger. The spans taken (counted in flight); None once the queue is
+    /// Take the next batch into `batch`: wait for a span, then for a
+    /// batch's worth for up to [`LINGER`] (or the exit); then take what is
+    /// queued, up to a batch. Two wake-ups a batch at most, never one a
+    /// span. The spans taken (counted in flight); None once the queue is
     /// closed and empty.
     fn gather(&self, batch: &mut Vec<u8>) -> Option<usize> {
         let q = &self.shared.queue;
         if !q.wait_first() {
             return None;
         }
-        let start = Instant::now();
-        while q.len() < self.max_batch && self.left().is_none() && start.elapsed() < LINGER {
-            std::thread::sleep(LINGER_STEP);
+        if self.left().is_none() {
+            q.wait_batch(LINGER);
         }
         // In flight before it leaves the queue: the counts never miss it.
         let mut in_flight = self
@@ -479,7 +469,7 @@ impl Worker {
             .in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let n = q.take(self.max_batch, batch);
+        let n = q.take(batch);
         *in_flight += n as u64;
         self.shared
             .counts

@@ -5,6 +5,7 @@
 //! freed on another thread; a batch is taken by swapping buffers.
 
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use super::wire;
 
@@ -31,18 +32,23 @@ struct Waiting {
 /// A bounded queue of encoded spans, shared by its makers and one taker.
 pub struct SpanQueue {
     waiting: Mutex<Waiting>,
-    /// Signalled when the first span comes into an empty queue, and at close.
-    first: Condvar,
+    /// Signalled when the first span comes into an empty queue, when a
+    /// batch's worth is queued, and at close: the taker sleeps otherwise.
+    wake: Condvar,
     capacity: usize,
+    batch: usize,
 }
 
 impl SpanQueue {
-    /// A queue of at most `capacity` spans (at least one).
-    pub fn new(capacity: usize) -> Self {
+    /// A queue of at most `capacity` spans (at least one), whose taker
+    /// takes up to `batch` at a time.
+    pub fn new(capacity: usize, batch: usize) -> Self {
+        let capacity = capacity.max(1);
         SpanQueue {
             waiting: Mutex::new(Waiting::default()),
-            first: Condvar::new(),
-            capacity: capacity.max(1),
+            wake: Condvar::new(),
+            capacity,
+            batch: batch.clamp(1, capacity),
         }
     }
 
@@ -61,8 +67,8 @@ impl SpanQueue {
         }
         wire::bytes(&mut w.bytes, 2, span);
         w.spans += 1;
-        if w.spans == 1 {
-            self.first.notify_one();
+        if w.spans == 1 || w.spans == self.batch {
+            self.wake.notify_one();
         }
         Offered::Queued
     }
@@ -88,13 +94,33 @@ impl SpanQueue {
             if w.closed {
                 return false;
             }
-            w = self.first.wait(w).unwrap_or_else(|p| p.into_inner());
+            w = self.wake.wait(w).unwrap_or_else(|p| p.into_inner());
         }
     }
 
-    /// Move up to `max` spans, the oldest, into `batch` (emptied first; its
-    /// buffer is kept for the queue when all are taken); how many.
-    pub fn take(&self, max: usize, batch: &mut Vec<u8>) -> usize {
+    /// Wait until a batch's worth is queued, the queue is closed, or
+    /// `most` has passed.
+    pub fn wait_batch(&self, most: Duration) {
+        let until = Instant::now() + most;
+        let mut w = self.lock();
+        while w.spans < self.batch && !w.closed {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            w = self
+                .wake
+                .wait_timeout(w, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// Move up to a batch of spans, the oldest, into `batch` (emptied
+    /// first; its buffer is kept for the queue when all are taken); how
+    /// many.
+    pub fn take(&self, batch: &mut Vec<u8>) -> usize {
+        let max = self.batch;
         batch.clear();
         let mut w = self.lock();
         if w.spans <= max {
@@ -111,7 +137,7 @@ impl SpanQueue {
     /// No span is queued from now on; the taker is woken.
     pub fn close(&self) {
         self.lock().closed = true;
-        self.first.notify_all();
+        self.wake.notify_all();
     }
 
     /// Forget what is queued (counted as lost by the caller); how many.
@@ -148,7 +174,7 @@ mod tests {
 
     #[test]
     fn a_full_or_closed_queue_refuses_and_batches_keep_order_and_bounds() {
-        let q = SpanQueue::new(3);
+        let q = SpanQueue::new(3, 2);
         let big = vec![7u8; 300];
         assert_eq!(q.offer(b"a"), Offered::Queued);
         assert_eq!(q.offer(&big), Offered::Queued);
@@ -156,13 +182,13 @@ mod tests {
         assert_eq!(q.offer(b"d"), Offered::Full);
         assert!(q.wait_first());
         let mut batch = Vec::new();
-        assert_eq!(q.take(2, &mut batch), 2);
+        assert_eq!(q.take(&mut batch), 2);
         let mut want = Vec::new();
         wire::bytes(&mut want, 2, b"a");
         wire::bytes(&mut want, 2, &big);
         assert_eq!(batch, want);
         assert_eq!(q.len(), 1);
-        assert_eq!(q.take(2, &mut batch), 1);
+        assert_eq!(q.take(&mut batch), 1);
         want.clear();
         wire::bytes(&mut want, 2, b"c");
         assert_eq!(batch, want);
@@ -174,7 +200,7 @@ mod tests {
 
     #[test]
     fn a_waiting_taker_is_woken_by_the_first_span_and_by_close() {
-        let q = std::sync::Arc::new(SpanQueue::new(8));
+        let q = std::sync::Arc::new(SpanQueue::new(8, 2));
         let taker = {
             let q = q.clone();
             std::thread::spawn(move || q.wait_first())
@@ -182,7 +208,22 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(50));
         q.offer(b"x");
         assert!(taker.join().unwrap());
-        assert_eq!(q.clear(), 1);
+        // A batch's worth ends the wait at once; a short one at the bound.
+        let t = Instant::now();
+        q.wait_batch(Duration::from_millis(200));
+        assert!(t.elapsed() >= Duration::from_millis(190), "{:?}", t.elapsed());
+        let waiter = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                let t = Instant::now();
+                q.wait_batch(Duration::from_secs(10));
+                t.elapsed()
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        q.offer(b"y");
+        assert!(waiter.join().unwrap() < Duration::from_secs(5));
+        assert_eq!(q.clear(), 2);
         let taker = {
             let q = q.clone();
             std::thread::spawn(move || q.wait_first())
