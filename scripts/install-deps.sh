@@ -25,7 +25,7 @@ set -euo pipefail
 
 packages=(clang llvm libelf-dev zlib1g-dev pkg-config make
           containerd runc busybox-static tshark util-linux docker.io python3-grpcio
-          chromium podman buildah netavark curl prometheus python3-venv)
+          chromium podman buildah netavark curl prometheus python3-venv socat)
 # dockerd refuses to start containers without its AppArmor profile where AppArmor is on.
 [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y ]] && packages+=(apparmor)
 missing=()

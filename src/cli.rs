@@ -149,6 +149,12 @@ pub struct OtlpArgs {
     /// queued spans to reach the collector; what is left is counted failed.
     #[arg(long, value_name = "SECONDS", default_value_t = 3.0)]
     pub otlp_flush_timeout: f64,
+    /// Trust the CA certificates in this PEM file for an https collector,
+    /// instead of the Mozilla roots built in. Default:
+    /// OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE or
+    /// OTEL_EXPORTER_OTLP_CERTIFICATE when set.
+    #[arg(long, value_name = "FILE")]
+    pub otlp_certificate: Option<std::path::PathBuf>,
 }
 
 /// Where Prometheus metrics are served.

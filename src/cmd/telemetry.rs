@@ -80,6 +80,10 @@ impl Telemetry {
             )
             .into());
         }
+        let roots = match trusted_certificates(otlp)? {
+            Some(certs) if target.is_some() => Some(certs),
+            _ => None,
+        };
         let exporter = target.map(|t| {
             let resource = otlp::resource(
                 otlp::host_name().as_deref(),
@@ -87,6 +91,7 @@ impl Telemetry {
             );
             let opts = Options {
                 blocking: offline,
+                roots,
                 request_timeout: Duration::from_secs_f64(request_timeout),
                 ..Options::new(
                     otlp.otlp_queue,
@@ -222,12 +227,16 @@ impl Telemetry {
         if let Some(m) = &self.metrics {
             m.set_export(&c);
         }
-        eprintln!("containerdsnoop: {}", summary(&c, &e.target.url));
+        eprintln!(
+            "containerdsnoop: {}",
+            summary(&c, &e.target.url, e.last_error().as_deref())
+        );
     }
 }
 
-/// The export's part of the final summary.
-pub fn summary(c: &ExportCounts, url: &str) -> String {
+/// The export's part of the final summary; `why`, the last reason a
+/// request failed, closes it when spans failed.
+pub fn summary(c: &ExportCounts, url: &str, why: Option<&str>) -> String {
     let spans = |n| super::counted(n, "span", "spans");
     let mut s = format!("{} exported to {url}", spans(c.sent));
     if c.dropped > 0 {
@@ -238,6 +247,38 @@ pub fn summary(c: &ExportCounts, url: &str) -> String {
             "; {} failed (collector down, refused or too slow)",
             spans(c.failed)
         );
+        if let Some(why) = why {
+            s += &format!("; last error: {why}");
+        }
     }
     s
+}
+
+/// The CA certificates `--otlp-certificate` (else
+/// `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CERTIFICATE`)
+/// names, read and parsed now: a file that is missing or holds no
+/// certificate is an error before the capture starts, not a failed span.
+fn trusted_certificates(otlp: &OtlpArgs) -> Result<Option<Vec<otlp::Certificate>>> {
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(std::path::PathBuf::from)
+    };
+    let Some(path) = otlp
+        .otlp_certificate
+        .clone()
+        .or_else(|| env("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"))
+        .or_else(|| env("OTEL_EXPORTER_OTLP_CERTIFICATE"))
+    else {
+        return Ok(None);
+    };
+    let pem = std::fs::read(&path).map_err(|e| {
+        Fatal::setup(format!(
+            "cannot read the OTLP CA certificates {}: {e}",
+            path.display()
+        ))
+    })?;
+    let certs =
+        otlp::certificates(&pem).map_err(|e| Fatal::setup(format!("{}: {e}", path.display())))?;
+    Ok(Some(certs))
 }

@@ -216,6 +216,29 @@ pub struct Options {
     /// Wait for room in a full queue instead of dropping (offline: a
     /// capture file can wait for the collector, a live capture cannot).
     pub blocking: bool,
+    /// The CA certificates an https collector is checked against, instead
+    /// of the Mozilla roots built in.
+    pub roots: Option<Vec<Certificate>>,
+}
+
+/// A CA certificate ([`certificates`]).
+pub type Certificate = ureq::tls::Certificate<'static>;
+
+/// The certificates of a PEM file (other items, such as keys, are
+/// skipped); an error when it holds none or one does not parse.
+pub fn certificates(pem: &[u8]) -> Result<Vec<Certificate>, String> {
+    let mut out = Vec::new();
+    for item in ureq::tls::parse_pem(pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => out.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(format!("not a PEM certificate file ({e})")),
+        }
+    }
+    if out.is_empty() {
+        return Err("no PEM certificate in the file".into());
+    }
+    Ok(out)
 }
 
 impl Options {
@@ -227,6 +250,7 @@ impl Options {
             flush_timeout,
             request_timeout: REQUEST_TIMEOUT,
             blocking: false,
+            roots: None,
         }
     }
 }
@@ -244,6 +268,8 @@ struct Shared {
     /// The last request failed: a blocking sender drops rather than waits
     /// (a stalled collector does not hang a replay).
     failing: AtomicBool,
+    /// Why the last failed request failed.
+    last_error: Mutex<Option<String>>,
 }
 
 /// The exporter: the queue's sending side, shared by whoever makes spans
@@ -272,6 +298,7 @@ impl Exporter {
             abandoned: AtomicBool::new(false),
             deadline_ns: AtomicU64::new(0),
             failing: AtomicBool::new(false),
+            last_error: Mutex::new(None),
         });
         let epoch = Instant::now();
         let worker = Worker {
@@ -279,6 +306,14 @@ impl Exporter {
             epoch,
             agent: ureq::Agent::with_parts(
                 ureq::Agent::config_builder()
+                    .tls_config(
+                        ureq::tls::TlsConfig::builder()
+                            .root_certs(match &opts.roots {
+                                Some(certs) => ureq::tls::RootCerts::new_with_certs(certs),
+                                None => ureq::tls::RootCerts::WebPki,
+                            })
+                            .build(),
+                    )
                     .http_status_as_error(false)
                     .timeout_global(Some(opts.request_timeout))
                     .user_agent(concat!("containerdsnoop/", env!("CARGO_PKG_VERSION")))
@@ -356,6 +391,16 @@ impl Exporter {
                 c.failed.fetch_add(1, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Why the last request that failed did (a connection refused, a
+    /// certificate not trusted, a status), if one did.
+    pub fn last_error(&self) -> Option<String> {
+        self.shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The counters now.
@@ -538,6 +583,15 @@ impl Worker {
         }
     }
 
+    /// Keep `e` as the last reason a request failed (the summary says it).
+    fn note_error(&self, e: String) {
+        *self
+            .shared
+            .last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(e);
+    }
+
     /// One POST; the spans the collector said it rejected (partial success).
     fn post(&self, body: &[u8], timeout: Duration) -> Result<u64, Failure> {
         let mut req = self
@@ -552,8 +606,14 @@ impl Worker {
             .timeout_global(Some(timeout))
             .build()
             .send(body)
-            .map_err(|_| Failure::Retry)?;
+            .map_err(|e| {
+                self.note_error(e.to_string());
+                Failure::Retry
+            })?;
         let status = resp.status().as_u16();
+        if !(200..=299).contains(&status) {
+            self.note_error(format!("the collector answered {status}"));
+        }
         match status {
             200..=299 => {
                 let mut body = resp.into_body();

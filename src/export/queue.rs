@@ -211,7 +211,11 @@ mod tests {
         // A batch's worth ends the wait at once; a short one at the bound.
         let t = Instant::now();
         q.wait_batch(Duration::from_millis(200));
-        assert!(t.elapsed() >= Duration::from_millis(190), "{:?}", t.elapsed());
+        assert!(
+            t.elapsed() >= Duration::from_millis(190),
+            "{:?}",
+            t.elapsed()
+        );
         let waiter = {
             let q = q.clone();
             std::thread::spawn(move || {
