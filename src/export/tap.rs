@@ -141,6 +141,7 @@ impl Output for Tap {
 
     fn sizes(&self, out: &mut Sizes) {
         out.add("export.open_calls", self.open.len());
+        out.add("export.span_conns", self.spans.len());
         if let Some(o) = &self.inner {
             o.sizes(out);
         }

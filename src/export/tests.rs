@@ -564,3 +564,33 @@ fn requests_and_events_decode_as_the_crate_encodes_them() {
     // Re-encoded by the crate, the same bytes.
     assert_eq!(r.encode_to_vec(), body);
 }
+
+#[test]
+fn a_connections_shared_attributes_follow_what_it_learns_and_stay_bounded() {
+    let mut enc = Encoder::default();
+    let mut item = call_item(Some("/s.S/M"), Some(0));
+    // The server not named yet, then named: the second span says so.
+    item.conn.server = Process::default();
+    let call = Call::of(&item).unwrap();
+    let first = decoded(enc.span(&item, &call, Gathered::default()).to_vec());
+    assert_eq!(attr(&first, "server.process.pid"), None);
+    let mut named = item.clone();
+    named.conn.server = Process::thread(50, 50, Comm::from_name("containerd")).owner();
+    let call = Call::of(&named).unwrap();
+    let second = decoded(enc.span(&named, &call, Gathered::default()).to_vec());
+    assert_eq!(attr(&second, "server.process.pid"), Some(&AV::IntValue(50)));
+    assert_eq!(
+        text(&second, "server.process.executable.name"),
+        "containerd"
+    );
+    assert_eq!(enc.len(), 1);
+    // Many connections: the kept attributes stay bounded, every span whole.
+    for id in 0..3000 {
+        let mut other = named.clone();
+        other.conn.id = id;
+        let call = Call::of(&other).unwrap();
+        let s = decoded(enc.span(&other, &call, Gathered::default()).to_vec());
+        assert_eq!(text(&s, "network.transport"), "unix");
+        assert!(enc.len() <= 1024, "{}", enc.len());
+    }
+}
