@@ -230,9 +230,35 @@ impl Causal {
                 // The peer's first record may have waited for this one.
                 self.cascade(hdr.peer_ino, out);
             }
+            self.break_cycle(hdr.sock_ino, out);
             while self.held > MAX_HELD {
                 self.force_oldest(out, true);
             }
+        }
+    }
+
+    /// The first records held for `ino` and for its peer, each waiting for
+    /// the other to go first (acks that contradict each other: see the
+    /// start-up races in src/bpf/sock_hook.bpf.h). Nothing that comes later
+    /// can release either (a socket's later records wait behind its first),
+    /// so waiting for the time bound would change nothing but the delay:
+    /// the older goes now, counted as released by the bound.
+    fn break_cycle(&mut self, ino: u64, out: &mut Vec<Vec<u8>>) {
+        loop {
+            let Some(a) = self.queues.get(&ino).and_then(|q| q.front()) else {
+                return;
+            };
+            let peer = a.peer;
+            let Some(b) = self.queues.get(&peer).and_then(|q| q.front()) else {
+                return;
+            };
+            if b.peer != ino || self.ready(a) || self.ready(b) {
+                return;
+            }
+            let older = if a.seq <= b.seq { ino } else { peer };
+            let Some(h) = self.pop(older) else { return };
+            self.release_forced(h, out);
+            self.cascade(older, out);
         }
     }
 

@@ -149,3 +149,26 @@ fn both_ends_first_records_waiting_for_each_other_go_at_once() {
     assert_eq!(who(&out), [(1, 0), (2, 0)]);
     assert_eq!((c.held_bytes(), c.forced), (0, 0));
 }
+
+#[test]
+fn two_first_records_that_each_wait_for_the_other_go_at_once() {
+    // Each end's first record says it read bytes of the other that the
+    // other's first record carries: no later record can free either. The
+    // older goes at once (counted), not at the bound, then the other.
+    let mut c = Causal::default();
+    let mut out = vec![];
+    c.push(data(1, 2, 0, 30, 10), 0, &mut out);
+    assert!(out.is_empty());
+    c.push(data(2, 1, 0, 10, 30), 1, &mut out);
+    assert_eq!(who(&out), [(1, 0), (2, 0)]);
+    assert_eq!((c.held_bytes(), c.forced), (0, 1));
+    // A record waiting for the peer's bytes that have not come is no
+    // such knot: it waits.
+    let mut c = Causal::default();
+    let mut out = vec![];
+    c.push(data(2, 1, 0, 5, 10), 0, &mut out);
+    c.push(data(1, 2, 0, 4, 0), 1, &mut out);
+    assert_eq!(who(&out), [(1, 0)]);
+    assert!(c.held_bytes() > 0);
+    assert_eq!(c.forced, 0);
+}
