@@ -201,3 +201,57 @@ fn live_the_capture_stays_exact_with_the_collector_stalled() {
     // Bounded: well under what the ring buffer alone maps (16 MiB, twice).
     assert!(rss_kib < 128 * 1024, "peak RSS {rss_kib} KiB");
 }
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (scripts/test.sh does)"]
+fn the_agents_status_says_why_spans_fail() {
+    require_root();
+    let cd = Containerd::start();
+    let dir = short_tempdir("cs-agentwhy");
+    let err = dir.path().join("agent.stderr");
+    // A closed port: every batch is refused.
+    let mut child = Command::new(bin())
+        .args(["agent", "--status-interval", "0.2", "--socket"])
+        .arg(&cd.sock)
+        .args([
+            "--otlp-endpoint",
+            &format!("http://127.0.0.1:{}", free_port()),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("containerdsnoop agent");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(&err)
+        .unwrap_or_default()
+        .contains("\"attached\":true")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            std::fs::read_to_string(&err).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cd.ctr_ok(&["version"]);
+    // A batch waits up to 1 s, then its one attempt is refused.
+    let why = loop {
+        let stderr = std::fs::read_to_string(&err).unwrap();
+        let last = stderr
+            .lines()
+            .rev()
+            .filter(|l| l.starts_with('{'))
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find_map(|s| s["otlp"]["last_error"].as_str().map(str::to_owned));
+        if let Some(why) = last {
+            break why;
+        }
+        assert!(Instant::now() < deadline, "no last_error: {stderr}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(why.contains("refused"), "{why}");
+    // SAFETY: kill has no memory-safety preconditions; the pid is our unreaped child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+}

@@ -209,6 +209,9 @@ impl Telemetry {
                 "failed": e.failed,
                 "queued": e.queued,
             });
+            if let Some(why) = x.last_error() {
+                s["otlp"]["last_error"] = why.into();
+            }
         }
         if let Some(a) = self.served {
             s["metrics"] = a.to_string().into();
