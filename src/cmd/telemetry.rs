@@ -48,6 +48,7 @@ impl Telemetry {
     ) -> Result<Telemetry> {
         let target = Target::resolve(
             otlp.otlp_endpoint.as_deref(),
+            otlp.otlp_certificate.as_deref(),
             |k| std::env::var(k).ok(),
             fallback,
         )
@@ -80,9 +81,9 @@ impl Telemetry {
             )
             .into());
         }
-        let roots = match trusted_certificates(otlp)? {
-            Some(certs) if target.is_some() => Some(certs),
-            _ => None,
+        let roots = match target.as_ref().and_then(|t| t.certificate.as_deref()) {
+            Some(file) => Some(trusted_certificates(file)?),
+            None => None,
         };
         let exporter = target.map(|t| {
             let resource = otlp::resource(
@@ -257,31 +258,15 @@ pub fn summary(c: &ExportCounts, url: &str, why: Option<&str>) -> String {
     s
 }
 
-/// The CA certificates `--otlp-certificate` (else
-/// `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CERTIFICATE`)
-/// names, read and parsed now: a file that is missing or holds no
-/// certificate is an error before the capture starts, not a failed span.
-fn trusted_certificates(otlp: &OtlpArgs) -> Result<Option<Vec<otlp::Certificate>>> {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(std::path::PathBuf::from)
-    };
-    let Some(path) = otlp
-        .otlp_certificate
-        .clone()
-        .or_else(|| env("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE"))
-        .or_else(|| env("OTEL_EXPORTER_OTLP_CERTIFICATE"))
-    else {
-        return Ok(None);
-    };
-    let pem = std::fs::read(&path).map_err(|e| {
+/// The CA certificates of the PEM file `file` ([`Target::certificate`]),
+/// read and parsed now: a file that is missing or holds no certificate is
+/// an error before the capture starts, not a failed span.
+fn trusted_certificates(file: &std::path::Path) -> Result<Vec<otlp::Certificate>> {
+    let pem = std::fs::read(file).map_err(|e| {
         Fatal::setup(format!(
             "cannot read the OTLP CA certificates {}: {e}",
-            path.display()
+            file.display()
         ))
     })?;
-    let certs =
-        otlp::certificates(&pem).map_err(|e| Fatal::setup(format!("{}: {e}", path.display())))?;
-    Ok(Some(certs))
+    Ok(otlp::certificates(&pem).map_err(|e| Fatal::setup(format!("{}: {e}", file.display())))?)
 }

@@ -8,6 +8,7 @@
 //! counted `failed` too. `sent + dropped + failed` is every span made.
 
 use std::cell::RefCell;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
@@ -89,15 +90,21 @@ pub struct Target {
     pub url: String,
     /// Extra request headers (`OTEL_EXPORTER_OTLP_HEADERS`).
     pub headers: Vec<(String, String)>,
+    /// A PEM file of the CA certificates an https collector is checked
+    /// against, instead of the roots built in.
+    pub certificate: Option<PathBuf>,
 }
 
 impl Target {
     /// The target from `--otlp-endpoint` (a base URL), else from the
     /// environment as `env` reads it: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`
     /// (a full URL, used as given), `OTEL_EXPORTER_OTLP_ENDPOINT` (a base
-    /// URL); else `fallback` (a base URL), else none.
+    /// URL); else `fallback` (a base URL), else none. Its CA file from
+    /// `--otlp-certificate` (`certificate`), else
+    /// `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE`, `OTEL_EXPORTER_OTLP_CERTIFICATE`.
     pub fn resolve(
         flag: Option<&str>,
+        certificate: Option<&Path>,
         env: impl Fn(&str) -> Option<String>,
         fallback: Option<&str>,
     ) -> Result<Option<Target>, String> {
@@ -125,7 +132,15 @@ impl Target {
             Some(h) => parse_headers(&h)?,
             None => Vec::new(),
         };
-        Ok(Some(Target { url, headers }))
+        let certificate = certificate
+            .map(Path::to_path_buf)
+            .or_else(|| env("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE").map(PathBuf::from))
+            .or_else(|| env("OTEL_EXPORTER_OTLP_CERTIFICATE").map(PathBuf::from));
+        Ok(Some(Target {
+            url,
+            headers,
+            certificate,
+        }))
     }
 }
 

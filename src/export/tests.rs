@@ -314,7 +314,7 @@ fn the_endpoint_comes_from_the_flag_then_the_environment() {
                 .map(|(_, v)| v.to_string())
         }
     };
-    let t = Target::resolve(Some("http://c:4318/"), env(&[]), None)
+    let t = Target::resolve(Some("http://c:4318/"), None, env(&[]), None)
         .unwrap()
         .unwrap();
     assert_eq!(t.url, "http://c:4318/v1/traces");
@@ -322,7 +322,7 @@ fn the_endpoint_comes_from_the_flag_then_the_environment() {
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://base:4318"),
         ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=a%20b, x=1"),
     ]);
-    let t = Target::resolve(None, e, None).unwrap().unwrap();
+    let t = Target::resolve(None, None, e, None).unwrap().unwrap();
     assert_eq!(t.url, "https://base:4318/v1/traces");
     assert_eq!(
         t.headers,
@@ -333,11 +333,33 @@ fn the_endpoint_comes_from_the_flag_then_the_environment() {
         ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t/custom"),
     ]);
     assert_eq!(
-        Target::resolve(None, e, None).unwrap().unwrap().url,
+        Target::resolve(None, None, e, None).unwrap().unwrap().url,
         "http://t/custom"
     );
-    assert_eq!(Target::resolve(None, env(&[]), None).unwrap(), None);
-    assert!(Target::resolve(Some("c:4318"), env(&[]), None).is_err());
+    assert_eq!(Target::resolve(None, None, env(&[]), None).unwrap(), None);
+    assert!(Target::resolve(Some("c:4318"), None, env(&[]), None).is_err());
+    // The CA file: the flag, else the traces variable, else the general one.
+    let e = || {
+        env(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://base"),
+            ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/all.pem"),
+            ("OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", "/traces.pem"),
+        ])
+    };
+    let ca = |flag: Option<&str>, e| {
+        Target::resolve(None, flag.map(std::path::Path::new), e, None)
+            .unwrap()
+            .unwrap()
+            .certificate
+    };
+    assert_eq!(ca(Some("/flag.pem"), e()), Some("/flag.pem".into()));
+    assert_eq!(ca(None, e()), Some("/traces.pem".into()));
+    let general = env(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://base"),
+        ("OTEL_EXPORTER_OTLP_CERTIFICATE", "/all.pem"),
+    ]);
+    assert_eq!(ca(None, general), Some("/all.pem".into()));
+    assert_eq!(t.certificate, None);
     assert!(parse_headers("novalue").is_err());
     assert!(parse_headers("a b=c").is_err());
     assert!(parse_headers("a=b%0Ac").is_err());
@@ -348,6 +370,7 @@ fn exporter(url: String, queue: usize, flush: Duration) -> Exporter {
     let target = Target {
         url,
         headers: Vec::new(),
+        certificate: None,
     };
     Exporter::new(target, Vec::new(), Options::new(queue, flush))
 }
