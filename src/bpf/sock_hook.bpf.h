@@ -46,6 +46,28 @@ static __always_inline __u64 sk_ino(struct sock *sk)
 }
 
 /*
+ * The state of `sk`, made from `init` unless it exists already. Two
+ * threads of one socket can each be the first its hooks see, on two CPUs
+ * at once (a send and a read, or two sends): the kernel makes one state
+ * and fails the other call (EEXIST, or EAGAIN while the socket's storage
+ * itself was being made). The loser asks again and gets the state that
+ * won, so that its send is recorded there: failing instead, it left that
+ * send unrecorded and the offsets unmoved, a loss nothing reported.
+ * `*raced` is set when the state was not made by this call's first try.
+ */
+static __always_inline struct sock_state *state_of(struct sock *sk, struct sock_state *init,
+						   bool *raced)
+{
+	struct sock_state *st;
+
+	st = bpf_sk_storage_get(&sk_states, sk, init, BPF_SK_STORAGE_GET_F_CREATE);
+	*raced = !st;
+	if (!st)
+		st = bpf_sk_storage_get(&sk_states, sk, init, BPF_SK_STORAGE_GET_F_CREATE);
+	return st;
+}
+
+/*
  * The state its peer left for `sk` (inode `ino`), made its own; NULL if
  * none. Adopted by this end's first send or read, whichever hooks first.
  *
@@ -67,6 +89,7 @@ static __always_inline struct sock_state *adopt(struct sock *sk, __u64 ino)
 	struct unix_sock *u = bpf_skc_to_unix_sock(sk);
 	struct sock_state *left, init;
 	__u64 key = (__u64)sk;
+	bool raced;
 
 	left = bpf_map_lookup_elem(&handoff, &key);
 	if (!left)
@@ -82,7 +105,7 @@ static __always_inline struct sock_state *adopt(struct sock *sk, __u64 ino)
 	/* The verdict is the connection's (the creator's); the address
 	 * flags and SO_PEERCRED pid are this end's own. */
 	verdict(sk, &init);
-	return bpf_sk_storage_get(&sk_states, sk, &init, BPF_SK_STORAGE_GET_F_CREATE);
+	return state_of(sk, &init, &raced);
 }
 
 /*
@@ -116,6 +139,7 @@ static __always_inline struct sock_state *sock_state_create(struct sock *sk, __u
 	struct sock_state init = {}, peer_init = {};
 	struct sock_state *st;
 	long unread, peer_unread;
+	bool raced;
 	__u64 key;
 
 	init.keep = verdict(sk, &init);
@@ -143,8 +167,20 @@ static __always_inline struct sock_state *sock_state_create(struct sock *sk, __u
 		/* The adopter's offsets start where our count of them does (see adopt). */
 		peer_init.peer_base = init.read;
 	}
-	st = bpf_sk_storage_get(&sk_states, sk, &init, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!st || !peer || !ino)
+	st = state_of(sk, &init, &raced);
+	if (!st) {
+		/* No state (no memory): this send goes unrecorded and the
+		 * offsets cannot show it, so it is counted as dropped. */
+		if (init.keep) {
+			stat_add(SNOOP_STAT_LOST_RECORDS, 1);
+			stat_add(SNOOP_STAT_LOST_BYTES, ret);
+		}
+		return NULL;
+	}
+	/* After a race the state is most likely another thread's, which
+	 * left the peer's handoff itself (if it was the creator): this
+	 * one's counts are not the state's, so they are not left. */
+	if (raced || !peer || !ino)
 		return st;
 	peer_init.keep = init.keep;
 	/* The peer's inode, if it has one yet, is set when it adopts this. */
