@@ -8,6 +8,7 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::wire;
+use crate::protobuf::wire::next_field;
 
 /// What became of a span offered to the queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -149,22 +150,12 @@ impl SpanQueue {
 }
 
 /// Where each framed span of `bytes` ends (as [`SpanQueue::offer`] wrote
-/// them: a one-byte key, a varint length, the span).
+/// them: fields of `ScopeSpans`).
 fn span_ends(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    let mut at = 0;
+    let mut rest = bytes;
     std::iter::from_fn(move || {
-        let mut len = 0u64;
-        let mut i = at + 1;
-        for shift in (0..64).step_by(7) {
-            let b = *bytes.get(i)?;
-            i += 1;
-            len |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                break;
-            }
-        }
-        at = i.checked_add(usize::try_from(len).ok()?)?.min(bytes.len());
-        Some(at)
+        next_field(&mut rest)?;
+        Some(bytes.len() - rest.len())
     })
 }
 
