@@ -329,18 +329,16 @@ pub struct SharedCounts {
     pub dropped: AtomicU64,
     /// Spans not delivered.
     pub failed: AtomicU64,
-    /// Spans in the queue.
-    pub queued: AtomicU64,
 }
 
 impl SharedCounts {
-    /// A snapshot.
+    /// A snapshot; `queued` is left 0 for the exporter, whose queue knows it.
     pub fn get(&self) -> ExportCounts {
         ExportCounts {
             sent: self.sent.load(Ordering::Relaxed),
             dropped: self.dropped.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
-            queued: self.queued.load(Ordering::Relaxed),
+            queued: 0,
         }
     }
 }

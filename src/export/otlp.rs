@@ -385,8 +385,6 @@ impl Exporter {
     /// is sent).
     pub fn send(&self, span: &[u8]) {
         let c = &self.shared.counts;
-        // Counted before the thread can take it.
-        c.queued.fetch_add(1, Ordering::Relaxed);
         let offered = loop {
             match self.shared.queue.offer(span) {
                 Offered::Full if self.blocking && !self.shared.failing.load(Ordering::Relaxed) => {
@@ -398,11 +396,9 @@ impl Exporter {
         match offered {
             Offered::Queued => {}
             Offered::Full => {
-                c.queued.fetch_sub(1, Ordering::Relaxed);
                 c.dropped.fetch_add(1, Ordering::Relaxed);
             }
             Offered::Closed => {
-                c.queued.fetch_sub(1, Ordering::Relaxed);
                 c.failed.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -418,14 +414,17 @@ impl Exporter {
             .clone()
     }
 
-    /// The counters now.
+    /// The counters now; `queued` is what the queue and the thread hold.
     pub fn counts(&self) -> ExportCounts {
         let mut c = self.shared.counts.get();
-        c.queued += *self
+        // The thread moves spans from the queue to its count under this
+        // lock: held, each span is counted once.
+        let in_flight = self
             .shared
             .in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner());
+        c.queued = self.shared.queue.len() as u64 + *in_flight;
         c
     }
 
@@ -450,8 +449,7 @@ impl Exporter {
             let s = &self.shared;
             let mut in_flight = s.in_flight.lock().unwrap_or_else(|p| p.into_inner());
             if !s.abandoned.swap(true, Ordering::Relaxed) {
-                s.queue.clear();
-                let left = s.counts.queued.swap(0, Ordering::Relaxed) + *in_flight;
+                let left = s.queue.clear() as u64 + *in_flight;
                 *in_flight = 0;
                 s.counts.failed.fetch_add(left, Ordering::Relaxed);
             }
@@ -531,10 +529,6 @@ impl Worker {
             .unwrap_or_else(|p| p.into_inner());
         let n = q.take(batch);
         *in_flight += n as u64;
-        self.shared
-            .counts
-            .queued
-            .fetch_sub(n as u64, Ordering::Relaxed);
         Some(n)
     }
 
